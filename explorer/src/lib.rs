@@ -1,0 +1,1 @@
+//! The public explorer (see ARCHITECTURE.md); built in a later issue.

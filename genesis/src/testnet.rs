@@ -1,0 +1,664 @@
+//! A local test network: the institutions, their keys, `genesis.json`, a config per node and
+//! `network.json` (DESIGN §5).
+//!
+//! Layout of the output directory:
+//!
+//! ```text
+//! DIR/genesis.json              the genesis document
+//! DIR/network.json              {"chain_id", "nodes": [{"name", "role", "home", "http", "p2p"}]}
+//! DIR/keys/<org>.key            each institution's transaction key (0600)
+//! DIR/keys/pseudonym.secret     the intake systems' pseudonym key (0600; never on public nodes)
+//! DIR/keys/<payer>.account.secret  a payer's key for hashing account references (0600)
+//! DIR/nodes/<name>/config.toml  the node's configuration
+//! DIR/nodes/<name>/node.key     the node's consensus / network key (0600)
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use ledger::genesis::{Genesis, Observer, OrgKind, Organisation, Program, ValidatorSpec};
+use ledger::privacy::SecretKey;
+use ledger::types::{OrgId, ProgramCode, PublicKey, RegionCode};
+use rand::{CryptoRng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use crate::regions::{demo_regions, BANYUWANGI, MATARAM};
+use crate::GenesisError;
+
+/// The most validators the generator knows institutions for.
+pub const TESTNET_VALIDATORS_MAX: usize = INSTITUTIONS.len();
+/// The most observers the generator will create.
+pub const TESTNET_OBSERVERS_MAX: usize = 16;
+
+/// An institution of the demo network.
+struct Institution {
+    id: &'static str,
+    kind: OrgKind,
+    name: &'static str,
+    regions: &'static [&'static str],
+    programs: &'static [&'static str],
+}
+
+/// The demo institutions, in the order they become validators: with four validators the
+/// network is Kemensos, Pemda Banyuwangi, a bank and an auditor (DESIGN §5).
+const INSTITUTIONS: &[Institution] = &[
+    Institution {
+        id: "kemensos",
+        kind: OrgKind::Kemensos,
+        name: "Kementerian Sosial RI",
+        regions: &[],
+        programs: &[],
+    },
+    Institution {
+        id: "pemda-3510",
+        kind: OrgKind::Pemda,
+        name: "Dinas Sosial Kabupaten Banyuwangi",
+        regions: &[BANYUWANGI],
+        programs: &[],
+    },
+    Institution {
+        id: "bank-bri",
+        kind: OrgKind::Bank,
+        name: "PT Bank Rakyat Indonesia (Persero) Tbk",
+        regions: &[BANYUWANGI],
+        programs: &["PKH", "BPNT"],
+    },
+    Institution {
+        id: "bpk",
+        kind: OrgKind::Auditor,
+        name: "Badan Pemeriksa Keuangan RI",
+        regions: &[],
+        programs: &[],
+    },
+    Institution {
+        id: "pemda-5271",
+        kind: OrgKind::Pemda,
+        name: "Dinas Sosial Kota Mataram",
+        regions: &[MATARAM],
+        programs: &[],
+    },
+    Institution {
+        id: "pos",
+        kind: OrgKind::Pos,
+        name: "PT Pos Indonesia (Persero)",
+        regions: &[MATARAM],
+        programs: &["PKH", "BPNT"],
+    },
+    Institution {
+        id: "bpkp",
+        kind: OrgKind::Auditor,
+        name: "Badan Pengawasan Keuangan dan Pembangunan",
+        regions: &[],
+        programs: &[],
+    },
+    Institution {
+        id: "dukcapil",
+        kind: OrgKind::Dukcapil,
+        name: "Ditjen Kependudukan dan Pencatatan Sipil",
+        regions: &[],
+        programs: &[],
+    },
+    Institution {
+        id: "bps",
+        kind: OrgKind::Bps,
+        name: "Badan Pusat Statistik",
+        regions: &[],
+        programs: &[],
+    },
+    Institution {
+        id: "bank-bni",
+        kind: OrgKind::Bank,
+        name: "PT Bank Negara Indonesia (Persero) Tbk",
+        regions: &[MATARAM],
+        programs: &["BPNT"],
+    },
+];
+
+/// The programs of the demo.
+const PROGRAMS: &[(&str, &str)] = &[
+    ("PKH", "Program Keluarga Harapan"),
+    ("BPNT", "Bantuan Pangan Non-Tunai (Sembako)"),
+    ("BLT", "Bantuan Langsung Tunai"),
+];
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct TestnetSpec {
+    pub chain_id: String,
+    pub validators: usize,
+    pub observers: usize,
+    /// 2026-01-01T00:00:00Z by default.
+    pub genesis_time_ms: u64,
+    /// The first HTTP port on 127.0.0.1; node i listens on `http_port_base + i`.
+    pub http_port_base: u16,
+    /// The first p2p port; node i listens on 127.0.0.(2 + i) at `p2p_port_base + i`. Each
+    /// node has its own loopback address because the network layer limits connections per
+    /// IP address.
+    pub p2p_port_base: u16,
+}
+
+impl Default for TestnetSpec {
+    fn default() -> Self {
+        TestnetSpec {
+            chain_id: "bansos-testnet".into(),
+            validators: 4,
+            observers: 0,
+            genesis_time_ms: 1_767_225_600_000,
+            http_port_base: 8701,
+            p2p_port_base: 27001,
+        }
+    }
+}
+
+/// The role of a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    Validator,
+    Observer,
+}
+
+/// One node of the network.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    pub name: String,
+    pub role: NodeRole,
+    /// The institution running it (validators only).
+    pub org: Option<OrgId>,
+    pub key: SigningKey,
+    pub http: String,
+    pub p2p: String,
+}
+
+/// All generated key material.
+#[derive(Clone, Debug)]
+pub struct TestnetKeys {
+    /// Each institution's transaction key.
+    pub orgs: BTreeMap<OrgId, SigningKey>,
+    /// The intake systems' pseudonym key.
+    pub pseudonym: SecretKey,
+    /// Each payer's account-reference key.
+    pub accounts: BTreeMap<OrgId, SecretKey>,
+}
+
+impl TestnetKeys {
+    /// The transaction key of `org`.
+    pub fn org(&self, org: &str) -> Option<&SigningKey> {
+        OrgId::new(org).ok().and_then(|id| self.orgs.get(&id))
+    }
+}
+
+/// A generated network.
+#[derive(Clone, Debug)]
+pub struct Testnet {
+    pub genesis: Genesis,
+    pub keys: TestnetKeys,
+    pub nodes: Vec<NodeSpec>,
+}
+
+/// `network.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkFile {
+    pub chain_id: String,
+    pub nodes: Vec<NetworkNode>,
+}
+
+/// One node in `network.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkNode {
+    pub name: String,
+    pub role: NodeRole,
+    /// Relative to the directory holding `network.json`, or absolute.
+    pub home: String,
+    /// Like `http://127.0.0.1:8701`.
+    pub http: String,
+    /// A libp2p multiaddress like `/ip4/127.0.0.2/tcp/27001`.
+    pub p2p: String,
+}
+
+/// A node's `config.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeConfigFile {
+    pub name: String,
+    pub role: NodeRole,
+    /// Path of `genesis.json`, relative to the node's home or absolute.
+    pub genesis: String,
+    /// Path of the node's key file, relative to the node's home or absolute.
+    pub node_key: String,
+    /// HTTP listen address, like `127.0.0.1:8701`.
+    pub http_listen: String,
+    /// libp2p listen multiaddress.
+    pub p2p_listen: String,
+    /// The other nodes' multiaddresses.
+    pub peers: Vec<String>,
+}
+
+/// A key file: an ed25519 key pair as hex.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyFile {
+    /// Who the key belongs to (an organisation id or a node name).
+    pub owner: String,
+    pub public_key: PublicKey,
+    pub secret_key: String,
+}
+
+/// A secret file: a 32-byte symmetric key as hex.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SecretFile {
+    pub purpose: String,
+    pub secret: String,
+}
+
+fn new_key<R: RngCore + CryptoRng>(rng: &mut R) -> SigningKey {
+    SigningKey::generate(rng)
+}
+
+fn public(key: &SigningKey) -> PublicKey {
+    PublicKey(key.verifying_key().to_bytes())
+}
+
+fn codes<T>(
+    texts: &[&str],
+    make: fn(String) -> Result<T, ledger::types::CodeError>,
+) -> Result<Vec<T>, GenesisError> {
+    texts
+        .iter()
+        .map(|t| make((*t).to_owned()).map_err(|e| GenesisError::Invalid(e.to_string())))
+        .collect()
+}
+
+impl Testnet {
+    /// Generates a network with fresh keys drawn from `rng`.
+    pub fn generate<R: RngCore + CryptoRng>(
+        spec: &TestnetSpec,
+        rng: &mut R,
+    ) -> Result<Testnet, GenesisError> {
+        if spec.validators == 0 || spec.validators > TESTNET_VALIDATORS_MAX {
+            return Err(GenesisError::Invalid(format!("--validators must be 1 to {TESTNET_VALIDATORS_MAX} (one per demo institution), got {}", spec.validators)));
+        }
+        if spec.observers > TESTNET_OBSERVERS_MAX {
+            return Err(GenesisError::Invalid(format!(
+                "--observers must be at most {TESTNET_OBSERVERS_MAX}, got {}",
+                spec.observers
+            )));
+        }
+        let node_count = spec.validators + spec.observers;
+        if usize::from(spec.http_port_base) + node_count > usize::from(u16::MAX)
+            || usize::from(spec.p2p_port_base) + node_count > usize::from(u16::MAX)
+        {
+            return Err(GenesisError::Invalid(
+                "port bases leave no room for every node".into(),
+            ));
+        }
+
+        let mut organisations = Vec::new();
+        let mut org_keys = BTreeMap::new();
+        let mut accounts = BTreeMap::new();
+        let mut nodes = Vec::new();
+        for (index, institution) in INSTITUTIONS.iter().enumerate() {
+            let id =
+                OrgId::new(institution.id).map_err(|e| GenesisError::Invalid(e.to_string()))?;
+            let tx_key = new_key(rng);
+            let validator = if index < spec.validators {
+                let node_key = new_key(rng);
+                let validator = ValidatorSpec {
+                    key: public(&node_key),
+                    power: 1,
+                };
+                nodes.push(NodeSpec {
+                    name: institution.id.to_owned(),
+                    role: NodeRole::Validator,
+                    org: Some(id.clone()),
+                    key: node_key,
+                    http: String::new(),
+                    p2p: String::new(),
+                });
+                Some(validator)
+            } else {
+                None
+            };
+            if matches!(institution.kind, OrgKind::Bank | OrgKind::Pos) {
+                accounts.insert(id.clone(), SecretKey::generate(rng));
+            }
+            organisations.push(Organisation {
+                id: id.clone(),
+                kind: institution.kind,
+                name: institution.name.to_owned(),
+                regions: codes(institution.regions, RegionCode::new)?,
+                programs: codes(institution.programs, ProgramCode::new)?,
+                tx_keys: vec![public(&tx_key)],
+                validator,
+            });
+            org_keys.insert(id, tx_key);
+        }
+        let mut observers = Vec::new();
+        for index in 0..spec.observers {
+            let key = new_key(rng);
+            let name = format!("observer-{}", index + 1);
+            observers.push(Observer {
+                name: name.clone(),
+                key: public(&key),
+            });
+            nodes.push(NodeSpec {
+                name,
+                role: NodeRole::Observer,
+                org: None,
+                key,
+                http: String::new(),
+                p2p: String::new(),
+            });
+        }
+        for (index, node) in nodes.iter_mut().enumerate() {
+            let offset = index as u16;
+            node.http = format!("127.0.0.1:{}", spec.http_port_base + offset);
+            node.p2p = format!(
+                "/ip4/127.0.0.{}/tcp/{}",
+                2 + index,
+                spec.p2p_port_base + offset
+            );
+        }
+        let programs = PROGRAMS
+            .iter()
+            .map(|(code, name)| {
+                Ok(Program {
+                    code: ProgramCode::new(*code)
+                        .map_err(|e| GenesisError::Invalid(e.to_string()))?,
+                    name: (*name).to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, GenesisError>>()?;
+        let genesis = Genesis {
+            chain_id: spec.chain_id.clone(),
+            genesis_time_ms: spec.genesis_time_ms,
+            organisations,
+            observers,
+            programs,
+            regions: demo_regions(),
+        };
+        // Fail here, with every problem named, rather than when a node starts.
+        genesis
+            .clone()
+            .validate()
+            .map_err(|e| GenesisError::Invalid(e.to_string()))?;
+        Ok(Testnet {
+            genesis,
+            keys: TestnetKeys {
+                orgs: org_keys,
+                pseudonym: SecretKey::generate(rng),
+                accounts,
+            },
+            nodes,
+        })
+    }
+
+    /// `network.json` for this network, with homes relative to its directory.
+    pub fn network_file(&self) -> NetworkFile {
+        NetworkFile {
+            chain_id: self.genesis.chain_id.clone(),
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| NetworkNode {
+                    name: n.name.clone(),
+                    role: n.role,
+                    home: format!("nodes/{}", n.name),
+                    http: format!("http://{}", n.http),
+                    p2p: n.p2p.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes the network to `dir`, which must not already hold a network.
+    pub fn write(&self, dir: &Path) -> Result<(), GenesisError> {
+        if dir.join("genesis.json").exists() {
+            return Err(GenesisError::Invalid(format!("{} already holds a network (genesis.json exists); choose another directory or remove it", dir.display())));
+        }
+        create_dir(dir)?;
+        create_dir(&dir.join("keys"))?;
+        write_json(&dir.join("genesis.json"), &self.genesis, false)?;
+        write_json(&dir.join("network.json"), &self.network_file(), false)?;
+        for (org, key) in &self.keys.orgs {
+            let file = KeyFile {
+                owner: org.to_string(),
+                public_key: public(key),
+                secret_key: hex::encode(key.to_bytes()),
+            };
+            write_json(&dir.join("keys").join(format!("{org}.key")), &file, true)?;
+        }
+        let pseudonym = SecretFile {
+            purpose: "beneficiary pseudonyms (intake systems only; never on a public node)".into(),
+            secret: hex::encode(self.keys.pseudonym.0),
+        };
+        write_json(&dir.join("keys").join("pseudonym.secret"), &pseudonym, true)?;
+        for (org, secret) in &self.keys.accounts {
+            let file = SecretFile {
+                purpose: format!("account references of {org}"),
+                secret: hex::encode(secret.0),
+            };
+            write_json(
+                &dir.join("keys").join(format!("{org}.account.secret")),
+                &file,
+                true,
+            )?;
+        }
+        for node in &self.nodes {
+            let home = dir.join("nodes").join(&node.name);
+            create_dir(&home)?;
+            let key = KeyFile {
+                owner: node.name.clone(),
+                public_key: public(&node.key),
+                secret_key: hex::encode(node.key.to_bytes()),
+            };
+            write_json(&home.join("node.key"), &key, true)?;
+            let config = NodeConfigFile {
+                name: node.name.clone(),
+                role: node.role,
+                genesis: "../../genesis.json".into(),
+                node_key: "node.key".into(),
+                http_listen: node.http.clone(),
+                p2p_listen: node.p2p.clone(),
+                peers: self
+                    .nodes
+                    .iter()
+                    .filter(|other| other.name != node.name)
+                    .map(|other| other.p2p.clone())
+                    .collect(),
+            };
+            let text = toml::to_string_pretty(&config)
+                .map_err(|e| GenesisError::Invalid(format!("config: {e}")))?;
+            write_file(&home.join("config.toml"), text.as_bytes(), false)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the key material that [`Testnet::write`] wrote to `dir`.
+pub fn read_keys(dir: &Path) -> Result<TestnetKeys, GenesisError> {
+    let genesis: Genesis = read_json(&dir.join("genesis.json"))?;
+    let mut orgs = BTreeMap::new();
+    let mut accounts = BTreeMap::new();
+    for org in &genesis.organisations {
+        let path = dir.join("keys").join(format!("{}.key", org.id));
+        if path.exists() {
+            orgs.insert(org.id.clone(), read_key(&path)?);
+        }
+        let account = dir.join("keys").join(format!("{}.account.secret", org.id));
+        if account.exists() {
+            accounts.insert(org.id.clone(), read_secret(&account)?);
+        }
+    }
+    let pseudonym = read_secret(&dir.join("keys").join("pseudonym.secret"))?;
+    Ok(TestnetKeys {
+        orgs,
+        pseudonym,
+        accounts,
+    })
+}
+
+/// Reads an ed25519 key file and checks that its public key matches its secret.
+pub fn read_key(path: &Path) -> Result<SigningKey, GenesisError> {
+    let file: KeyFile = read_json(path)?;
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(file.secret_key.trim(), &mut bytes).map_err(|_| {
+        GenesisError::Invalid(format!(
+            "{}: secret_key is not 64 hex characters",
+            path.display()
+        ))
+    })?;
+    let key = SigningKey::from_bytes(&bytes);
+    if public(&key) != file.public_key {
+        return Err(GenesisError::Invalid(format!(
+            "{}: public_key does not match secret_key",
+            path.display()
+        )));
+    }
+    Ok(key)
+}
+
+/// Reads a 32-byte secret file.
+pub fn read_secret(path: &Path) -> Result<SecretKey, GenesisError> {
+    let file: SecretFile = read_json(path)?;
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(file.secret.trim(), &mut bytes).map_err(|_| {
+        GenesisError::Invalid(format!(
+            "{}: secret is not 64 hex characters",
+            path.display()
+        ))
+    })?;
+    Ok(SecretKey(bytes))
+}
+
+/// Reads and parses a JSON file, naming the file in every error.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, GenesisError> {
+    let text = fs::read_to_string(path).map_err(|source| GenesisError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| GenesisError::Invalid(format!("{}: {e}", path.display())))
+}
+
+fn create_dir(path: &Path) -> Result<(), GenesisError> {
+    fs::create_dir_all(path).map_err(|source| GenesisError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T, secret: bool) -> Result<(), GenesisError> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    text.push('\n');
+    write_file(path, text.as_bytes(), secret)
+}
+
+/// Writes a file; secrets are created with mode 0600 from the start, never widened later.
+fn write_file(path: &Path, bytes: &[u8], secret: bool) -> Result<(), GenesisError> {
+    let io = |source| GenesisError::Io {
+        path: PathBuf::from(path),
+        source,
+    };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn four_validators_are_kemensos_pemda_bank_and_auditor() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let net = Testnet::generate(
+            &TestnetSpec {
+                observers: 1,
+                ..TestnetSpec::default()
+            },
+            &mut rng,
+        )
+        .unwrap();
+        let index = net.genesis.clone().validate().unwrap();
+        let kinds: Vec<OrgKind> = index
+            .validators
+            .iter()
+            .map(|v| index.organisations[&v.org].kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                OrgKind::Kemensos,
+                OrgKind::Pemda,
+                OrgKind::Bank,
+                OrgKind::Auditor
+            ]
+        );
+        assert_eq!(net.nodes.len(), 5);
+        assert_eq!(net.nodes[4].role, NodeRole::Observer);
+        assert_eq!(net.nodes[1].p2p, "/ip4/127.0.0.3/tcp/27002");
+    }
+
+    #[test]
+    fn written_network_reads_back_with_private_keys_0600() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        let net = Testnet::generate(&TestnetSpec::default(), &mut rng).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        net.write(dir.path()).unwrap();
+        let keys = read_keys(dir.path()).unwrap();
+        assert_eq!(keys.orgs.len(), net.keys.orgs.len());
+        assert_eq!(keys.pseudonym.0, net.keys.pseudonym.0);
+        let network: NetworkFile = read_json(&dir.path().join("network.json")).unwrap();
+        assert_eq!(network.nodes.len(), 4);
+        assert_eq!(network.nodes[0].http, "http://127.0.0.1:8701");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for path in [
+                dir.path().join("keys/kemensos.key"),
+                dir.path().join("keys/pseudonym.secret"),
+                dir.path().join("nodes/kemensos/node.key"),
+            ] {
+                assert_eq!(
+                    fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                    0o600,
+                    "{}",
+                    path.display()
+                );
+            }
+        }
+        let config: NodeConfigFile =
+            toml::from_str(&fs::read_to_string(dir.path().join("nodes/bpk/config.toml")).unwrap())
+                .unwrap();
+        assert_eq!(config.peers.len(), 3);
+        // Writing twice into the same directory is refused rather than overwriting keys.
+        assert!(net.write(dir.path()).is_err());
+    }
+
+    #[test]
+    fn validator_count_out_of_range_is_refused() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        for validators in [0, TESTNET_VALIDATORS_MAX + 1] {
+            let error = Testnet::generate(
+                &TestnetSpec {
+                    validators,
+                    ..TestnetSpec::default()
+                },
+                &mut rng,
+            )
+            .unwrap_err();
+            assert!(error.to_string().contains("--validators"), "{error}");
+        }
+    }
+}

@@ -1,0 +1,796 @@
+//! The chain: genesis, blocks applied all-or-nothing, the transparency log, the state root,
+//! and the queries that the node, the explorer and auditors make.
+//!
+//! ## The state root
+//!
+//! `state_root(h) = BLAKE3(STATE_DOMAIN ‖ state_root(h-1) ‖ h ‖ writes(h))`, where
+//! `writes(h)` is the block's state changes in key order, each as
+//! `len(key) ‖ key ‖ 0 | 1 ‖ len(value) ‖ value`, and `state_root(-1)` is the genesis hash.
+//! Any auditor recomputes it by replaying the blocks from genesis (which `bansos audit`
+//! does), and the commit certificate over each header binds it. It is cheap: one hash
+//! over the bytes a block writes, no tree to maintain on the hot path.
+//!
+//! ## Writing a block
+//!
+//! Reads first, then compute, then one write (TigerBeetle's prefetch/commit): a block's
+//! transactions execute against an overlay of the store; the state changes, the header, the
+//! log leaves and subtrees, the indexes, the new tip and the certificate then go to the store
+//! in a single synced [`WriteBatch`]. A crash leaves either the whole block or none of it.
+
+use std::collections::HashSet;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::block::{tx_root, Block, BlockHeader};
+use crate::error::LedgerError;
+use crate::genesis::{Genesis, GenesisIndex};
+use crate::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX};
+use crate::merkle::{self, Frontier};
+use crate::rules::{self, log_node_key, Overlay, StoreLog, TxContext, Writes};
+use crate::state::{keys, KeyHolder, KeyRecord};
+use crate::store::{Column, Store, WriteBatch};
+use crate::tx::{verify_signatures, Transaction};
+use crate::types::{BlockHash, Hash32, Height, Pseudonym, PublicKey, TimeMs, TxHash};
+
+/// Domain separation for the state root.
+pub const STATE_DOMAIN: &[u8] = b"bansos-ledger/state/v1\0";
+
+const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+const META_TIP: &[u8] = b"tip";
+
+/// The head of the chain: enough to build or check the next block without reading.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainTip {
+    pub height: Height,
+    pub block_hash: BlockHash,
+    pub time_ms: TimeMs,
+    pub state_root: Hash32,
+    pub log: Frontier,
+}
+
+/// The tip as stored.
+#[derive(BorshSerialize, BorshDeserialize)]
+struct StoredTip {
+    height: Height,
+    block_hash: BlockHash,
+    time_ms: TimeMs,
+    state_root: Hash32,
+    log_size: u64,
+    log_hashes: Vec<[u8; 32]>,
+}
+
+/// Where a committed transaction is.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct TxLocation {
+    pub height: Height,
+    /// Position within the block.
+    pub index: u32,
+    /// Position in the transparency log.
+    pub log_index: u64,
+}
+
+/// How to treat transaction signatures when executing a block.
+#[derive(Clone, Copy)]
+pub enum SignatureCheck<'a> {
+    /// Verify every signature (batched).
+    VerifyAll,
+    /// Skip transactions whose hash is in the set: the node verified them on admission to
+    /// its mempool and need not pay for it twice.
+    SkipVerified(&'a HashSet<TxHash>),
+}
+
+/// A block that has been executed and checked but not yet written.
+#[derive(Debug)]
+pub struct PreparedBlock {
+    pub block: Block,
+    pub hash: BlockHash,
+    /// Candidates left out of a built block, with the reason (empty when checking a block).
+    pub rejected: Vec<(TxHash, LedgerError)>,
+    batch: WriteBatch,
+    new_tip: ChainTip,
+}
+
+/// The ledger: a deterministic state machine over a [`Store`].
+pub struct Ledger<S: Store> {
+    store: S,
+    genesis: GenesisIndex,
+    tip: ChainTip,
+}
+
+impl<S: Store> std::fmt::Debug for Ledger<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("chain_id", &self.genesis.chain_id())
+            .field("height", &self.tip.height)
+            .finish()
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Corrupt(format!("{what}: {e}"))
+}
+
+/// The state-root step for one height (see the module documentation).
+pub fn next_state_root(previous: &Hash32, height: Height, writes: &Writes) -> Hash32 {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(STATE_DOMAIN);
+    hasher.update(previous.as_bytes());
+    hasher.update(&height.to_be_bytes());
+    for (key, value) in writes {
+        hasher.update(&(key.len() as u64).to_be_bytes());
+        hasher.update(key);
+        match value {
+            Some(value) => {
+                hasher.update(&[1]);
+                hasher.update(&(value.len() as u64).to_be_bytes());
+                hasher.update(value);
+            }
+            None => {
+                hasher.update(&[0]);
+            }
+        }
+    }
+    Hash32(*hasher.finalize().as_bytes())
+}
+
+/// What executing a list of transactions produced.
+struct Execution {
+    included: Vec<Transaction>,
+    included_bytes: Vec<Vec<u8>>,
+    included_hashes: Vec<TxHash>,
+    touched: Vec<Option<Pseudonym>>,
+    rejected: Vec<(TxHash, LedgerError)>,
+    writes: Writes,
+}
+
+/// Build a block (drop bad transactions) or check one (any bad transaction fails it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Build,
+    Check,
+}
+
+impl<S: Store> Ledger<S> {
+    /// Opens the ledger on `store`, writing the genesis state on first use and checking on
+    /// every later use that the store belongs to this genesis.
+    pub fn open(store: S, genesis: Genesis) -> Result<Self, LedgerError> {
+        let genesis = genesis.validate()?;
+        match store.get(Column::Meta, META_GENESIS_HASH)? {
+            Some(stored) => {
+                let stored =
+                    Hash32(stored.try_into().map_err(|_| {
+                        LedgerError::Corrupt("genesis hash is not 32 bytes".into())
+                    })?);
+                if stored != genesis.hash {
+                    return Err(LedgerError::GenesisMismatch {
+                        stored,
+                        expected: genesis.hash,
+                    });
+                }
+                let tip = Self::load_tip(&store)?;
+                Ok(Ledger {
+                    store,
+                    genesis,
+                    tip,
+                })
+            }
+            None => {
+                let mut writes = Writes::new();
+                for org in &genesis.genesis.organisations {
+                    for key in &org.tx_keys {
+                        let record = KeyRecord {
+                            holder: KeyHolder::Organisation {
+                                org: org.id.clone(),
+                            },
+                            next_nonce: 0,
+                            revoked: false,
+                        };
+                        writes.insert(
+                            keys::signer(key),
+                            Some(borsh::to_vec(&record).unwrap_or_default()),
+                        );
+                    }
+                }
+                let tip = ChainTip {
+                    height: 0,
+                    block_hash: genesis.hash,
+                    time_ms: genesis.genesis.genesis_time_ms,
+                    state_root: next_state_root(&genesis.hash, 0, &writes),
+                    log: Frontier::new(),
+                };
+                let mut batch = WriteBatch::new();
+                for (key, value) in &writes {
+                    if let Some(value) = value {
+                        batch.put(Column::State, key.clone(), value.clone());
+                    }
+                }
+                batch.put(
+                    Column::Meta,
+                    META_GENESIS_HASH.to_vec(),
+                    genesis.hash.0.to_vec(),
+                );
+                batch.put(Column::Meta, META_TIP.to_vec(), encode_tip(&tip));
+                store.write(batch)?;
+                Ok(Ledger {
+                    store,
+                    genesis,
+                    tip,
+                })
+            }
+        }
+    }
+
+    fn load_tip(store: &S) -> Result<ChainTip, LedgerError> {
+        let bytes = store
+            .get(Column::Meta, META_TIP)?
+            .ok_or_else(|| LedgerError::Corrupt("the chain tip is missing".into()))?;
+        let stored: StoredTip = borsh::from_slice(&bytes).map_err(|e| corrupt("chain tip", e))?;
+        let log = Frontier::from_parts(stored.log_size, stored.log_hashes)
+            .map_err(|e| corrupt("chain tip log", e))?;
+        Ok(ChainTip {
+            height: stored.height,
+            block_hash: stored.block_hash,
+            time_ms: stored.time_ms,
+            state_root: stored.state_root,
+            log,
+        })
+    }
+
+    /// The validated genesis.
+    pub fn genesis(&self) -> &GenesisIndex {
+        &self.genesis
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        self.genesis.chain_id()
+    }
+
+    /// The head of the chain.
+    pub fn tip(&self) -> &ChainTip {
+        &self.tip
+    }
+
+    /// The underlying store, for read-only queries by the node and explorer.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Checks a transaction for admission to a mempool: form, chain id, signature (unless
+    /// `signature_verified`), a known and unrevoked signer, a nonce not already used, and a
+    /// role that may take this step. Checks that depend on other pending transactions
+    /// (budget, lifecycle order) wait for block execution. Changes nothing.
+    pub fn check_transaction(
+        &self,
+        tx: &Transaction,
+        signature_verified: bool,
+    ) -> Result<TxHash, LedgerError> {
+        let bytes = tx.check_form(self.chain_id())?;
+        if !signature_verified {
+            tx.verify_signature()?;
+        }
+        let overlay = Overlay::new(&self.store);
+        let record = rules::check_signer(&overlay, tx, false)?;
+        rules::check_role(&self.genesis, &record, &tx.body.action)?;
+        Ok(Hash32::digest(&bytes))
+    }
+
+    /// The next nonce of `signer`, or `None` for a key the ledger does not know.
+    pub fn next_nonce(&self, signer: &PublicKey) -> Result<Option<u64>, LedgerError> {
+        Ok(self.key_record(signer)?.map(|r| r.next_nonce))
+    }
+
+    /// The key record of `signer`.
+    pub fn key_record(&self, signer: &PublicKey) -> Result<Option<KeyRecord>, LedgerError> {
+        self.state_get(&keys::signer(signer))
+    }
+
+    /// Reads and decodes one state record by key (see [`crate::state::keys`]).
+    pub fn state_get<T: BorshDeserialize>(&self, key: &[u8]) -> Result<Option<T>, LedgerError> {
+        Overlay::new(&self.store).get(key)
+    }
+
+    /// Builds the next block from `candidates`, in order, leaving out those that fail and
+    /// stopping at the block limits. Writes nothing: pass the result to [`Self::commit`]
+    /// once consensus decides it.
+    pub fn build_block(
+        &self,
+        candidates: Vec<Transaction>,
+        time_ms: TimeMs,
+        proposer: PublicKey,
+        signatures: SignatureCheck<'_>,
+    ) -> Result<PreparedBlock, LedgerError> {
+        self.check_time_and_proposer(time_ms, &proposer)?;
+        let execution = self.execute(candidates, time_ms, signatures, Mode::Build)?;
+        let height = self.tip.height + 1;
+        let mut header = BlockHeader {
+            chain_id: self.chain_id().to_owned(),
+            height,
+            prev_hash: self.tip.block_hash,
+            time_ms,
+            proposer,
+            tx_count: 0,
+            tx_root: Hash32::ZERO,
+            log_size: 0,
+            log_root: Hash32::ZERO,
+            state_root: Hash32::ZERO,
+        };
+        let (batch, new_tip) = self.finish(&mut header, &execution)?;
+        let block = Block {
+            header,
+            txs: execution.included,
+        };
+        Ok(PreparedBlock {
+            hash: block.hash(),
+            block,
+            rejected: execution.rejected,
+            batch,
+            new_tip,
+        })
+    }
+
+    /// Checks a proposed or synced block completely (linkage, limits, signatures, every
+    /// rule, every root in the header) without writing it.
+    pub fn prepare_block(
+        &self,
+        block: &Block,
+        signatures: SignatureCheck<'_>,
+    ) -> Result<PreparedBlock, LedgerError> {
+        let header = &block.header;
+        let expected_height = self.tip.height + 1;
+        if header.height != expected_height {
+            return Err(LedgerError::WrongHeight {
+                expected: expected_height,
+                got: header.height,
+            });
+        }
+        if header.chain_id != self.chain_id() {
+            return Err(LedgerError::WrongChainId {
+                expected: self.chain_id().to_owned(),
+                got: header.chain_id.chars().take(64).collect(),
+            });
+        }
+        if header.prev_hash != self.tip.block_hash {
+            return Err(LedgerError::WrongPrevHash {
+                expected: self.tip.block_hash,
+                got: header.prev_hash,
+            });
+        }
+        self.check_time_and_proposer(header.time_ms, &header.proposer)?;
+        if block.txs.len() > BLOCK_TXS_MAX || header.tx_count as usize != block.txs.len() {
+            return Err(LedgerError::BlockTooLarge {
+                txs: block.txs.len(),
+                bytes: 0,
+            });
+        }
+        let execution = self.execute(block.txs.clone(), header.time_ms, signatures, Mode::Check)?;
+        let mut expected = header.clone();
+        let (batch, new_tip) = self.finish(&mut expected, &execution)?;
+        for (field, matches) in [
+            ("tx_count", expected.tx_count == header.tx_count),
+            ("tx_root", expected.tx_root == header.tx_root),
+            ("log_size", expected.log_size == header.log_size),
+            ("log_root", expected.log_root == header.log_root),
+            ("state_root", expected.state_root == header.state_root),
+        ] {
+            if !matches {
+                return Err(LedgerError::HeaderMismatch { field });
+            }
+        }
+        Ok(PreparedBlock {
+            hash: block.hash(),
+            block: block.clone(),
+            rejected: Vec::new(),
+            batch,
+            new_tip,
+        })
+    }
+
+    /// Writes a prepared block and its commit certificate (opaque bytes from consensus) in
+    /// one synced batch, and advances the tip.
+    pub fn commit(
+        &mut self,
+        prepared: PreparedBlock,
+        certificate: &[u8],
+    ) -> Result<(), LedgerError> {
+        let header = &prepared.block.header;
+        // The tip may have moved since the block was prepared (a synced block arrived
+        // first); a stale block must not be written over the chain.
+        if header.height != self.tip.height + 1 {
+            return Err(LedgerError::WrongHeight {
+                expected: self.tip.height + 1,
+                got: header.height,
+            });
+        }
+        if header.prev_hash != self.tip.block_hash {
+            return Err(LedgerError::WrongPrevHash {
+                expected: self.tip.block_hash,
+                got: header.prev_hash,
+            });
+        }
+        let mut batch = prepared.batch;
+        batch.put(
+            Column::Certificates,
+            header.height.to_be_bytes().to_vec(),
+            certificate.to_vec(),
+        );
+        self.store.write(batch)?;
+        self.tip = prepared.new_tip;
+        Ok(())
+    }
+
+    /// Checks and commits a block in one step.
+    pub fn apply_block(
+        &mut self,
+        block: &Block,
+        certificate: &[u8],
+        signatures: SignatureCheck<'_>,
+    ) -> Result<BlockHash, LedgerError> {
+        let prepared = self.prepare_block(block, signatures)?;
+        let hash = prepared.hash;
+        self.commit(prepared, certificate)?;
+        Ok(hash)
+    }
+
+    fn check_time_and_proposer(
+        &self,
+        time_ms: TimeMs,
+        proposer: &PublicKey,
+    ) -> Result<(), LedgerError> {
+        if time_ms <= self.tip.time_ms {
+            return Err(LedgerError::TimeNotIncreasing {
+                previous: self.tip.time_ms,
+                got: time_ms,
+            });
+        }
+        if self.genesis.validator(proposer).is_none() {
+            return Err(LedgerError::UnknownProposer(*proposer));
+        }
+        Ok(())
+    }
+
+    fn execute(
+        &self,
+        txs: Vec<Transaction>,
+        time_ms: TimeMs,
+        signatures: SignatureCheck<'_>,
+        mode: Mode,
+    ) -> Result<Execution, LedgerError> {
+        let height = self.tip.height + 1;
+        let mut execution = Execution {
+            included: Vec::with_capacity(txs.len()),
+            included_bytes: Vec::with_capacity(txs.len()),
+            included_hashes: Vec::with_capacity(txs.len()),
+            touched: Vec::with_capacity(txs.len()),
+            rejected: Vec::new(),
+            writes: Writes::new(),
+        };
+
+        // Form first (cheap), then all signatures in one batch.
+        let mut formed: Vec<(Transaction, Vec<u8>, TxHash)> = Vec::with_capacity(txs.len());
+        for (index, tx) in txs.into_iter().enumerate() {
+            match tx.check_form(self.chain_id()) {
+                Ok(bytes) => {
+                    let hash = Hash32::digest(&bytes);
+                    formed.push((tx, bytes, hash));
+                }
+                Err(error) => match mode {
+                    Mode::Check => {
+                        return Err(LedgerError::InvalidTxInBlock {
+                            index,
+                            source: Box::new(error),
+                        })
+                    }
+                    Mode::Build => execution.rejected.push((tx.hash(), error)),
+                },
+            }
+        }
+        let needs_check: Vec<usize> = (0..formed.len())
+            .filter(|&i| match signatures {
+                SignatureCheck::VerifyAll => true,
+                SignatureCheck::SkipVerified(verified) => !verified.contains(&formed[i].2),
+            })
+            .collect();
+        let mut signature_ok = vec![true; formed.len()];
+        if let Err((position, error)) = verify_signatures(needs_check.iter().map(|&i| &formed[i].0))
+        {
+            match mode {
+                Mode::Check => {
+                    return Err(LedgerError::InvalidTxInBlock {
+                        index: needs_check.get(position).copied().unwrap_or(0),
+                        source: Box::new(error),
+                    })
+                }
+                Mode::Build => {
+                    for &i in &needs_check {
+                        signature_ok[i] = formed[i].0.verify_signature().is_ok();
+                    }
+                }
+            }
+        }
+
+        let mut overlay = Overlay::new(&self.store);
+        let mut block_bytes = 0usize;
+        for (index, (tx, bytes, hash)) in formed.into_iter().enumerate() {
+            if mode == Mode::Build
+                && (execution.included.len() >= BLOCK_TXS_MAX
+                    || block_bytes + bytes.len() > BLOCK_BYTES_MAX)
+            {
+                // Left for the next block: not rejected, simply not taken.
+                break;
+            }
+            if !signature_ok[index] {
+                execution.rejected.push((
+                    hash,
+                    LedgerError::BadSignature {
+                        signer: tx.body.signer,
+                    },
+                ));
+                continue;
+            }
+            let context = TxContext {
+                genesis: &self.genesis,
+                store: &self.store,
+                time_ms,
+                tx_hash: hash,
+                committed_log_size: self.tip.log.size(),
+                height,
+            };
+            match rules::execute(&mut overlay, &context, &tx) {
+                Ok(touched) => {
+                    overlay.commit_tx();
+                    block_bytes += bytes.len();
+                    execution.touched.push(touched);
+                    execution.included_bytes.push(bytes);
+                    execution.included_hashes.push(hash);
+                    execution.included.push(tx);
+                }
+                Err(error) => {
+                    overlay.discard_tx();
+                    match mode {
+                        Mode::Check => {
+                            return Err(LedgerError::InvalidTxInBlock {
+                                index,
+                                source: Box::new(error),
+                            })
+                        }
+                        Mode::Build => execution.rejected.push((hash, error)),
+                    }
+                }
+            }
+        }
+        if mode == Mode::Check && block_bytes > BLOCK_BYTES_MAX {
+            return Err(LedgerError::BlockTooLarge {
+                txs: execution.included.len(),
+                bytes: block_bytes,
+            });
+        }
+        execution.writes = overlay.into_writes();
+        Ok(execution)
+    }
+
+    /// Fills the header's computed fields and assembles the block's write batch.
+    fn finish(
+        &self,
+        header: &mut BlockHeader,
+        execution: &Execution,
+    ) -> Result<(WriteBatch, ChainTip), LedgerError> {
+        let mut batch = WriteBatch::new();
+        let mut log = self.tip.log.clone();
+        for (position, bytes) in execution.included_bytes.iter().enumerate() {
+            let log_index = log.size();
+            for (level, index, hash) in log.append(merkle::leaf_hash(bytes)) {
+                // Leaf hashes are recomputed from the leaf bytes when needed; storing them
+                // too would cost 41 bytes per transaction for nothing.
+                if level > 0 {
+                    batch.put(
+                        Column::LogNodes,
+                        log_node_key(level, index).to_vec(),
+                        hash.to_vec(),
+                    );
+                }
+            }
+            batch.put(
+                Column::LogLeaves,
+                log_index.to_be_bytes().to_vec(),
+                bytes.clone(),
+            );
+            let location = TxLocation {
+                height: header.height,
+                index: position as u32,
+                log_index,
+            };
+            batch.put(
+                Column::TxIndex,
+                execution.included_hashes[position].0.to_vec(),
+                borsh::to_vec(&location).unwrap_or_default(),
+            );
+            if let Some(pseudonym) = &execution.touched[position] {
+                let mut key = pseudonym.0.to_vec();
+                key.extend_from_slice(&log_index.to_be_bytes());
+                batch.put(Column::BeneficiaryIndex, key, Vec::new());
+            }
+        }
+        for (key, value) in &execution.writes {
+            match value {
+                Some(value) => batch.put(Column::State, key.clone(), value.clone()),
+                None => batch.delete(Column::State, key.clone()),
+            }
+        }
+        header.tx_count = execution.included_bytes.len() as u32;
+        header.tx_root = tx_root(&execution.included_bytes);
+        header.log_size = log.size();
+        header.log_root = Hash32(log.root());
+        header.state_root = next_state_root(&self.tip.state_root, header.height, &execution.writes);
+        let hash = header.hash();
+        batch.put(
+            Column::Blocks,
+            header.height.to_be_bytes().to_vec(),
+            borsh::to_vec(&*header).unwrap_or_default(),
+        );
+        batch.put(
+            Column::BlockHashes,
+            hash.0.to_vec(),
+            header.height.to_be_bytes().to_vec(),
+        );
+        let new_tip = ChainTip {
+            height: header.height,
+            block_hash: hash,
+            time_ms: header.time_ms,
+            state_root: header.state_root,
+            log,
+        };
+        batch.put(Column::Meta, META_TIP.to_vec(), encode_tip(&new_tip));
+        Ok((batch, new_tip))
+    }
+
+    // --- Queries ----------------------------------------------------------------------------
+
+    /// The header at `height` (1 ..= tip).
+    pub fn header(&self, height: Height) -> Result<Option<BlockHeader>, LedgerError> {
+        match self.store.get(Column::Blocks, &height.to_be_bytes())? {
+            None => Ok(None),
+            Some(bytes) => borsh::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| corrupt(&format!("header {height}"), e)),
+        }
+    }
+
+    /// The block at `height`, reassembled from its header and its log leaves.
+    pub fn block(&self, height: Height) -> Result<Option<Block>, LedgerError> {
+        let Some(header) = self.header(height)? else {
+            return Ok(None);
+        };
+        let first = header
+            .log_size
+            .checked_sub(u64::from(header.tx_count))
+            .ok_or_else(|| corrupt("header", "tx_count exceeds log_size"))?;
+        let mut txs = Vec::with_capacity(header.tx_count as usize);
+        for index in first..header.log_size {
+            let bytes = self
+                .log_leaf(index)?
+                .ok_or_else(|| corrupt("log", format!("leaf {index} is missing")))?;
+            txs.push(
+                Transaction::from_bytes(&bytes)
+                    .map_err(|e| corrupt(&format!("leaf {index}"), e))?,
+            );
+        }
+        Ok(Some(Block { header, txs }))
+    }
+
+    /// The height of the block with hash `hash`.
+    pub fn height_of(&self, hash: &BlockHash) -> Result<Option<Height>, LedgerError> {
+        match self.store.get(Column::BlockHashes, hash.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => {
+                Ok(Some(u64::from_be_bytes(bytes.try_into().map_err(
+                    |_| corrupt("block hash index", "not 8 bytes"),
+                )?)))
+            }
+        }
+    }
+
+    /// The commit certificate stored with the block at `height`.
+    pub fn certificate(&self, height: Height) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self
+            .store
+            .get(Column::Certificates, &height.to_be_bytes())?)
+    }
+
+    /// Where the transaction `hash` was committed.
+    pub fn tx_location(&self, hash: &TxHash) -> Result<Option<TxLocation>, LedgerError> {
+        match self.store.get(Column::TxIndex, hash.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => borsh::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| corrupt("tx index", e)),
+        }
+    }
+
+    /// The leaf bytes (canonical transaction) at `index` in the log.
+    pub fn log_leaf(&self, index: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.store.get(Column::LogLeaves, &index.to_be_bytes())?)
+    }
+
+    fn require_log_size(&self, size: u64) -> Result<(), LedgerError> {
+        if size > self.tip.log.size() {
+            return Err(LedgerError::NotFound(format!(
+                "log size {size} is beyond the current size {}",
+                self.tip.log.size()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The log root at any committed size.
+    pub fn log_root_at(&self, size: u64) -> Result<Hash32, LedgerError> {
+        self.require_log_size(size)?;
+        merkle::root_at(&StoreLog(&self.store), size)
+            .map(Hash32)
+            .map_err(|e| corrupt("log", e))
+    }
+
+    /// An RFC 9162 inclusion proof of leaf `index` in the log of size `size`.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash32>, LedgerError> {
+        self.require_log_size(size)?;
+        if index >= size {
+            return Err(LedgerError::NotFound(format!(
+                "leaf index {index} is not below size {size}"
+            )));
+        }
+        let path = merkle::inclusion_proof(&StoreLog(&self.store), index, size)
+            .map_err(|e| corrupt("log", e))?;
+        Ok(path.into_iter().map(Hash32).collect())
+    }
+
+    /// An RFC 9162 consistency proof between log sizes `first` and `second`.
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash32>, LedgerError> {
+        self.require_log_size(second)?;
+        if first == 0 || first > second {
+            return Err(LedgerError::NotFound(format!(
+                "no consistency proof from size {first} to size {second}: need 0 < first <= second"
+            )));
+        }
+        let path = merkle::consistency_proof(&StoreLog(&self.store), first, second)
+            .map_err(|e| corrupt("log", e))?;
+        Ok(path.into_iter().map(Hash32).collect())
+    }
+
+    /// The log indexes of the transactions concerning `beneficiary`, oldest first, at most
+    /// `limit`.
+    pub fn beneficiary_log_indexes(
+        &self,
+        beneficiary: &Pseudonym,
+        limit: usize,
+    ) -> Result<Vec<u64>, LedgerError> {
+        let prefix = beneficiary.0.to_vec();
+        let entries = self
+            .store
+            .scan(Column::BeneficiaryIndex, &prefix, &prefix, limit)?;
+        entries
+            .into_iter()
+            .map(|(key, _)| {
+                let tail: [u8; 8] = key
+                    .get(32..40)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| corrupt("beneficiary index", "bad key"))?;
+                Ok(u64::from_be_bytes(tail))
+            })
+            .collect()
+    }
+}
+
+fn encode_tip(tip: &ChainTip) -> Vec<u8> {
+    let stored = StoredTip {
+        height: tip.height,
+        block_hash: tip.block_hash,
+        time_ms: tip.time_ms,
+        state_root: tip.state_root,
+        log_size: tip.log.size(),
+        log_hashes: tip.log.hashes().to_vec(),
+    };
+    borsh::to_vec(&stored).unwrap_or_default()
+}

@@ -1,0 +1,428 @@
+//! The genesis document: the chain id, the institutions with their keys, region scopes and
+//! validator power, the programs and the regions. Everything the ledger must know before
+//! the first block, and nothing that changes afterwards except through transactions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::error::LedgerError;
+use crate::limits::{
+    CHAIN_ID_BYTES_MAX, GENESIS_ORGANISATIONS_MAX, GENESIS_REGIONS_MAX, NAME_BYTES_MAX,
+    ORG_TX_KEYS_MAX,
+};
+use crate::types::{Hash32, OrgId, ProgramCode, PublicKey, RegionCode, TimeMs};
+
+/// Domain separation for the genesis hash.
+pub const GENESIS_DOMAIN: &[u8] = b"bansos-ledger/genesis/v1\0";
+
+/// The kind of an institution, which decides which steps its keys may sign.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgKind {
+    /// The Ministry of Social Affairs: budgets, enrolment, allocation, final resolution.
+    Kemensos,
+    /// A local government (Dinas Sosial), scoped to its regions: proposals, verification.
+    Pemda,
+    /// A state bank (Himbara) paying aid in its regions and programs.
+    Bank,
+    /// PT Pos Indonesia paying aid in cash in its regions and programs.
+    Pos,
+    /// The civil registry: identity checks, deaths and moves.
+    Dukcapil,
+    /// The statistics office: eligibility verification against welfare data.
+    Bps,
+    /// An auditor (BPK, BPKP): checkpoint cosignatures and findings.
+    Auditor,
+}
+
+impl OrgKind {
+    /// The kind's name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrgKind::Kemensos => "kemensos",
+            OrgKind::Pemda => "pemda",
+            OrgKind::Bank => "bank",
+            OrgKind::Pos => "pos",
+            OrgKind::Dukcapil => "dukcapil",
+            OrgKind::Bps => "bps",
+            OrgKind::Auditor => "auditor",
+        }
+    }
+}
+
+/// A consensus validator key and its voting power.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ValidatorSpec {
+    pub key: PublicKey,
+    pub power: u64,
+}
+
+/// One institution.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Organisation {
+    pub id: OrgId,
+    pub kind: OrgKind,
+    pub name: String,
+    /// Regions the organisation acts in; empty means national scope.
+    #[serde(default)]
+    pub regions: Vec<RegionCode>,
+    /// Programs the organisation acts in (for payers); empty means all programs.
+    #[serde(default)]
+    pub programs: Vec<ProgramCode>,
+    /// Keys that sign the organisation's transactions.
+    pub tx_keys: Vec<PublicKey>,
+    /// The organisation's consensus key, if it runs a validator.
+    #[serde(default)]
+    pub validator: Option<ValidatorSpec>,
+}
+
+/// An aid program.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Program {
+    pub code: ProgramCode,
+    pub name: String,
+}
+
+/// A region (province, regency/city, district, village).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Region {
+    pub code: RegionCode,
+    pub name: String,
+}
+
+/// A node that follows the chain without voting (a public explorer, a journalist's
+/// replica). Listed so that only known peers are admitted to the network.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Observer {
+    pub name: String,
+    /// The node's network key.
+    pub key: PublicKey,
+}
+
+/// The genesis document, as stored in `genesis.json`.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Genesis {
+    pub chain_id: String,
+    /// The time of genesis; the first block's time must be later.
+    pub genesis_time_ms: TimeMs,
+    pub organisations: Vec<Organisation>,
+    #[serde(default)]
+    pub observers: Vec<Observer>,
+    pub programs: Vec<Program>,
+    pub regions: Vec<Region>,
+}
+
+/// A validator in consensus order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorEntry {
+    pub org: OrgId,
+    pub key: PublicKey,
+    pub power: u64,
+}
+
+/// A validated genesis with lookup tables.
+#[derive(Clone, Debug)]
+pub struct GenesisIndex {
+    pub genesis: Genesis,
+    pub hash: Hash32,
+    pub organisations: BTreeMap<OrgId, Organisation>,
+    pub programs: BTreeSet<ProgramCode>,
+    pub regions: BTreeMap<RegionCode, String>,
+    pub validators: Vec<ValidatorEntry>,
+}
+
+impl Genesis {
+    /// Parses `genesis.json`.
+    pub fn from_json(text: &str) -> Result<Genesis, LedgerError> {
+        serde_json::from_str(text)
+            .map_err(|e| LedgerError::InvalidGenesis(format!("genesis.json does not parse: {e}")))
+    }
+
+    /// The genesis hash, which the first block names as its previous hash.
+    pub fn hash(&self) -> Hash32 {
+        let mut bytes = GENESIS_DOMAIN.to_vec();
+        let _ = borsh::to_writer(&mut bytes, self);
+        Hash32::digest(&bytes)
+    }
+
+    /// Checks the document and builds lookup tables. Every problem is named, not just the
+    /// first, so an operator can fix a genesis file in one pass.
+    pub fn validate(self) -> Result<GenesisIndex, LedgerError> {
+        let mut problems: Vec<String> = Vec::new();
+        if self.chain_id.is_empty() || self.chain_id.len() > CHAIN_ID_BYTES_MAX {
+            problems.push(format!("chain_id must be 1 to {CHAIN_ID_BYTES_MAX} bytes"));
+        }
+        if self.organisations.len() > GENESIS_ORGANISATIONS_MAX {
+            problems.push(format!(
+                "more than {GENESIS_ORGANISATIONS_MAX} organisations"
+            ));
+        }
+        if self.regions.len() > GENESIS_REGIONS_MAX {
+            problems.push(format!("more than {GENESIS_REGIONS_MAX} regions"));
+        }
+
+        let mut regions = BTreeMap::new();
+        for region in &self.regions {
+            if region.name.is_empty() || region.name.len() > NAME_BYTES_MAX {
+                problems.push(format!(
+                    "region {} has an empty or overlong name",
+                    region.code
+                ));
+            }
+            if regions
+                .insert(region.code.clone(), region.name.clone())
+                .is_some()
+            {
+                problems.push(format!("region {} is listed twice", region.code));
+            }
+        }
+        for region in &self.regions {
+            if let Some(parent) = region.code.parent() {
+                if !regions.contains_key(&parent) {
+                    problems.push(format!(
+                        "region {} has no parent region {parent} in genesis",
+                        region.code
+                    ));
+                }
+            }
+        }
+
+        let mut programs = BTreeSet::new();
+        for program in &self.programs {
+            if !programs.insert(program.code.clone()) {
+                problems.push(format!("program {} is listed twice", program.code));
+            }
+        }
+
+        let mut organisations = BTreeMap::new();
+        let mut keys_seen: BTreeMap<PublicKey, String> = BTreeMap::new();
+        let mut validators = Vec::new();
+        let mut total_power: u64 = 0;
+        for org in &self.organisations {
+            let id = &org.id;
+            if organisations.insert(id.clone(), org.clone()).is_some() {
+                problems.push(format!("organisation {id} is listed twice"));
+            }
+            if org.name.is_empty() || org.name.len() > NAME_BYTES_MAX {
+                problems.push(format!("organisation {id} has an empty or overlong name"));
+            }
+            for region in &org.regions {
+                if !regions.contains_key(region) {
+                    problems.push(format!(
+                        "organisation {id} is scoped to unknown region {region}"
+                    ));
+                }
+            }
+            for program in &org.programs {
+                if !programs.contains(program) {
+                    problems.push(format!(
+                        "organisation {id} is scoped to unknown program {program}"
+                    ));
+                }
+            }
+            if org.tx_keys.is_empty() || org.tx_keys.len() > ORG_TX_KEYS_MAX {
+                problems.push(format!(
+                    "organisation {id} must list 1 to {ORG_TX_KEYS_MAX} transaction keys"
+                ));
+            }
+            let org_keys = org
+                .tx_keys
+                .iter()
+                .chain(org.validator.as_ref().map(|v| &v.key));
+            for key in org_keys {
+                if !is_usable_key(key) {
+                    problems.push(format!(
+                        "organisation {id} lists key {key}, which is not a valid ed25519 key"
+                    ));
+                }
+                if let Some(other) = keys_seen.insert(*key, format!("organisation {id}")) {
+                    problems.push(format!(
+                        "key {key} is listed twice ({other} and organisation {id})"
+                    ));
+                }
+            }
+            if let Some(validator) = &org.validator {
+                if validator.power == 0 {
+                    problems.push(format!("validator of {id} has zero voting power"));
+                }
+                match total_power.checked_add(validator.power) {
+                    // Consensus multiplies total power by 3; keep that from overflowing.
+                    Some(sum) if sum <= u64::MAX / 4 => total_power = sum,
+                    _ => problems.push("total voting power is too large".to_owned()),
+                }
+                validators.push(ValidatorEntry {
+                    org: id.clone(),
+                    key: validator.key,
+                    power: validator.power,
+                });
+            }
+        }
+        for observer in &self.observers {
+            if observer.name.is_empty() || observer.name.len() > NAME_BYTES_MAX {
+                problems.push("an observer has an empty or overlong name".to_owned());
+            }
+            if !is_usable_key(&observer.key) {
+                problems.push(format!(
+                    "observer {} has key {}, which is not a valid ed25519 key",
+                    observer.name, observer.key
+                ));
+            }
+            if let Some(other) =
+                keys_seen.insert(observer.key, format!("observer {}", observer.name))
+            {
+                problems.push(format!(
+                    "key {} of observer {} is already used by {other}",
+                    observer.key, observer.name
+                ));
+            }
+        }
+        if validators.is_empty() {
+            problems.push("no organisation runs a validator".to_owned());
+        }
+        if !self
+            .organisations
+            .iter()
+            .any(|o| o.kind == OrgKind::Kemensos)
+        {
+            problems
+                .push("no kemensos organisation: nobody could declare budgets or enrol".to_owned());
+        }
+
+        if !problems.is_empty() {
+            return Err(LedgerError::InvalidGenesis(problems.join("; ")));
+        }
+        let hash = self.hash();
+        Ok(GenesisIndex {
+            genesis: self,
+            hash,
+            organisations,
+            programs,
+            regions,
+            validators,
+        })
+    }
+}
+
+/// True when `key` decodes to an ed25519 point that is not of small order.
+pub fn is_usable_key(key: &PublicKey) -> bool {
+    ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes())
+        .map(|k| !k.is_weak())
+        .unwrap_or(false)
+}
+
+impl GenesisIndex {
+    /// The chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.genesis.chain_id
+    }
+
+    /// True when `region` is listed in genesis.
+    pub fn has_region(&self, region: &RegionCode) -> bool {
+        self.regions.contains_key(region)
+    }
+
+    /// The validator with consensus key `key`.
+    pub fn validator(&self, key: &PublicKey) -> Option<&ValidatorEntry> {
+        self.validators.iter().find(|v| &v.key == key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> PublicKey {
+        PublicKey(
+            ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+                .verifying_key()
+                .to_bytes(),
+        )
+    }
+
+    fn minimal() -> Genesis {
+        Genesis {
+            chain_id: "bansos-test".into(),
+            genesis_time_ms: 1_767_225_600_000,
+            organisations: vec![Organisation {
+                id: OrgId::new("kemensos").unwrap(),
+                kind: OrgKind::Kemensos,
+                name: "Kementerian Sosial".into(),
+                regions: vec![],
+                programs: vec![],
+                tx_keys: vec![key(1)],
+                validator: Some(ValidatorSpec {
+                    key: key(2),
+                    power: 1,
+                }),
+            }],
+            observers: vec![],
+            programs: vec![Program {
+                code: ProgramCode::new("PKH").unwrap(),
+                name: "Program Keluarga Harapan".into(),
+            }],
+            regions: vec![Region {
+                code: RegionCode::new("35").unwrap(),
+                name: "Jawa Timur".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn minimal_genesis_validates() {
+        let index = minimal().validate().unwrap();
+        assert_eq!(index.validators.len(), 1);
+    }
+
+    #[test]
+    fn genesis_names_every_problem() {
+        let mut genesis = minimal();
+        let mut twin = genesis.organisations[0].clone();
+        twin.validator = None;
+        twin.regions = vec![RegionCode::new("52.71").unwrap()];
+        genesis.organisations.push(twin);
+        genesis.organisations[0].validator = None;
+        genesis.regions.push(Region {
+            code: RegionCode::new("35.10").unwrap(),
+            name: "".into(),
+        });
+        let message = genesis.validate().unwrap_err().to_string();
+        for expected in [
+            "organisation kemensos is listed twice",
+            "unknown region 52.71",
+            "is listed twice (organisation kemensos and organisation kemensos)",
+            "no organisation runs a validator",
+            "region 35.10 has an empty or overlong name",
+        ] {
+            assert!(
+                message.contains(expected),
+                "{expected:?} missing from {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn genesis_rejects_region_without_parent() {
+        let mut genesis = minimal();
+        genesis.regions.push(Region {
+            code: RegionCode::new("52.71").unwrap(),
+            name: "Kota Mataram".into(),
+        });
+        let message = genesis.validate().unwrap_err().to_string();
+        assert!(message.contains("has no parent region 52"), "{message}");
+    }
+}

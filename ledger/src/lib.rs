@@ -1,0 +1,49 @@
+//! # Bansos ledger core
+//!
+//! The aid lifecycle as a deterministic state machine: signed transactions go in, blocks come
+//! out, every block hash-chained with BLAKE3 and every transaction appended to an RFC 9162
+//! transparency log. This crate does no networking, reads no clock and draws no randomness:
+//! time arrives in block headers, randomness as arguments. That is what lets every node,
+//! and every auditor offline, reach the same state from the same blocks.
+//!
+//! ## The lifecycle (DESIGN §3)
+//!
+//! | step | [`tx::Action`] | who signs | state it needs |
+//! | --- | --- | --- | --- |
+//! | program / budget | `DeclareBudget` | Kemensos | program in genesis; a revision never below what is allocated |
+//! | proposal (usul) | `Propose` | Pemda (org key, operator, pendamping, cadre) in its regions; Kemensos intake | pseudonym not yet proposed |
+//! | identity check | `CheckIdentity` | Dukcapil, Kemensos | beneficiary exists, not deceased |
+//! | eligibility verification | `VerifyEligibility` | Pemda (own region), BPS | beneficiary exists, not deceased |
+//! | enrolment | `Enrol` | Kemensos | identity passed, eligibility verified, active, not enrolled in the program |
+//! | allocation | `Allocate` | Kemensos | enrolled, active, one per program period, within the region's ceiling |
+//! | disbursement | `Disburse` | bank / PT Pos scoped to the region and program | allocation not yet paid, amount ≤ allocated, beneficiary active |
+//! | receipt | `ConfirmReceipt` | beneficiary's own app key, or a pendamping in the region | disbursed, not yet confirmed |
+//! | objection (sanggah) | `FileObjection` | any institution | subject exists; deadline = filing + 14 days |
+//! | resolution | `ResolveObjection` | Pemda (region) before the deadline, Kemensos any time | not yet resolved |
+//! | status change | `ChangeStatus` | Pemda, Kemensos; Dukcapil for death and moves | not deceased |
+//! | audit attestation | `Attest` | auditor | checkpoint matches the log at that size |
+//! | agent keys | `RegisterAgent`, `RevokeAgent` | the organisation's own key | key unused; regions within the organisation's |
+//!
+//! Every transaction also needs a known, unrevoked signer, the signer's next nonce, and the
+//! chain id; see [`chain::Ledger`] for blocks and [`merkle`] for the log.
+
+pub mod block;
+pub mod chain;
+pub mod error;
+pub mod genesis;
+pub mod limits;
+pub mod merkle;
+pub mod privacy;
+mod rules;
+pub mod state;
+pub mod store;
+pub mod tx;
+pub mod types;
+
+pub use block::{Block, BlockHeader};
+pub use chain::{ChainTip, Ledger, PreparedBlock, SignatureCheck, TxLocation};
+pub use error::LedgerError;
+pub use genesis::{Genesis, GenesisIndex, OrgKind};
+pub use store::{Column, MemoryStore, RocksStore, Store, StoreError, WriteBatch};
+pub use tx::{Action, Transaction, TxBody};
+pub use types::{Hash32, PublicKey, Rupiah};

@@ -1,0 +1,34 @@
+//! Limits on everything the ledger accepts, named with their units.
+//!
+//! A limit that is not written down is a limit that an attacker chooses. These are checked
+//! before any work proportional to the input is done.
+
+/// The largest canonical encoding of one signed transaction.
+pub const TX_BYTES_MAX: usize = 4 * 1024;
+/// The most transactions in one block.
+pub const BLOCK_TXS_MAX: usize = 10_000;
+/// The largest sum of transaction encodings in one block.
+pub const BLOCK_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// The longest chain id.
+pub const CHAIN_ID_BYTES_MAX: usize = 64;
+/// The longest region code (`35.10.01.2001` is 13 bytes).
+pub const REGION_CODE_BYTES_MAX: usize = 24;
+/// The longest program, period or organisation code.
+pub const CODE_BYTES_MAX: usize = 32;
+/// The most regions one budget declaration may set ceilings for.
+pub const BUDGET_REGIONS_MAX: usize = 64;
+/// The most regions an agent key may be scoped to.
+pub const AGENT_REGIONS_MAX: usize = 32;
+/// How long an objection may wait for a regional resolution before it escalates to the
+/// ministry: 14 days, the usul-sanggah response window.
+pub const OBJECTION_RESPONSE_WINDOW_MS: u64 = 14 * 24 * 60 * 60 * 1000;
+/// The largest household size a proposal may record.
+pub const HOUSEHOLD_SIZE_MAX: u8 = 30;
+/// The most organisations in genesis.
+pub const GENESIS_ORGANISATIONS_MAX: usize = 1_000;
+/// The most regions in genesis.
+pub const GENESIS_REGIONS_MAX: usize = 100_000;
+/// The most transaction keys one organisation may list in genesis.
+pub const ORG_TX_KEYS_MAX: usize = 16;
+/// The longest organisation or region name in genesis.
+pub const NAME_BYTES_MAX: usize = 128;

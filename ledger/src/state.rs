@@ -1,0 +1,293 @@
+//! The ledger state: records and their keys in [`crate::store::Column::State`].
+//!
+//! Keys are a one-byte record kind followed by the record's identity, so that one kind's
+//! records sort together and can be scanned. Variable-length codes inside keys end with a
+//! 0x00 byte, which no code may contain, so keys never collide.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::genesis::OrgKind;
+use crate::tx::{AgentRole, ClaimCode, Consequence, ObjectionSubject, PaymentChannel};
+use crate::types::{
+    AllocationId, Hash32, ObjectionId, OrgId, PeriodCode, ProgramCode, Pseudonym, PublicKey,
+    RegionCode, Rupiah, TimeMs, TrackingCodeHash, TxHash,
+};
+
+/// Record kinds: the first byte of every state key.
+mod kind {
+    pub const KEY: u8 = 0x01;
+    pub const BENEFICIARY: u8 = 0x10;
+    pub const ENROLMENT: u8 = 0x11;
+    pub const TRACKING: u8 = 0x12;
+    pub const BUDGET: u8 = 0x13;
+    pub const ALLOCATION: u8 = 0x14;
+    pub const OBJECTION: u8 = 0x15;
+    pub const COSIGNATURE: u8 = 0x16;
+}
+
+/// State keys.
+pub mod keys {
+    use super::*;
+
+    fn with_kind(kind: u8, capacity: usize) -> Vec<u8> {
+        let mut key = Vec::with_capacity(1 + capacity);
+        key.push(kind);
+        key
+    }
+
+    fn push_code(key: &mut Vec<u8>, code: &str) {
+        key.extend_from_slice(code.as_bytes());
+        key.push(0);
+    }
+
+    pub fn signer(key: &PublicKey) -> Vec<u8> {
+        let mut k = with_kind(kind::KEY, 32);
+        k.extend_from_slice(key.as_bytes());
+        k
+    }
+
+    pub fn beneficiary(pseudonym: &Pseudonym) -> Vec<u8> {
+        let mut k = with_kind(kind::BENEFICIARY, 32);
+        k.extend_from_slice(pseudonym.as_bytes());
+        k
+    }
+
+    pub fn enrolment(pseudonym: &Pseudonym, program: &ProgramCode) -> Vec<u8> {
+        let mut k = with_kind(kind::ENROLMENT, 48);
+        k.extend_from_slice(pseudonym.as_bytes());
+        push_code(&mut k, program.as_str());
+        k
+    }
+
+    /// The prefix of every enrolment of one beneficiary.
+    pub fn enrolments_of(pseudonym: &Pseudonym) -> Vec<u8> {
+        let mut k = with_kind(kind::ENROLMENT, 32);
+        k.extend_from_slice(pseudonym.as_bytes());
+        k
+    }
+
+    pub fn tracking(code_hash: &TrackingCodeHash) -> Vec<u8> {
+        let mut k = with_kind(kind::TRACKING, 32);
+        k.extend_from_slice(code_hash.as_bytes());
+        k
+    }
+
+    pub fn budget(program: &ProgramCode, period: &PeriodCode, region: &RegionCode) -> Vec<u8> {
+        let mut k = with_kind(kind::BUDGET, 48);
+        push_code(&mut k, program.as_str());
+        push_code(&mut k, period.as_str());
+        push_code(&mut k, region.as_str());
+        k
+    }
+
+    pub fn allocation(id: &AllocationId) -> Vec<u8> {
+        let mut k = with_kind(kind::ALLOCATION, 32);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    pub fn objection(id: &ObjectionId) -> Vec<u8> {
+        let mut k = with_kind(kind::OBJECTION, 32);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    pub fn cosignature(size: u64, org: &OrgId) -> Vec<u8> {
+        let mut k = with_kind(kind::COSIGNATURE, 40);
+        k.extend_from_slice(&size.to_be_bytes());
+        push_code(&mut k, org.as_str());
+        k
+    }
+
+    /// The prefix of every cosignature.
+    pub fn cosignatures() -> Vec<u8> {
+        vec![kind::COSIGNATURE]
+    }
+}
+
+/// The identifier of the allocation of `program`/`period` aid to `beneficiary`: derived,
+/// so a second allocation of the same aid is found by key.
+pub fn allocation_id(
+    beneficiary: &Pseudonym,
+    program: &ProgramCode,
+    period: &PeriodCode,
+) -> AllocationId {
+    let mut hasher = blake3::Hasher::new_derive_key("bansos-ledger 2026 allocation id v1");
+    hasher.update(beneficiary.as_bytes());
+    hasher.update(program.as_str().as_bytes());
+    hasher.update(&[0]);
+    hasher.update(period.as_str().as_bytes());
+    Hash32(*hasher.finalize().as_bytes())
+}
+
+/// Who holds a signing key.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(tag = "holder", rename_all = "snake_case")]
+pub enum KeyHolder {
+    /// One of an organisation's own transaction keys (from genesis).
+    Organisation { org: OrgId },
+    /// An agent registered by an organisation.
+    Agent {
+        org: OrgId,
+        role: AgentRole,
+        regions: Vec<RegionCode>,
+    },
+    /// A beneficiary's app key, registered at enrolment.
+    Beneficiary { beneficiary: Pseudonym },
+}
+
+/// A signing key and its replay-protection nonce.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub holder: KeyHolder,
+    /// The nonce the key's next transaction must carry.
+    pub next_nonce: u64,
+    pub revoked: bool,
+}
+
+/// Identity check outcome.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityStatus {
+    Unchecked,
+    Passed,
+    Failed,
+}
+
+/// Eligibility outcome.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum EligibilityStatus {
+    Pending,
+    Verified,
+    Rejected { reason_code: u16 },
+}
+
+/// Life status of a beneficiary.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LifeStatus {
+    Active,
+    Suspended,
+    Graduated,
+    Deceased,
+}
+
+impl LifeStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            LifeStatus::Active => "active",
+            LifeStatus::Suspended => "suspended",
+            LifeStatus::Graduated => "graduated",
+            LifeStatus::Deceased => "deceased",
+        }
+    }
+}
+
+/// A proposed beneficiary. Holds no personal data: a pseudonym, a village code and two
+/// small numbers.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BeneficiaryRecord {
+    pub region: RegionCode,
+    pub household_size: u8,
+    pub welfare_decile: u8,
+    pub proposed_by: OrgId,
+    pub proposed_at: TimeMs,
+    pub identity: IdentityStatus,
+    pub eligibility: EligibilityStatus,
+    pub status: LifeStatus,
+}
+
+/// Enrolment of a beneficiary in a program.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct EnrolmentRecord {
+    pub tracking_code_hash: TrackingCodeHash,
+    pub beneficiary_key: Option<PublicKey>,
+    pub enrolled_at: TimeMs,
+}
+
+/// What a tracking code points to.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct TrackingRecord {
+    pub beneficiary: Pseudonym,
+    pub program: ProgramCode,
+}
+
+/// A budget ceiling for one program period in one region, and what is allocated of it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct BudgetRecord {
+    pub ceiling: Rupiah,
+    pub allocated: Rupiah,
+}
+
+/// A payment made against an allocation.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DisbursementRecord {
+    pub amount: Rupiah,
+    pub paid_by: OrgId,
+    pub channel: PaymentChannel,
+    pub account_ref_hash: Hash32,
+    pub paid_at: TimeMs,
+}
+
+/// A receipt confirmation.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ReceiptRecord {
+    pub received: bool,
+    /// True when the beneficiary's own key signed; false for a pendamping on their behalf.
+    pub by_beneficiary: bool,
+    pub confirmed_at: TimeMs,
+}
+
+/// An allocation of aid.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct AllocationRecord {
+    pub beneficiary: Pseudonym,
+    pub program: ProgramCode,
+    pub period: PeriodCode,
+    pub amount: Rupiah,
+    /// The region whose budget ceiling this allocation counts against.
+    pub budget_region: RegionCode,
+    pub allocated_at: TimeMs,
+    pub disbursement: Option<DisbursementRecord>,
+    pub receipt: Option<ReceiptRecord>,
+}
+
+/// How an objection was resolved.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ResolutionRecord {
+    pub upheld: bool,
+    pub consequence: Consequence,
+    pub resolved_by: OrgId,
+    pub resolved_at: TimeMs,
+}
+
+/// An objection (sanggah) or complaint.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct ObjectionRecord {
+    pub subject: ObjectionSubject,
+    /// The beneficiary concerned (directly, or through the allocation).
+    pub beneficiary: Pseudonym,
+    pub claim: ClaimCode,
+    pub evidence_hash: Hash32,
+    pub filed_by: OrgId,
+    pub filed_at: TimeMs,
+    /// After this time only the ministry may resolve it.
+    pub deadline: TimeMs,
+    pub resolution: Option<ResolutionRecord>,
+}
+
+/// An auditor's cosignature of a log checkpoint: the transaction that carries it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CosignatureRecord {
+    pub root: Hash32,
+    pub tx_hash: TxHash,
+    pub org_kind: OrgKind,
+}

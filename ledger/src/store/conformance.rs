@@ -1,0 +1,167 @@
+//! One conformance suite that every [`Store`] implementation must pass, run against the
+//! RocksDB store and the in-memory store alike (the openraft `testing::log::Suite` idea).
+
+use super::{Column, MemoryStore, RocksStore, Store, WriteBatch};
+
+/// Opens a store that persists across handles: each call returns a fresh handle to the
+/// same data, the way reopening a database directory does.
+trait Reopen {
+    type S: Store;
+    fn open(&self) -> Self::S;
+}
+
+struct RocksAt(tempfile::TempDir);
+impl Reopen for RocksAt {
+    type S = RocksStore;
+    fn open(&self) -> RocksStore {
+        RocksStore::open(self.0.path()).expect("open rocksdb")
+    }
+}
+
+struct SharedMemory(MemoryStore);
+impl Reopen for SharedMemory {
+    type S = MemoryStore;
+    fn open(&self) -> MemoryStore {
+        self.0.clone()
+    }
+}
+
+fn put_get_and_delete<R: Reopen>(r: &R) {
+    let store = r.open();
+    assert_eq!(store.get(Column::State, b"k").unwrap(), None);
+    let mut batch = WriteBatch::new();
+    batch.put(Column::State, b"k".to_vec(), b"v1".to_vec());
+    store.write(batch).unwrap();
+    assert_eq!(
+        store.get(Column::State, b"k").unwrap(),
+        Some(b"v1".to_vec())
+    );
+    let mut batch = WriteBatch::new();
+    batch.delete(Column::State, b"k".to_vec());
+    store.write(batch).unwrap();
+    assert_eq!(store.get(Column::State, b"k").unwrap(), None);
+}
+
+fn columns_are_separate<R: Reopen>(r: &R) {
+    let store = r.open();
+    let mut batch = WriteBatch::new();
+    for (i, column) in Column::ALL.iter().enumerate() {
+        batch.put(*column, b"same-key".to_vec(), vec![i as u8]);
+    }
+    store.write(batch).unwrap();
+    for (i, column) in Column::ALL.iter().enumerate() {
+        assert_eq!(
+            store.get(*column, b"same-key").unwrap(),
+            Some(vec![i as u8])
+        );
+    }
+}
+
+fn later_op_in_batch_wins<R: Reopen>(r: &R) {
+    let store = r.open();
+    let mut batch = WriteBatch::new();
+    batch.put(Column::Meta, b"a".to_vec(), b"1".to_vec());
+    batch.put(Column::Meta, b"a".to_vec(), b"2".to_vec());
+    batch.put(Column::Meta, b"b".to_vec(), b"1".to_vec());
+    batch.delete(Column::Meta, b"b".to_vec());
+    store.write(batch).unwrap();
+    assert_eq!(store.get(Column::Meta, b"a").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(store.get(Column::Meta, b"b").unwrap(), None);
+}
+
+fn scan_is_ordered_prefixed_and_limited<R: Reopen>(r: &R) {
+    let store = r.open();
+    let mut batch = WriteBatch::new();
+    for key in [&b"p\x02"[..], b"p\x01", b"q\x00", b"p\x03", b"o\xff", b"p"] {
+        batch.put(Column::BeneficiaryIndex, key.to_vec(), key.to_vec());
+    }
+    store.write(batch).unwrap();
+    let keys =
+        |entries: Vec<(Vec<u8>, Vec<u8>)>| entries.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    assert_eq!(
+        keys(
+            store
+                .scan(Column::BeneficiaryIndex, b"p", b"p", 100)
+                .unwrap()
+        ),
+        vec![
+            b"p".to_vec(),
+            b"p\x01".to_vec(),
+            b"p\x02".to_vec(),
+            b"p\x03".to_vec()
+        ]
+    );
+    assert_eq!(
+        keys(
+            store
+                .scan(Column::BeneficiaryIndex, b"p", b"p\x02", 100)
+                .unwrap()
+        ),
+        vec![b"p\x02".to_vec(), b"p\x03".to_vec()]
+    );
+    assert_eq!(
+        keys(store.scan(Column::BeneficiaryIndex, b"p", b"p", 2).unwrap()).len(),
+        2
+    );
+    assert!(store
+        .scan(Column::State, b"p", b"p", 100)
+        .unwrap()
+        .is_empty());
+}
+
+fn data_survives_reopen<R: Reopen>(r: &R) {
+    {
+        let store = r.open();
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Column::Blocks,
+            7u64.to_be_bytes().to_vec(),
+            b"block seven".to_vec(),
+        );
+        store.write(batch).unwrap();
+    }
+    let store = r.open();
+    assert_eq!(
+        store.get(Column::Blocks, &7u64.to_be_bytes()).unwrap(),
+        Some(b"block seven".to_vec())
+    );
+}
+
+fn empty_batch_is_a_no_op<R: Reopen>(r: &R) {
+    let store = r.open();
+    store.write(WriteBatch::new()).unwrap();
+    assert!(store
+        .scan(Column::TxIndex, b"", b"", 10)
+        .unwrap()
+        .is_empty());
+}
+
+fn large_values_round_trip<R: Reopen>(r: &R) {
+    let store = r.open();
+    let value: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut batch = WriteBatch::new();
+    batch.put(Column::LogLeaves, b"big".to_vec(), value.clone());
+    store.write(batch).unwrap();
+    assert_eq!(store.get(Column::LogLeaves, b"big").unwrap(), Some(value));
+}
+
+/// Runs every check on fresh stores made by `make`.
+fn suite<R: Reopen>(make: impl Fn() -> R) {
+    put_get_and_delete(&make());
+    columns_are_separate(&make());
+    later_op_in_batch_wins(&make());
+    scan_is_ordered_prefixed_and_limited(&make());
+    data_survives_reopen(&make());
+    empty_batch_is_a_no_op(&make());
+    large_values_round_trip(&make());
+}
+
+#[test]
+fn rocksdb_store_passes_the_conformance_suite() {
+    suite(|| RocksAt(tempfile::tempdir().expect("tempdir")));
+}
+
+#[test]
+fn memory_store_passes_the_conformance_suite() {
+    suite(|| SharedMemory(MemoryStore::new()));
+}

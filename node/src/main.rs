@@ -1,0 +1,224 @@
+//! `bansos`: the one binary of Bansos Ledger.
+//!
+//! Subcommands so far: `testnet` (write a local network). The node, client, load and audit
+//! commands join it as they are built (see ARCHITECTURE.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "bansos",
+    version,
+    about = "Bansos Ledger: verifiable social-aid payments on a permissioned BFT ledger"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write keys, genesis.json, a config per node and network.json for a local network.
+    Testnet(TestnetArgs),
+    /// The synthetic demo year (Banyuwangi and Mataram, PKH and BPNT).
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Replay the demo year offline through the ledger core into a RocksDB store, one block
+    /// per batch, and write DIR/sample-tracking-codes.txt.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The network directory written by `bansos testnet`.
+    #[arg(long)]
+    net: PathBuf,
+    /// Households proposed during the year.
+    #[arg(long, default_value_t = 600)]
+    households: usize,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Where to write the store (default: NET/replay-db); must not exist yet.
+    #[arg(long)]
+    store: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct TestnetArgs {
+    /// Number of validators (1 to 10; 4 = Kemensos, Pemda Banyuwangi, a bank, an auditor).
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
+    /// Number of observer (non-voting) nodes.
+    #[arg(long, default_value_t = 0)]
+    observers: usize,
+    /// Output directory; must not already hold a network.
+    #[arg(long)]
+    out: PathBuf,
+    /// Chain id written into genesis and every signature.
+    #[arg(long, default_value = "bansos-testnet")]
+    chain_id: String,
+    /// First HTTP port on 127.0.0.1 (node i uses base + i).
+    #[arg(long, default_value_t = 8701)]
+    http_port: u16,
+    /// First p2p port (node i listens on 127.0.0.(2+i) at base + i).
+    #[arg(long, default_value_t = 27001)]
+    p2p_port: u16,
+}
+
+fn testnet(args: TestnetArgs) -> anyhow::Result<()> {
+    let spec = genesis::testnet::TestnetSpec {
+        chain_id: args.chain_id,
+        validators: args.validators,
+        observers: args.observers,
+        http_port_base: args.http_port,
+        p2p_port_base: args.p2p_port,
+        ..Default::default()
+    };
+    let net = genesis::testnet::Testnet::generate(&spec, &mut rand::rngs::OsRng)?;
+    net.write(&args.out)
+        .with_context(|| format!("writing the network to {}", args.out.display()))?;
+    println!(
+        "wrote a {}-validator network ({} observers) to {}",
+        spec.validators,
+        spec.observers,
+        args.out.display()
+    );
+    for node in net.network_file().nodes {
+        println!(
+            "  {:<12} {:<9} {}  p2p {}",
+            node.name,
+            format!("{:?}", node.role).to_lowercase(),
+            node.http,
+            node.p2p
+        );
+    }
+    Ok(())
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    use ledger::chain::SignatureCheck;
+    let genesis: ledger::Genesis = genesis::testnet::read_json(&args.net.join("genesis.json"))?;
+    let keys = genesis::testnet::read_keys(&args.net)?;
+    let data = genesis::demo::generate(
+        &genesis,
+        &keys,
+        &genesis::demo::DemoParams {
+            beneficiaries: args.households,
+            seed: args.seed,
+        },
+    )?;
+    let store_path = args.store.unwrap_or_else(|| args.net.join("replay-db"));
+    if store_path.exists() {
+        anyhow::bail!(
+            "{} already exists; remove it or pass --store",
+            store_path.display()
+        );
+    }
+    let store = ledger::RocksStore::open(&store_path)?;
+    let mut ledger = ledger::Ledger::open(store, genesis)?;
+    let proposer = ledger
+        .genesis()
+        .validators
+        .first()
+        .map(|v| v.key)
+        .context("genesis has no validator")?;
+    let started = std::time::Instant::now();
+    for batch in &data.batches {
+        let prepared = ledger.build_block(
+            batch.txs.clone(),
+            batch.time_ms,
+            proposer,
+            SignatureCheck::VerifyAll,
+        )?;
+        if let Some((hash, error)) = prepared.rejected.first() {
+            anyhow::bail!(
+                "demo batch {:?}: transaction {hash} refused: {error}",
+                batch.label
+            );
+        }
+        let header = prepared.block.header.clone();
+        ledger.commit(prepared, &[])?;
+        println!(
+            "height {:>3}  {:>5} txs  {}",
+            header.height, header.tx_count, batch.label
+        );
+    }
+    let elapsed = started.elapsed();
+    let tip = ledger.tip().clone();
+    drop(ledger);
+    let disk_bytes = directory_bytes(&store_path)?;
+    let codes_path = args.net.join("sample-tracking-codes.txt");
+    let mut codes = String::new();
+    for sample in &data.tracking_codes {
+        codes.push_str(&format!(
+            "{}  {}  {}\n",
+            sample.code, sample.program, sample.region
+        ));
+    }
+    std::fs::write(&codes_path, codes)
+        .with_context(|| format!("writing {}", codes_path.display()))?;
+    println!(
+        "committed {} transactions in {} blocks in {:.1} s ({:.0} tx/s, signatures verified); log root {} at size {}",
+        tip.log.size(),
+        tip.height,
+        elapsed.as_secs_f64(),
+        tip.log.size() as f64 / elapsed.as_secs_f64().max(1e-9),
+        hex::encode(tip.log.root()),
+        tip.log.size()
+    );
+    println!(
+        "store {}: {} bytes, {:.0} bytes per transaction",
+        store_path.display(),
+        disk_bytes,
+        disk_bytes as f64 / tip.log.size().max(1) as f64
+    );
+    println!(
+        "sample tracking codes ({} in {}):",
+        data.tracking_codes.len(),
+        codes_path.display()
+    );
+    for sample in data.tracking_codes.iter().take(5) {
+        println!("  {}  {}  {}", sample.code, sample.program, sample.region);
+    }
+    Ok(())
+}
+
+/// The total size of the files under `path`.
+fn directory_bytes(path: &std::path::Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        total += if metadata.is_dir() {
+            directory_bytes(&entry.path())?
+        } else {
+            metadata.len()
+        };
+    }
+    Ok(total)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Testnet(args) => testnet(args),
+        Command::Demo(DemoCommand::Replay(args)) => replay(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, as the CLI contract says: the error and its causes.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

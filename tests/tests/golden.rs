@@ -1,0 +1,90 @@
+//! Golden hashes pin the canonical encodings: a change to how a transaction, a block header
+//! or a genesis is encoded shows up here as a visible format change, never silently.
+
+use ledger::block::BlockHeader;
+use ledger::genesis::{Genesis, OrgKind, Organisation, Program, Region, ValidatorSpec};
+use ledger::tx::{Action, TxBody};
+use ledger::types::{Hash32, OrgId, PeriodCode, ProgramCode, PublicKey, RegionCode, Rupiah};
+
+fn key(seed: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+}
+
+fn public(seed: u8) -> PublicKey {
+    PublicKey(key(seed).verifying_key().to_bytes())
+}
+
+#[test]
+fn golden_transaction_encoding() {
+    let body = TxBody {
+        chain_id: "bansos-golden".into(),
+        signer: public(1),
+        nonce: 7,
+        action: Action::Allocate {
+            beneficiary: Hash32::digest(b"beneficiary"),
+            program: ProgramCode::new("PKH").unwrap(),
+            period: PeriodCode::new("2026-T4").unwrap(),
+            amount: Rupiah(750_000),
+        },
+    };
+    let tx = body.sign(&key(1));
+    tx.verify_signature().unwrap();
+    assert_eq!(tx.to_bytes().len(), 180);
+    assert_eq!(
+        tx.hash().to_hex(),
+        "e6da2b09dc4b0bed0571f474c1c265f4255071557adbd45cb41bfb914f8f283a"
+    );
+}
+
+#[test]
+fn golden_block_header_hash() {
+    let header = BlockHeader {
+        chain_id: "bansos-golden".into(),
+        height: 42,
+        prev_hash: Hash32::digest(b"prev"),
+        time_ms: 1_767_225_600_000,
+        proposer: public(2),
+        tx_count: 3,
+        tx_root: Hash32::digest(b"txs"),
+        log_size: 1_000,
+        log_root: Hash32::digest(b"log"),
+        state_root: Hash32::digest(b"state"),
+    };
+    assert_eq!(
+        header.hash().to_hex(),
+        "e4aaa1f1b5429422809b202b2731e1725aebce1fe20f0ad3cbbb48068ff468d9"
+    );
+}
+
+#[test]
+fn golden_genesis_hash() {
+    let genesis = Genesis {
+        chain_id: "bansos-golden".into(),
+        genesis_time_ms: 1_767_225_600_000,
+        organisations: vec![Organisation {
+            id: OrgId::new("kemensos").unwrap(),
+            kind: OrgKind::Kemensos,
+            name: "Kementerian Sosial RI".into(),
+            regions: vec![],
+            programs: vec![],
+            tx_keys: vec![public(3)],
+            validator: Some(ValidatorSpec {
+                key: public(4),
+                power: 1,
+            }),
+        }],
+        observers: vec![],
+        programs: vec![Program {
+            code: ProgramCode::new("PKH").unwrap(),
+            name: "Program Keluarga Harapan".into(),
+        }],
+        regions: vec![Region {
+            code: RegionCode::new("35").unwrap(),
+            name: "Jawa Timur".into(),
+        }],
+    };
+    assert_eq!(
+        genesis.hash().to_hex(),
+        "3f1f8d4ecfdb35417de69b815a55cd888f44c758d0fa0422305a65465db1eb88"
+    );
+}

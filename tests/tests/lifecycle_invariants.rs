@@ -1,0 +1,984 @@
+//! Every invariant of DESIGN §3 as a named test, and every refusal leaving the state
+//! exactly as it was.
+
+use std::collections::BTreeSet;
+
+use bansos_tests::*;
+use ledger::chain::SignatureCheck;
+use ledger::state::{allocation_id, keys, AllocationRecord, BeneficiaryRecord, LifeStatus};
+use ledger::tx::{
+    Action, AgentRole, ClaimCode, Consequence, ObjectionSubject, PaymentChannel, StatusChange,
+    TxBody,
+};
+use ledger::types::{Hash32, PublicKey, Rupiah, SignatureBytes};
+use ledger::{LedgerError, MemoryStore};
+
+type F = Fixture<MemoryStore>;
+
+fn fixture() -> F {
+    Fixture::new(MemoryStore::new(), 1)
+}
+
+/// Runs `txs` as one block, expecting a refusal; checks that not a byte of the store
+/// changed, and returns the error code.
+fn refused(f: &mut F, txs: Vec<ledger::Transaction>) -> (&'static str, LedgerError) {
+    let before = f.ledger.store().dump().expect("dump");
+    let tip_before = f.ledger.tip().clone();
+    let error = f.commit(txs).expect_err("the step must be refused");
+    assert_eq!(
+        f.ledger.store().dump().expect("dump"),
+        before,
+        "a refused step changed the store"
+    );
+    assert_eq!(f.ledger.tip(), &tip_before, "a refused step moved the tip");
+    (error.code(), error)
+}
+
+fn allocate(
+    f: &mut F,
+    beneficiary: ledger::types::Pseudonym,
+    amount: u64,
+    period_code: &str,
+) -> Result<Hash32, LedgerError> {
+    let kemensos = f.key("kemensos");
+    f.step(
+        &kemensos,
+        Action::Allocate {
+            beneficiary,
+            program: program("PKH"),
+            period: period(period_code),
+            amount: Rupiah(amount),
+        },
+    )?;
+    Ok(allocation_id(
+        &beneficiary,
+        &program("PKH"),
+        &period(period_code),
+    ))
+}
+
+fn disburse(f: &mut F, allocation: Hash32, amount: u64) -> ledger::Transaction {
+    let bank = f.key("bank-bri");
+    f.sign(
+        &bank,
+        Action::Disburse {
+            allocation,
+            amount: Rupiah(amount),
+            channel: PaymentChannel::BankAccount,
+            account_ref_hash: Hash32::digest(b"acct"),
+        },
+    )
+}
+
+#[test]
+fn disbursement_never_exceeds_allocation() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let b = f.enrolled_beneficiary("3510000000000001");
+    let allocation = allocate(&mut f, b, 750_000, "2026-T1").unwrap();
+    let tx = disburse(&mut f, allocation, 750_001);
+    let (code, _) = refused(&mut f, vec![tx]);
+    assert_eq!(code, "over_disbursement");
+    let tx = disburse(&mut f, allocation, 750_000);
+    f.commit(vec![tx]).unwrap();
+    let record: AllocationRecord = f
+        .ledger
+        .state_get(&keys::allocation(&allocation))
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.disbursement.unwrap().amount, Rupiah(750_000));
+}
+
+#[test]
+fn allocation_is_disbursed_at_most_once() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let b = f.enrolled_beneficiary("3510000000000002");
+    let allocation = allocate(&mut f, b, 750_000, "2026-T1").unwrap();
+    let first = disburse(&mut f, allocation, 500_000);
+    f.commit(vec![first]).unwrap();
+    // Even a second payment that would stay within the allocation is refused.
+    let second = disburse(&mut f, allocation, 250_000);
+    assert_eq!(refused(&mut f, vec![second]).0, "double_disbursement");
+}
+
+#[test]
+fn double_disbursement_within_one_block_is_refused() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let b = f.enrolled_beneficiary("3510000000000003");
+    let allocation = allocate(&mut f, b, 750_000, "2026-T1").unwrap();
+    let first = disburse(&mut f, allocation, 750_000);
+    let second = disburse(&mut f, allocation, 750_000);
+    assert_eq!(
+        refused(&mut f, vec![first, second]).0,
+        "double_disbursement"
+    );
+}
+
+#[test]
+fn allocations_stay_within_the_period_budget() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 1_000_000);
+    let a = f.enrolled_beneficiary("3510000000000004");
+    let b = f.enrolled_beneficiary("3510000000000005");
+    allocate(&mut f, a, 750_000, "2026-T1").unwrap();
+    let kemensos = f.key("kemensos");
+    let over = f.sign(
+        &kemensos,
+        Action::Allocate {
+            beneficiary: b,
+            program: program("PKH"),
+            period: period("2026-T1"),
+            amount: Rupiah(250_001),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![over]).0, "over_budget");
+    // Exactly up to the ceiling is allowed.
+    allocate(&mut f, b, 250_000, "2026-T1").unwrap();
+    // A revision may not lower the ceiling below what is already allocated.
+    let revision = f.sign(
+        &kemensos,
+        Action::DeclareBudget {
+            program: program("PKH"),
+            period: period("2026-T1"),
+            ceilings: vec![ledger::tx::BudgetCeiling {
+                region: region("35.10"),
+                ceiling: Rupiah(999_999),
+            }],
+        },
+    );
+    assert_eq!(refused(&mut f, vec![revision]).0, "ceiling_below_allocated");
+}
+
+#[test]
+fn allocation_without_a_budget_is_refused() {
+    let mut f = fixture();
+    let b = f.enrolled_beneficiary("3510000000000006");
+    let kemensos = f.key("kemensos");
+    let tx = f.sign(
+        &kemensos,
+        Action::Allocate {
+            beneficiary: b,
+            program: program("PKH"),
+            period: period("2026-T9"),
+            amount: Rupiah(1),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "no_budget");
+}
+
+#[test]
+fn one_allocation_per_beneficiary_program_and_period() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let b = f.enrolled_beneficiary("3510000000000007");
+    allocate(&mut f, b, 100_000, "2026-T1").unwrap();
+    let kemensos = f.key("kemensos");
+    let again = f.sign(
+        &kemensos,
+        Action::Allocate {
+            beneficiary: b,
+            program: program("PKH"),
+            period: period("2026-T1"),
+            amount: Rupiah(100_000),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![again]).0, "duplicate_allocation");
+}
+
+#[test]
+fn one_enrolment_per_beneficiary_per_program() {
+    let mut f = fixture();
+    let b = f.enrolled_beneficiary("3510000000000008");
+    let kemensos = f.key("kemensos");
+    let tracking_code_hash = f.new_tracking_hash();
+    let again = f.sign(
+        &kemensos,
+        Action::Enrol {
+            beneficiary: b,
+            program: program("PKH"),
+            tracking_code_hash,
+            beneficiary_key: None,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![again]).0, "duplicate_enrolment");
+    // The same person in another program is a different enrolment.
+    let tracking_code_hash = f.new_tracking_hash();
+    f.step(
+        &kemensos,
+        Action::Enrol {
+            beneficiary: b,
+            program: program("BPNT"),
+            tracking_code_hash,
+            beneficiary_key: None,
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_same_person_is_proposed_only_once() {
+    let mut f = fixture();
+    f.enrolled_beneficiary("3510000000000009");
+    // The same NIK typed with spaces maps to the same pseudonym: deduplication holds.
+    let same = f.new_beneficiary("3510 0000 0000 0009");
+    let pemda = f.key("pemda-3510");
+    let tx = f.sign(
+        &pemda,
+        Action::Propose {
+            beneficiary: same,
+            region: region(BANYUWANGI_VILLAGE),
+            household_size: 3,
+            welfare_decile: 2,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "duplicate_proposal");
+}
+
+#[test]
+fn enrolment_requires_identity_and_verification() {
+    let mut f = fixture();
+    let b = f.new_beneficiary("3510000000000010");
+    let pemda = f.key("pemda-3510");
+    let kemensos = f.key("kemensos");
+    f.step(
+        &pemda,
+        Action::Propose {
+            beneficiary: b,
+            region: region(BANYUWANGI_VILLAGE),
+            household_size: 2,
+            welfare_decile: 1,
+        },
+    )
+    .unwrap();
+    let tracking_code_hash = f.new_tracking_hash();
+    let tx = f.sign(
+        &kemensos,
+        Action::Enrol {
+            beneficiary: b,
+            program: program("PKH"),
+            tracking_code_hash,
+            beneficiary_key: None,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "not_eligible_for_enrolment");
+}
+
+#[test]
+fn no_allocation_to_a_deceased_beneficiary() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let b = f.enrolled_beneficiary("3510000000000011");
+    let dukcapil = f.key("dukcapil");
+    f.step(
+        &dukcapil,
+        Action::ChangeStatus {
+            beneficiary: b,
+            change: StatusChange::Deceased,
+        },
+    )
+    .unwrap();
+    let kemensos = f.key("kemensos");
+    let tx = f.sign(
+        &kemensos,
+        Action::Allocate {
+            beneficiary: b,
+            program: program("PKH"),
+            period: period("2026-T1"),
+            amount: Rupiah(1),
+        },
+    );
+    let (code, error) = refused(&mut f, vec![tx]);
+    assert_eq!(code, "beneficiary_inactive");
+    assert!(error.to_string().contains("deceased"));
+    // Death is final.
+    let tx = f.sign(
+        &f.key("pemda-3510"),
+        Action::ChangeStatus {
+            beneficiary: b,
+            change: StatusChange::Reinstated,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "beneficiary_deceased");
+}
+
+#[test]
+fn no_allocation_to_a_suspended_beneficiary() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let b = f.enrolled_beneficiary("3510000000000012");
+    let pemda = f.key("pemda-3510");
+    f.step(
+        &pemda,
+        Action::ChangeStatus {
+            beneficiary: b,
+            change: StatusChange::Suspended,
+        },
+    )
+    .unwrap();
+    let kemensos = f.key("kemensos");
+    let tx = f.sign(
+        &kemensos,
+        Action::Allocate {
+            beneficiary: b,
+            program: program("PKH"),
+            period: period("2026-T1"),
+            amount: Rupiah(1),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "beneficiary_inactive");
+    f.step(
+        &pemda,
+        Action::ChangeStatus {
+            beneficiary: b,
+            change: StatusChange::Reinstated,
+        },
+    )
+    .unwrap();
+    allocate(&mut f, b, 1, "2026-T1").unwrap();
+}
+
+#[test]
+fn no_allocation_to_an_unenrolled_beneficiary() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let b = f.enrolled_beneficiary("3510000000000013");
+    let kemensos = f.key("kemensos");
+    let tx = f.sign(
+        &kemensos,
+        Action::Allocate {
+            beneficiary: b,
+            program: program("BPNT"),
+            period: period("2026-T1"),
+            amount: Rupiah(1),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "not_enrolled");
+}
+
+#[test]
+fn no_payment_to_a_beneficiary_who_died_after_allocation() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let b = f.enrolled_beneficiary("3510000000000014");
+    let allocation = allocate(&mut f, b, 500_000, "2026-T1").unwrap();
+    f.step(
+        &f.key("dukcapil"),
+        Action::ChangeStatus {
+            beneficiary: b,
+            change: StatusChange::Deceased,
+        },
+    )
+    .unwrap();
+    let tx = disburse(&mut f, allocation, 500_000);
+    assert_eq!(refused(&mut f, vec![tx]).0, "beneficiary_inactive");
+}
+
+#[test]
+fn objection_past_its_deadline_escalates_to_the_ministry() {
+    let mut f = fixture();
+    let b = f.enrolled_beneficiary("3510000000000015");
+    let pemda = f.key("pemda-3510");
+    let filed = f.sign(
+        &pemda,
+        Action::FileObjection {
+            subject: ObjectionSubject::Beneficiary(b),
+            claim: ClaimCode::NotEligible,
+            evidence_hash: Hash32::digest(b"x"),
+        },
+    );
+    let objection = filed.hash();
+    f.commit(vec![filed]).unwrap();
+    f.advance(15 * DAY_MS);
+    let late = f.sign(
+        &pemda,
+        Action::ResolveObjection {
+            objection,
+            upheld: true,
+            consequence: Consequence::SuspendBeneficiary,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![late]).0, "objection_deadline_passed");
+    let kemensos = f.key("kemensos");
+    f.step(
+        &kemensos,
+        Action::ResolveObjection {
+            objection,
+            upheld: true,
+            consequence: Consequence::SuspendBeneficiary,
+        },
+    )
+    .unwrap();
+    let record: BeneficiaryRecord = f.ledger.state_get(&keys::beneficiary(&b)).unwrap().unwrap();
+    assert_eq!(record.status, LifeStatus::Suspended);
+    let again = f.sign(
+        &kemensos,
+        Action::ResolveObjection {
+            objection,
+            upheld: false,
+            consequence: Consequence::None,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![again]).0, "already_resolved");
+}
+
+#[test]
+fn objection_within_its_deadline_may_be_resolved_by_the_region() {
+    let mut f = fixture();
+    let b = f.enrolled_beneficiary("3510000000000016");
+    let pemda = f.key("pemda-3510");
+    let filed = f.sign(
+        &f.key("bpk"),
+        Action::FileObjection {
+            subject: ObjectionSubject::Beneficiary(b),
+            claim: ClaimCode::Duplicate,
+            evidence_hash: Hash32::digest(b"x"),
+        },
+    );
+    let objection = filed.hash();
+    f.commit(vec![filed]).unwrap();
+    f.advance(13 * DAY_MS);
+    f.step(
+        &pemda,
+        Action::ResolveObjection {
+            objection,
+            upheld: false,
+            consequence: Consequence::None,
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn replayed_nonce_is_refused() {
+    let mut f = fixture();
+    let kemensos = f.key("kemensos");
+    let tracking = f.new_tracking_hash();
+    let b = f.enrolled_beneficiary("3510000000000017");
+    let tx = f.sign(
+        &kemensos,
+        Action::Enrol {
+            beneficiary: b,
+            program: program("BPNT"),
+            tracking_code_hash: tracking,
+            beneficiary_key: None,
+        },
+    );
+    f.commit(vec![tx.clone()]).unwrap();
+    // The very same signed bytes, submitted again.
+    assert_eq!(refused(&mut f, vec![tx]).0, "bad_nonce");
+}
+
+#[test]
+fn wrong_chain_id_is_refused() {
+    let mut f = fixture();
+    let kemensos = f.key("kemensos");
+    let signer = PublicKey(kemensos.verifying_key().to_bytes());
+    let tx = TxBody {
+        chain_id: "bansos-other-network".into(),
+        signer,
+        nonce: 0,
+        action: Action::RevokeAgent { key: signer },
+    }
+    .sign(&kemensos);
+    assert_eq!(refused(&mut f, vec![tx]).0, "wrong_chain_id");
+}
+
+#[test]
+fn bad_signature_is_refused() {
+    let mut f = fixture();
+    let pemda = f.key("pemda-3510");
+    let b = f.new_beneficiary("3510000000000018");
+    let mut tx = f.sign(
+        &pemda,
+        Action::Propose {
+            beneficiary: b,
+            region: region(BANYUWANGI_VILLAGE),
+            household_size: 2,
+            welfare_decile: 1,
+        },
+    );
+    if let Action::Propose { household_size, .. } = &mut tx.body.action {
+        // Changed after signing: the signature no longer covers the body.
+        *household_size = 9;
+    }
+    assert_eq!(refused(&mut f, vec![tx.clone()]).0, "bad_signature");
+    tx.signature = SignatureBytes([0; 64]);
+    assert_eq!(refused(&mut f, vec![tx]).0, "bad_signature");
+}
+
+#[test]
+fn signer_role_is_enforced() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let b = f.enrolled_beneficiary("3510000000000019");
+    // A bank may pay, never allocate.
+    let bank = f.key("bank-bri");
+    let tx = f.sign(
+        &bank,
+        Action::Allocate {
+            beneficiary: b,
+            program: program("PKH"),
+            period: period("2026-T1"),
+            amount: Rupiah(1),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
+    // An auditor may not propose.
+    let tx = f.sign(
+        &f.key("bpk"),
+        Action::Propose {
+            beneficiary: Hash32::digest(b"z"),
+            region: region(BANYUWANGI_VILLAGE),
+            household_size: 2,
+            welfare_decile: 1,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
+    // A key nobody registered signs nothing.
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let tx = f.sign(
+        &stranger,
+        Action::RevokeAgent {
+            key: PublicKey([1; 32]),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "unknown_signer");
+}
+
+#[test]
+fn signer_region_scope_is_enforced() {
+    let mut f = fixture();
+    // Pemda Banyuwangi cannot propose a household in Mataram.
+    let pemda = f.key("pemda-3510");
+    let tx = f.sign(
+        &pemda,
+        Action::Propose {
+            beneficiary: Hash32::digest(b"m"),
+            region: region(MATARAM_VILLAGE),
+            household_size: 2,
+            welfare_decile: 1,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "region_not_allowed");
+
+    // BRI is assigned to Banyuwangi: it cannot pay a Mataram allocation.
+    let b = f.new_beneficiary("5271000000000001");
+    let mataram = f.key("pemda-5271");
+    f.step(
+        &mataram,
+        Action::Propose {
+            beneficiary: b,
+            region: region(MATARAM_VILLAGE),
+            household_size: 2,
+            welfare_decile: 1,
+        },
+    )
+    .unwrap();
+    f.step(
+        &f.key("dukcapil"),
+        Action::CheckIdentity {
+            beneficiary: b,
+            passed: true,
+            evidence_hash: Hash32::digest(b"e"),
+        },
+    )
+    .unwrap();
+    f.step(
+        &mataram,
+        Action::VerifyEligibility {
+            beneficiary: b,
+            outcome: ledger::tx::Verification::Verified,
+        },
+    )
+    .unwrap();
+    let tracking_code_hash = f.new_tracking_hash();
+    let kemensos = f.key("kemensos");
+    f.step(
+        &kemensos,
+        Action::Enrol {
+            beneficiary: b,
+            program: program("PKH"),
+            tracking_code_hash,
+            beneficiary_key: None,
+        },
+    )
+    .unwrap();
+    f.step(
+        &kemensos,
+        Action::DeclareBudget {
+            program: program("PKH"),
+            period: period("2026-T1"),
+            ceilings: vec![ledger::tx::BudgetCeiling {
+                region: region("52.71"),
+                ceiling: Rupiah(1_000_000),
+            }],
+        },
+    )
+    .unwrap();
+    let allocation = allocate(&mut f, b, 600_000, "2026-T1").unwrap();
+    let tx = disburse(&mut f, allocation, 600_000);
+    assert_eq!(refused(&mut f, vec![tx]).0, "region_not_allowed");
+    // Pemda Banyuwangi cannot verify a Mataram household either.
+    let tx = f.sign(
+        &pemda,
+        Action::VerifyEligibility {
+            beneficiary: b,
+            outcome: ledger::tx::Verification::Rejected { reason_code: 1 },
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "region_not_allowed");
+}
+
+#[test]
+fn agents_act_within_their_role_and_stop_when_revoked() {
+    let mut f = fixture();
+    let pemda = f.key("pemda-3510");
+    let agent = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let agent_public = PublicKey(agent.verifying_key().to_bytes());
+    // The agent is scoped to one district.
+    f.step(
+        &pemda,
+        Action::RegisterAgent {
+            key: agent_public,
+            role: AgentRole::Pendamping,
+            regions: vec![region("35.10.20")],
+        },
+    )
+    .unwrap();
+    let b = f.new_beneficiary("3510000000000020");
+    f.step(
+        &agent,
+        Action::Propose {
+            beneficiary: b,
+            region: region(BANYUWANGI_VILLAGE),
+            household_size: 5,
+            welfare_decile: 1,
+        },
+    )
+    .unwrap();
+    let elsewhere = f.sign(
+        &agent,
+        Action::Propose {
+            beneficiary: Hash32::digest(b"o"),
+            region: region("35.10.01.2001"),
+            household_size: 5,
+            welfare_decile: 1,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![elsewhere]).0, "region_not_allowed");
+    // A pendamping does not verify eligibility.
+    let tx = f.sign(
+        &agent,
+        Action::VerifyEligibility {
+            beneficiary: b,
+            outcome: ledger::tx::Verification::Verified,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
+    f.step(&pemda, Action::RevokeAgent { key: agent_public })
+        .unwrap();
+    let tx = f.sign(
+        &agent,
+        Action::Propose {
+            beneficiary: Hash32::digest(b"p"),
+            region: region(BANYUWANGI_VILLAGE),
+            household_size: 5,
+            welfare_decile: 1,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "revoked_signer");
+    // Another organisation cannot revoke this organisation's agents.
+    let tx = f.sign(
+        &f.key("pemda-5271"),
+        Action::RevokeAgent { key: agent_public },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
+}
+
+#[test]
+fn receipt_is_confirmed_by_the_beneficiary_key_only_after_payment() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let app = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
+    let other_app = ed25519_dalek::SigningKey::from_bytes(&[12; 32]);
+    let b = f.enrolled_beneficiary("3510000000000021");
+    let c = f.enrolled_beneficiary("3510000000000022");
+    let kemensos = f.key("kemensos");
+    for (who, key) in [(b, &app), (c, &other_app)] {
+        let tracking_code_hash = f.new_tracking_hash();
+        f.step(
+            &kemensos,
+            Action::Enrol {
+                beneficiary: who,
+                program: program("BPNT"),
+                tracking_code_hash,
+                beneficiary_key: Some(PublicKey(key.verifying_key().to_bytes())),
+            },
+        )
+        .unwrap();
+    }
+    let allocation = allocate(&mut f, b, 300_000, "2026-T1").unwrap();
+    let early = f.sign(
+        &app,
+        Action::ConfirmReceipt {
+            allocation,
+            received: true,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![early]).0, "not_disbursed");
+    let tx = disburse(&mut f, allocation, 300_000);
+    f.commit(vec![tx]).unwrap();
+    let impostor = f.sign(
+        &other_app,
+        Action::ConfirmReceipt {
+            allocation,
+            received: false,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![impostor]).0, "role_not_allowed");
+    f.step(
+        &app,
+        Action::ConfirmReceipt {
+            allocation,
+            received: true,
+        },
+    )
+    .unwrap();
+    let twice = f.sign(
+        &app,
+        Action::ConfirmReceipt {
+            allocation,
+            received: false,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![twice]).0, "already_confirmed");
+}
+
+#[test]
+fn each_kind_of_bad_input_has_its_own_error_code() {
+    // The codes asserted one by one above must also be distinct from one another, so a
+    // client can tell them apart without parsing messages.
+    let codes = [
+        "bad_signature",
+        "wrong_chain_id",
+        "bad_nonce",
+        "role_not_allowed",
+        "region_not_allowed",
+        "over_budget",
+        "double_disbursement",
+        "over_disbursement",
+    ];
+    assert_eq!(codes.iter().collect::<BTreeSet<_>>().len(), codes.len());
+}
+
+#[test]
+fn a_block_with_one_bad_transaction_is_refused_whole() {
+    let mut f = fixture();
+    let pemda = f.key("pemda-3510");
+    let good = f.sign(
+        &pemda,
+        Action::Propose {
+            beneficiary: Hash32::digest(b"g"),
+            region: region(BANYUWANGI_VILLAGE),
+            household_size: 2,
+            welfare_decile: 1,
+        },
+    );
+    let bad = f.sign(
+        &pemda,
+        Action::Propose {
+            beneficiary: Hash32::digest(b"g"),
+            region: region(BANYUWANGI_VILLAGE),
+            household_size: 2,
+            welfare_decile: 1,
+        },
+    );
+    // Build a block from the good transaction alone, then splice in the duplicate the way
+    // a faulty proposer would: the header no longer matches, and even with a header
+    // recomputed for both the block is refused.
+    let prepared = f
+        .ledger
+        .build_block(
+            vec![good.clone()],
+            f.time_ms + 1,
+            f.proposer(),
+            SignatureCheck::VerifyAll,
+        )
+        .unwrap();
+    let mut block = prepared.block.clone();
+    block.txs.push(bad);
+    block.header.tx_count = 2;
+    let before = f.ledger.store().dump().unwrap();
+    let error = f
+        .ledger
+        .prepare_block(&block, SignatureCheck::VerifyAll)
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid_tx_in_block", "{error}");
+    assert_eq!(f.ledger.store().dump().unwrap(), before);
+}
+
+#[test]
+fn a_header_that_lies_about_a_root_is_refused() {
+    let mut f = fixture();
+    let pemda = f.key("pemda-3510");
+    let tx = f.sign(
+        &pemda,
+        Action::Propose {
+            beneficiary: Hash32::digest(b"h"),
+            region: region(BANYUWANGI_VILLAGE),
+            household_size: 2,
+            welfare_decile: 1,
+        },
+    );
+    let prepared = f
+        .ledger
+        .build_block(
+            vec![tx],
+            f.time_ms + 1,
+            f.proposer(),
+            SignatureCheck::VerifyAll,
+        )
+        .unwrap();
+    for field in ["state_root", "log_root", "tx_root"] {
+        let mut block = prepared.block.clone();
+        match field {
+            "state_root" => block.header.state_root = Hash32::digest(b"lie"),
+            "log_root" => block.header.log_root = Hash32::digest(b"lie"),
+            _ => block.header.tx_root = Hash32::digest(b"lie"),
+        }
+        let error = f
+            .ledger
+            .prepare_block(&block, SignatureCheck::VerifyAll)
+            .unwrap_err();
+        assert_eq!(error, LedgerError::HeaderMismatch { field }, "{field}");
+    }
+    let mut block = prepared.block.clone();
+    block.header.time_ms = f.ledger.tip().time_ms;
+    assert_eq!(
+        f.ledger
+            .prepare_block(&block, SignatureCheck::VerifyAll)
+            .unwrap_err()
+            .code(),
+        "time_not_increasing"
+    );
+    let mut block = prepared.block.clone();
+    block.header.proposer = PublicKey(
+        ed25519_dalek::SigningKey::from_bytes(&[3; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    assert_eq!(
+        f.ledger
+            .prepare_block(&block, SignatureCheck::VerifyAll)
+            .unwrap_err()
+            .code(),
+        "unknown_proposer"
+    );
+    // The honest block still applies.
+    let checked = f
+        .ledger
+        .prepare_block(&prepared.block, SignatureCheck::VerifyAll)
+        .unwrap();
+    f.ledger.commit(checked, b"cert").unwrap();
+    assert_eq!(f.ledger.tip().height, 1);
+}
+
+#[test]
+fn auditor_cosigns_only_a_true_checkpoint() {
+    let mut f = fixture();
+    f.enrolled_beneficiary("3510000000000023");
+    let size = f.ledger.tip().log.size();
+    let root = f.ledger.log_root_at(size).unwrap();
+    let bpk = f.key("bpk");
+    let wrong = f.sign(
+        &bpk,
+        Action::Attest {
+            attestation: ledger::tx::Attestation::Checkpoint {
+                size,
+                root: Hash32::digest(b"no"),
+            },
+        },
+    );
+    assert_eq!(refused(&mut f, vec![wrong]).0, "checkpoint_mismatch");
+    let ahead = f.sign(
+        &bpk,
+        Action::Attest {
+            attestation: ledger::tx::Attestation::Checkpoint {
+                size: size + 5,
+                root,
+            },
+        },
+    );
+    assert_eq!(refused(&mut f, vec![ahead]).0, "checkpoint_ahead");
+    f.step(
+        &bpk,
+        Action::Attest {
+            attestation: ledger::tx::Attestation::Checkpoint { size, root },
+        },
+    )
+    .unwrap();
+    let older_root = f.ledger.log_root_at(2).unwrap();
+    f.step(
+        &bpk,
+        Action::Attest {
+            attestation: ledger::tx::Attestation::Checkpoint {
+                size: 2,
+                root: older_root,
+            },
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn admission_check_refuses_without_changing_anything() {
+    let f = fixture();
+    let kemensos = f.key("kemensos");
+    let signer = PublicKey(kemensos.verifying_key().to_bytes());
+    let good = TxBody {
+        chain_id: f.ledger.chain_id().into(),
+        signer,
+        nonce: 0,
+        action: Action::RevokeAgent {
+            key: PublicKey([5; 32]),
+        },
+    }
+    .sign(&kemensos);
+    assert!(f.ledger.check_transaction(&good, false).is_ok());
+    // Future nonces are admitted (they wait in the mempool); used ones are not.
+    let future = TxBody {
+        nonce: 7,
+        ..good.body.clone()
+    }
+    .sign(&kemensos);
+    assert!(f.ledger.check_transaction(&future, false).is_ok());
+    let bank = f.key("bank-bri");
+    let wrong_role = TxBody {
+        chain_id: f.ledger.chain_id().into(),
+        signer: PublicKey(bank.verifying_key().to_bytes()),
+        nonce: 0,
+        action: Action::Allocate {
+            beneficiary: Hash32::ZERO,
+            program: program("PKH"),
+            period: period("x"),
+            amount: Rupiah(1),
+        },
+    }
+    .sign(&bank);
+    assert_eq!(
+        f.ledger
+            .check_transaction(&wrong_role, false)
+            .unwrap_err()
+            .code(),
+        "role_not_allowed"
+    );
+    let mut bad = good.clone();
+    bad.signature = SignatureBytes([7; 64]);
+    assert_eq!(
+        f.ledger.check_transaction(&bad, false).unwrap_err().code(),
+        "bad_signature"
+    );
+    assert_eq!(f.ledger.tip().height, 0);
+}
