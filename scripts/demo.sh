@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --locked -p bansos-node
+cargo build --release --locked --workspace --bins
 bansos="$CARGO_TARGET_DIR/release/bansos"
 data="${BANSOS_DEMO_DIR:-data/demo}"
 if [ -e "$data" ]; then

@@ -173,6 +173,13 @@ pub struct NodeSpec {
     pub p2p: String,
 }
 
+impl NodeSpec {
+    /// The node's listen address with its peer id appended, as peers dial it.
+    pub fn p2p_with_peer_id(&self) -> String {
+        format!("{}/p2p/{}", self.p2p, peer_id(&public(&self.key)))
+    }
+}
+
 /// All generated key material.
 #[derive(Clone, Debug)]
 pub struct TestnetKeys {
@@ -215,7 +222,7 @@ pub struct NetworkNode {
     pub home: String,
     /// Like `http://127.0.0.1:8701`.
     pub http: String,
-    /// A libp2p multiaddress like `/ip4/127.0.0.2/tcp/27001`.
+    /// A libp2p multiaddress with the peer id, like `/ip4/127.0.0.2/tcp/27001/p2p/12D3KooW…`.
     pub p2p: String,
 }
 
@@ -232,7 +239,7 @@ pub struct NodeConfigFile {
     pub http_listen: String,
     /// libp2p listen multiaddress.
     pub p2p_listen: String,
-    /// The other nodes' multiaddresses.
+    /// The other nodes' multiaddresses, each ending in `/p2p/<peer id>`.
     pub peers: Vec<String>,
 }
 
@@ -250,6 +257,19 @@ pub struct KeyFile {
 pub struct SecretFile {
     pub purpose: String,
     pub secret: String,
+}
+
+/// The libp2p peer id of an ed25519 key, as text (`12D3KooW…`): the identity multihash of
+/// the protobuf-encoded public key, in base58. Persistent peers must be written with it, since
+/// the network recognises inbound persistent peers by peer id, not by address.
+pub fn peer_id(key: &PublicKey) -> String {
+    // Protobuf PublicKey { Type = Ed25519 (field 1 = 1), Data (field 2) = 32 bytes }.
+    let mut encoded = vec![0x08, 0x01, 0x12, 0x20];
+    encoded.extend_from_slice(key.as_bytes());
+    // Identity multihash: code 0x00, then the length.
+    let mut multihash = vec![0x00, encoded.len() as u8];
+    multihash.extend_from_slice(&encoded);
+    bs58::encode(multihash).into_string()
 }
 
 fn new_key<R: RngCore + CryptoRng>(rng: &mut R) -> SigningKey {
@@ -406,7 +426,7 @@ impl Testnet {
                     role: n.role,
                     home: format!("nodes/{}", n.name),
                     http: format!("http://{}", n.http),
-                    p2p: n.p2p.clone(),
+                    p2p: n.p2p_with_peer_id(),
                 })
                 .collect(),
         }
@@ -465,7 +485,7 @@ impl Testnet {
                     .nodes
                     .iter()
                     .filter(|other| other.name != node.name)
-                    .map(|other| other.p2p.clone())
+                    .map(NodeSpec::p2p_with_peer_id)
                     .collect(),
             };
             let text = toml::to_string_pretty(&config)
@@ -608,6 +628,10 @@ mod tests {
         assert_eq!(net.nodes.len(), 5);
         assert_eq!(net.nodes[4].role, NodeRole::Observer);
         assert_eq!(net.nodes[1].p2p, "/ip4/127.0.0.3/tcp/27002");
+        let dialled = net.nodes[1].p2p_with_peer_id();
+        let id = dialled.rsplit('/').next().unwrap();
+        // Every ed25519 identity peer id reads 12D3KooW… and is 52 characters long.
+        assert!(id.starts_with("12D3KooW") && id.len() == 52, "{dialled}");
     }
 
     #[test]
@@ -642,6 +666,16 @@ mod tests {
             toml::from_str(&fs::read_to_string(dir.path().join("nodes/bpk/config.toml")).unwrap())
                 .unwrap();
         assert_eq!(config.peers.len(), 3);
+        // Peers are dialled and recognised by peer id, so every entry carries one.
+        assert!(
+            config.peers.iter().all(|p| p.contains("/p2p/12D3KooW")),
+            "{:?}",
+            config.peers
+        );
+        assert!(network
+            .nodes
+            .iter()
+            .all(|n| n.p2p.contains("/p2p/12D3KooW")));
         // Writing twice into the same directory is refused rather than overwriting keys.
         assert!(net.write(dir.path()).is_err());
     }

@@ -360,11 +360,14 @@ impl<S: Store> Ledger<S> {
             });
         }
         self.check_time_and_proposer(header.time_ms, &header.proposer)?;
-        if block.txs.len() > BLOCK_TXS_MAX || header.tx_count as usize != block.txs.len() {
+        if block.txs.len() > BLOCK_TXS_MAX {
             return Err(LedgerError::BlockTooLarge {
                 txs: block.txs.len(),
                 bytes: 0,
             });
+        }
+        if header.tx_count as usize != block.txs.len() {
+            return Err(LedgerError::HeaderMismatch { field: "tx_count" });
         }
         let execution = self.execute(block.txs.clone(), header.time_ms, signatures, Mode::Check)?;
         let mut expected = header.clone();

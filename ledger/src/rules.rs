@@ -312,6 +312,17 @@ fn require_region_known(genesis: &GenesisIndex, region: &RegionCode) -> Result<(
     }
 }
 
+fn require_active(pseudonym: &Pseudonym, record: &BeneficiaryRecord) -> Result<(), LedgerError> {
+    if record.status == LifeStatus::Active {
+        Ok(())
+    } else {
+        Err(LedgerError::BeneficiaryInactive {
+            beneficiary: *pseudonym,
+            status: record.status.name(),
+        })
+    }
+}
+
 fn require_not_deceased(
     pseudonym: &Pseudonym,
     record: &BeneficiaryRecord,
@@ -459,12 +470,7 @@ fn apply_action(
             require_program(genesis, program)?;
             let record = beneficiary(overlay, pseudonym)?;
             authority.require_region(&record.region)?;
-            if record.status != LifeStatus::Active {
-                return Err(LedgerError::BeneficiaryInactive {
-                    beneficiary: *pseudonym,
-                    status: record.status.name(),
-                });
-            }
+            require_active(pseudonym, &record)?;
             if record.identity != IdentityStatus::Passed {
                 return Err(LedgerError::NotEligibleForEnrolment {
                     beneficiary: *pseudonym,
@@ -535,12 +541,7 @@ fn apply_action(
             require_program(genesis, program)?;
             let record = beneficiary(overlay, pseudonym)?;
             authority.require_region(&record.region)?;
-            if record.status != LifeStatus::Active {
-                return Err(LedgerError::BeneficiaryInactive {
-                    beneficiary: *pseudonym,
-                    status: record.status.name(),
-                });
-            }
+            require_active(pseudonym, &record)?;
             if !overlay.exists(&keys::enrolment(pseudonym, program))? {
                 return Err(LedgerError::NotEnrolled {
                     beneficiary: *pseudonym,

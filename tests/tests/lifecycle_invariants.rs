@@ -10,7 +10,7 @@ use ledger::tx::{
     Action, AgentRole, ClaimCode, Consequence, ObjectionSubject, PaymentChannel, StatusChange,
     TxBody,
 };
-use ledger::types::{Hash32, PublicKey, Rupiah, SignatureBytes};
+use ledger::types::{Hash32, Pseudonym, PublicKey, Rupiah, SignatureBytes};
 use ledger::{LedgerError, MemoryStore};
 
 type F = Fixture<MemoryStore>;
@@ -55,6 +55,26 @@ fn allocate(
         &program("PKH"),
         &period(period_code),
     ))
+}
+
+/// Kemensos's allocation of `amount` rupiah of `program_code` aid for `period_code`.
+fn allocation_tx(
+    f: &mut F,
+    beneficiary: Pseudonym,
+    program_code: &str,
+    period_code: &str,
+    amount: u64,
+) -> ledger::Transaction {
+    let kemensos = f.key("kemensos");
+    f.sign(
+        &kemensos,
+        Action::Allocate {
+            beneficiary,
+            program: program(program_code),
+            period: period(period_code),
+            amount: Rupiah(amount),
+        },
+    )
 }
 
 fn disburse(f: &mut F, allocation: Hash32, amount: u64) -> ledger::Transaction {
@@ -155,16 +175,7 @@ fn allocations_stay_within_the_period_budget() {
 fn allocation_without_a_budget_is_refused() {
     let mut f = fixture();
     let b = f.enrolled_beneficiary("3510000000000006");
-    let kemensos = f.key("kemensos");
-    let tx = f.sign(
-        &kemensos,
-        Action::Allocate {
-            beneficiary: b,
-            program: program("PKH"),
-            period: period("2026-T9"),
-            amount: Rupiah(1),
-        },
-    );
+    let tx = allocation_tx(&mut f, b, "PKH", "2026-T9", 1);
     assert_eq!(refused(&mut f, vec![tx]).0, "no_budget");
 }
 
@@ -279,16 +290,7 @@ fn no_allocation_to_a_deceased_beneficiary() {
         },
     )
     .unwrap();
-    let kemensos = f.key("kemensos");
-    let tx = f.sign(
-        &kemensos,
-        Action::Allocate {
-            beneficiary: b,
-            program: program("PKH"),
-            period: period("2026-T1"),
-            amount: Rupiah(1),
-        },
-    );
+    let tx = allocation_tx(&mut f, b, "PKH", "2026-T1", 1);
     let (code, error) = refused(&mut f, vec![tx]);
     assert_eq!(code, "beneficiary_inactive");
     assert!(error.to_string().contains("deceased"));
@@ -317,16 +319,7 @@ fn no_allocation_to_a_suspended_beneficiary() {
         },
     )
     .unwrap();
-    let kemensos = f.key("kemensos");
-    let tx = f.sign(
-        &kemensos,
-        Action::Allocate {
-            beneficiary: b,
-            program: program("PKH"),
-            period: period("2026-T1"),
-            amount: Rupiah(1),
-        },
-    );
+    let tx = allocation_tx(&mut f, b, "PKH", "2026-T1", 1);
     assert_eq!(refused(&mut f, vec![tx]).0, "beneficiary_inactive");
     f.step(
         &pemda,
@@ -344,16 +337,7 @@ fn no_allocation_to_an_unenrolled_beneficiary() {
     let mut f = fixture();
     f.declare_pkh_budget("2026-T1", 10_000_000);
     let b = f.enrolled_beneficiary("3510000000000013");
-    let kemensos = f.key("kemensos");
-    let tx = f.sign(
-        &kemensos,
-        Action::Allocate {
-            beneficiary: b,
-            program: program("BPNT"),
-            period: period("2026-T1"),
-            amount: Rupiah(1),
-        },
-    );
+    let tx = allocation_tx(&mut f, b, "BPNT", "2026-T1", 1);
     assert_eq!(refused(&mut f, vec![tx]).0, "not_enrolled");
 }
 
@@ -757,19 +741,89 @@ fn receipt_is_confirmed_by_the_beneficiary_key_only_after_payment() {
 }
 
 #[test]
-fn each_kind_of_bad_input_has_its_own_error_code() {
-    // The codes asserted one by one above must also be distinct from one another, so a
-    // client can tell them apart without parsing messages.
-    let codes = [
-        "bad_signature",
-        "wrong_chain_id",
-        "bad_nonce",
-        "role_not_allowed",
-        "region_not_allowed",
-        "over_budget",
-        "double_disbursement",
-        "over_disbursement",
-    ];
+fn each_kind_of_bad_input_is_refused_with_its_own_error_code() {
+    // The eight refusals the issue names, produced for real in one ledger, each leaving the
+    // store untouched; their codes must all differ so a client can tell them apart
+    // without parsing messages.
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 1_000_000);
+    let b = f.enrolled_beneficiary("3510000000000030");
+    let allocation = allocate(&mut f, b, 600_000, "2026-T1").unwrap();
+    let pemda = f.key("pemda-3510");
+    let kemensos = f.key("kemensos");
+    let mut codes = Vec::new();
+
+    let mut forged = f.sign(
+        &pemda,
+        Action::ChangeStatus {
+            beneficiary: b,
+            change: StatusChange::Graduated,
+        },
+    );
+    forged.signature = SignatureBytes([1; 64]);
+    codes.push(refused(&mut f, vec![forged]).0);
+
+    let signer = PublicKey(kemensos.verifying_key().to_bytes());
+    let foreign = TxBody {
+        chain_id: "bansos-elsewhere".into(),
+        signer,
+        nonce: 0,
+        action: Action::RevokeAgent { key: signer },
+    }
+    .sign(&kemensos);
+    codes.push(refused(&mut f, vec![foreign]).0);
+
+    let replayed = TxBody {
+        chain_id: f.ledger.chain_id().into(),
+        signer,
+        nonce: 0,
+        action: Action::RevokeAgent { key: signer },
+    }
+    .sign(&kemensos);
+    codes.push(refused(&mut f, vec![replayed]).0);
+
+    let wrong_role = f.sign(
+        &f.key("bank-bri"),
+        Action::ChangeStatus {
+            beneficiary: b,
+            change: StatusChange::Graduated,
+        },
+    );
+    codes.push(refused(&mut f, vec![wrong_role]).0);
+
+    let wrong_region = f.sign(
+        &f.key("pemda-5271"),
+        Action::ChangeStatus {
+            beneficiary: b,
+            change: StatusChange::Graduated,
+        },
+    );
+    codes.push(refused(&mut f, vec![wrong_region]).0);
+
+    let c = f.enrolled_beneficiary("3510000000000031");
+    let over_budget = allocation_tx(&mut f, c, "PKH", "2026-T1", 400_001);
+    codes.push(refused(&mut f, vec![over_budget]).0);
+
+    let too_much = disburse(&mut f, allocation, 600_001);
+    codes.push(refused(&mut f, vec![too_much]).0);
+    let paid = disburse(&mut f, allocation, 600_000);
+    f.commit(vec![paid]).unwrap();
+    let again = disburse(&mut f, allocation, 1);
+    codes.push(refused(&mut f, vec![again]).0);
+
+    assert_eq!(
+        codes,
+        [
+            "bad_signature",
+            "wrong_chain_id",
+            "bad_nonce",
+            "role_not_allowed",
+            "region_not_allowed",
+            "over_budget",
+            "over_disbursement",
+            "double_disbursement"
+        ]
+    );
     assert_eq!(codes.iter().collect::<BTreeSet<_>>().len(), codes.len());
 }
 

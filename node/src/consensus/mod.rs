@@ -1,0 +1,18 @@
+//! The consensus glue: everything that touches Malachite lives under this module, because
+//! Malachite's application API changes between versions (the dependency is pinned to an
+//! exact version in `node/Cargo.toml`).
+//!
+//! - [`types`]: the Malachite `Context` for this chain (heights, validator addresses, block
+//!   hashes as values, proposals, votes, proposal parts, the ed25519 scheme) and the exact
+//!   bytes each consensus signature covers, chain id included.
+//! - [`codec`]: the encoding of every consensus, sync and WAL message, hand-written and
+//!   versioned, with capped lengths so hostile bytes are refused rather than trusted.
+//! - [`signing`]: Malachite's `Signer` and `Verifier`, and the commit certificate as the
+//!   ledger stores it beside each block and an auditor verifies it offline.
+//!
+//! The engine loop (proposal streaming, decided-block commits, value sync) and the network
+//! set-up build on these in the node issue.
+
+pub mod codec;
+pub mod signing;
+pub mod types;
