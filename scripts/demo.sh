@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The newcomer's first command: install what the build needs, build `bansos`, write a local
-# 4-validator network (plus one observer) under data/demo, and replay the synthetic demo year
-# through the ledger core into a RocksDB store, printing sample tracking codes.
+# The newcomer's first command: installs what the build needs, builds `bansos` (release),
+# writes a local network under data/demo (4 validators: Kemensos, Pemda Banyuwangi, Bank
+# BRI, BPK; plus one observer), starts every node, loads the synthetic demo year through
+# the API, prints the URLs and sample tracking codes, and keeps the network running until
+# Ctrl-C, which stops every node cleanly.
 #
-# Running the validators under consensus with the HTTP API and explorer is the node issue;
-# this script will start them once it lands.
+# Environment: BANSOS_DEMO_DIR (default data/demo), BANSOS_DEMO_HOUSEHOLDS (default 600),
+# CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -17,4 +19,50 @@ if [ -e "$data" ]; then
   rm -rf "$data"
 fi
 "$bansos" testnet --validators 4 --observers 1 --out "$data"
-"$bansos" demo replay --net "$data" --households "${BANSOS_DEMO_HOUSEHOLDS:-600}"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "stopping the network"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "stopped; logs are in $data/nodes/*/node.log"
+}
+trap stop INT TERM EXIT
+
+for home in "$data"/nodes/*/; do
+  home="${home%/}"
+  "$bansos" node --home "$home" >"$home/node.log" 2>&1 &
+  pids+=($!)
+done
+
+urls=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$data/network.json")
+first=$(echo "$urls" | head -n1)
+echo "waiting for the validators to commit their first block"
+for _ in $(seq 1 120); do
+  if curl -fsS "$first/v1/status" 2>/dev/null | grep -q '"height":[1-9]'; then break; fi
+  for pid in "${pids[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "a node exited during start-up; its log:" >&2
+      tail -n 20 "$data"/nodes/*/node.log >&2
+      exit 1
+    fi
+  done
+  sleep 1
+done
+
+"$bansos" demo load --net "$data" --households "${BANSOS_DEMO_HOUSEHOLDS:-600}"
+
+echo
+echo "the network is running:"
+for url in $urls; do
+  echo "  $url/v1/status   $url/metrics   $url/openapi.json"
+done
+echo "  blocks: $first/v1/blocks/latest"
+echo "sample tracking codes ($data/sample-tracking-codes.txt):"
+head -n 5 "$data/sample-tracking-codes.txt" | sed 's/^/  /'
+echo "logs: $data/nodes/*/node.log — press Ctrl-C to stop"
+# Returns when a node exits (or on Ctrl-C, through the trap).
+wait -n "${pids[@]}" || true
+echo "a node exited; see its log in $data/nodes/*/node.log" >&2

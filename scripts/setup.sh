@@ -8,8 +8,10 @@ command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
   need_apt+=(libclang-dev)
 fi
+# The demo script talks to the nodes' HTTP API with curl.
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing ${need_apt[*]} (needed to build RocksDB)"
+  echo "installing ${need_apt[*]} (clang and libclang build RocksDB; curl is used by the demo)"
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq

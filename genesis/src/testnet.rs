@@ -241,6 +241,10 @@ pub struct NodeConfigFile {
     pub p2p_listen: String,
     /// The other nodes' multiaddresses, each ending in `/p2p/<peer id>`.
     pub peers: Vec<String>,
+    /// The other nodes' HTTP APIs (like `http://127.0.0.1:8702`), to which transactions
+    /// submitted here are relayed so that whichever validator proposes next has them.
+    #[serde(default)]
+    pub tx_relay: Vec<String>,
 }
 
 /// A key file: an ed25519 key pair as hex.
@@ -486,6 +490,12 @@ impl Testnet {
                     .iter()
                     .filter(|other| other.name != node.name)
                     .map(NodeSpec::p2p_with_peer_id)
+                    .collect(),
+                tx_relay: self
+                    .nodes
+                    .iter()
+                    .filter(|other| other.name != node.name)
+                    .map(|other| format!("http://{}", other.http))
                     .collect(),
             };
             let text = toml::to_string_pretty(&config)

@@ -1,11 +1,20 @@
 //! `bansos`: the one binary of Bansos Ledger.
 //!
-//! Subcommands so far: `testnet` (write a local network). The node, client, load and audit
-//! commands join it as they are built (see ARCHITECTURE.md).
+//! Subcommands: `testnet` (write a local network), `node` (run one node), `tx` (sign and
+//! submit one lifecycle step), `demo load` / `demo replay` (the synthetic demo year) and
+//! `load` (the benchmark client). See ARCHITECTURE.md for the module map.
 
-// The consensus glue is exercised by its own tests until the node loop that drives it lands.
-#[allow(dead_code)]
+mod api;
+mod client;
+mod config;
 mod consensus;
+mod demo_load;
+mod loadgen;
+mod mempool;
+mod metrics;
+mod node;
+mod shared;
+mod txcmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,13 +37,37 @@ struct Cli {
 enum Command {
     /// Write keys, genesis.json, a config per node and network.json for a local network.
     Testnet(TestnetArgs),
+    /// Run one node (validator or observer, as its config.toml says) until Ctrl-C.
+    Node(NodeArgs),
+    /// Sign one lifecycle step and submit it to a node (or --print the signed JSON).
+    #[command(subcommand)]
+    Tx(txcmd::TxStep),
     /// The synthetic demo year (Banyuwangi and Mataram, PKH and BPNT).
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Benchmark: submit signed transactions at a rate and report committed tx/s and
+    /// finality latency percentiles.
+    Load(loadgen::LoadArgs),
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// The node's home directory (holding config.toml).
+    #[arg(long)]
+    home: PathBuf,
+    /// Log filter (tracing syntax), overridden by RUST_LOG.
+    #[arg(long, default_value = "info")]
+    log: String,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
 }
 
 #[derive(Subcommand)]
 enum DemoCommand {
+    /// Load the demo year into a running network through its API and write
+    /// DIR/sample-tracking-codes.txt.
+    Load(demo_load::LoadArgs),
     /// Replay the demo year offline through the ledger core into a RocksDB store, one block
     /// per batch, and write DIR/sample-tracking-codes.txt.
     Replay(ReplayArgs),
@@ -160,16 +193,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let tip = ledger.tip().clone();
     drop(ledger);
     let disk_bytes = directory_bytes(&store_path)?;
-    let codes_path = args.net.join("sample-tracking-codes.txt");
-    let mut codes = String::new();
-    for sample in &data.tracking_codes {
-        codes.push_str(&format!(
-            "{}  {}  {}\n",
-            sample.code, sample.program, sample.region
-        ));
-    }
-    std::fs::write(&codes_path, codes)
-        .with_context(|| format!("writing {}", codes_path.display()))?;
+    let codes_path = demo_load::write_sample_codes(&args.net, &data.tracking_codes)?;
     println!(
         "committed {} transactions in {} blocks in {:.1} s ({:.0} tx/s, signatures verified); log root {} at size {}",
         tip.log.size(),
@@ -211,11 +235,32 @@ fn directory_bytes(path: &std::path::Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
+fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(format!("{},libp2p=warn,ractor=warn", args.log)))
+        .context("--log is not a valid filter")?;
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
+    if args.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    node::run(&args.home)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Testnet(args) => testnet(args),
         Command::Demo(DemoCommand::Replay(args)) => replay(args),
+        Command::Demo(DemoCommand::Load(args)) => demo_load::run(args),
+        Command::Node(args) => run_node(args),
+        Command::Tx(step) => txcmd::run(step),
+        Command::Load(args) => loadgen::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,8 @@
 //! steps as each institution and to commit them as blocks, so that each test reads as the
 //! lifecycle it checks.
 
+pub mod cluster;
+
 use std::collections::HashMap;
 
 use ed25519_dalek::SigningKey;

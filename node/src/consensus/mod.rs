@@ -10,9 +10,14 @@
 //! - [`signing`]: Malachite's `Signer` and `Verifier`, and the commit certificate as the
 //!   ledger stores it beside each block and an auditor verifies it offline.
 //!
-//! The engine loop (proposal streaming, decided-block commits, value sync) and the network
-//! set-up build on these in the node issue.
+//! - [`engine`]: Malachite's configuration (libp2p over TCP, genesis peers only, per-IP
+//!   limits, value sync), the node's network identity, and the start of the engine.
+//! - [`app`]: the answers to every message the engine sends (propose, check, commit, sync).
+//! - [`proposals`]: undecided proposals kept on disk for crash recovery.
 
+pub mod app;
 pub mod codec;
+pub mod engine;
+pub mod proposals;
 pub mod signing;
 pub mod types;

@@ -177,11 +177,6 @@ impl ValidatorSet {
             Some(ValidatorSet { validators })
         }
     }
-
-    /// The validators in consensus order.
-    pub fn validators(&self) -> &[Validator] {
-        &self.validators
-    }
 }
 
 impl mc::ValidatorSet<BansosContext> for ValidatorSet {
@@ -331,11 +326,6 @@ impl BansosContext {
         BansosContext {
             chain_id: Arc::from(chain_id),
         }
-    }
-
-    /// The chain id.
-    pub fn chain_id(&self) -> &str {
-        &self.chain_id
     }
 
     fn prefix(&self, domain: &[u8], capacity: usize) -> Vec<u8> {

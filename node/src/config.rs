@@ -1,0 +1,213 @@
+//! A node's configuration: `config.toml` in its home directory (written by `bansos testnet`),
+//! with tuning sections that default to sensible values when absent.
+//!
+//! ```toml
+//! name = "kemensos"
+//! role = "validator"
+//! genesis = "../../genesis.json"
+//! node_key = "node.key"
+//! http_listen = "127.0.0.1:8701"
+//! p2p_listen = "/ip4/127.0.0.2/tcp/27001"
+//! peers = ["/ip4/127.0.0.3/tcp/27002/p2p/12D3KooW…", …]
+//! tx_relay = ["http://127.0.0.1:8702", …]
+//!
+//! [mempool]            # optional
+//! txs_max = 50000
+//! bytes_max = 67108864
+//!
+//! [consensus]          # optional
+//! idle_block_interval_ms = 1000
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use ed25519_dalek::SigningKey;
+use genesis::testnet::{NodeConfigFile, NodeRole};
+use ledger::genesis::{Genesis, GenesisIndex};
+use ledger::types::PublicKey;
+use serde::Deserialize;
+
+/// The most transactions a mempool holds by default.
+pub const MEMPOOL_TXS_MAX_DEFAULT: usize = 50_000;
+/// The most bytes of canonical transactions a mempool holds by default.
+pub const MEMPOOL_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
+/// How long a proposer with an empty mempool waits for a transaction before proposing an
+/// empty block, by default. Empty blocks keep the chain's clock moving (objection deadlines
+/// are judged by block time) and show liveness.
+pub const IDLE_BLOCK_INTERVAL_MS_DEFAULT: u64 = 1_000;
+
+/// Mempool limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MempoolSettings {
+    pub txs_max: usize,
+    pub bytes_max: usize,
+}
+
+impl Default for MempoolSettings {
+    fn default() -> Self {
+        MempoolSettings {
+            txs_max: MEMPOOL_TXS_MAX_DEFAULT,
+            bytes_max: MEMPOOL_BYTES_MAX_DEFAULT,
+        }
+    }
+}
+
+/// Consensus pacing.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsensusSettings {
+    pub idle_block_interval_ms: u64,
+    /// Propose timeout of round 0; later rounds add half of it each.
+    pub propose_timeout_ms: u64,
+    pub prevote_timeout_ms: u64,
+    pub precommit_timeout_ms: u64,
+}
+
+impl Default for ConsensusSettings {
+    fn default() -> Self {
+        ConsensusSettings {
+            idle_block_interval_ms: IDLE_BLOCK_INTERVAL_MS_DEFAULT,
+            propose_timeout_ms: 3_000,
+            prevote_timeout_ms: 1_000,
+            precommit_timeout_ms: 1_000,
+        }
+    }
+}
+
+/// `config.toml` as the node reads it: the file `bansos testnet` writes plus optional
+/// tuning sections.
+#[derive(Clone, Debug, Deserialize)]
+struct ConfigToml {
+    #[serde(flatten)]
+    base: NodeConfigFile,
+    #[serde(default)]
+    mempool: MempoolSettings,
+    #[serde(default)]
+    consensus: ConsensusSettings,
+}
+
+/// Everything a node needs to start, loaded and checked.
+#[derive(Clone, Debug)]
+pub struct NodeSettings {
+    pub home: PathBuf,
+    pub name: String,
+    pub role: NodeRole,
+    pub genesis: Genesis,
+    pub genesis_index: GenesisIndex,
+    pub node_key: SigningKey,
+    pub http_listen: std::net::SocketAddr,
+    pub p2p_listen: String,
+    pub peers: Vec<String>,
+    pub tx_relay: Vec<String>,
+    pub mempool: MempoolSettings,
+    pub consensus: ConsensusSettings,
+}
+
+impl NodeSettings {
+    /// The node's public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.node_key.verifying_key().to_bytes())
+    }
+
+    /// Where the ledger's RocksDB store lives.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.home.join("data").join("ledger")
+    }
+
+    /// Where Malachite's write-ahead log lives.
+    pub fn wal_path(&self) -> PathBuf {
+        self.home.join("data").join("wal").join("consensus.wal")
+    }
+
+    /// Where this node keeps the blocks proposed at heights not yet decided.
+    pub fn proposals_path(&self) -> PathBuf {
+        self.home.join("data").join("proposals")
+    }
+
+    /// Loads `home/config.toml`, the genesis and the node key, and checks that they fit:
+    /// a validator's key must be a genesis validator, an observer's a genesis observer, and
+    /// every peer must be a genesis node (the network admits no one else).
+    pub fn load(home: &Path) -> anyhow::Result<NodeSettings> {
+        let config_path = home.join("config.toml");
+        let text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("reading {}", config_path.display()))?;
+        let config: ConfigToml = toml::from_str(&text)
+            .with_context(|| format!("parsing {}", config_path.display()))?;
+        let resolve = |p: &str| {
+            let path = Path::new(p);
+            if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                home.join(path)
+            }
+        };
+        let genesis: Genesis = genesis::testnet::read_json(&resolve(&config.base.genesis))?;
+        let genesis_index = genesis
+            .clone()
+            .validate()
+            .map_err(|e| anyhow::anyhow!("genesis is invalid: {e}"))?;
+        let node_key = genesis::testnet::read_key(&resolve(&config.base.node_key))?;
+        let http_listen = config
+            .base
+            .http_listen
+            .parse()
+            .with_context(|| format!("http_listen {:?} is not an address like 127.0.0.1:8701", config.base.http_listen))?;
+        let settings = NodeSettings {
+            home: home.to_path_buf(),
+            name: config.base.name,
+            role: config.base.role,
+            genesis,
+            genesis_index,
+            node_key,
+            http_listen,
+            p2p_listen: config.base.p2p_listen,
+            peers: config.base.peers,
+            tx_relay: config.base.tx_relay,
+            mempool: config.mempool,
+            consensus: config.consensus,
+        };
+        settings.check_membership()?;
+        Ok(settings)
+    }
+
+    /// The peer ids (`12D3KooW…`) of every node key in genesis: validators and observers.
+    pub fn genesis_peer_ids(&self) -> Vec<String> {
+        let validators = self.genesis_index.validators.iter().map(|v| v.key);
+        let observers = self.genesis.observers.iter().map(|o| o.key);
+        validators
+            .chain(observers)
+            .map(|key| genesis::testnet::peer_id(&key))
+            .collect()
+    }
+
+    fn check_membership(&self) -> anyhow::Result<()> {
+        let key = self.public_key();
+        match self.role {
+            NodeRole::Validator => {
+                if !self.genesis_index.validators.iter().any(|v| v.key == key) {
+                    bail!("node key {key} is not a validator in genesis; a validator must be listed in genesis (or run this node as an observer)");
+                }
+            }
+            NodeRole::Observer => {
+                if !self.genesis.observers.iter().any(|o| o.key == key) {
+                    bail!("node key {key} is not an observer in genesis; only institutions listed in genesis may join the network");
+                }
+            }
+        }
+        if self.mempool.txs_max == 0 || self.mempool.bytes_max == 0 {
+            bail!("[mempool] limits must be above zero");
+        }
+        let allowed = self.genesis_peer_ids();
+        for peer in &self.peers {
+            let Some((_, id)) = peer.rsplit_once("/p2p/") else {
+                bail!("peer {peer:?} must end in /p2p/<peer id>, so that the network can recognise it");
+            };
+            if !allowed.iter().any(|a| a == id) {
+                bail!("peer {peer:?} is not a node listed in genesis; only genesis validators and observers may be peers");
+            }
+        }
+        Ok(())
+    }
+}

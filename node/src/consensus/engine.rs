@@ -1,0 +1,211 @@
+//! Starting Malachite: its configuration (libp2p over TCP, who may connect, value sync),
+//! the node's network identity and the engine itself, then the application loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _};
+use arc_malachitebft_app_channel::app::config::{
+    ConsensusConfig, NodeConfig, ValuePayload, ValueSyncConfig,
+};
+use arc_malachitebft_app_channel::app::net::Multiaddr;
+use arc_malachitebft_app_channel::app::types::codec::Codec;
+use arc_malachitebft_app_channel::app::types::core::{LinearTimeouts, ValidatorProof};
+use arc_malachitebft_app_channel::app::types::Keypair;
+use arc_malachitebft_app_channel::{
+    start_engine, ConsensusContext, EngineHandle, NetworkIdentity, NetworkRequest,
+    RequestContext, Signer, SyncContext, WalContext,
+};
+use genesis::testnet::NodeRole;
+use tracing::{info, warn};
+
+use super::app::{validator_set, App};
+use super::codec::BansosCodec;
+use super::proposals::ProposalStore;
+use super::signing::{encoded_public_key, ConsensusSigner, ConsensusVerifier};
+use super::types::{BansosContext, ValidatorAddress};
+use crate::config::NodeSettings;
+use crate::shared::Shared;
+
+/// Inbound connections accepted from one IP address. Every local node dials from
+/// 127.0.0.1 whatever its listen address, so the default of 5 would refuse a 4-node
+/// network's own members after a restart or two.
+pub const CONNECTIONS_PER_IP_MAX: usize = 64;
+/// How long start-up may take before the node gives up: if the network cannot listen
+/// (address in use), the engine never reports ready.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often value sync asks peers for their tip. Faster than the default (10 s) so that a
+/// restarted node catches up within seconds.
+pub const SYNC_STATUS_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the peer list is refreshed for `/v1/status` and `/metrics`.
+const PEER_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+
+struct EngineConfig {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl NodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+fn engine_config(settings: &NodeSettings) -> anyhow::Result<EngineConfig> {
+    let mut consensus = ConsensusConfig::default();
+    consensus.value_payload = ValuePayload::ProposalAndParts;
+    consensus.queue_capacity = 100;
+    consensus.p2p.listen_addr = settings
+        .p2p_listen
+        .parse::<Multiaddr>()
+        .with_context(|| format!("p2p_listen {:?} is not a multiaddress", settings.p2p_listen))?;
+    if !settings.p2p_listen.contains("/tcp/") {
+        anyhow::bail!("p2p_listen {:?} must be a TCP address like /ip4/127.0.0.2/tcp/27001", settings.p2p_listen);
+    }
+    consensus.p2p.persistent_peers = settings
+        .peers
+        .iter()
+        .map(|p| p.parse::<Multiaddr>().with_context(|| format!("peer {p:?} is not a multiaddress")))
+        .collect::<anyhow::Result<_>>()?;
+    // Only the nodes listed in genesis (checked when the settings were loaded) may connect.
+    consensus.p2p.persistent_peers_only = true;
+    consensus.p2p.discovery.max_connections_per_ip = CONNECTIONS_PER_IP_MAX;
+    consensus.p2p.discovery.ip_throttle_duration = Duration::ZERO;
+    let value_sync = ValueSyncConfig {
+        status_update_interval: SYNC_STATUS_INTERVAL,
+        batch_size: 10,
+        ..ValueSyncConfig::default()
+    };
+    Ok(EngineConfig {
+        moniker: settings.name.clone(),
+        consensus,
+        value_sync,
+    })
+}
+
+/// The timeouts of round 0 and their growth per round.
+pub fn timeouts(settings: &NodeSettings) -> LinearTimeouts {
+    let c = &settings.consensus;
+    LinearTimeouts {
+        propose: Duration::from_millis(c.propose_timeout_ms),
+        propose_delta: Duration::from_millis(c.propose_timeout_ms / 2),
+        prevote: Duration::from_millis(c.prevote_timeout_ms),
+        prevote_delta: Duration::from_millis(c.prevote_timeout_ms / 2),
+        precommit: Duration::from_millis(c.precommit_timeout_ms),
+        precommit_delta: Duration::from_millis(c.precommit_timeout_ms / 2),
+        ..LinearTimeouts::default()
+    }
+}
+
+/// Starts the engine and runs the application until the engine stops or fails.
+pub async fn run(settings: &NodeSettings, shared: Arc<Shared>) -> anyhow::Result<()> {
+    let ctx = BansosContext::new(&settings.genesis.chain_id);
+    let validators = validator_set(&settings.genesis_index)?;
+    let codec = BansosCodec;
+    let key = settings.node_key.clone();
+    let address = ValidatorAddress(settings.public_key());
+    let keypair = Keypair::ed25519_from_bytes(key.to_bytes())
+        .map_err(|e| anyhow!("node key is not a usable libp2p key: {e}"))?;
+    let verifier = ConsensusVerifier::new(ctx.clone());
+    let (identity, consensus_ctx, app_signer) = match settings.role {
+        NodeRole::Validator => {
+            let signer = ConsensusSigner::new(ctx.clone(), key.clone());
+            let peer_id = keypair.public().to_peer_id().to_bytes();
+            let proof: ValidatorProof<BansosContext> = signer
+                .sign_validator_proof(encoded_public_key(&key.verifying_key()), peer_id)
+                .await
+                .map_err(|e| anyhow!("signing the validator proof: {e}"))?;
+            let proof_bytes = Codec::<ValidatorProof<BansosContext>>::encode(&codec, &proof)?;
+            let identity = NetworkIdentity::new_validator(
+                settings.name.clone(),
+                keypair,
+                address.to_string(),
+                proof_bytes,
+            );
+            let consensus_ctx = ConsensusContext::new_validator(
+                address,
+                Box::new(verifier),
+                Box::new(ConsensusSigner::new(ctx.clone(), key.clone())),
+            );
+            (identity, consensus_ctx, Some(signer))
+        }
+        NodeRole::Observer => (
+            NetworkIdentity::new(settings.name.clone(), keypair, None),
+            ConsensusContext::new_full_node(address, Box::new(verifier)),
+            None,
+        ),
+    };
+    let (channels, handle) = start_engine(
+        ctx.clone(),
+        engine_config(settings)?,
+        WalContext::new(settings.wal_path(), codec),
+        arc_malachitebft_app_channel::NetworkContext::new(identity, codec),
+        consensus_ctx,
+        SyncContext::new(codec),
+        RequestContext::new(100),
+    )
+    .await
+    .map_err(|e| anyhow!("starting the consensus engine: {e:#}"))?;
+    let EngineHandle {
+        actor: _actor,
+        handle: engine_task,
+    } = handle;
+    let proposals = ProposalStore::open(&settings.proposals_path())?;
+    let app = App::new(
+        ctx,
+        shared.clone(),
+        validators,
+        app_signer,
+        timeouts(settings),
+        Duration::from_millis(settings.consensus.idle_block_interval_ms),
+        proposals,
+        channels.network.clone(),
+    );
+    let net_requests = channels.net_requests.clone();
+    let peers_task = tokio::spawn(refresh_peers(net_requests, shared.clone()));
+    // If the network cannot listen (address in use), the engine never reports ready.
+    let startup_check = async {
+        tokio::time::sleep(STARTUP_TIMEOUT).await;
+        if shared.consensus_view().height == 0 {
+            warn!("consensus has not started after {STARTUP_TIMEOUT:?}");
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    info!(p2p = %settings.p2p_listen, "consensus engine started");
+    let result = tokio::select! {
+        result = app.run(channels) => result,
+        _ = engine_task => Err(anyhow!("the consensus engine stopped")),
+        _ = startup_check => Err(anyhow!(
+            "consensus did not start within {STARTUP_TIMEOUT:?} (is the p2p address {} already in use?)",
+            settings.p2p_listen
+        )),
+    };
+    peers_task.abort();
+    result
+}
+
+async fn refresh_peers(requests: tokio::sync::mpsc::Sender<NetworkRequest>, shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(PEER_REFRESH_INTERVAL).await;
+        if let Ok(Some(dump)) = NetworkRequest::dump_state(&requests).await {
+            let mut peers: Vec<String> = dump.peers.keys().map(|p| p.to_string()).collect();
+            peers.sort();
+            shared.metrics.peers.set(peers.len() as i64);
+            shared.consensus_view().peers = peers;
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! `bansos load`: a benchmark client. It submits valid signed transactions (households
+//! proposed by the Pemda institutions of the network, with random pseudonyms) at a fixed
+//! rate, follows the chain block by block, and reports committed transactions per second
+//! and finality latency (submission to the first time the client sees the block holding the
+//! transaction). It first measures, on this machine, the signature-verification limit the
+//! DESIGN §7 target is stated against.
+//!
+//! Traffic goes only to the node named by `--node`, is bounded by `--count`, and stops
+//! after `--timeout-secs` without progress.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use ed25519_dalek::SigningKey;
+use ledger::genesis::OrgKind;
+use ledger::tx::{Action, Transaction, TxBody};
+use ledger::types::{Hash32, PublicKey, RegionCode};
+use rand::{Rng, SeedableRng};
+
+use crate::client::{runtime, NodeClient};
+
+/// The most transactions a run may submit.
+pub const LOAD_TXS_MAX: usize = 1_000_000;
+/// Transactions per submission request.
+const SUBMIT_BATCH_TXS_MAX: usize = 1_000;
+/// How often the submitter wakes up to send what is due.
+const SUBMIT_TICK: Duration = Duration::from_millis(10);
+/// How often the follower asks for the next block when it is not there yet.
+const FOLLOW_POLL: Duration = Duration::from_millis(5);
+
+/// Options of `bansos load`.
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The node to submit to and follow.
+    #[arg(long, default_value = "http://127.0.0.1:8701")]
+    node: String,
+    /// Transactions per second to submit.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Transactions to submit in all.
+    #[arg(long, default_value_t = 10_000)]
+    count: usize,
+    /// Write each transaction's hash with the height it committed at (or why not).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The network directory (for the institutions' keys).
+    #[arg(long, default_value = "data/demo")]
+    net: PathBuf,
+    /// Give up when nothing commits for this long.
+    #[arg(long, default_value_t = 30)]
+    timeout_secs: u64,
+    /// Seed for the generated households.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+struct Signer {
+    key: SigningKey,
+    public: PublicKey,
+    villages: Vec<RegionCode>,
+    next_nonce: u64,
+}
+
+/// Measures batched ed25519 verification on one core for about a second; returns
+/// signatures per second.
+fn verification_rate_per_core(sample: &[Transaction]) -> f64 {
+    let started = Instant::now();
+    let mut verified = 0usize;
+    while started.elapsed() < Duration::from_secs(1) {
+        for chunk in sample.chunks(256) {
+            let _ = ledger::tx::verify_signatures(chunk.iter());
+            verified += chunk.len();
+        }
+    }
+    verified as f64 / started.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[derive(Default)]
+struct Progress {
+    submitted_at: Vec<Option<Instant>>,
+    refused: Vec<Option<String>>,
+    committed: Vec<Option<(u64, Instant)>>,
+}
+
+/// Runs `bansos load`.
+pub fn run(args: LoadArgs) -> anyhow::Result<()> {
+    if args.count == 0 || args.count > LOAD_TXS_MAX {
+        bail!("--count must be 1 to {LOAD_TXS_MAX}");
+    }
+    if args.rate == 0 {
+        bail!("--rate must be above zero");
+    }
+    let genesis: ledger::Genesis = genesis::testnet::read_json(&args.net.join("genesis.json"))
+        .with_context(|| format!("reading the network in {} (pass --net DIR)", args.net.display()))?;
+    let keys = genesis::testnet::read_keys(&args.net)?;
+    let client = NodeClient::new(&args.node)?;
+    let runtime = runtime()?;
+    let mut signers = Vec::new();
+    for org in genesis.organisations.iter().filter(|o| o.kind == OrgKind::Pemda) {
+        let Some(key) = keys.orgs.get(&org.id) else { continue };
+        let villages: Vec<RegionCode> = genesis
+            .regions
+            .iter()
+            .map(|r| r.code.clone())
+            .filter(|c| c.as_str().split('.').count() == 4 && org.regions.iter().any(|scope| c.is_within(scope)))
+            .collect();
+        if villages.is_empty() {
+            continue;
+        }
+        let public = PublicKey(key.verifying_key().to_bytes());
+        let next_nonce = runtime.block_on(client.key(&public))?.pending_next_nonce;
+        signers.push(Signer { key: key.clone(), public, villages, next_nonce });
+    }
+    if signers.is_empty() {
+        bail!("no Pemda key with villages in {}", args.net.display());
+    }
+    let status = runtime.block_on(client.status())?;
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(args.seed);
+    let mut txs = Vec::with_capacity(args.count);
+    for i in 0..args.count {
+        let count = signers.len();
+        let signer = &mut signers[i % count];
+        let mut pseudonym = [0u8; 32];
+        rng.fill(&mut pseudonym);
+        let region = signer.villages[rng.gen_range(0..signer.villages.len())].clone();
+        let body = TxBody {
+            chain_id: status.chain_id.clone(),
+            signer: signer.public,
+            nonce: signer.next_nonce,
+            action: Action::Propose {
+                beneficiary: Hash32(pseudonym),
+                region,
+                household_size: rng.gen_range(1..=8),
+                welfare_decile: rng.gen_range(1..=4),
+            },
+        };
+        signer.next_nonce += 1;
+        txs.push(body.sign(&signer.key));
+    }
+    let validators = status.validators.len().max(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let per_core = verification_rate_per_core(&txs[..txs.len().min(4096)]);
+    let limit = per_core * cores as f64 / validators as f64;
+    println!(
+        "signature-verification limit on this machine: {limit:.0} tx/s ({per_core:.0} batched verifications/s per core x {cores} cores / {validators} validators each verifying every transaction)"
+    );
+    println!("submitting {} transactions at {} tx/s to {} (chain {} at height {})", args.count, args.rate, args.node, status.chain_id, status.height);
+    let hashes: Vec<String> = txs.iter().map(|t| t.hash().to_string()).collect();
+    let index: HashMap<String, usize> = hashes.iter().cloned().enumerate().map(|(i, h)| (h, i)).collect();
+    let progress = Arc::new(Mutex::new(Progress {
+        submitted_at: vec![None; txs.len()],
+        refused: vec![None; txs.len()],
+        committed: vec![None; txs.len()],
+    }));
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let started = Instant::now();
+    runtime.block_on(async {
+        let follower = tokio::spawn(follow(client.clone(), status.height + 1, index, progress.clone(), timeout));
+        let mut sent = 0usize;
+        let mut requests = Vec::new();
+        while sent < txs.len() {
+            tokio::time::sleep(SUBMIT_TICK).await;
+            let due = ((started.elapsed().as_secs_f64() * args.rate as f64) as usize).min(txs.len());
+            while sent < due {
+                let end = due.min(sent + SUBMIT_BATCH_TXS_MAX);
+                let batch: Vec<Transaction> = txs[sent..end].to_vec();
+                let first = sent;
+                {
+                    let now = Instant::now();
+                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    for slot in &mut p.submitted_at[first..end] {
+                        *slot = Some(now);
+                    }
+                }
+                let client = client.clone();
+                let progress = progress.clone();
+                requests.push(tokio::spawn(async move {
+                    let result = client.submit_batch(&batch).await;
+                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    match result {
+                        Ok(response) => {
+                            for (offset, item) in response.results.iter().enumerate() {
+                                if let Some(error) = &item.error {
+                                    p.refused[first + offset] = Some(error.code.clone());
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            let text = format!("request failed: {error:#}");
+                            for slot in &mut p.refused[first..first + batch.len()] {
+                                *slot = Some(text.clone());
+                            }
+                        }
+                    }
+                }));
+                sent = end;
+            }
+        }
+        for request in requests {
+            let _ = request.await;
+        }
+        let _ = follower.await;
+    });
+    let p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    let mut latencies = Vec::new();
+    let mut last_commit = started;
+    for (submitted, committed) in p.submitted_at.iter().zip(&p.committed) {
+        if let (Some(s), Some((_, c))) = (submitted, committed) {
+            latencies.push(c.saturating_duration_since(*s));
+            last_commit = last_commit.max(*c);
+        }
+    }
+    latencies.sort();
+    let committed = latencies.len();
+    let refused = p.refused.iter().filter(|r| r.is_some()).count();
+    let seconds = last_commit.duration_since(started).as_secs_f64().max(1e-9);
+    let throughput = committed as f64 / seconds;
+    println!("submitted {} / committed {committed} / refused {refused} in {seconds:.2} s", args.count);
+    println!(
+        "committed throughput: {throughput:.0} tx/s ({:.0}% of the signature-verification limit)",
+        100.0 * throughput / limit.max(1e-9)
+    );
+    println!(
+        "finality latency: p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+        percentile(&latencies, 50.0).as_millis(),
+        percentile(&latencies, 90.0).as_millis(),
+        percentile(&latencies, 99.0).as_millis(),
+        latencies.last().copied().unwrap_or_default().as_millis()
+    );
+    let mut refusal_codes: HashMap<&str, usize> = HashMap::new();
+    for code in p.refused.iter().flatten() {
+        *refusal_codes.entry(code.as_str()).or_default() += 1;
+    }
+    for (code, count) in refusal_codes {
+        println!("  refused {count}: {code}");
+    }
+    if let Some(path) = &args.out {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+        for (i, hash) in hashes.iter().enumerate() {
+            match (&p.committed[i], &p.refused[i]) {
+                (Some((height, _)), _) => writeln!(file, "{hash} {height}")?,
+                (None, Some(code)) => writeln!(file, "{hash} refused:{code}")?,
+                (None, None) => writeln!(file, "{hash} not_committed")?,
+            }
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Follows the chain from `height`, recording when each of our transactions is first seen
+/// committed. Stops when every submitted, unrefused transaction is committed, or nothing
+/// new commits for `timeout`.
+async fn follow(client: NodeClient, mut height: u64, index: HashMap<String, usize>, progress: Arc<Mutex<Progress>>, timeout: Duration) {
+    let mut last_progress = Instant::now();
+    loop {
+        match client.block_hashes(height).await {
+            Ok(Some(block)) => {
+                let now = Instant::now();
+                let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                for hash in &block.tx_hashes {
+                    if let Some(&i) = index.get(hash) {
+                        p.committed[i] = Some((height, now));
+                    }
+                }
+                height += 1;
+                last_progress = now;
+            }
+            Ok(None) | Err(_) => {
+                {
+                    let p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    let all_sent = p.submitted_at.iter().all(|s| s.is_some());
+                    let outstanding = p
+                        .committed
+                        .iter()
+                        .zip(&p.refused)
+                        .filter(|(c, r)| c.is_none() && r.is_none())
+                        .count();
+                    if all_sent && outstanding == 0 {
+                        return;
+                    }
+                }
+                if last_progress.elapsed() > timeout {
+                    eprintln!("no block committed for {timeout:?}; giving up");
+                    return;
+                }
+                tokio::time::sleep(FOLLOW_POLL).await;
+            }
+        }
+    }
+}

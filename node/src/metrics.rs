@@ -1,0 +1,91 @@
+//! The node's Prometheus metrics (served at `/metrics`).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Every metric the node exports, registered once at start-up.
+pub struct Metrics {
+    registry: Registry,
+    pub height: Gauge,
+    pub round: Gauge,
+    pub peers: Gauge,
+    pub mempool_txs: Gauge,
+    pub mempool_bytes: Gauge,
+    pub blocks_committed: Counter,
+    pub txs_committed: Counter,
+    pub txs_admitted: Counter,
+    pub txs_refused: Counter,
+    pub block_interval_seconds: Histogram,
+    pub commit_seconds: Histogram,
+}
+
+impl Metrics {
+    /// Registers the metrics under the `bansos_` prefix.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("bansos");
+        let height = Gauge::default();
+        let round = Gauge::default();
+        let peers = Gauge::default();
+        let mempool_txs = Gauge::default();
+        let mempool_bytes = Gauge::default();
+        let blocks_committed = Counter::default();
+        let txs_committed = Counter::default();
+        let txs_admitted = Counter::default();
+        let txs_refused = Counter::default();
+        let block_interval_seconds = Histogram::new(
+            [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0].into_iter(),
+        );
+        let commit_seconds =
+            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0].into_iter());
+        registry.register("height", "Height of the last committed block", height.clone());
+        registry.register("consensus_round", "Consensus round at the current height", round.clone());
+        registry.register("peers", "Connected libp2p peers", peers.clone());
+        registry.register("mempool_txs", "Transactions waiting in the mempool", mempool_txs.clone());
+        registry.register("mempool_bytes", "Bytes of transactions waiting in the mempool", mempool_bytes.clone());
+        registry.register("blocks_committed", "Blocks committed since start", blocks_committed.clone());
+        registry.register("txs_committed", "Transactions committed since start", txs_committed.clone());
+        registry.register("txs_admitted", "Transactions admitted to the mempool", txs_admitted.clone());
+        registry.register("txs_refused", "Transactions refused at submission", txs_refused.clone());
+        registry.register(
+            "block_interval_seconds",
+            "Time between consecutive commits seen by this node",
+            block_interval_seconds.clone(),
+        );
+        registry.register(
+            "commit_seconds",
+            "Time to write a decided block and its certificate",
+            commit_seconds.clone(),
+        );
+        Metrics {
+            registry,
+            height,
+            round,
+            peers,
+            mempool_txs,
+            mempool_bytes,
+            blocks_committed,
+            txs_committed,
+            txs_admitted,
+            txs_refused,
+            block_interval_seconds,
+            commit_seconds,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

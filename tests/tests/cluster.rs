@@ -1,0 +1,275 @@
+//! Cluster tests: real `bansos node` processes forming a BFT network over libp2p on
+//! loopback, driven through their HTTP API. Faults are injected by SIGKILL and restart;
+//! which validators fail is drawn from a printed seed (`BANSOS_TEST_SEED` replays it).
+
+use std::time::Duration;
+
+use bansos_tests::cluster::{test_seed, Cluster};
+use genesis::demo::{generate, DemoParams};
+use genesis::testnet::{KeyFile, NodeConfigFile, NodeRole};
+use ledger::types::PublicKey;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn demo(cluster: &Cluster, households: usize, seed: u64) -> genesis::demo::DemoData {
+    let net = cluster.net_dir();
+    let genesis: ledger::Genesis =
+        genesis::testnet::read_json(&net.join("genesis.json")).expect("genesis");
+    let keys = genesis::testnet::read_keys(&net).expect("keys");
+    generate(
+        &genesis,
+        &keys,
+        &DemoParams {
+            beneficiaries: households,
+            seed,
+        },
+    )
+    .expect("demo data")
+}
+
+fn min_height(cluster: &Cluster, nodes: &[usize]) -> u64 {
+    nodes
+        .iter()
+        .map(|&i| cluster.height(i).unwrap_or(0))
+        .min()
+        .unwrap_or(0)
+}
+
+fn max_height(cluster: &Cluster, nodes: &[usize]) -> u64 {
+    nodes
+        .iter()
+        .filter_map(|&i| cluster.height(i))
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn four_validators_commit_the_demo_data_with_identical_blocks_and_an_observer_syncs_from_height_1() {
+    let seed = test_seed("four_validators_commit_the_demo_data");
+    let cluster = Cluster::start(4, 1, 18110, 28110);
+    let all: Vec<usize> = (0..5).collect();
+    cluster.wait_for("every node to commit a block", COMMIT_TIMEOUT, |c| {
+        min_height(c, &all) >= 1
+    });
+    let data = demo(&cluster, 24, seed);
+    // Each batch goes to a different node, the observer included: a transaction submitted
+    // to any node is committed.
+    for (k, batch) in data.batches.iter().enumerate() {
+        let node = k % all.len();
+        let hashes = cluster.submit(node, &batch.txs);
+        cluster.wait_committed((node + 1) % all.len(), &hashes, COMMIT_TIMEOUT);
+    }
+    let validators: Vec<usize> = (0..4).collect();
+    let target = max_height(&cluster, &validators);
+    cluster.wait_for("the observer to reach the validators' height", COMMIT_TIMEOUT, |c| {
+        c.height(4).unwrap_or(0) >= target
+    });
+    cluster.assert_same_chain(&all, target);
+    // Every block carries a certificate with more than two thirds of the validators.
+    for height in [1, target / 2, target] {
+        let block = cluster
+            .get(4, &format!("/v1/blocks/{height}?txs=hashes"))
+            .expect("block from the observer");
+        let signatures = block["certificate"]["signatures"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0);
+        assert!(signatures >= 3, "height {height}: {signatures} signatures");
+        assert_eq!(block["certificate"]["block_hash"], block["header"]["hash"]);
+    }
+    let status = cluster.get(4, "/v1/status").expect("observer status");
+    assert_eq!(status["role"], "observer");
+    assert_eq!(status["log_size"].as_u64(), Some(data.tx_count() as u64));
+}
+
+#[test]
+fn chain_keeps_committing_with_a_validator_killed_and_the_restarted_one_catches_up() {
+    let seed = test_seed("chain_keeps_committing_with_a_validator_killed");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let mut cluster = Cluster::start(4, 0, 18120, 28120);
+    let all: Vec<usize> = (0..4).collect();
+    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| min_height(c, &all) >= 2);
+    let data = demo(&cluster, 12, seed);
+    let victim = *all.choose(&mut rng).expect("a validator");
+    let survivors: Vec<usize> = all.iter().copied().filter(|&i| i != victim).collect();
+    eprintln!("killing {} with SIGKILL", cluster.nodes[victim].name);
+    // Kill while transactions are in flight.
+    let first = cluster.submit(survivors[0], &data.batches[0].txs);
+    cluster.kill_node(victim);
+    cluster.wait_committed(survivors[1], &first, COMMIT_TIMEOUT);
+    let height = max_height(&cluster, &survivors);
+    cluster.wait_for("three more blocks without the killed validator", COMMIT_TIMEOUT, |c| {
+        min_height(c, &survivors) >= height + 3
+    });
+    for batch in &data.batches[1..4] {
+        let hashes = cluster.submit(survivors[2], &batch.txs);
+        cluster.wait_committed(survivors[0], &hashes, COMMIT_TIMEOUT);
+    }
+    eprintln!("restarting {}", cluster.nodes[victim].name);
+    cluster.start_node(victim);
+    let target = max_height(&cluster, &survivors);
+    cluster.wait_for("the restarted validator to catch up", COMMIT_TIMEOUT, |c| {
+        c.height(victim).unwrap_or(0) >= target
+    });
+    // It takes part again: the chain goes on and it keeps up.
+    for batch in &data.batches[4..6] {
+        let hashes = cluster.submit(victim, &batch.txs);
+        cluster.wait_committed(victim, &hashes, COMMIT_TIMEOUT);
+    }
+    let through = min_height(&cluster, &all);
+    cluster.assert_same_chain(&all, through);
+}
+
+#[test]
+fn with_two_of_four_validators_down_the_chain_halts_without_forking_and_resumes() {
+    let seed = test_seed("with_two_of_four_validators_down");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let mut cluster = Cluster::start(4, 0, 18130, 28130);
+    let all: Vec<usize> = (0..4).collect();
+    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| min_height(c, &all) >= 2);
+    let mut order = all.clone();
+    order.shuffle(&mut rng);
+    let (down, up) = (vec![order[0], order[1]], vec![order[2], order[3]]);
+    eprintln!(
+        "killing {} and {}",
+        cluster.nodes[down[0]].name, cluster.nodes[down[1]].name
+    );
+    cluster.kill_node(down[0]);
+    cluster.kill_node(down[1]);
+    // A block already decided may still be finishing; after that nothing commits.
+    std::thread::sleep(Duration::from_secs(3));
+    let halted_at = max_height(&cluster, &up);
+    let data = demo(&cluster, 12, seed);
+    let pending = cluster.submit(up[0], &data.batches[0].txs);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        max_height(&cluster, &up),
+        halted_at,
+        "two of four validators cannot commit"
+    );
+    assert_eq!(
+        cluster.tx_status(up[1], &pending[0]).expect("status")["status"],
+        "pending"
+    );
+    cluster.assert_same_chain(&up, halted_at);
+    eprintln!("restarting {}", cluster.nodes[down[0]].name);
+    cluster.start_node(down[0]);
+    cluster.wait_committed(up[1], &pending, COMMIT_TIMEOUT);
+    cluster.wait_for("the chain to resume", COMMIT_TIMEOUT, |c| {
+        min_height(c, &[up[0], up[1], down[0]]) >= halted_at + 2
+    });
+    cluster.start_node(down[1]);
+    let target = max_height(&cluster, &up);
+    cluster.wait_for("the last validator to catch up", COMMIT_TIMEOUT, |c| {
+        c.height(down[1]).unwrap_or(0) >= target
+    });
+    cluster.assert_same_chain(&all, min_height(&cluster, &all));
+}
+
+fn write_outsider_home(cluster: &Cluster, genesis_path: &std::path::Path, name: &str, http: u16, p2p: u16) -> (std::path::PathBuf, PublicKey) {
+    let home = cluster.dir.path().join(name);
+    std::fs::create_dir_all(&home).expect("outsider home");
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let public = PublicKey(key.verifying_key().to_bytes());
+    let key_file = KeyFile {
+        owner: name.into(),
+        public_key: public,
+        secret_key: hex::encode(key.to_bytes()),
+    };
+    std::fs::write(home.join("node.key"), serde_json::to_vec(&key_file).expect("key json")).expect("key file");
+    let config = NodeConfigFile {
+        name: name.into(),
+        role: NodeRole::Validator,
+        genesis: genesis_path.display().to_string(),
+        node_key: "node.key".into(),
+        http_listen: format!("127.0.0.1:{http}"),
+        p2p_listen: format!("/ip4/127.0.0.20/tcp/{p2p}"),
+        peers: cluster.network.nodes.iter().map(|n| n.p2p.clone()).collect(),
+        tx_relay: Vec::new(),
+    };
+    std::fs::write(home.join("config.toml"), toml::to_string(&config).expect("toml")).expect("config");
+    (home, public)
+}
+
+#[test]
+fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
+    let _seed = test_seed("a_node_with_a_key_outside_genesis");
+    let cluster = Cluster::start(4, 0, 18140, 28140);
+    let all: Vec<usize> = (0..4).collect();
+    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| min_height(c, &all) >= 1);
+    let binary = bansos_tests::cluster::bansos_binary();
+
+    // With the real genesis, the node refuses to start and says why.
+    let genesis_path = cluster.net_dir().join("genesis.json");
+    let (home, _) = write_outsider_home(&cluster, &genesis_path, "outsider", 18148, 28148);
+    let output = std::process::Command::new(&binary)
+        .arg("node")
+        .arg("--home")
+        .arg(&home)
+        .output()
+        .expect("bansos node runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a validator in genesis"), "stderr: {stderr}");
+
+    // With a forged genesis that names it a validator, it starts, but the genesis
+    // validators do not admit it: it never commits a block and is never their peer.
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&genesis_path).expect("genesis")).expect("json");
+    let forged_path = cluster.dir.path().join("forged-genesis.json");
+    let (home, public) = write_outsider_home(&cluster, &forged_path, "intruder", 18149, 28149);
+    let organisations = forged["organisations"].as_array_mut().expect("organisations");
+    let mut intruder = organisations
+        .iter()
+        .find(|o| o["id"] == "bpk")
+        .expect("bpk in genesis")
+        .clone();
+    intruder["id"] = "intruder".into();
+    intruder["name"] = "Intruder".into();
+    // A key appears once in genesis, so the intruder signs transactions with another key.
+    let tx_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    intruder["tx_keys"] =
+        serde_json::json!([PublicKey(tx_key.verifying_key().to_bytes()).to_string()]);
+    intruder["validator"]["key"] = public.to_string().into();
+    organisations.push(intruder);
+    std::fs::write(&forged_path, serde_json::to_vec(&forged).expect("json")).expect("forged genesis");
+    let log = std::fs::File::create(home.join("node.log")).expect("log");
+    let mut child = std::process::Command::new(&binary)
+        .arg("node")
+        .arg("--home")
+        .arg(&home)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("intruder starts");
+    let height_before = max_height(&cluster, &all);
+    let http = reqwest::blocking::Client::new();
+    let intruder_status = || -> Option<serde_json::Value> {
+        http.get("http://127.0.0.1:18149/v1/status").send().ok()?.json().ok()
+    };
+    let started = std::time::Instant::now();
+    while intruder_status().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let log = std::fs::read_to_string(home.join("node.log")).unwrap_or_default();
+            panic!("the intruder's API did not answer; its log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(8));
+    let status = intruder_status().expect("intruder status");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status["height"].as_u64(), Some(0), "the intruder committed blocks: {status}");
+    let intruder_peer = genesis::testnet::peer_id(&public);
+    for i in &all {
+        let peers = cluster.get(*i, "/v1/status").expect("status")["peers"].clone();
+        assert!(
+            !peers.as_array().expect("peers").iter().any(|p| p == intruder_peer.as_str()),
+            "{} admitted the intruder as a peer",
+            cluster.nodes[*i].name
+        );
+    }
+    assert!(max_height(&cluster, &all) > height_before, "the genesis validators kept committing");
+}
