@@ -28,6 +28,7 @@ stop() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "stopped; logs are in $data/nodes/*/node.log"
+  exit 0
 }
 trap stop INT TERM EXIT
 

@@ -77,6 +77,16 @@ impl Cluster {
     /// Writes a network with `validators` validators and `observers` observers (HTTP ports
     /// from `http_port`, p2p ports from `p2p_port`) and starts every node.
     pub fn start(validators: usize, observers: usize, http_port: u16, p2p_port: u16) -> Cluster {
+        let mut cluster = Cluster::create(validators, observers, http_port, p2p_port);
+        for i in 0..cluster.nodes.len() {
+            cluster.start_node(i);
+        }
+        cluster
+    }
+
+    /// Writes a network like [`Cluster::start`] without starting any node, so that a test
+    /// can change a node's configuration first.
+    pub fn create(validators: usize, observers: usize, http_port: u16, p2p_port: u16) -> Cluster {
         let lock = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let binary = bansos_binary();
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -106,18 +116,27 @@ impl Cluster {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("HTTP client");
-        let mut cluster = Cluster {
+        Cluster {
             dir,
             network,
             nodes,
             binary,
             http,
             _lock: lock,
-        };
-        for i in 0..cluster.nodes.len() {
-            cluster.start_node(i);
         }
-        cluster
+    }
+
+    /// POSTs `body` to node `i`; returns the status code and the JSON answer.
+    pub fn post(&self, i: usize, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.nodes[i].http))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
     }
 
     /// The network directory (genesis.json, keys/, nodes/).
