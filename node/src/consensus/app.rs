@@ -766,3 +766,57 @@ pub fn validator_set(genesis: &ledger::genesis::GenesisIndex) -> anyhow::Result<
     ValidatorSet::from_genesis(&genesis.validators)
         .ok_or_else(|| anyhow!("genesis has no usable validator set"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mempool::Mempool;
+    use genesis::testnet::{NodeRole, Testnet, TestnetSpec};
+    use ledger::{Ledger, RocksStore};
+    use rand::SeedableRng;
+
+    fn app(dir: &std::path::Path, net: &Testnet) -> App {
+        let ctx = BansosContext::new(&net.genesis.chain_id);
+        let store = RocksStore::open(&dir.join("ledger")).unwrap();
+        let ledger = Ledger::open(store, net.genesis.clone()).unwrap();
+        let index = net.genesis.clone().validate().unwrap();
+        let shared = Arc::new(Shared::new(
+            "test".into(),
+            NodeRole::Validator,
+            ledger,
+            Mempool::new(100, 1 << 20),
+            None,
+        ));
+        let (network, _receiver) = mpsc::channel(16);
+        App::new(
+            ctx.clone(),
+            shared,
+            validator_set(&index).unwrap(),
+            Some(ConsensusSigner::new(ctx, net.nodes[0].key.clone())),
+            LinearTimeouts::default(),
+            Duration::from_millis(1),
+            ProposalStore::open(&dir.join("proposals")).unwrap(),
+            network,
+        )
+    }
+
+    #[tokio::test]
+    async fn after_a_crash_the_proposer_proposes_the_same_block_again_for_the_same_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let net = Testnet::generate(&TestnetSpec::default(), &mut rng).unwrap();
+        let timeout = Duration::from_secs(3);
+        let first = {
+            let mut before = app(dir.path(), &net);
+            before.get_value(1, Round::new(0), timeout).await.unwrap()
+        };
+        // Block times differ between builds, so a rebuilt block would have another hash.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut after = app(dir.path(), &net);
+        let again = after.get_value(1, Round::new(0), timeout).await.unwrap();
+        assert_eq!(again, first, "a restarted proposer must not equivocate");
+        assert!(after.prepared.contains_key(&first), "the kept block is checked and ready to commit");
+        let next_round = after.get_value(1, Round::new(1), timeout).await.unwrap();
+        assert_ne!(next_round, first, "a new round gets a freshly built block");
+    }
+}
