@@ -53,9 +53,10 @@ pub struct LoadArgs {
     /// Give up when nothing commits for this long.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
-    /// Seed for the generated households.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
+    /// Seed for the generated households (default: from the clock, printed). Two runs with
+    /// one seed propose the same households, and the second run's are refused as duplicates.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 struct Signer {
@@ -127,7 +128,14 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         bail!("no Pemda key with villages in {}", args.net.display());
     }
     let status = runtime.block_on(client.status())?;
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(args.seed);
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7)
+    });
+    println!("households from seed {seed}");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let mut txs = Vec::with_capacity(args.count);
     for i in 0..args.count {
         let count = signers.len();
