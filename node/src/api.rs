@@ -54,13 +54,21 @@ impl ApiError {
     }
 
     fn internal(error: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+        )
     }
 
     fn body(body: BytesRejection) -> ApiError {
         let status = body.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(status, "body_too_large", "the request body is larger than this endpoint accepts")
+            ApiError::new(
+                status,
+                "body_too_large",
+                "the request body is larger than this endpoint accepts",
+            )
         } else {
             ApiError::new(status, "bad_body", body.body_text())
         }
@@ -254,9 +262,21 @@ pub struct KeyJson {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Bansos Ledger node API", description = "Submit signed aid-lifecycle transactions and read committed blocks with their commit certificates."),
+    info(
+        title = "Bansos Ledger node API",
+        description = "Submit signed aid-lifecycle transactions and read committed blocks with their commit certificates."
+    ),
     paths(status, submit_tx, submit_txs, tx_status, block, key, metrics),
-    components(schemas(StatusJson, BlockJson, SubmittedJson, BatchJson, TxStatusJson, KeyJson, ErrorBody, SignedTxJson))
+    components(schemas(
+        StatusJson,
+        BlockJson,
+        SubmittedJson,
+        BatchJson,
+        TxStatusJson,
+        KeyJson,
+        ErrorBody,
+        SignedTxJson
+    ))
 )]
 struct ApiDoc;
 
@@ -284,7 +304,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /openapi.json")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /openapi.json",
+    )
 }
 
 fn time_text(ms: u64) -> String {
@@ -305,7 +329,11 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<Json<StatusJson>
                 power: v.power,
             })
             .collect();
-        (ledger.chain_id().to_owned(), ledger.tip().clone(), validators)
+        (
+            ledger.chain_id().to_owned(),
+            ledger.tip().clone(),
+            validators,
+        )
     };
     let (mempool_txs, mempool_bytes) = {
         let pool = shared.mempool();
@@ -330,7 +358,11 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<Json<StatusJson>
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not the expected JSON: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not the expected JSON: {e}"),
+        )
     })
 }
 
@@ -384,7 +416,10 @@ async fn submit_txs(
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch_too_large",
-            format!("{} transactions in one batch; at most {TX_BATCH_TXS_MAX}", txs.len()),
+            format!(
+                "{} transactions in one batch; at most {TX_BATCH_TXS_MAX}",
+                txs.len()
+            ),
         ));
     }
     let relay = !headers.contains_key(RELAYED_HEADER);
@@ -399,7 +434,14 @@ async fn submit_txs(
         .map(|(result, hash)| match result {
             Ok((hash, admitted)) => BatchItemJson {
                 hash: Some(hash.to_string()),
-                status: Some(if admitted == Admitted::AlreadyCommitted { "committed" } else { "pending" }.into()),
+                status: Some(
+                    if admitted == Admitted::AlreadyCommitted {
+                        "committed"
+                    } else {
+                        "pending"
+                    }
+                    .into(),
+                ),
                 error: None,
             },
             Err(refusal) => {
@@ -420,7 +462,11 @@ async fn submit_txs(
 
 fn parse_hash(text: &str, what: &str) -> ApiResult<Hash32> {
     Hash32::from_hex(text).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_hash", format!("{what} {text:?} is not 64 hex digits: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_hash",
+            format!("{what} {text:?} is not 64 hex digits: {e}"),
+        )
     })
 }
 
@@ -428,9 +474,15 @@ fn parse_hash(text: &str, what: &str) -> ApiResult<Hash32> {
 /// (with the reason), or unknown.
 #[utoipa::path(get, path = "/v1/tx/{hash}", params(("hash" = String, Path, description = "Transaction hash, hex")),
     responses((status = 200, body = TxStatusJson), (status = 400, body = ErrorBody)))]
-async fn tx_status(State(shared): State<Arc<Shared>>, Path(hash): Path<String>) -> ApiResult<Json<TxStatusJson>> {
+async fn tx_status(
+    State(shared): State<Arc<Shared>>,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<TxStatusJson>> {
     let hash = parse_hash(&hash, "transaction hash")?;
-    let location = shared.ledger().tx_location(&hash).map_err(ApiError::internal)?;
+    let location = shared
+        .ledger()
+        .tx_location(&hash)
+        .map_err(ApiError::internal)?;
     let mut out = TxStatusJson {
         hash: hash.to_string(),
         status: "unknown".into(),
@@ -494,7 +546,11 @@ async fn block(
         None | Some("full") => true,
         Some("hashes") => false,
         Some(other) => {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", format!("txs={other:?}: expected full or hashes")))
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!("txs={other:?}: expected full or hashes"),
+            ))
         }
     };
     let (block, certificate): (Block, Option<Vec<u8>>) = {
@@ -503,13 +559,30 @@ async fn block(
             ledger.tip().height
         } else {
             height.parse::<u64>().map_err(|_| {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_height", format!("{height:?} is not a height (a number or `latest`)"))
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_height",
+                    format!("{height:?} is not a height (a number or `latest`)"),
+                )
             })?
         };
-        let block = ledger.block(height).map_err(ApiError::internal)?.ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "unknown_block", format!("no block at height {height}; the chain is at {}", ledger.tip().height))
-        })?;
-        (block, ledger.certificate(height).map_err(ApiError::internal)?)
+        let block = ledger
+            .block(height)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_block",
+                    format!(
+                        "no block at height {height}; the chain is at {}",
+                        ledger.tip().height
+                    ),
+                )
+            })?;
+        (
+            block,
+            ledger.certificate(height).map_err(ApiError::internal)?,
+        )
     };
     let certificate = match certificate {
         Some(bytes) => {
@@ -555,11 +628,21 @@ async fn block(
 /// A signer's nonces: what to sign next.
 #[utoipa::path(get, path = "/v1/keys/{public_key}", params(("public_key" = String, Path, description = "ed25519 public key, hex")),
     responses((status = 200, body = KeyJson), (status = 400, body = ErrorBody)))]
-async fn key(State(shared): State<Arc<Shared>>, Path(text): Path<String>) -> ApiResult<Json<KeyJson>> {
+async fn key(
+    State(shared): State<Arc<Shared>>,
+    Path(text): Path<String>,
+) -> ApiResult<Json<KeyJson>> {
     let key = PublicKey::from_hex(&text).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_key", format!("{text:?} is not a 32-byte hex public key: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_key",
+            format!("{text:?} is not a 32-byte hex public key: {e}"),
+        )
     })?;
-    let next = shared.ledger().next_nonce(&key).map_err(ApiError::internal)?;
+    let next = shared
+        .ledger()
+        .next_nonce(&key)
+        .map_err(ApiError::internal)?;
     let pending = shared.mempool().pending_next_nonce(&key, next.unwrap_or(0));
     Ok(Json(KeyJson {
         public_key: key.to_string(),
@@ -574,7 +657,10 @@ async fn key(State(shared): State<Arc<Shared>>, Path(text): Path<String>) -> Api
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         shared.metrics.render(),
     )
 }

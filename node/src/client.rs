@@ -8,7 +8,9 @@ use ledger::tx::Transaction;
 use ledger::types::PublicKey;
 use serde::de::DeserializeOwned;
 
-use crate::api::{BatchJson, BlockJson, ErrorBody, KeyJson, StatusJson, SubmittedJson, TxStatusJson};
+use crate::api::{
+    BatchJson, BlockJson, ErrorBody, KeyJson, StatusJson, SubmittedJson, TxStatusJson,
+};
 
 /// How long one API request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -38,21 +40,39 @@ impl NodeClient {
         &self.base
     }
 
-    async fn read<T: DeserializeOwned>(&self, what: &str, response: reqwest::Response) -> anyhow::Result<T> {
+    async fn read<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        response: reqwest::Response,
+    ) -> anyhow::Result<T> {
         let status = response.status();
-        let bytes = response.bytes().await.with_context(|| format!("{what}: reading the response"))?;
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("{what}: reading the response"))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).with_context(|| format!("{what}: unexpected response"));
+            return serde_json::from_slice(&bytes)
+                .with_context(|| format!("{what}: unexpected response"));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(anyhow!("{what}: {} ({}): {}", status.as_u16(), body.error.code, body.error.message)),
+            Ok(body) => Err(anyhow!(
+                "{what}: {} ({}): {}",
+                status.as_u16(),
+                body.error.code,
+                body.error.message
+            )),
             Err(_) => Err(anyhow!("{what}: HTTP {}", status.as_u16())),
         }
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
-        let response = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
         self.read(&format!("GET {url}"), response).await
     }
 
@@ -74,7 +94,12 @@ impl NodeClient {
     /// `GET /v1/blocks/{height}?txs=hashes`, or `None` if the chain is not there yet.
     pub async fn block_hashes(&self, height: u64) -> anyhow::Result<Option<BlockJson>> {
         let url = format!("{}/v1/blocks/{height}?txs=hashes", self.base);
-        let response = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -84,14 +109,26 @@ impl NodeClient {
     /// `POST /v1/tx`.
     pub async fn submit(&self, tx: &Transaction) -> anyhow::Result<SubmittedJson> {
         let url = format!("{}/v1/tx", self.base);
-        let response = self.http.post(&url).json(tx).send().await.with_context(|| format!("POST {url}"))?;
+        let response = self
+            .http
+            .post(&url)
+            .json(tx)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
         self.read("submitting the transaction", response).await
     }
 
     /// `POST /v1/txs`.
     pub async fn submit_batch(&self, txs: &[Transaction]) -> anyhow::Result<BatchJson> {
         let url = format!("{}/v1/txs", self.base);
-        let response = self.http.post(&url).json(txs).send().await.with_context(|| format!("POST {url}"))?;
+        let response = self
+            .http
+            .post(&url)
+            .json(txs)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
         self.read("submitting transactions", response).await
     }
 }
@@ -107,27 +144,40 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Waits until every hash is committed (or one is refused), polling with bounded
 /// concurrency. Returns the heights, in order.
-pub async fn wait_committed(client: &NodeClient, hashes: &[String], timeout: Duration) -> anyhow::Result<Vec<u64>> {
+pub async fn wait_committed(
+    client: &NodeClient,
+    hashes: &[String],
+    timeout: Duration,
+) -> anyhow::Result<Vec<u64>> {
     use futures::StreamExt;
     let deadline = tokio::time::Instant::now() + timeout;
     let mut heights = vec![0u64; hashes.len()];
     let mut remaining: Vec<usize> = (0..hashes.len()).collect();
     while !remaining.is_empty() {
         if tokio::time::Instant::now() > deadline {
-            bail!("{} of {} transactions not committed after {timeout:?} (first: {})", remaining.len(), hashes.len(), hashes[remaining[0]]);
+            bail!(
+                "{} of {} transactions not committed after {timeout:?} (first: {})",
+                remaining.len(),
+                hashes.len(),
+                hashes[remaining[0]]
+            );
         }
-        let results: Vec<(usize, anyhow::Result<TxStatusJson>)> = futures::stream::iter(remaining.iter().copied())
-            .map(|i| async move { (i, client.tx_status(&hashes[i]).await) })
-            .buffer_unordered(32)
-            .collect()
-            .await;
+        let results: Vec<(usize, anyhow::Result<TxStatusJson>)> =
+            futures::stream::iter(remaining.iter().copied())
+                .map(|i| async move { (i, client.tx_status(&hashes[i]).await) })
+                .buffer_unordered(32)
+                .collect()
+                .await;
         let mut still = Vec::new();
         for (i, result) in results {
             let status = result?;
             match status.status.as_str() {
                 "committed" => heights[i] = status.height.unwrap_or(0),
                 "rejected" => {
-                    let error = status.error.map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_default();
+                    let error = status
+                        .error
+                        .map(|e| format!("{}: {}", e.code, e.message))
+                        .unwrap_or_default();
                     bail!("transaction {} was refused: {error}", hashes[i]);
                 }
                 _ => still.push(i),

@@ -133,8 +133,8 @@ impl NodeSettings {
         let config_path = home.join("config.toml");
         let text = std::fs::read_to_string(&config_path)
             .with_context(|| format!("reading {}", config_path.display()))?;
-        let config: ConfigToml = toml::from_str(&text)
-            .with_context(|| format!("parsing {}", config_path.display()))?;
+        let config: ConfigToml =
+            toml::from_str(&text).with_context(|| format!("parsing {}", config_path.display()))?;
         let resolve = |p: &str| {
             let path = Path::new(p);
             if path.is_absolute() {
@@ -149,11 +149,12 @@ impl NodeSettings {
             .validate()
             .map_err(|e| anyhow::anyhow!("genesis is invalid: {e}"))?;
         let node_key = genesis::testnet::read_key(&resolve(&config.base.node_key))?;
-        let http_listen = config
-            .base
-            .http_listen
-            .parse()
-            .with_context(|| format!("http_listen {:?} is not an address like 127.0.0.1:8701", config.base.http_listen))?;
+        let http_listen = config.base.http_listen.parse().with_context(|| {
+            format!(
+                "http_listen {:?} is not an address like 127.0.0.1:8701",
+                config.base.http_listen
+            )
+        })?;
         let settings = NodeSettings {
             home: home.to_path_buf(),
             name: config.base.name,

@@ -29,29 +29,45 @@ pub struct LoadArgs {
 }
 
 /// Writes the sample tracking codes file and returns its path.
-pub fn write_sample_codes(net: &Path, samples: &[genesis::demo::SampleCode]) -> anyhow::Result<PathBuf> {
+pub fn write_sample_codes(
+    net: &Path,
+    samples: &[genesis::demo::SampleCode],
+) -> anyhow::Result<PathBuf> {
     let path = net.join("sample-tracking-codes.txt");
     let mut text = String::new();
     for sample in samples {
-        text.push_str(&format!("{}  {}  {}\n", sample.code, sample.program, sample.region));
+        text.push_str(&format!(
+            "{}  {}  {}\n",
+            sample.code, sample.program, sample.region
+        ));
     }
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
-/// Runs `bansos demo load`.
-pub fn run(args: LoadArgs) -> anyhow::Result<()> {
-    let network: NetworkFile = genesis::testnet::read_json(&args.net.join("network.json"))?;
-    let genesis: ledger::Genesis = genesis::testnet::read_json(&args.net.join("genesis.json"))?;
-    let keys = genesis::testnet::read_keys(&args.net)?;
+/// Reads a network's genesis and keys and generates its synthetic demo year.
+pub fn demo_year(
+    net: &Path,
+    households: usize,
+    seed: u64,
+) -> anyhow::Result<(ledger::Genesis, genesis::demo::DemoData)> {
+    let genesis: ledger::Genesis = genesis::testnet::read_json(&net.join("genesis.json"))?;
+    let keys = genesis::testnet::read_keys(net)?;
     let data = genesis::demo::generate(
         &genesis,
         &keys,
         &genesis::demo::DemoParams {
-            beneficiaries: args.households,
-            seed: args.seed,
+            beneficiaries: households,
+            seed,
         },
     )?;
+    Ok((genesis, data))
+}
+
+/// Runs `bansos demo load`.
+pub fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let network: NetworkFile = genesis::testnet::read_json(&args.net.join("network.json"))?;
+    let (genesis, data) = demo_year(&args.net, args.households, args.seed)?;
     if network.nodes.is_empty() {
         bail!("{} lists no nodes", args.net.join("network.json").display());
     }
@@ -62,12 +78,20 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = runtime()?;
     runtime.block_on(async {
-        let status = clients[0]
-            .status()
-            .await
-            .with_context(|| format!("is the network running? {} does not answer", clients[0].base()))?;
+        let status = clients[0].status().await.with_context(|| {
+            format!(
+                "is the network running? {} does not answer",
+                clients[0].base()
+            )
+        })?;
         if status.chain_id != genesis.chain_id {
-            bail!("{} runs chain {:?}, but {} is for {:?}", clients[0].base(), status.chain_id, args.net.display(), genesis.chain_id);
+            bail!(
+                "{} runs chain {:?}, but {} is for {:?}",
+                clients[0].base(),
+                status.chain_id,
+                args.net.display(),
+                genesis.chain_id
+            );
         }
         println!(
             "loading {} transactions in {} batches into {} ({} nodes)",
@@ -87,7 +111,14 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
                 let result = client.submit_batch(chunk).await?;
                 for (item, tx) in result.results.iter().zip(chunk) {
                     if let Some(error) = &item.error {
-                        bail!("batch {:?}: {} refused transaction {}: {} ({})", batch.label, client.base(), tx.hash(), error.message, error.code);
+                        bail!(
+                            "batch {:?}: {} refused transaction {}: {} ({})",
+                            batch.label,
+                            client.base(),
+                            tx.hash(),
+                            error.message,
+                            error.code
+                        );
                     }
                     hashes.push(tx.hash().to_string());
                 }
@@ -114,7 +145,11 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         Ok(())
     })?;
     let path = write_sample_codes(&args.net, &data.tracking_codes)?;
-    println!("sample tracking codes ({} in {}):", data.tracking_codes.len(), path.display());
+    println!(
+        "sample tracking codes ({} in {}):",
+        data.tracking_codes.len(),
+        path.display()
+    );
     for sample in data.tracking_codes.iter().take(5) {
         println!("  {}  {}  {}", sample.code, sample.program, sample.region);
     }

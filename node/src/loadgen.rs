@@ -104,25 +104,44 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         bail!("--rate must be above zero");
     }
     let genesis: ledger::Genesis = genesis::testnet::read_json(&args.net.join("genesis.json"))
-        .with_context(|| format!("reading the network in {} (pass --net DIR)", args.net.display()))?;
+        .with_context(|| {
+            format!(
+                "reading the network in {} (pass --net DIR)",
+                args.net.display()
+            )
+        })?;
     let keys = genesis::testnet::read_keys(&args.net)?;
     let client = NodeClient::new(&args.node)?;
     let runtime = runtime()?;
     let mut signers = Vec::new();
-    for org in genesis.organisations.iter().filter(|o| o.kind == OrgKind::Pemda) {
-        let Some(key) = keys.orgs.get(&org.id) else { continue };
+    for org in genesis
+        .organisations
+        .iter()
+        .filter(|o| o.kind == OrgKind::Pemda)
+    {
+        let Some(key) = keys.orgs.get(&org.id) else {
+            continue;
+        };
         let villages: Vec<RegionCode> = genesis
             .regions
             .iter()
             .map(|r| r.code.clone())
-            .filter(|c| c.as_str().split('.').count() == 4 && org.regions.iter().any(|scope| c.is_within(scope)))
+            .filter(|c| {
+                c.as_str().split('.').count() == 4
+                    && org.regions.iter().any(|scope| c.is_within(scope))
+            })
             .collect();
         if villages.is_empty() {
             continue;
         }
         let public = PublicKey(key.verifying_key().to_bytes());
         let next_nonce = runtime.block_on(client.key(&public))?.pending_next_nonce;
-        signers.push(Signer { key: key.clone(), public, villages, next_nonce });
+        signers.push(Signer {
+            key: key.clone(),
+            public,
+            villages,
+            next_nonce,
+        });
     }
     if signers.is_empty() {
         bail!("no Pemda key with villages in {}", args.net.display());
@@ -158,15 +177,25 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         txs.push(body.sign(&signer.key));
     }
     let validators = status.validators.len().max(1);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let per_core = verification_rate_per_core(&txs[..txs.len().min(4096)]);
     let limit = per_core * cores as f64 / validators as f64;
     println!(
         "signature-verification limit on this machine: {limit:.0} tx/s ({per_core:.0} batched verifications/s per core x {cores} cores / {validators} validators each verifying every transaction)"
     );
-    println!("submitting {} transactions at {} tx/s to {} (chain {} at height {})", args.count, args.rate, args.node, status.chain_id, status.height);
+    println!(
+        "submitting {} transactions at {} tx/s to {} (chain {} at height {})",
+        args.count, args.rate, args.node, status.chain_id, status.height
+    );
     let hashes: Vec<String> = txs.iter().map(|t| t.hash().to_string()).collect();
-    let index: HashMap<String, usize> = hashes.iter().cloned().enumerate().map(|(i, h)| (h, i)).collect();
+    let index: HashMap<String, usize> = hashes
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, h)| (h, i))
+        .collect();
     let progress = Arc::new(Mutex::new(Progress {
         submitted_at: vec![None; txs.len()],
         refused: vec![None; txs.len()],
@@ -175,12 +204,19 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(args.timeout_secs);
     let started = Instant::now();
     runtime.block_on(async {
-        let follower = tokio::spawn(follow(client.clone(), status.height + 1, index, progress.clone(), timeout));
+        let follower = tokio::spawn(follow(
+            client.clone(),
+            status.height + 1,
+            index,
+            progress.clone(),
+            timeout,
+        ));
         let mut sent = 0usize;
         let mut requests = Vec::new();
         while sent < txs.len() {
             tokio::time::sleep(SUBMIT_TICK).await;
-            let due = ((started.elapsed().as_secs_f64() * args.rate as f64) as usize).min(txs.len());
+            let due =
+                ((started.elapsed().as_secs_f64() * args.rate as f64) as usize).min(txs.len());
             while sent < due {
                 let end = due.min(sent + SUBMIT_BATCH_TXS_MAX);
                 let batch: Vec<Transaction> = txs[sent..end].to_vec();
@@ -235,7 +271,10 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     let refused = p.refused.iter().filter(|r| r.is_some()).count();
     let seconds = last_commit.duration_since(started).as_secs_f64().max(1e-9);
     let throughput = committed as f64 / seconds;
-    println!("submitted {} / committed {committed} / refused {refused} in {seconds:.2} s", args.count);
+    println!(
+        "submitted {} / committed {committed} / refused {refused} in {seconds:.2} s",
+        args.count
+    );
     println!(
         "committed throughput: {throughput:.0} tx/s ({:.0}% of the signature-verification limit)",
         100.0 * throughput / limit.max(1e-9)
@@ -255,7 +294,9 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         println!("  refused {count}: {code}");
     }
     if let Some(path) = &args.out {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
         for (i, hash) in hashes.iter().enumerate() {
             match (&p.committed[i], &p.refused[i]) {
                 (Some((height, _)), _) => writeln!(file, "{hash} {height}")?,
@@ -271,7 +312,13 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
 /// Follows the chain from `height`, recording when each of our transactions is first seen
 /// committed. Stops when every submitted, unrefused transaction is committed, or nothing
 /// new commits for `timeout`.
-async fn follow(client: NodeClient, mut height: u64, index: HashMap<String, usize>, progress: Arc<Mutex<Progress>>, timeout: Duration) {
+async fn follow(
+    client: NodeClient,
+    mut height: u64,
+    index: HashMap<String, usize>,
+    progress: Arc<Mutex<Progress>>,
+    timeout: Duration,
+) {
     let mut last_progress = Instant::now();
     loop {
         match client.block_hashes(height).await {

@@ -143,16 +143,7 @@ fn testnet(args: TestnetArgs) -> anyhow::Result<()> {
 
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     use ledger::chain::SignatureCheck;
-    let genesis: ledger::Genesis = genesis::testnet::read_json(&args.net.join("genesis.json"))?;
-    let keys = genesis::testnet::read_keys(&args.net)?;
-    let data = genesis::demo::generate(
-        &genesis,
-        &keys,
-        &genesis::demo::DemoParams {
-            beneficiaries: args.households,
-            seed: args.seed,
-        },
-    )?;
+    let (genesis, data) = demo_load::demo_year(&args.net, args.households, args.seed)?;
     let store_path = args.store.unwrap_or_else(|| args.net.join("replay-db"));
     if store_path.exists() {
         anyhow::bail!(
@@ -237,7 +228,9 @@ fn directory_bytes(path: &std::path::Path) -> anyhow::Result<u64> {
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(format!("{},libp2p=warn,ractor=warn", args.log)))
+        .or_else(|_| {
+            tracing_subscriber::EnvFilter::try_new(format!("{},libp2p=warn,ractor=warn", args.log))
+        })
         .context("--log is not a valid filter")?;
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()

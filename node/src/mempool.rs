@@ -32,7 +32,9 @@ pub enum MempoolError {
     Full { txs: usize, bytes: usize },
     #[error("nonce {nonce} of signer {signer} is already taken by another pending transaction")]
     NonceTaken { signer: PublicKey, nonce: u64 },
-    #[error("nonce {nonce} is more than {NONCE_AHEAD_MAX} ahead of signer {signer}'s next nonce {next}")]
+    #[error(
+        "nonce {nonce} is more than {NONCE_AHEAD_MAX} ahead of signer {signer}'s next nonce {next}"
+    )]
     NonceTooFarAhead {
         signer: PublicKey,
         nonce: u64,
@@ -180,7 +182,10 @@ impl Mempool {
             return Err(MempoolError::NonceTaken { signer, nonce });
         }
         self.check_room(bytes)?;
-        self.by_signer.entry(signer).or_default().insert(nonce, hash);
+        self.by_signer
+            .entry(signer)
+            .or_default()
+            .insert(nonce, hash);
         self.by_hash.insert(
             hash,
             Entry {
@@ -245,7 +250,11 @@ impl Mempool {
 
     /// Remembers a refusal that happened before admission (bounded).
     pub fn remember_rejection(&mut self, hash: TxHash, code: &str, message: String) {
-        if self.rejections.insert(hash, (code.to_owned(), message)).is_none() {
+        if self
+            .rejections
+            .insert(hash, (code.to_owned(), message))
+            .is_none()
+        {
             self.rejection_order.push_back(hash);
         }
         while self.rejection_order.len() > REJECTIONS_REMEMBERED_MAX {
@@ -346,7 +355,10 @@ mod tests {
         let (h2, t2, b2) = tx(&key, 1);
         assert!(pool.insert(h2, t2, b2, 0).unwrap());
         let (h3, t3, b3) = tx(&key, 2);
-        assert_eq!(pool.insert(h3, t3, b3, 0).unwrap_err().code(), "mempool_full");
+        assert_eq!(
+            pool.insert(h3, t3, b3, 0).unwrap_err().code(),
+            "mempool_full"
+        );
         assert_eq!(pool.bytes(), 2 * b);
     }
 
@@ -392,9 +404,7 @@ mod tests {
             key: PublicKey([8; 32]),
         };
         let other = other.body.sign(&key);
-        let error = pool
-            .insert(other.hash(), other.clone(), s, 0)
-            .unwrap_err();
+        let error = pool.insert(other.hash(), other.clone(), s, 0).unwrap_err();
         assert_eq!(error.code(), "nonce_taken");
         let (h, t, s) = tx(&key, NONCE_AHEAD_MAX + 1);
         assert_eq!(
@@ -419,7 +429,10 @@ mod tests {
         pool.on_commit(&hashes[..1], &[signer], |_| 2);
         assert_eq!(pool.len(), 2);
         assert_eq!(pool.status(&hashes[0]), PoolStatus::Unknown);
-        assert!(matches!(pool.status(&hashes[1]), PoolStatus::Rejected { .. }));
+        assert!(matches!(
+            pool.status(&hashes[1]),
+            PoolStatus::Rejected { .. }
+        ));
         assert_eq!(pool.status(&hashes[2]), PoolStatus::Pending);
         assert_eq!(pool.bytes(), 2 * tx(&key, 0).2);
     }

@@ -35,20 +35,51 @@ impl Metrics {
         let txs_committed = Counter::default();
         let txs_admitted = Counter::default();
         let txs_refused = Counter::default();
-        let block_interval_seconds = Histogram::new(
-            [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0].into_iter(),
-        );
+        let block_interval_seconds =
+            Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0].into_iter());
         let commit_seconds =
             Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0].into_iter());
-        registry.register("height", "Height of the last committed block", height.clone());
-        registry.register("consensus_round", "Consensus round at the current height", round.clone());
+        registry.register(
+            "height",
+            "Height of the last committed block",
+            height.clone(),
+        );
+        registry.register(
+            "consensus_round",
+            "Consensus round at the current height",
+            round.clone(),
+        );
         registry.register("peers", "Connected libp2p peers", peers.clone());
-        registry.register("mempool_txs", "Transactions waiting in the mempool", mempool_txs.clone());
-        registry.register("mempool_bytes", "Bytes of transactions waiting in the mempool", mempool_bytes.clone());
-        registry.register("blocks_committed", "Blocks committed since start", blocks_committed.clone());
-        registry.register("txs_committed", "Transactions committed since start", txs_committed.clone());
-        registry.register("txs_admitted", "Transactions admitted to the mempool", txs_admitted.clone());
-        registry.register("txs_refused", "Transactions refused at submission", txs_refused.clone());
+        registry.register(
+            "mempool_txs",
+            "Transactions waiting in the mempool",
+            mempool_txs.clone(),
+        );
+        registry.register(
+            "mempool_bytes",
+            "Bytes of transactions waiting in the mempool",
+            mempool_bytes.clone(),
+        );
+        registry.register(
+            "blocks_committed",
+            "Blocks committed since start",
+            blocks_committed.clone(),
+        );
+        registry.register(
+            "txs_committed",
+            "Transactions committed since start",
+            txs_committed.clone(),
+        );
+        registry.register(
+            "txs_admitted",
+            "Transactions admitted to the mempool",
+            txs_admitted.clone(),
+        );
+        registry.register(
+            "txs_refused",
+            "Transactions refused at submission",
+            txs_refused.clone(),
+        );
         registry.register(
             "block_interval_seconds",
             "Time between consecutive commits seen by this node",

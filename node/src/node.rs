@@ -62,7 +62,10 @@ async fn run_async(settings: NodeSettings) -> anyhow::Result<()> {
     info!(http = %settings.http_listen, "HTTP API listening");
     let router = api::router(shared.clone());
     let http = tokio::spawn(async move { axum::serve(listener, router).await });
-    let relay = tokio::spawn(relay_transactions(relay_receiver, settings.tx_relay.clone()));
+    let relay = tokio::spawn(relay_transactions(
+        relay_receiver,
+        settings.tx_relay.clone(),
+    ));
     let result = tokio::select! {
         result = consensus::engine::run(&settings, shared.clone()) => result,
         result = http => match result {
@@ -104,7 +107,10 @@ async fn shutdown_signal() {
 /// Passes transactions submitted to this node on to its peers, in batches, so that
 /// whichever validator proposes next holds them. Peers do not relay them further.
 async fn relay_transactions(mut receiver: mpsc::Receiver<Transaction>, peers: Vec<String>) {
-    let client = match reqwest::Client::builder().timeout(RELAY_REQUEST_TIMEOUT).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(RELAY_REQUEST_TIMEOUT)
+        .build()
+    {
         Ok(client) => client,
         Err(error) => {
             warn!(%error, "transaction relay disabled: no HTTP client");

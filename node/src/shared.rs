@@ -169,16 +169,15 @@ impl Shared {
         relay: bool,
     ) -> Result<(TxHash, Admitted), Refusal> {
         let chain_id = self.ledger().chain_id().to_owned();
-        let bytes = tx
-            .check_form(&chain_id)
-            .map_err(|e| Refusal::ledger(&e))?;
+        let bytes = tx.check_form(&chain_id).map_err(|e| Refusal::ledger(&e))?;
         let hash = ledger::types::Hash32::digest(&bytes);
         {
             let pool = self.mempool();
             if pool.contains(&hash) {
                 return Ok((hash, Admitted::AlreadyPending));
             }
-            pool.check_room(bytes.len()).map_err(|e| Refusal::mempool(&e))?;
+            pool.check_room(bytes.len())
+                .map_err(|e| Refusal::mempool(&e))?;
         }
         if !signature_verified {
             tx.verify_signature().map_err(|e| Refusal::ledger(&e))?;

@@ -88,7 +88,8 @@ impl EvidenceArg {
         match (&self.evidence_hash, &self.evidence) {
             (Some(hex), _) => hash_arg(hex, "--evidence-hash"),
             (None, Some(path)) => {
-                let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
                 Ok(Hash32::digest(&bytes))
             }
             (None, None) => bail!("give --evidence-hash HASH or --evidence FILE"),
@@ -301,12 +302,20 @@ fn key_arg(text: &str, flag: &str) -> anyhow::Result<PublicKey> {
 }
 
 /// Parses a snake_case name into one of the ledger's enums, through its serde names.
-fn named<T: serde::de::DeserializeOwned>(text: &str, flag: &str, choices: &str) -> anyhow::Result<T> {
+fn named<T: serde::de::DeserializeOwned>(
+    text: &str,
+    flag: &str,
+    choices: &str,
+) -> anyhow::Result<T> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|_| anyhow::anyhow!("{flag} {text:?}: expected one of {choices}"))
 }
 
-fn code<T>(text: &str, flag: &str, make: fn(String) -> Result<T, ledger::types::CodeError>) -> anyhow::Result<T> {
+fn code<T>(
+    text: &str,
+    flag: &str,
+    make: fn(String) -> Result<T, ledger::types::CodeError>,
+) -> anyhow::Result<T> {
     make(text.to_owned()).map_err(|e| anyhow::anyhow!("{flag} {text:?}: {e}"))
 }
 
@@ -315,19 +324,27 @@ fn code<T>(text: &str, flag: &str, make: fn(String) -> Result<T, ledger::types::
 fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
     let mut tracking = None;
     let (action, common) = match step {
-        TxStep::DeclareBudget { program, period, ceilings, common } => {
-            let ceilings = ceilings
-                .iter()
-                .map(|c| {
-                    let (region, amount) = c
-                        .split_once('=')
-                        .with_context(|| format!("--ceiling {c:?}: expected REGION=AMOUNT"))?;
-                    Ok(BudgetCeiling {
-                        region: code(region, "--ceiling", RegionCode::new)?,
-                        ceiling: Rupiah(amount.parse().with_context(|| format!("--ceiling {c:?}: amount is not a number"))?),
+        TxStep::DeclareBudget {
+            program,
+            period,
+            ceilings,
+            common,
+        } => {
+            let ceilings =
+                ceilings
+                    .iter()
+                    .map(|c| {
+                        let (region, amount) = c
+                            .split_once('=')
+                            .with_context(|| format!("--ceiling {c:?}: expected REGION=AMOUNT"))?;
+                        Ok(BudgetCeiling {
+                            region: code(region, "--ceiling", RegionCode::new)?,
+                            ceiling: Rupiah(amount.parse().with_context(|| {
+                                format!("--ceiling {c:?}: amount is not a number")
+                            })?),
+                        })
                     })
-                })
-                .collect::<anyhow::Result<_>>()?;
+                    .collect::<anyhow::Result<_>>()?;
             (
                 Action::DeclareBudget {
                     program: code(&program, "--program", ProgramCode::new)?,
@@ -337,7 +354,13 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                 common,
             )
         }
-        TxStep::Propose { who, region, household_size, welfare_decile, common } => (
+        TxStep::Propose {
+            who,
+            region,
+            household_size,
+            welfare_decile,
+            common,
+        } => (
             Action::Propose {
                 beneficiary: who.pseudonym()?,
                 region: code(&region, "--region", RegionCode::new)?,
@@ -346,7 +369,12 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
             },
             common,
         ),
-        TxStep::CheckIdentity { who, passed, evidence, common } => (
+        TxStep::CheckIdentity {
+            who,
+            passed,
+            evidence,
+            common,
+        } => (
             Action::CheckIdentity {
                 beneficiary: who.pseudonym()?,
                 passed,
@@ -354,7 +382,11 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
             },
             common,
         ),
-        TxStep::VerifyEligibility { who, reject_reason, common } => (
+        TxStep::VerifyEligibility {
+            who,
+            reject_reason,
+            common,
+        } => (
             Action::VerifyEligibility {
                 beneficiary: who.pseudonym()?,
                 outcome: match reject_reason {
@@ -364,10 +396,17 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
             },
             common,
         ),
-        TxStep::Enrol { who, program, tracking_code, beneficiary_key, common } => {
+        TxStep::Enrol {
+            who,
+            program,
+            tracking_code,
+            beneficiary_key,
+            common,
+        } => {
             let code_text = match tracking_code {
-                Some(text) => privacy::normalise_tracking_code(&text)
-                    .with_context(|| format!("--tracking-code {text:?} is not BNS-XXXX-XXXX-XXXX"))?,
+                Some(text) => privacy::normalise_tracking_code(&text).with_context(|| {
+                    format!("--tracking-code {text:?} is not BNS-XXXX-XXXX-XXXX")
+                })?,
                 None => privacy::new_tracking_code(&mut rand::rngs::OsRng),
             };
             let hash = privacy::tracking_code_hash(&code_text)
@@ -378,12 +417,20 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                     beneficiary: who.pseudonym()?,
                     program: code(&program, "--program", ProgramCode::new)?,
                     tracking_code_hash: hash,
-                    beneficiary_key: beneficiary_key.map(|k| key_arg(&k, "--beneficiary-key")).transpose()?,
+                    beneficiary_key: beneficiary_key
+                        .map(|k| key_arg(&k, "--beneficiary-key"))
+                        .transpose()?,
                 },
                 common,
             )
         }
-        TxStep::Allocate { who, program, period, amount, common } => (
+        TxStep::Allocate {
+            who,
+            program,
+            period,
+            amount,
+            common,
+        } => (
             Action::Allocate {
                 beneficiary: who.pseudonym()?,
                 program: code(&program, "--program", ProgramCode::new)?,
@@ -392,33 +439,57 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
             },
             common,
         ),
-        TxStep::Disburse { allocation, amount, channel, account_ref_hash, account_number, account_key, common } => {
+        TxStep::Disburse {
+            allocation,
+            amount,
+            channel,
+            account_ref_hash,
+            account_number,
+            account_key,
+            common,
+        } => {
             let account_ref_hash = match (account_ref_hash, account_number, account_key) {
                 (Some(hex), _, _) => hash_arg(&hex, "--account-ref-hash")?,
                 (None, Some(number), Some(key)) => {
                     let secret = genesis::testnet::read_secret(&key)?;
                     privacy::account_reference(&secret, &number)
                 }
-                _ => bail!("give --account-ref-hash HASH, or --account-number with --account-key FILE"),
+                _ => bail!(
+                    "give --account-ref-hash HASH, or --account-number with --account-key FILE"
+                ),
             };
             (
                 Action::Disburse {
                     allocation: hash_arg(&allocation, "--allocation")?,
                     amount: Rupiah(amount),
-                    channel: named::<PaymentChannel>(&channel, "--channel", "bank_account, pos_cash, agent")?,
+                    channel: named::<PaymentChannel>(
+                        &channel,
+                        "--channel",
+                        "bank_account, pos_cash, agent",
+                    )?,
                     account_ref_hash,
                 },
                 common,
             )
         }
-        TxStep::ConfirmReceipt { allocation, received, common } => (
+        TxStep::ConfirmReceipt {
+            allocation,
+            received,
+            common,
+        } => (
             Action::ConfirmReceipt {
                 allocation: hash_arg(&allocation, "--allocation")?,
                 received,
             },
             common,
         ),
-        TxStep::FileObjection { who, allocation, claim, evidence, common } => {
+        TxStep::FileObjection {
+            who,
+            allocation,
+            claim,
+            evidence,
+            common,
+        } => {
             let subject = match allocation {
                 Some(id) => ObjectionSubject::Allocation(hash_arg(&id, "--allocation")?),
                 None => ObjectionSubject::Beneficiary(who.pseudonym()?),
@@ -426,21 +497,39 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
             (
                 Action::FileObjection {
                     subject,
-                    claim: named::<ClaimCode>(&claim, "--claim", "not_eligible, deceased, duplicate, not_received, wrong_amount, other")?,
+                    claim: named::<ClaimCode>(
+                        &claim,
+                        "--claim",
+                        "not_eligible, deceased, duplicate, not_received, wrong_amount, other",
+                    )?,
                     evidence_hash: evidence.hash()?,
                 },
                 common,
             )
         }
-        TxStep::ResolveObjection { objection, upheld, consequence, common } => (
+        TxStep::ResolveObjection {
+            objection,
+            upheld,
+            consequence,
+            common,
+        } => (
             Action::ResolveObjection {
                 objection: hash_arg(&objection, "--objection")?,
                 upheld,
-                consequence: named::<Consequence>(&consequence, "--consequence", "none, suspend_beneficiary, repayment")?,
+                consequence: named::<Consequence>(
+                    &consequence,
+                    "--consequence",
+                    "none, suspend_beneficiary, repayment",
+                )?,
             },
             common,
         ),
-        TxStep::ChangeStatus { who, status, to, common } => {
+        TxStep::ChangeStatus {
+            who,
+            status,
+            to,
+            common,
+        } => {
             let change = match (status.as_str(), to) {
                 ("moved", Some(to)) => StatusChange::Moved { to: code(&to, "--to", RegionCode::new)? },
                 ("moved", None) => bail!("--status moved needs --to REGION"),
@@ -461,11 +550,20 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
         }
         TxStep::AttestCheckpoint { size, root, common } => (
             Action::Attest {
-                attestation: Attestation::Checkpoint { size, root: hash_arg(&root, "--root")? },
+                attestation: Attestation::Checkpoint {
+                    size,
+                    root: hash_arg(&root, "--root")?,
+                },
             },
             common,
         ),
-        TxStep::AttestFinding { height, severity, finding_code, evidence, common } => (
+        TxStep::AttestFinding {
+            height,
+            severity,
+            finding_code,
+            evidence,
+            common,
+        } => (
             Action::Attest {
                 attestation: Attestation::Finding {
                     height,
@@ -476,11 +574,23 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
             },
             common,
         ),
-        TxStep::RegisterAgent { agent_key, role, regions, common } => (
+        TxStep::RegisterAgent {
+            agent_key,
+            role,
+            regions,
+            common,
+        } => (
             Action::RegisterAgent {
                 key: key_arg(&agent_key, "--agent-key")?,
-                role: named::<AgentRole>(&role, "--role", "pendamping, cadre, bank_officer, operator")?,
-                regions: regions.iter().map(|r| code(r, "--region", RegionCode::new)).collect::<anyhow::Result<_>>()?,
+                role: named::<AgentRole>(
+                    &role,
+                    "--role",
+                    "pendamping, cadre, bank_officer, operator",
+                )?,
+                regions: regions
+                    .iter()
+                    .map(|r| code(r, "--region", RegionCode::new))
+                    .collect::<anyhow::Result<_>>()?,
             },
             common,
         ),
@@ -503,10 +613,12 @@ pub fn run(step: TxStep) -> anyhow::Result<()> {
     let runtime = runtime()?;
     let chain_id = match common.chain_id.clone() {
         Some(id) => id,
-        None => runtime
-            .block_on(client.status())
-            .context("asking the node for its chain id (or pass --chain-id)")?
-            .chain_id,
+        None => {
+            runtime
+                .block_on(client.status())
+                .context("asking the node for its chain id (or pass --chain-id)")?
+                .chain_id
+        }
     };
     let nonce = match common.nonce {
         Some(nonce) => nonce,

@@ -17,7 +17,11 @@ fn testnet(dir: &Path) {
         .arg(dir)
         .output()
         .expect("bansos runs");
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 }
 
 fn village(dir: &Path) -> String {
@@ -38,20 +42,46 @@ fn tx_print_outputs_a_signed_transaction_that_post_v1_tx_accepts_the_form_of() {
     let net = dir.path().join("net");
     testnet(&net);
     let output = bansos()
-        .args(["tx", "propose", "--print", "--nonce", "0", "--chain-id", "bansos-testnet"])
+        .args([
+            "tx",
+            "propose",
+            "--print",
+            "--nonce",
+            "0",
+            "--chain-id",
+            "bansos-testnet",
+        ])
         .arg("--key")
         .arg(net.join("keys/pemda-3510.key"))
         .args(["--nik", "3510010101800001", "--pseudonym-key"])
         .arg(net.join("keys/pseudonym.secret"))
-        .args(["--region", &village(&net), "--household-size", "4", "--welfare-decile", "1"])
+        .args([
+            "--region",
+            &village(&net),
+            "--household-size",
+            "4",
+            "--welfare-decile",
+            "1",
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let tx: Transaction = serde_json::from_slice(&output.stdout).expect("the printed JSON is a transaction");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tx: Transaction =
+        serde_json::from_slice(&output.stdout).expect("the printed JSON is a transaction");
     tx.verify_signature().expect("signed with the key given");
     tx.check_form("bansos-testnet").expect("well formed");
     assert_eq!(tx.body.nonce, 0);
-    assert!(matches!(tx.body.action, Action::Propose { household_size: 4, .. }));
+    assert!(matches!(
+        tx.body.action,
+        Action::Propose {
+            household_size: 4,
+            ..
+        }
+    ));
     // The NIK itself never appears in what would be sent.
     assert!(!String::from_utf8_lossy(&output.stdout).contains("3510010101800001"));
 }
@@ -62,7 +92,15 @@ fn bad_input_gives_a_one_line_error_and_a_failure_exit_code() {
     let net = dir.path().join("net");
     testnet(&net);
     let output = bansos()
-        .args(["tx", "resolve-objection", "--print", "--nonce", "0", "--chain-id", "bansos-testnet"])
+        .args([
+            "tx",
+            "resolve-objection",
+            "--print",
+            "--nonce",
+            "0",
+            "--chain-id",
+            "bansos-testnet",
+        ])
         .arg("--key")
         .arg(net.join("keys/kemensos.key"))
         .args(["--objection", "not-hex", "--upheld", "true"])
@@ -73,7 +111,11 @@ fn bad_input_gives_a_one_line_error_and_a_failure_exit_code() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("error: --objection"), "{stderr}");
     // A node whose directory holds no config says so.
-    let output = bansos().args(["node", "--home"]).arg(dir.path()).output().unwrap();
+    let output = bansos()
+        .args(["node", "--home"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("config.toml"));
 }
@@ -86,7 +128,11 @@ fn a_node_whose_key_is_not_in_genesis_refuses_to_start() {
     // Swap the observer's key for a fresh one that genesis does not list.
     let other = dir.path().join("other");
     testnet(&other);
-    std::fs::copy(other.join("nodes/observer-1/node.key"), net.join("nodes/observer-1/node.key")).unwrap();
+    std::fs::copy(
+        other.join("nodes/observer-1/node.key"),
+        net.join("nodes/observer-1/node.key"),
+    )
+    .unwrap();
     let output = bansos()
         .args(["node", "--home"])
         .arg(net.join("nodes/observer-1"))

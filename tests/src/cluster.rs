@@ -92,8 +92,19 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temporary directory");
         let out = dir.path().join("net");
         let status = Command::new(&binary)
-            .args(["testnet", "--validators", &validators.to_string(), "--observers", &observers.to_string()])
-            .args(["--http-port", &http_port.to_string(), "--p2p-port", &p2p_port.to_string()])
+            .args([
+                "testnet",
+                "--validators",
+                &validators.to_string(),
+                "--observers",
+                &observers.to_string(),
+            ])
+            .args([
+                "--http-port",
+                &http_port.to_string(),
+                "--p2p-port",
+                &p2p_port.to_string(),
+            ])
             .arg("--out")
             .arg(&out)
             .stdout(Stdio::null())
@@ -175,12 +186,19 @@ impl Cluster {
 
     /// Whether node `i`'s process has exited, with its status.
     pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
-        self.nodes[i].child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.nodes[i]
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// GET a JSON document from node `i`, or `None` if it does not answer.
     pub fn get(&self, i: usize, path: &str) -> Option<Value> {
-        let response = self.http.get(format!("{}{path}", self.nodes[i].http)).send().ok()?;
+        let response = self
+            .http
+            .get(format!("{}{path}", self.nodes[i].http))
+            .send()
+            .ok()?;
         if !response.status().is_success() {
             return None;
         }
@@ -213,7 +231,11 @@ impl Cluster {
             .expect("results")
             .iter()
             .map(|r| {
-                assert!(r["error"].is_null(), "{} refused a transaction: {r}", self.nodes[i].name);
+                assert!(
+                    r["error"].is_null(),
+                    "{} refused a transaction: {r}",
+                    self.nodes[i].name
+                );
                 r["hash"].as_str().expect("hash").to_owned()
             })
             .collect()
@@ -226,7 +248,12 @@ impl Cluster {
 
     /// Waits until `condition` holds, or panics after `timeout` naming `what` and printing
     /// the tail of every node's log.
-    pub fn wait_for(&self, what: &str, timeout: Duration, mut condition: impl FnMut(&Cluster) -> bool) {
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut condition: impl FnMut(&Cluster) -> bool,
+    ) {
         let started = Instant::now();
         while started.elapsed() < timeout {
             if condition(self) {
@@ -262,7 +289,11 @@ impl Cluster {
                 .collect();
             if let Some((_, first)) = hashes.first() {
                 for (i, hash) in &hashes {
-                    assert_eq!(hash, first, "fork at height {height}: {} has {hash}, another node {first}", self.nodes[*i].name);
+                    assert_eq!(
+                        hash, first,
+                        "fork at height {height}: {} has {hash}, another node {first}",
+                        self.nodes[*i].name
+                    );
                 }
             }
         }

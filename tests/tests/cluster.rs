@@ -46,7 +46,8 @@ fn max_height(cluster: &Cluster, nodes: &[usize]) -> u64 {
 }
 
 #[test]
-fn four_validators_commit_the_demo_data_with_identical_blocks_and_an_observer_syncs_from_height_1() {
+fn four_validators_commit_the_demo_data_with_identical_blocks_and_an_observer_syncs_from_height_1()
+{
     let seed = test_seed("four_validators_commit_the_demo_data");
     let cluster = Cluster::start(4, 1, 18110, 28110);
     let all: Vec<usize> = (0..5).collect();
@@ -63,9 +64,11 @@ fn four_validators_commit_the_demo_data_with_identical_blocks_and_an_observer_sy
     }
     let validators: Vec<usize> = (0..4).collect();
     let target = max_height(&cluster, &validators);
-    cluster.wait_for("the observer to reach the validators' height", COMMIT_TIMEOUT, |c| {
-        c.height(4).unwrap_or(0) >= target
-    });
+    cluster.wait_for(
+        "the observer to reach the validators' height",
+        COMMIT_TIMEOUT,
+        |c| c.height(4).unwrap_or(0) >= target,
+    );
     cluster.assert_same_chain(&all, target);
     // Every block carries a certificate with more than two thirds of the validators.
     for height in [1, target / 2, target] {
@@ -90,7 +93,9 @@ fn chain_keeps_committing_with_a_validator_killed_and_the_restarted_one_catches_
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let mut cluster = Cluster::start(4, 0, 18120, 28120);
     let all: Vec<usize> = (0..4).collect();
-    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| min_height(c, &all) >= 2);
+    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| {
+        min_height(c, &all) >= 2
+    });
     let data = demo(&cluster, 12, seed);
     let victim = *all.choose(&mut rng).expect("a validator");
     let survivors: Vec<usize> = all.iter().copied().filter(|&i| i != victim).collect();
@@ -100,9 +105,11 @@ fn chain_keeps_committing_with_a_validator_killed_and_the_restarted_one_catches_
     cluster.kill_node(victim);
     cluster.wait_committed(survivors[1], &first, COMMIT_TIMEOUT);
     let height = max_height(&cluster, &survivors);
-    cluster.wait_for("three more blocks without the killed validator", COMMIT_TIMEOUT, |c| {
-        min_height(c, &survivors) >= height + 3
-    });
+    cluster.wait_for(
+        "three more blocks without the killed validator",
+        COMMIT_TIMEOUT,
+        |c| min_height(c, &survivors) >= height + 3,
+    );
     for batch in &data.batches[1..4] {
         let hashes = cluster.submit(survivors[2], &batch.txs);
         cluster.wait_committed(survivors[0], &hashes, COMMIT_TIMEOUT);
@@ -128,7 +135,9 @@ fn with_two_of_four_validators_down_the_chain_halts_without_forking_and_resumes(
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
     let mut cluster = Cluster::start(4, 0, 18130, 28130);
     let all: Vec<usize> = (0..4).collect();
-    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| min_height(c, &all) >= 2);
+    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| {
+        min_height(c, &all) >= 2
+    });
     let mut order = all.clone();
     order.shuffle(&mut rng);
     let (down, up) = (vec![order[0], order[1]], vec![order[2], order[3]]);
@@ -168,7 +177,13 @@ fn with_two_of_four_validators_down_the_chain_halts_without_forking_and_resumes(
     cluster.assert_same_chain(&all, min_height(&cluster, &all));
 }
 
-fn write_outsider_home(cluster: &Cluster, genesis_path: &std::path::Path, name: &str, http: u16, p2p: u16) -> (std::path::PathBuf, PublicKey) {
+fn write_outsider_home(
+    cluster: &Cluster,
+    genesis_path: &std::path::Path,
+    name: &str,
+    http: u16,
+    p2p: u16,
+) -> (std::path::PathBuf, PublicKey) {
     let home = cluster.dir.path().join(name);
     std::fs::create_dir_all(&home).expect("outsider home");
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
@@ -178,7 +193,11 @@ fn write_outsider_home(cluster: &Cluster, genesis_path: &std::path::Path, name: 
         public_key: public,
         secret_key: hex::encode(key.to_bytes()),
     };
-    std::fs::write(home.join("node.key"), serde_json::to_vec(&key_file).expect("key json")).expect("key file");
+    std::fs::write(
+        home.join("node.key"),
+        serde_json::to_vec(&key_file).expect("key json"),
+    )
+    .expect("key file");
     let config = NodeConfigFile {
         name: name.into(),
         role: NodeRole::Validator,
@@ -186,10 +205,19 @@ fn write_outsider_home(cluster: &Cluster, genesis_path: &std::path::Path, name: 
         node_key: "node.key".into(),
         http_listen: format!("127.0.0.1:{http}"),
         p2p_listen: format!("/ip4/127.0.0.20/tcp/{p2p}"),
-        peers: cluster.network.nodes.iter().map(|n| n.p2p.clone()).collect(),
+        peers: cluster
+            .network
+            .nodes
+            .iter()
+            .map(|n| n.p2p.clone())
+            .collect(),
         tx_relay: Vec::new(),
     };
-    std::fs::write(home.join("config.toml"), toml::to_string(&config).expect("toml")).expect("config");
+    std::fs::write(
+        home.join("config.toml"),
+        toml::to_string(&config).expect("toml"),
+    )
+    .expect("config");
     (home, public)
 }
 
@@ -198,7 +226,9 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
     let _seed = test_seed("a_node_with_a_key_outside_genesis");
     let cluster = Cluster::start(4, 0, 18140, 28140);
     let all: Vec<usize> = (0..4).collect();
-    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| min_height(c, &all) >= 1);
+    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| {
+        min_height(c, &all) >= 1
+    });
     let binary = bansos_tests::cluster::bansos_binary();
 
     // With the real genesis, the node refuses to start and says why.
@@ -212,7 +242,10 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
         .expect("bansos node runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("not a validator in genesis"), "stderr: {stderr}");
+    assert!(
+        stderr.contains("not a validator in genesis"),
+        "stderr: {stderr}"
+    );
 
     // With a forged genesis that names it a validator, it starts, but the genesis
     // validators do not admit it: it never commits a block and is never their peer.
@@ -220,7 +253,9 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
         serde_json::from_slice(&std::fs::read(&genesis_path).expect("genesis")).expect("json");
     let forged_path = cluster.dir.path().join("forged-genesis.json");
     let (home, public) = write_outsider_home(&cluster, &forged_path, "intruder", 18149, 28149);
-    let organisations = forged["organisations"].as_array_mut().expect("organisations");
+    let organisations = forged["organisations"]
+        .as_array_mut()
+        .expect("organisations");
     let mut intruder = organisations
         .iter()
         .find(|o| o["id"] == "bpk")
@@ -234,7 +269,8 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
         serde_json::json!([PublicKey(tx_key.verifying_key().to_bytes()).to_string()]);
     intruder["validator"]["key"] = public.to_string().into();
     organisations.push(intruder);
-    std::fs::write(&forged_path, serde_json::to_vec(&forged).expect("json")).expect("forged genesis");
+    std::fs::write(&forged_path, serde_json::to_vec(&forged).expect("json"))
+        .expect("forged genesis");
     let log = std::fs::File::create(home.join("node.log")).expect("log");
     let mut child = std::process::Command::new(&binary)
         .arg("node")
@@ -247,7 +283,11 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
     let height_before = max_height(&cluster, &all);
     let http = reqwest::blocking::Client::new();
     let intruder_status = || -> Option<serde_json::Value> {
-        http.get("http://127.0.0.1:18149/v1/status").send().ok()?.json().ok()
+        http.get("http://127.0.0.1:18149/v1/status")
+            .send()
+            .ok()?
+            .json()
+            .ok()
     };
     let started = std::time::Instant::now();
     while intruder_status().is_none() {
@@ -261,15 +301,26 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
     let status = intruder_status().expect("intruder status");
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(status["height"].as_u64(), Some(0), "the intruder committed blocks: {status}");
+    assert_eq!(
+        status["height"].as_u64(),
+        Some(0),
+        "the intruder committed blocks: {status}"
+    );
     let intruder_peer = genesis::testnet::peer_id(&public);
     for i in &all {
         let peers = cluster.get(*i, "/v1/status").expect("status")["peers"].clone();
         assert!(
-            !peers.as_array().expect("peers").iter().any(|p| p == intruder_peer.as_str()),
+            !peers
+                .as_array()
+                .expect("peers")
+                .iter()
+                .any(|p| p == intruder_peer.as_str()),
             "{} admitted the intruder as a peer",
             cluster.nodes[*i].name
         );
     }
-    assert!(max_height(&cluster, &all) > height_before, "the genesis validators kept committing");
+    assert!(
+        max_height(&cluster, &all) > height_before,
+        "the genesis validators kept committing"
+    );
 }

@@ -19,8 +19,8 @@ use anyhow::{anyhow, bail, Context as _};
 use arc_malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
 use arc_malachitebft_app_channel::app::streaming::StreamContent;
 use arc_malachitebft_app_channel::app::types::core::{
-    CommitCertificate, ExtendedCommitCertificate, LinearTimeouts, Round, Validity,
-    ValidatorSet as _, VoteExtensions,
+    CommitCertificate, ExtendedCommitCertificate, LinearTimeouts, Round, ValidatorSet as _,
+    Validity, VoteExtensions,
 };
 use arc_malachitebft_app_channel::app::types::streaming::{StreamId, StreamMessage};
 use arc_malachitebft_app_channel::app::types::sync::RawDecidedValue;
@@ -37,7 +37,9 @@ use tracing::{debug, info, warn};
 
 use super::proposals::{KeptProposal, ProposalStore};
 use super::signing::{ConsensusSigner, ConsensusVerifier, StoredCertificate};
-use super::types::{BansosContext, BlockHeight, BlockId, ProposalPart, ValidatorAddress, ValidatorSet};
+use super::types::{
+    BansosContext, BlockHeight, BlockId, ProposalPart, ValidatorAddress, ValidatorSet,
+};
 use crate::shared::Shared;
 
 /// Bytes of block per streamed chunk (well under the 4 MiB gossip message limit).
@@ -270,7 +272,10 @@ impl App {
 
     /// Validates a proposal at the current height and remembers it (in memory and on disk)
     /// when valid.
-    fn accept_proposal(&mut self, proposal: ReceivedProposal) -> anyhow::Result<ProposedValue<BansosContext>> {
+    fn accept_proposal(
+        &mut self,
+        proposal: ReceivedProposal,
+    ) -> anyhow::Result<ProposedValue<BansosContext>> {
         let hash = proposal.block.hash();
         let validity = if self.prepared.contains_key(&hash) {
             Validity::Valid
@@ -369,7 +374,12 @@ impl App {
 
     /// Builds (or, after a crash, reloads) this node's proposal for (height, round), keeps
     /// it on disk and returns its hash.
-    async fn get_value(&mut self, height: u64, round: Round, timeout: Duration) -> anyhow::Result<Hash32> {
+    async fn get_value(
+        &mut self,
+        height: u64,
+        round: Round,
+        timeout: Duration,
+    ) -> anyhow::Result<Hash32> {
         let round_number = round.as_u32().unwrap_or(0);
         if let Some(hash) = self.own.get(&round_number) {
             return Ok(*hash);
@@ -378,9 +388,9 @@ impl App {
             if kept.own && kept.round == round_number {
                 let hash = kept.block.hash();
                 if !self.prepared.contains_key(&hash) {
-                    let prepared = self
-                        .check_block(&kept.block)
-                        .map_err(|e| anyhow!("own kept proposal at height {height} no longer checks: {e}"))?;
+                    let prepared = self.check_block(&kept.block).map_err(|e| {
+                        anyhow!("own kept proposal at height {height} no longer checks: {e}")
+                    })?;
                     self.prepared.insert(hash, prepared);
                 }
                 self.own.insert(round_number, hash);
@@ -412,8 +422,7 @@ impl App {
             let mut pool = self.shared.mempool();
             for (hash, error) in &prepared.rejected {
                 // A nonce ahead of the signer's next one waits for its predecessor.
-                if matches!(error, LedgerError::BadNonce { expected, got, .. } if got > expected)
-                {
+                if matches!(error, LedgerError::BadNonce { expected, got, .. } if got > expected) {
                     continue;
                 }
                 pool.reject(hash, error.code(), error.to_string());
@@ -437,7 +446,13 @@ impl App {
     }
 
     /// Publishes a block this node holds as a proposal stream for (height, round).
-    async fn stream_own_proposal(&mut self, height: u64, round: Round, pol_round: Round, hash: &Hash32) {
+    async fn stream_own_proposal(
+        &mut self,
+        height: u64,
+        round: Round,
+        pol_round: Round,
+        hash: &Hash32,
+    ) {
         let Some(signer) = &self.signer else {
             return;
         };
@@ -457,14 +472,24 @@ impl App {
             pol_round,
             proposer: signer.address(),
         }];
-        parts.extend(bytes.chunks(PROPOSAL_CHUNK_BYTES).map(|c| ProposalPart::Chunk(c.to_vec())));
+        parts.extend(
+            bytes
+                .chunks(PROPOSAL_CHUNK_BYTES)
+                .map(|c| ProposalPart::Chunk(c.to_vec())),
+        );
         parts.push(ProposalPart::Fin { signature });
         let count = parts.len() as u64;
         let messages = parts
             .into_iter()
             .enumerate()
-            .map(|(i, part)| StreamMessage::new(stream_id.clone(), i as u64, StreamContent::Data(part)))
-            .chain(std::iter::once(StreamMessage::new(stream_id.clone(), count, StreamContent::Fin)));
+            .map(|(i, part)| {
+                StreamMessage::new(stream_id.clone(), i as u64, StreamContent::Data(part))
+            })
+            .chain(std::iter::once(StreamMessage::new(
+                stream_id.clone(),
+                count,
+                StreamContent::Fin,
+            )));
         for message in messages {
             if self
                 .network
@@ -494,12 +519,15 @@ impl App {
                 self.streams.remove(&oldest);
             }
         }
-        let buffer = self.streams.entry(key.clone()).or_insert_with(|| StreamBuffer {
-            parts: BTreeMap::new(),
-            fin_sequence: None,
-            bytes: 0,
-            started: Instant::now(),
-        });
+        let buffer = self
+            .streams
+            .entry(key.clone())
+            .or_insert_with(|| StreamBuffer {
+                parts: BTreeMap::new(),
+                fin_sequence: None,
+                bytes: 0,
+                started: Instant::now(),
+            });
         match message.content {
             StreamContent::Data(part) => {
                 let size = match &part {
@@ -562,7 +590,9 @@ impl App {
         let mut signature = None;
         for part in parts {
             match part {
-                ProposalPart::Chunk(chunk) if signature.is_none() => bytes.extend_from_slice(&chunk),
+                ProposalPart::Chunk(chunk) if signature.is_none() => {
+                    bytes.extend_from_slice(&chunk)
+                }
                 ProposalPart::Fin { signature: s } if signature.is_none() => signature = Some(s),
                 _ => {
                     warn!("dropping a malformed proposal stream");
@@ -614,7 +644,11 @@ impl App {
         let stored = StoredCertificate::from_commit(certificate);
         stored
             .verify(&self.ctx, &self.validators, height, &hash)
-            .with_context(|| format!("the engine decided height {height} with a certificate that does not verify"))?;
+            .with_context(|| {
+                format!(
+                    "the engine decided height {height} with a certificate that does not verify"
+                )
+            })?;
         {
             let ledger = self.shared.ledger();
             let tip = ledger.tip();
@@ -633,7 +667,9 @@ impl App {
                     .at_height(height)?
                     .into_iter()
                     .find(|k| k.block.hash() == hash)
-                    .ok_or_else(|| anyhow!("decided block {hash} at height {height} is not held by this node"))?;
+                    .ok_or_else(|| {
+                        anyhow!("decided block {hash} at height {height} is not held by this node")
+                    })?;
                 self.shared
                     .ledger()
                     .prepare_block(&kept.block, SignatureCheck::VerifyAll)?
@@ -641,7 +677,8 @@ impl App {
         };
         let started = Instant::now();
         let committed: Vec<TxHash> = prepared.block.txs.iter().map(|t| t.hash()).collect();
-        let mut signers: Vec<PublicKey> = prepared.block.txs.iter().map(|t| t.body.signer).collect();
+        let mut signers: Vec<PublicKey> =
+            prepared.block.txs.iter().map(|t| t.body.signer).collect();
         signers.sort();
         signers.dedup();
         let tx_count = committed.len();
@@ -663,9 +700,13 @@ impl App {
             }
         }
         let metrics = &self.shared.metrics;
-        metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+        metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
         if let Some(last) = self.last_commit {
-            metrics.block_interval_seconds.observe(last.elapsed().as_secs_f64());
+            metrics
+                .block_interval_seconds
+                .observe(last.elapsed().as_secs_f64());
         }
         self.last_commit = Some(Instant::now());
         metrics.height.set(height as i64);
@@ -681,12 +722,17 @@ impl App {
         Ok(())
     }
 
-    fn decided_values(&self, first: u64, last: u64) -> anyhow::Result<Vec<RawDecidedValue<BansosContext>>> {
+    fn decided_values(
+        &self,
+        first: u64,
+        last: u64,
+    ) -> anyhow::Result<Vec<RawDecidedValue<BansosContext>>> {
         let ledger = self.shared.ledger();
         let mut values = Vec::new();
         let mut bytes_total = 0;
         for height in first..=last.min(ledger.tip().height) {
-            let (Some(block), Some(certificate)) = (ledger.block(height)?, ledger.certificate(height)?)
+            let (Some(block), Some(certificate)) =
+                (ledger.block(height)?, ledger.certificate(height)?)
             else {
                 break;
             };
@@ -734,7 +780,11 @@ impl App {
         let validity = if self.prepared.contains_key(&hash) {
             Validity::Valid
         } else {
-            match self.shared.ledger().prepare_block(&block, SignatureCheck::VerifyAll) {
+            match self
+                .shared
+                .ledger()
+                .prepare_block(&block, SignatureCheck::VerifyAll)
+            {
                 Ok(prepared) => {
                     self.prepared.insert(hash, prepared);
                     Validity::Valid
@@ -815,7 +865,10 @@ mod tests {
         let mut after = app(dir.path(), &net);
         let again = after.get_value(1, Round::new(0), timeout).await.unwrap();
         assert_eq!(again, first, "a restarted proposer must not equivocate");
-        assert!(after.prepared.contains_key(&first), "the kept block is checked and ready to commit");
+        assert!(
+            after.prepared.contains_key(&first),
+            "the kept block is checked and ready to commit"
+        );
         let next_round = after.get_value(1, Round::new(1), timeout).await.unwrap();
         assert_ne!(next_round, first, "a new round gets a freshly built block");
     }

@@ -13,8 +13,8 @@ use arc_malachitebft_app_channel::app::types::codec::Codec;
 use arc_malachitebft_app_channel::app::types::core::{LinearTimeouts, ValidatorProof};
 use arc_malachitebft_app_channel::app::types::Keypair;
 use arc_malachitebft_app_channel::{
-    start_engine, ConsensusContext, EngineHandle, NetworkIdentity, NetworkRequest,
-    RequestContext, Signer, SyncContext, WalContext,
+    start_engine, ConsensusContext, EngineHandle, NetworkIdentity, NetworkRequest, RequestContext,
+    Signer, SyncContext, WalContext,
 };
 use genesis::testnet::NodeRole;
 use tracing::{info, warn};
@@ -73,12 +73,18 @@ fn engine_config(settings: &NodeSettings) -> anyhow::Result<EngineConfig> {
         .parse::<Multiaddr>()
         .with_context(|| format!("p2p_listen {:?} is not a multiaddress", settings.p2p_listen))?;
     if !settings.p2p_listen.contains("/tcp/") {
-        anyhow::bail!("p2p_listen {:?} must be a TCP address like /ip4/127.0.0.2/tcp/27001", settings.p2p_listen);
+        anyhow::bail!(
+            "p2p_listen {:?} must be a TCP address like /ip4/127.0.0.2/tcp/27001",
+            settings.p2p_listen
+        );
     }
     consensus.p2p.persistent_peers = settings
         .peers
         .iter()
-        .map(|p| p.parse::<Multiaddr>().with_context(|| format!("peer {p:?} is not a multiaddress")))
+        .map(|p| {
+            p.parse::<Multiaddr>()
+                .with_context(|| format!("peer {p:?} is not a multiaddress"))
+        })
         .collect::<anyhow::Result<_>>()?;
     // Only the nodes listed in genesis (checked when the settings were loaded) may connect.
     consensus.p2p.persistent_peers_only = true;
