@@ -294,60 +294,68 @@ fn codes<T>(
         .collect()
 }
 
-impl Testnet {
-    /// Generates a network with fresh keys drawn from `rng`.
-    pub fn generate<R: RngCore + CryptoRng>(
-        spec: &TestnetSpec,
-        rng: &mut R,
-    ) -> Result<Testnet, GenesisError> {
-        if spec.validators == 0 || spec.validators > TESTNET_VALIDATORS_MAX {
-            return Err(GenesisError::Invalid(format!("--validators must be 1 to {TESTNET_VALIDATORS_MAX} (one per demo institution), got {}", spec.validators)));
-        }
-        if spec.observers > TESTNET_OBSERVERS_MAX {
-            return Err(GenesisError::Invalid(format!(
-                "--observers must be at most {TESTNET_OBSERVERS_MAX}, got {}",
-                spec.observers
-            )));
-        }
-        let node_count = spec.validators + spec.observers;
-        if usize::from(spec.http_port_base) + node_count > usize::from(u16::MAX)
-            || usize::from(spec.p2p_port_base) + node_count > usize::from(u16::MAX)
-        {
-            return Err(GenesisError::Invalid(
-                "port bases leave no room for every node".into(),
-            ));
-        }
+/// Refuses a spec with too few or too many validators, too many observers, or port bases
+/// too close to the top of the port range for every node.
+fn check_spec(spec: &TestnetSpec) -> Result<(), GenesisError> {
+    if spec.validators == 0 || spec.validators > TESTNET_VALIDATORS_MAX {
+        return Err(GenesisError::Invalid(format!(
+            "--validators must be 1 to {TESTNET_VALIDATORS_MAX} (one per demo institution), got {}",
+            spec.validators
+        )));
+    }
+    if spec.observers > TESTNET_OBSERVERS_MAX {
+        return Err(GenesisError::Invalid(format!(
+            "--observers must be at most {TESTNET_OBSERVERS_MAX}, got {}",
+            spec.observers
+        )));
+    }
+    let node_count = spec.validators + spec.observers;
+    if usize::from(spec.http_port_base) + node_count > usize::from(u16::MAX)
+        || usize::from(spec.p2p_port_base) + node_count > usize::from(u16::MAX)
+    {
+        return Err(GenesisError::Invalid(
+            "port bases leave no room for every node".into(),
+        ));
+    }
+    Ok(())
+}
 
-        let mut organisations = Vec::new();
-        let mut org_keys = BTreeMap::new();
-        let mut accounts = BTreeMap::new();
-        let mut nodes = Vec::new();
+/// The demo institutions as generated: their genesis entries, their keys, and the nodes of
+/// those that run validators (addresses not yet assigned).
+struct Institutions {
+    organisations: Vec<Organisation>,
+    org_keys: BTreeMap<OrgId, SigningKey>,
+    accounts: BTreeMap<OrgId, SecretKey>,
+    nodes: Vec<NodeSpec>,
+}
+
+impl Institutions {
+    /// Generates every demo institution in order, the first `validators` running a
+    /// validator. Each institution draws its keys in the order transaction key, node key,
+    /// account key.
+    fn generate<R: RngCore + CryptoRng>(
+        validators: usize,
+        rng: &mut R,
+    ) -> Result<Institutions, GenesisError> {
+        let mut out = Institutions {
+            organisations: Vec::new(),
+            org_keys: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            nodes: Vec::new(),
+        };
         for (index, institution) in INSTITUTIONS.iter().enumerate() {
             let id =
                 OrgId::new(institution.id).map_err(|e| GenesisError::Invalid(e.to_string()))?;
             let tx_key = new_key(rng);
-            let validator = if index < spec.validators {
-                let node_key = new_key(rng);
-                let validator = ValidatorSpec {
-                    key: public(&node_key),
-                    power: 1,
-                };
-                nodes.push(NodeSpec {
-                    name: institution.id.to_owned(),
-                    role: NodeRole::Validator,
-                    org: Some(id.clone()),
-                    key: node_key,
-                    http: String::new(),
-                    p2p: String::new(),
-                });
-                Some(validator)
+            let validator = if index < validators {
+                Some(out.add_validator_node(institution, &id, rng))
             } else {
                 None
             };
             if matches!(institution.kind, OrgKind::Bank | OrgKind::Pos) {
-                accounts.insert(id.clone(), SecretKey::generate(rng));
+                out.accounts.insert(id.clone(), SecretKey::generate(rng));
             }
-            organisations.push(Organisation {
+            out.organisations.push(Organisation {
                 id: id.clone(),
                 kind: institution.kind,
                 name: institution.name.to_owned(),
@@ -356,50 +364,109 @@ impl Testnet {
                 tx_keys: vec![public(&tx_key)],
                 validator,
             });
-            org_keys.insert(id, tx_key);
+            out.org_keys.insert(id, tx_key);
         }
-        let mut observers = Vec::new();
-        for index in 0..spec.observers {
-            let key = new_key(rng);
-            let name = format!("observer-{}", index + 1);
-            observers.push(Observer {
-                name: name.clone(),
-                key: public(&key),
-            });
-            nodes.push(NodeSpec {
-                name,
-                role: NodeRole::Observer,
-                org: None,
-                key,
-                http: String::new(),
-                p2p: String::new(),
-            });
-        }
-        for (index, node) in nodes.iter_mut().enumerate() {
-            let offset = index as u16;
-            node.http = format!("127.0.0.1:{}", spec.http_port_base + offset);
-            node.p2p = format!(
-                "/ip4/127.0.0.{}/tcp/{}",
-                2 + index,
-                spec.p2p_port_base + offset
-            );
-        }
-        let programs = PROGRAMS
-            .iter()
-            .map(|(code, name)| {
-                Ok(Program {
-                    code: ProgramCode::new(*code)
-                        .map_err(|e| GenesisError::Invalid(e.to_string()))?,
-                    name: (*name).to_owned(),
-                })
+        Ok(out)
+    }
+
+    /// Draws a node key for `institution`'s validator, adds its node, and returns its
+    /// genesis entry.
+    fn add_validator_node<R: RngCore + CryptoRng>(
+        &mut self,
+        institution: &Institution,
+        id: &OrgId,
+        rng: &mut R,
+    ) -> ValidatorSpec {
+        let node_key = new_key(rng);
+        let validator = ValidatorSpec {
+            key: public(&node_key),
+            power: 1,
+        };
+        self.nodes.push(NodeSpec {
+            name: institution.id.to_owned(),
+            role: NodeRole::Validator,
+            org: Some(id.clone()),
+            key: node_key,
+            http: String::new(),
+            p2p: String::new(),
+        });
+        validator
+    }
+}
+
+/// Generates `count` observers, drawing a key for each and adding its node to `nodes`;
+/// returns their genesis entries.
+fn generate_observers<R: RngCore + CryptoRng>(
+    count: usize,
+    rng: &mut R,
+    nodes: &mut Vec<NodeSpec>,
+) -> Vec<Observer> {
+    let mut observers = Vec::new();
+    for index in 0..count {
+        let key = new_key(rng);
+        let name = format!("observer-{}", index + 1);
+        observers.push(Observer {
+            name: name.clone(),
+            key: public(&key),
+        });
+        nodes.push(NodeSpec {
+            name,
+            role: NodeRole::Observer,
+            org: None,
+            key,
+            http: String::new(),
+            p2p: String::new(),
+        });
+    }
+    observers
+}
+
+/// Gives node i the HTTP port `http_port_base + i` on 127.0.0.1, and the p2p port
+/// `p2p_port_base + i` on its own loopback address 127.0.0.(2 + i).
+fn assign_addresses(spec: &TestnetSpec, nodes: &mut [NodeSpec]) {
+    for (index, node) in nodes.iter_mut().enumerate() {
+        let offset = index as u16;
+        node.http = format!("127.0.0.1:{}", spec.http_port_base + offset);
+        node.p2p = format!(
+            "/ip4/127.0.0.{}/tcp/{}",
+            2 + index,
+            spec.p2p_port_base + offset
+        );
+    }
+}
+
+/// The demo programs, as genesis lists them.
+fn demo_programs() -> Result<Vec<Program>, GenesisError> {
+    PROGRAMS
+        .iter()
+        .map(|(code, name)| {
+            Ok(Program {
+                code: ProgramCode::new(*code).map_err(|e| GenesisError::Invalid(e.to_string()))?,
+                name: (*name).to_owned(),
             })
-            .collect::<Result<Vec<_>, GenesisError>>()?;
+        })
+        .collect()
+}
+
+impl Testnet {
+    /// Generates a network with fresh keys drawn from `rng`.
+    pub fn generate<R: RngCore + CryptoRng>(
+        spec: &TestnetSpec,
+        rng: &mut R,
+    ) -> Result<Testnet, GenesisError> {
+        check_spec(spec)?;
+        // Keys are drawn from `rng` in a fixed order (each institution's keys in turn, the
+        // observers', then the pseudonym key), so one seed always gives one network.
+        let institutions = Institutions::generate(spec.validators, rng)?;
+        let mut nodes = institutions.nodes;
+        let observers = generate_observers(spec.observers, rng, &mut nodes);
+        assign_addresses(spec, &mut nodes);
         let genesis = Genesis {
             chain_id: spec.chain_id.clone(),
             genesis_time_ms: spec.genesis_time_ms,
-            organisations,
+            organisations: institutions.organisations,
             observers,
-            programs,
+            programs: demo_programs()?,
             regions: demo_regions(),
         };
         // Fail here, with every problem named, rather than when a node starts.
@@ -410,9 +477,9 @@ impl Testnet {
         Ok(Testnet {
             genesis,
             keys: TestnetKeys {
-                orgs: org_keys,
+                orgs: institutions.org_keys,
                 pseudonym: SecretKey::generate(rng),
-                accounts,
+                accounts: institutions.accounts,
             },
             nodes,
         })

@@ -63,7 +63,7 @@ impl Block {
 
     /// Canonical bytes, as streamed between validators and served to syncing peers.
     pub fn to_bytes(&self) -> Vec<u8> {
-        borsh::to_vec(self).unwrap_or_default()
+        crate::encode::canonical(self)
     }
 
     /// Decodes canonical bytes, refusing blocks over the limits before allocating for them.

@@ -146,6 +146,23 @@ struct Execution {
     writes: Writes,
 }
 
+impl Execution {
+    /// An empty execution with room for `txs` transactions.
+    fn with_capacity(txs: usize) -> Execution {
+        Execution {
+            included: Vec::with_capacity(txs),
+            included_bytes: Vec::with_capacity(txs),
+            included_hashes: Vec::with_capacity(txs),
+            touched: Vec::with_capacity(txs),
+            rejected: Vec::new(),
+            writes: Writes::new(),
+        }
+    }
+}
+
+/// A transaction that passed the form check, with its canonical bytes and their hash.
+type Formed = (Transaction, Vec<u8>, TxHash);
+
 /// Build a block (drop bad transactions) or check one (any bad transaction fails it).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -188,10 +205,7 @@ impl<S: Store> Ledger<S> {
                             next_nonce: 0,
                             revoked: false,
                         };
-                        writes.insert(
-                            keys::signer(key),
-                            Some(borsh::to_vec(&record).unwrap_or_default()),
-                        );
+                        writes.insert(keys::signer(key), Some(crate::encode::canonical(&record)));
                     }
                 }
                 let tip = ChainTip {
@@ -455,6 +469,9 @@ impl<S: Store> Ledger<S> {
         Ok(())
     }
 
+    /// Runs `txs` in order against an overlay of the store. Building, bad transactions are
+    /// rejected and the block limits end the block; checking, any bad transaction, or a
+    /// block over the byte limit, fails it.
     fn execute(
         &self,
         txs: Vec<Transaction>,
@@ -462,18 +479,60 @@ impl<S: Store> Ledger<S> {
         signatures: SignatureCheck<'_>,
         mode: Mode,
     ) -> Result<Execution, LedgerError> {
-        let height = self.tip.height + 1;
-        let mut execution = Execution {
-            included: Vec::with_capacity(txs.len()),
-            included_bytes: Vec::with_capacity(txs.len()),
-            included_hashes: Vec::with_capacity(txs.len()),
-            touched: Vec::with_capacity(txs.len()),
-            rejected: Vec::new(),
-            writes: Writes::new(),
-        };
+        let mut execution = Execution::with_capacity(txs.len());
 
         // Form first (cheap), then all signatures in one batch.
-        let mut formed: Vec<(Transaction, Vec<u8>, TxHash)> = Vec::with_capacity(txs.len());
+        let formed = self.check_forms(txs, mode, &mut execution.rejected)?;
+        let signature_ok = Self::check_signatures(&formed, signatures, mode)?;
+
+        let mut overlay = Overlay::new(&self.store);
+        let mut block_bytes = 0usize;
+        for (index, (tx, bytes, hash)) in formed.into_iter().enumerate() {
+            if mode == Mode::Build
+                && (execution.included.len() >= BLOCK_TXS_MAX
+                    || block_bytes + bytes.len() > BLOCK_BYTES_MAX)
+            {
+                // Left for the next block: not rejected, simply not taken.
+                break;
+            }
+            if !signature_ok[index] {
+                execution.rejected.push((
+                    hash,
+                    LedgerError::BadSignature {
+                        signer: tx.body.signer,
+                    },
+                ));
+                continue;
+            }
+            block_bytes += self.execute_one(
+                &mut overlay,
+                &mut execution,
+                (tx, bytes, hash),
+                index,
+                time_ms,
+                mode,
+            )?;
+        }
+        if mode == Mode::Check && block_bytes > BLOCK_BYTES_MAX {
+            return Err(LedgerError::BlockTooLarge {
+                txs: execution.included.len(),
+                bytes: block_bytes,
+            });
+        }
+        execution.writes = overlay.into_writes();
+        Ok(execution)
+    }
+
+    /// Checks each transaction's form; returns the well-formed ones with their canonical
+    /// bytes and hash. A malformed one is rejected when building and fails the block when
+    /// checking.
+    fn check_forms(
+        &self,
+        txs: Vec<Transaction>,
+        mode: Mode,
+        rejected: &mut Vec<(TxHash, LedgerError)>,
+    ) -> Result<Vec<Formed>, LedgerError> {
+        let mut formed: Vec<Formed> = Vec::with_capacity(txs.len());
         for (index, tx) in txs.into_iter().enumerate() {
             match tx.check_form(self.chain_id()) {
                 Ok(bytes) => {
@@ -487,10 +546,21 @@ impl<S: Store> Ledger<S> {
                             source: Box::new(error),
                         })
                     }
-                    Mode::Build => execution.rejected.push((tx.hash(), error)),
+                    Mode::Build => rejected.push((tx.hash(), error)),
                 },
             }
         }
+        Ok(formed)
+    }
+
+    /// Verifies in one batch the signatures `signatures` does not let us skip; returns
+    /// whether each formed transaction's signature is good. A bad one fails the block when
+    /// checking; when building, a failed batch is verified one by one to find the bad ones.
+    fn check_signatures(
+        formed: &[Formed],
+        signatures: SignatureCheck<'_>,
+        mode: Mode,
+    ) -> Result<Vec<bool>, LedgerError> {
         let needs_check: Vec<usize> = (0..formed.len())
             .filter(|&i| match signatures {
                 SignatureCheck::VerifyAll => true,
@@ -514,65 +584,54 @@ impl<S: Store> Ledger<S> {
                 }
             }
         }
+        Ok(signature_ok)
+    }
 
-        let mut overlay = Overlay::new(&self.store);
-        let mut block_bytes = 0usize;
-        for (index, (tx, bytes, hash)) in formed.into_iter().enumerate() {
-            if mode == Mode::Build
-                && (execution.included.len() >= BLOCK_TXS_MAX
-                    || block_bytes + bytes.len() > BLOCK_BYTES_MAX)
-            {
-                // Left for the next block: not rejected, simply not taken.
-                break;
+    /// Runs one well-formed, correctly signed transaction (number `index`) against
+    /// `overlay`. If it keeps the rules, its writes are kept and it is included: returns its
+    /// size in bytes. If not, its writes are thrown away and it is rejected when building
+    /// (returns 0) or fails the block when checking.
+    fn execute_one(
+        &self,
+        overlay: &mut Overlay<'_>,
+        execution: &mut Execution,
+        (tx, bytes, hash): Formed,
+        index: usize,
+        time_ms: TimeMs,
+        mode: Mode,
+    ) -> Result<usize, LedgerError> {
+        let context = TxContext {
+            genesis: &self.genesis,
+            store: &self.store,
+            time_ms,
+            tx_hash: hash,
+            committed_log_size: self.tip.log.size(),
+            height: self.tip.height + 1,
+        };
+        match rules::execute(overlay, &context, &tx) {
+            Ok(touched) => {
+                overlay.commit_tx();
+                let included_bytes = bytes.len();
+                execution.touched.push(touched);
+                execution.included_bytes.push(bytes);
+                execution.included_hashes.push(hash);
+                execution.included.push(tx);
+                Ok(included_bytes)
             }
-            if !signature_ok[index] {
-                execution.rejected.push((
-                    hash,
-                    LedgerError::BadSignature {
-                        signer: tx.body.signer,
-                    },
-                ));
-                continue;
-            }
-            let context = TxContext {
-                genesis: &self.genesis,
-                store: &self.store,
-                time_ms,
-                tx_hash: hash,
-                committed_log_size: self.tip.log.size(),
-                height,
-            };
-            match rules::execute(&mut overlay, &context, &tx) {
-                Ok(touched) => {
-                    overlay.commit_tx();
-                    block_bytes += bytes.len();
-                    execution.touched.push(touched);
-                    execution.included_bytes.push(bytes);
-                    execution.included_hashes.push(hash);
-                    execution.included.push(tx);
-                }
-                Err(error) => {
-                    overlay.discard_tx();
-                    match mode {
-                        Mode::Check => {
-                            return Err(LedgerError::InvalidTxInBlock {
-                                index,
-                                source: Box::new(error),
-                            })
-                        }
-                        Mode::Build => execution.rejected.push((hash, error)),
+            Err(error) => {
+                overlay.discard_tx();
+                match mode {
+                    Mode::Check => Err(LedgerError::InvalidTxInBlock {
+                        index,
+                        source: Box::new(error),
+                    }),
+                    Mode::Build => {
+                        execution.rejected.push((hash, error));
+                        Ok(0)
                     }
                 }
             }
         }
-        if mode == Mode::Check && block_bytes > BLOCK_BYTES_MAX {
-            return Err(LedgerError::BlockTooLarge {
-                txs: execution.included.len(),
-                bytes: block_bytes,
-            });
-        }
-        execution.writes = overlay.into_writes();
-        Ok(execution)
     }
 
     /// Fills the header's computed fields and assembles the block's write batch.
@@ -609,7 +668,7 @@ impl<S: Store> Ledger<S> {
             batch.put(
                 Column::TxIndex,
                 execution.included_hashes[position].0.to_vec(),
-                borsh::to_vec(&location).unwrap_or_default(),
+                crate::encode::canonical(&location),
             );
             if let Some(pseudonym) = &execution.touched[position] {
                 let mut key = pseudonym.0.to_vec();
@@ -632,7 +691,7 @@ impl<S: Store> Ledger<S> {
         batch.put(
             Column::Blocks,
             header.height.to_be_bytes().to_vec(),
-            borsh::to_vec(&*header).unwrap_or_default(),
+            crate::encode::canonical(&*header),
         );
         batch.put(
             Column::BlockHashes,
@@ -795,5 +854,5 @@ fn encode_tip(tip: &ChainTip) -> Vec<u8> {
         log_size: tip.log.size(),
         log_hashes: tip.log.hashes().to_vec(),
     };
-    borsh::to_vec(&stored).unwrap_or_default()
+    crate::encode::canonical(&stored)
 }

@@ -97,6 +97,19 @@ pub enum LedgerError {
     },
     #[error("budget ceiling {ceiling} is below the {allocated} already allocated")]
     CeilingBelowAllocated { ceiling: Rupiah, allocated: Rupiah },
+    #[error("budget ceiling {ceiling} exceeds the ceiling {parent_ceiling} of the enclosing region {parent_region}")]
+    CeilingAboveParent {
+        ceiling: Rupiah,
+        parent_region: String,
+        parent_ceiling: Rupiah,
+    },
+    #[error("beneficiary {beneficiary} may no longer be paid: {reason}")]
+    NoLongerEligible {
+        beneficiary: Pseudonym,
+        reason: &'static str,
+    },
+    #[error("status change not allowed: {0}")]
+    StatusChangeNotAllowed(&'static str),
     #[error("allocation {0} has already been disbursed")]
     AlreadyDisbursed(AllocationId),
     #[error("disbursement of {amount} exceeds the allocated {allocated}")]
@@ -187,6 +200,9 @@ impl LedgerError {
             DuplicateAllocation(_) => "duplicate_allocation",
             OverBudget { .. } => "over_budget",
             CeilingBelowAllocated { .. } => "ceiling_below_allocated",
+            CeilingAboveParent { .. } => "ceiling_above_parent",
+            NoLongerEligible { .. } => "no_longer_eligible",
+            StatusChangeNotAllowed(_) => "status_change_not_allowed",
             AlreadyDisbursed(_) => "double_disbursement",
             OverDisbursement { .. } => "over_disbursement",
             NotDisbursed(_) => "not_disbursed",

@@ -164,6 +164,41 @@ impl Genesis {
     /// first, so an operator can fix a genesis file in one pass.
     pub fn validate(self) -> Result<GenesisIndex, LedgerError> {
         let mut problems: Vec<String> = Vec::new();
+        self.check_sizes(&mut problems);
+        let regions = self.region_table(&mut problems);
+        let programs = self.program_set(&mut problems);
+        let mut keys_seen: BTreeMap<PublicKey, String> = BTreeMap::new();
+        let (organisations, validators) =
+            self.organisation_table(&regions, &programs, &mut keys_seen, &mut problems);
+        self.check_observers(&mut keys_seen, &mut problems);
+        if validators.is_empty() {
+            problems.push("no organisation runs a validator".to_owned());
+        }
+        if !self
+            .organisations
+            .iter()
+            .any(|o| o.kind == OrgKind::Kemensos)
+        {
+            problems
+                .push("no kemensos organisation: nobody could declare budgets or enrol".to_owned());
+        }
+
+        if !problems.is_empty() {
+            return Err(LedgerError::InvalidGenesis(problems.join("; ")));
+        }
+        let hash = self.hash();
+        Ok(GenesisIndex {
+            genesis: self,
+            hash,
+            organisations,
+            programs,
+            regions,
+            validators,
+        })
+    }
+
+    /// Checks the chain id's length and the numbers of organisations and regions.
+    fn check_sizes(&self, problems: &mut Vec<String>) {
         if self.chain_id.is_empty() || self.chain_id.len() > CHAIN_ID_BYTES_MAX {
             problems.push(format!("chain_id must be 1 to {CHAIN_ID_BYTES_MAX} bytes"));
         }
@@ -175,7 +210,10 @@ impl Genesis {
         if self.regions.len() > GENESIS_REGIONS_MAX {
             problems.push(format!("more than {GENESIS_REGIONS_MAX} regions"));
         }
+    }
 
+    /// Checks the regions (names, duplicates, parents) and returns their names by code.
+    fn region_table(&self, problems: &mut Vec<String>) -> BTreeMap<RegionCode, String> {
         let mut regions = BTreeMap::new();
         for region in &self.regions {
             if region.name.is_empty() || region.name.len() > NAME_BYTES_MAX {
@@ -201,16 +239,30 @@ impl Genesis {
                 }
             }
         }
+        regions
+    }
 
+    /// Checks the programs for duplicates and returns their codes.
+    fn program_set(&self, problems: &mut Vec<String>) -> BTreeSet<ProgramCode> {
         let mut programs = BTreeSet::new();
         for program in &self.programs {
             if !programs.insert(program.code.clone()) {
                 problems.push(format!("program {} is listed twice", program.code));
             }
         }
+        programs
+    }
 
+    /// Checks every organisation, recording its keys in `keys_seen`; returns the
+    /// organisations by id and the validators in consensus order.
+    fn organisation_table(
+        &self,
+        regions: &BTreeMap<RegionCode, String>,
+        programs: &BTreeSet<ProgramCode>,
+        keys_seen: &mut BTreeMap<PublicKey, String>,
+        problems: &mut Vec<String>,
+    ) -> (BTreeMap<OrgId, Organisation>, Vec<ValidatorEntry>) {
         let mut organisations = BTreeMap::new();
-        let mut keys_seen: BTreeMap<PublicKey, String> = BTreeMap::new();
         let mut validators = Vec::new();
         let mut total_power: u64 = 0;
         for org in &self.organisations {
@@ -218,44 +270,8 @@ impl Genesis {
             if organisations.insert(id.clone(), org.clone()).is_some() {
                 problems.push(format!("organisation {id} is listed twice"));
             }
-            if org.name.is_empty() || org.name.len() > NAME_BYTES_MAX {
-                problems.push(format!("organisation {id} has an empty or overlong name"));
-            }
-            for region in &org.regions {
-                if !regions.contains_key(region) {
-                    problems.push(format!(
-                        "organisation {id} is scoped to unknown region {region}"
-                    ));
-                }
-            }
-            for program in &org.programs {
-                if !programs.contains(program) {
-                    problems.push(format!(
-                        "organisation {id} is scoped to unknown program {program}"
-                    ));
-                }
-            }
-            if org.tx_keys.is_empty() || org.tx_keys.len() > ORG_TX_KEYS_MAX {
-                problems.push(format!(
-                    "organisation {id} must list 1 to {ORG_TX_KEYS_MAX} transaction keys"
-                ));
-            }
-            let org_keys = org
-                .tx_keys
-                .iter()
-                .chain(org.validator.as_ref().map(|v| &v.key));
-            for key in org_keys {
-                if !is_usable_key(key) {
-                    problems.push(format!(
-                        "organisation {id} lists key {key}, which is not a valid ed25519 key"
-                    ));
-                }
-                if let Some(other) = keys_seen.insert(*key, format!("organisation {id}")) {
-                    problems.push(format!(
-                        "key {key} is listed twice ({other} and organisation {id})"
-                    ));
-                }
-            }
+            check_organisation_scope(org, regions, programs, problems);
+            check_organisation_keys(org, keys_seen, problems);
             if let Some(validator) = &org.validator {
                 if validator.power == 0 {
                     problems.push(format!("validator of {id} has zero voting power"));
@@ -272,6 +288,15 @@ impl Genesis {
                 });
             }
         }
+        (organisations, validators)
+    }
+
+    /// Checks the observers' names and network keys, recording the keys in `keys_seen`.
+    fn check_observers(
+        &self,
+        keys_seen: &mut BTreeMap<PublicKey, String>,
+        problems: &mut Vec<String>,
+    ) {
         for observer in &self.observers {
             if observer.name.is_empty() || observer.name.len() > NAME_BYTES_MAX {
                 problems.push("an observer has an empty or overlong name".to_owned());
@@ -291,30 +316,65 @@ impl Genesis {
                 ));
             }
         }
-        if validators.is_empty() {
-            problems.push("no organisation runs a validator".to_owned());
-        }
-        if !self
-            .organisations
-            .iter()
-            .any(|o| o.kind == OrgKind::Kemensos)
-        {
-            problems
-                .push("no kemensos organisation: nobody could declare budgets or enrol".to_owned());
-        }
+    }
+}
 
-        if !problems.is_empty() {
-            return Err(LedgerError::InvalidGenesis(problems.join("; ")));
+/// Checks an organisation's name, its region and program scopes and its number of
+/// transaction keys.
+fn check_organisation_scope(
+    org: &Organisation,
+    regions: &BTreeMap<RegionCode, String>,
+    programs: &BTreeSet<ProgramCode>,
+    problems: &mut Vec<String>,
+) {
+    let id = &org.id;
+    if org.name.is_empty() || org.name.len() > NAME_BYTES_MAX {
+        problems.push(format!("organisation {id} has an empty or overlong name"));
+    }
+    for region in &org.regions {
+        if !regions.contains_key(region) {
+            problems.push(format!(
+                "organisation {id} is scoped to unknown region {region}"
+            ));
         }
-        let hash = self.hash();
-        Ok(GenesisIndex {
-            genesis: self,
-            hash,
-            organisations,
-            programs,
-            regions,
-            validators,
-        })
+    }
+    for program in &org.programs {
+        if !programs.contains(program) {
+            problems.push(format!(
+                "organisation {id} is scoped to unknown program {program}"
+            ));
+        }
+    }
+    if org.tx_keys.is_empty() || org.tx_keys.len() > ORG_TX_KEYS_MAX {
+        problems.push(format!(
+            "organisation {id} must list 1 to {ORG_TX_KEYS_MAX} transaction keys"
+        ));
+    }
+}
+
+/// Checks that an organisation's transaction keys and validator key are usable ed25519 keys
+/// not listed before, recording them in `keys_seen`.
+fn check_organisation_keys(
+    org: &Organisation,
+    keys_seen: &mut BTreeMap<PublicKey, String>,
+    problems: &mut Vec<String>,
+) {
+    let id = &org.id;
+    let org_keys = org
+        .tx_keys
+        .iter()
+        .chain(org.validator.as_ref().map(|v| &v.key));
+    for key in org_keys {
+        if !is_usable_key(key) {
+            problems.push(format!(
+                "organisation {id} lists key {key}, which is not a valid ed25519 key"
+            ));
+        }
+        if let Some(other) = keys_seen.insert(*key, format!("organisation {id}")) {
+            problems.push(format!(
+                "key {key} is listed twice ({other} and organisation {id})"
+            ));
+        }
     }
 }
 

@@ -10,31 +10,33 @@
 //!
 //! | step | [`tx::Action`] | who signs | state it needs |
 //! | --- | --- | --- | --- |
-//! | program / budget | `DeclareBudget` | Kemensos | program in genesis; a revision never below what is allocated |
+//! | program / budget | `DeclareBudget` | Kemensos (organisation key) | program in genesis; a revision never below what is allocated; within every enclosing region's ceiling |
 //! | proposal (usul) | `Propose` | Pemda (org key, operator, pendamping, cadre) in its regions; Kemensos intake | pseudonym not yet proposed |
 //! | identity check | `CheckIdentity` | Dukcapil, Kemensos | beneficiary exists, not deceased |
 //! | eligibility verification | `VerifyEligibility` | Pemda (own region), BPS | beneficiary exists, not deceased |
 //! | enrolment | `Enrol` | Kemensos | identity passed, eligibility verified, active, not enrolled in the program |
-//! | allocation | `Allocate` | Kemensos | enrolled, active, one per program period, within the region's ceiling |
-//! | disbursement | `Disburse` | bank / PT Pos scoped to the region and program | allocation not yet paid, amount ≤ allocated, beneficiary active |
-//! | receipt | `ConfirmReceipt` | beneficiary's own app key, or a pendamping in the region | disbursed, not yet confirmed |
+//! | allocation | `Allocate` | Kemensos | enrolled, active, identity and eligibility still good, one per program period, within the ceiling of every enclosing region that has one |
+//! | disbursement | `Disburse` | bank / PT Pos scoped to the region and program | allocation not yet paid, amount ≤ allocated, beneficiary active, identity and eligibility still good |
+//! | receipt | `ConfirmReceipt` | beneficiary's own app key, or a pendamping in the region | disbursed; once each; the beneficiary's own word is kept beside a pendamping's |
 //! | objection (sanggah) | `FileObjection` | any institution | subject exists; deadline = filing + 14 days |
 //! | resolution | `ResolveObjection` | Pemda (region) before the deadline, Kemensos any time | not yet resolved |
-//! | status change | `ChangeStatus` | Pemda, Kemensos; Dukcapil for death and moves | not deceased |
+//! | status change | `ChangeStatus` | Pemda, Kemensos; Dukcapil for death, moves and death corrections | not deceased (except a death correction); a ministry's suspension or a graduation is lifted by the ministry only |
 //! | audit attestation | `Attest` | auditor | checkpoint matches the log at that size |
-//! | agent keys | `RegisterAgent`, `RevokeAgent` | the organisation's own key | key unused; regions within the organisation's |
+//! | keys | `RegisterAgent`, `RevokeAgent` | the organisation's own key; a beneficiary for its app key | key unused; regions within the organisation's; revoke own agents and own other keys, a beneficiary its own app key, Kemensos any beneficiary's |
 //!
 //! Every transaction also needs a known, unrevoked signer, the signer's next nonce, and the
 //! chain id; see [`chain::Ledger`] for blocks and [`merkle`] for the log.
 
 pub mod block;
 pub mod chain;
+pub mod encode;
 pub mod error;
 pub mod genesis;
 pub mod limits;
 pub mod merkle;
 pub mod privacy;
 mod rules;
+pub mod signature;
 pub mod state;
 pub mod store;
 pub mod tx;
@@ -44,6 +46,8 @@ pub use block::{Block, BlockHeader};
 pub use chain::{ChainTip, Ledger, PreparedBlock, SignatureCheck, TxLocation};
 pub use error::LedgerError;
 pub use genesis::{Genesis, GenesisIndex, OrgKind};
-pub use store::{Column, MemoryStore, RocksStore, Store, StoreError, WriteBatch};
+#[cfg(feature = "rocksdb")]
+pub use store::RocksStore;
+pub use store::{Column, MemoryStore, Store, StoreError, WriteBatch};
 pub use tx::{Action, Transaction, TxBody};
 pub use types::{Hash32, PublicKey, Rupiah};

@@ -570,12 +570,14 @@ impl Frontier {
     /// subtree now matches in width, so the two merge into a parent, exactly
     /// like a carry in binary addition.
     ///
-    /// A tree that already holds `u64::MAX` leaves cannot grow; it is left
-    /// unchanged and an empty list is returned. Reaching that size takes
-    /// 2^64 appends, so only a frontier restored with that size can get
-    /// there; use [`Frontier::try_append`] to see it as an error.
+    /// # Panics
+    /// If the tree already holds `u64::MAX` leaves. Reaching that size takes 2^64
+    /// appends, so only a frontier restored with that size can get there: a broken
+    /// invariant, not bad input. Use [`Frontier::try_append`] where the size comes
+    /// from outside.
     pub fn append(&mut self, leaf_hash: Hash) -> Vec<(u8, u64, Hash)> {
-        self.try_append(leaf_hash).unwrap_or_default()
+        self.try_append(leaf_hash)
+            .expect("a log of u64::MAX leaves cannot grow; no chain gets there")
     }
 
     /// Appends a leaf like [`Frontier::append`], but reports a full tree as
@@ -1108,8 +1110,10 @@ mod tests {
         let mut full = Frontier::from_parts(u64::MAX, vec![h; 64]).unwrap();
         let before = full.clone();
         assert_eq!(full.try_append(h), Err(FrontierError::Full));
-        assert!(full.append(h).is_empty());
         assert_eq!(full, before);
+        // `append` treats a full tree as the broken invariant it is.
+        let appended = std::panic::catch_unwind(move || full.clone().append(h));
+        assert!(appended.is_err(), "append on a full tree must assert");
         // The largest growable frontier still appends and merges all levels.
         let mut big = Frontier::from_parts(u64::MAX - 1, vec![h; 63]).unwrap();
         let nodes = big.append(h);

@@ -18,10 +18,13 @@ use crate::state::{
 };
 use crate::store::{Column, Store};
 use crate::tx::{
-    Action, AgentRole, Attestation, Consequence, ObjectionSubject, StatusChange, Transaction,
-    Verification,
+    Action, AgentRole, Attestation, BudgetCeiling, ClaimCode, Consequence, ObjectionSubject,
+    PaymentChannel, StatusChange, Transaction, Verification,
 };
-use crate::types::{Hash32, OrgId, ProgramCode, Pseudonym, RegionCode, TimeMs, TxHash};
+use crate::types::{
+    AllocationId, Hash32, ObjectionId, OrgId, PeriodCode, ProgramCode, Pseudonym, PublicKey,
+    RegionCode, Rupiah, TimeMs, TrackingCodeHash, TxHash,
+};
 
 /// State changes: key → new value, or `None` for a deletion.
 pub(crate) type Writes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -68,7 +71,7 @@ impl<'a> Overlay<'a> {
 
     pub(crate) fn put<T: BorshSerialize>(&mut self, key: Vec<u8>, value: &T) {
         self.tx_writes
-            .insert(key, Some(borsh::to_vec(value).unwrap_or_default()));
+            .insert(key, Some(crate::encode::canonical(value)));
     }
 
     /// Keeps the current transaction's writes.
@@ -102,6 +105,8 @@ pub(crate) struct TxContext<'a> {
 /// What the signer of a transaction is, resolved from its key record.
 #[derive(Debug, Clone)]
 struct Authority {
+    /// The signing key (set when a transaction is executed).
+    signer: Option<PublicKey>,
     org: Option<(OrgId, OrgKind)>,
     role: SignerRole,
     /// Regions the signer may act in; empty means national scope.
@@ -170,9 +175,10 @@ fn permitted(authority: &Authority, action: &Action) -> bool {
     let staff = matches!(role, SignerRole::OrgKey | SignerRole::Agent(Operator));
     let kind_in = |kinds: &[OrgKind]| kind.map(|k| kinds.contains(&k)).unwrap_or(false);
     match action {
-        Action::DeclareBudget { .. } | Action::Enrol { .. } | Action::Allocate { .. } => {
-            staff && kind_in(&[Kemensos])
-        }
+        // A budget binds every region under it: the ministry's own key only, not an agent
+        // scoped to a region.
+        Action::DeclareBudget { .. } => role == SignerRole::OrgKey && kind_in(&[Kemensos]),
+        Action::Enrol { .. } | Action::Allocate { .. } => staff && kind_in(&[Kemensos]),
         Action::Propose { .. } => {
             (kind_in(&[Pemda]) && (staff || matches!(role, SignerRole::Agent(Pendamping | Cadre))))
                 || (staff && kind_in(&[Kemensos]))
@@ -188,6 +194,11 @@ fn permitted(authority: &Authority, action: &Action) -> bool {
         ),
         Action::FileObjection { .. } => kind.is_some(),
         Action::ResolveObjection { .. } => staff && kind_in(&[Pemda, Kemensos]),
+        // A death record is the civil registry's to correct (Kemensos on its behalf).
+        Action::ChangeStatus {
+            change: StatusChange::DeathRecordCorrected,
+            ..
+        } => staff && kind_in(&[Dukcapil, Kemensos]),
         Action::ChangeStatus { change, .. } => {
             staff
                 && (kind_in(&[Pemda, Kemensos])
@@ -195,7 +206,12 @@ fn permitted(authority: &Authority, action: &Action) -> bool {
                         && matches!(change, StatusChange::Deceased | StatusChange::Moved { .. })))
         }
         Action::Attest { .. } => staff && kind_in(&[Auditor]),
-        Action::RegisterAgent { .. } | Action::RevokeAgent { .. } => role == SignerRole::OrgKey,
+        Action::RegisterAgent { .. } => role == SignerRole::OrgKey,
+        // An organisation revokes its agents and its other keys; a beneficiary (or the
+        // ministry, for a lost phone) revokes the beneficiary's app key.
+        Action::RevokeAgent { .. } => {
+            matches!(role, SignerRole::OrgKey | SignerRole::Beneficiary(_))
+        }
     }
 }
 
@@ -210,6 +226,7 @@ fn resolve_authority(genesis: &GenesisIndex, holder: &KeyHolder) -> Result<Autho
         KeyHolder::Organisation { org } => {
             let spec = org_of(org)?;
             Authority {
+                signer: None,
                 org: Some((org.clone(), spec.kind)),
                 role: SignerRole::OrgKey,
                 regions: spec.regions.clone(),
@@ -219,6 +236,7 @@ fn resolve_authority(genesis: &GenesisIndex, holder: &KeyHolder) -> Result<Autho
         KeyHolder::Agent { org, role, regions } => {
             let spec = org_of(org)?;
             Authority {
+                signer: None,
                 org: Some((org.clone(), spec.kind)),
                 role: SignerRole::Agent(*role),
                 regions: regions.clone(),
@@ -226,6 +244,7 @@ fn resolve_authority(genesis: &GenesisIndex, holder: &KeyHolder) -> Result<Autho
             }
         }
         KeyHolder::Beneficiary { beneficiary } => Authority {
+            signer: None,
             org: None,
             role: SignerRole::Beneficiary(*beneficiary),
             regions: Vec::new(),
@@ -323,6 +342,27 @@ fn require_active(pseudonym: &Pseudonym, record: &BeneficiaryRecord) -> Result<(
     }
 }
 
+/// Refuses a beneficiary whose identity check or eligibility changed for the worse after
+/// enrolment (a later failed check, a rejection on re-verification).
+fn require_still_eligible(
+    pseudonym: &Pseudonym,
+    record: &BeneficiaryRecord,
+) -> Result<(), LedgerError> {
+    if record.identity != IdentityStatus::Passed {
+        return Err(LedgerError::NoLongerEligible {
+            beneficiary: *pseudonym,
+            reason: "the identity check no longer passes",
+        });
+    }
+    if record.eligibility != EligibilityStatus::Verified {
+        return Err(LedgerError::NoLongerEligible {
+            beneficiary: *pseudonym,
+            reason: "eligibility is no longer verified",
+        });
+    }
+    Ok(())
+}
+
 fn require_not_deceased(
     pseudonym: &Pseudonym,
     record: &BeneficiaryRecord,
@@ -343,8 +383,9 @@ pub(crate) fn execute(
     ctx: &TxContext<'_>,
     tx: &Transaction,
 ) -> Result<Option<Pseudonym>, LedgerError> {
-    let mut record = check_signer(overlay, tx, true)?;
-    let authority = resolve_authority(ctx.genesis, &record.holder)?;
+    let record = check_signer(overlay, tx, true)?;
+    let mut authority = resolve_authority(ctx.genesis, &record.holder)?;
+    authority.signer = Some(tx.body.signer);
     let action = &tx.body.action;
     if !permitted(&authority, action) {
         return Err(LedgerError::RoleNotAllowed {
@@ -354,7 +395,11 @@ pub(crate) fn execute(
     }
     let touched = apply_action(overlay, ctx, &authority, action)?;
     // The nonce advances only with a successful step, so a refused transaction leaves the
-    // signer able to retry with the same nonce.
+    // signer able to retry with the same nonce. The record is read again: the step may have
+    // changed it (a beneficiary revoking its own key).
+    let mut record: KeyRecord = overlay
+        .get(&keys::signer(&tx.body.signer))?
+        .unwrap_or(record);
     record.next_nonce = record
         .next_nonce
         .checked_add(1)
@@ -363,503 +408,801 @@ pub(crate) fn execute(
     Ok(touched)
 }
 
+/// Dispatches one step of the lifecycle to the function that applies it.
 fn apply_action(
     overlay: &mut Overlay<'_>,
     ctx: &TxContext<'_>,
     authority: &Authority,
     action: &Action,
 ) -> Result<Option<Pseudonym>, LedgerError> {
-    let genesis = ctx.genesis;
-    let now = ctx.time_ms;
     match action {
         Action::DeclareBudget {
             program,
             period,
             ceilings,
-        } => {
-            require_program(genesis, program)?;
-            for ceiling in ceilings {
-                require_region_known(genesis, &ceiling.region)?;
-                authority.require_region(&ceiling.region)?;
-                let key = keys::budget(program, period, &ceiling.region);
-                let allocated = overlay
-                    .get::<BudgetRecord>(&key)?
-                    .map(|b| b.allocated)
-                    .unwrap_or_default();
-                // A revision may raise or lower the ceiling, never below what is already
-                // promised to beneficiaries.
-                if ceiling.ceiling < allocated {
-                    return Err(LedgerError::CeilingBelowAllocated {
-                        ceiling: ceiling.ceiling,
-                        allocated,
-                    });
-                }
-                overlay.put(
-                    key,
-                    &BudgetRecord {
-                        ceiling: ceiling.ceiling,
-                        allocated,
-                    },
-                );
-            }
-            Ok(None)
-        }
+        } => declare_budget(overlay, ctx, authority, program, period, ceilings),
         Action::Propose {
             beneficiary,
             region,
             household_size,
             welfare_decile,
-        } => {
-            require_region_known(genesis, region)?;
-            authority.require_region(region)?;
-            let key = keys::beneficiary(beneficiary);
-            if overlay.exists(&key)? {
-                return Err(LedgerError::DuplicateProposal(*beneficiary));
-            }
-            let record = BeneficiaryRecord {
-                region: region.clone(),
-                household_size: *household_size,
-                welfare_decile: *welfare_decile,
-                proposed_by: authority.org_id()?,
-                proposed_at: now,
-                identity: IdentityStatus::Unchecked,
-                eligibility: EligibilityStatus::Pending,
-                status: LifeStatus::Active,
-            };
-            overlay.put(key, &record);
-            Ok(Some(*beneficiary))
-        }
+        } => propose(
+            overlay,
+            ctx,
+            authority,
+            beneficiary,
+            region,
+            *household_size,
+            *welfare_decile,
+        ),
         Action::CheckIdentity {
             beneficiary: pseudonym,
             passed,
             ..
-        } => {
-            let mut record = beneficiary(overlay, pseudonym)?;
-            authority.require_region(&record.region)?;
-            require_not_deceased(pseudonym, &record)?;
-            record.identity = if *passed {
-                IdentityStatus::Passed
-            } else {
-                IdentityStatus::Failed
-            };
-            overlay.put(keys::beneficiary(pseudonym), &record);
-            Ok(Some(*pseudonym))
-        }
+        } => check_identity(overlay, authority, pseudonym, *passed),
         Action::VerifyEligibility {
             beneficiary: pseudonym,
             outcome,
-        } => {
-            let mut record = beneficiary(overlay, pseudonym)?;
-            authority.require_region(&record.region)?;
-            require_not_deceased(pseudonym, &record)?;
-            record.eligibility = match outcome {
-                Verification::Verified => EligibilityStatus::Verified,
-                Verification::Rejected { reason_code } => EligibilityStatus::Rejected {
-                    reason_code: *reason_code,
-                },
-            };
-            overlay.put(keys::beneficiary(pseudonym), &record);
-            Ok(Some(*pseudonym))
-        }
+        } => verify_eligibility(overlay, authority, pseudonym, outcome),
         Action::Enrol {
             beneficiary: pseudonym,
             program,
             tracking_code_hash,
             beneficiary_key,
-        } => {
-            require_program(genesis, program)?;
-            let record = beneficiary(overlay, pseudonym)?;
-            authority.require_region(&record.region)?;
-            require_active(pseudonym, &record)?;
-            if record.identity != IdentityStatus::Passed {
-                return Err(LedgerError::NotEligibleForEnrolment {
-                    beneficiary: *pseudonym,
-                    reason: "the identity check has not passed",
-                });
-            }
-            if record.eligibility != EligibilityStatus::Verified {
-                return Err(LedgerError::NotEligibleForEnrolment {
-                    beneficiary: *pseudonym,
-                    reason: "eligibility has not been verified",
-                });
-            }
-            let enrolment_key = keys::enrolment(pseudonym, program);
-            if overlay.exists(&enrolment_key)? {
-                return Err(LedgerError::DuplicateEnrolment {
-                    beneficiary: *pseudonym,
-                    program: program.to_string(),
-                });
-            }
-            let tracking_key = keys::tracking(tracking_code_hash);
-            if overlay.exists(&tracking_key)? {
-                return Err(LedgerError::DuplicateTrackingCode(*tracking_code_hash));
-            }
-            if let Some(app_key) = beneficiary_key {
-                if !is_usable_key(app_key) {
-                    return Err(LedgerError::InvalidField(
-                        "beneficiary_key is not a valid ed25519 key".into(),
-                    ));
-                }
-                let key = keys::signer(app_key);
-                if overlay.exists(&key)? {
-                    return Err(LedgerError::DuplicateKey(*app_key));
-                }
-                overlay.put(
-                    key,
-                    &KeyRecord {
-                        holder: KeyHolder::Beneficiary {
-                            beneficiary: *pseudonym,
-                        },
-                        next_nonce: 0,
-                        revoked: false,
-                    },
-                );
-            }
-            overlay.put(
-                enrolment_key,
-                &EnrolmentRecord {
-                    tracking_code_hash: *tracking_code_hash,
-                    beneficiary_key: *beneficiary_key,
-                    enrolled_at: now,
-                },
-            );
-            overlay.put(
-                tracking_key,
-                &TrackingRecord {
-                    beneficiary: *pseudonym,
-                    program: program.clone(),
-                },
-            );
-            Ok(Some(*pseudonym))
-        }
+        } => enrol(
+            overlay,
+            ctx,
+            authority,
+            pseudonym,
+            program,
+            tracking_code_hash,
+            beneficiary_key,
+        ),
         Action::Allocate {
             beneficiary: pseudonym,
             program,
             period,
             amount,
-        } => {
-            require_program(genesis, program)?;
-            let record = beneficiary(overlay, pseudonym)?;
-            authority.require_region(&record.region)?;
-            require_active(pseudonym, &record)?;
-            if !overlay.exists(&keys::enrolment(pseudonym, program))? {
-                return Err(LedgerError::NotEnrolled {
-                    beneficiary: *pseudonym,
-                    program: program.to_string(),
-                });
-            }
-            let id = allocation_id(pseudonym, program, period);
-            if overlay.exists(&keys::allocation(&id))? {
-                return Err(LedgerError::DuplicateAllocation(id));
-            }
-            // The ceiling that applies is the one declared for the nearest enclosing region
-            // (a village's budget is usually its regency's).
-            let mut region = Some(record.region.clone());
-            let mut budget = None;
-            while let Some(candidate) = region {
-                let key = keys::budget(program, period, &candidate);
-                if let Some(found) = overlay.get::<BudgetRecord>(&key)? {
-                    budget = Some((candidate, key, found));
-                    break;
-                }
-                region = candidate.parent();
-            }
-            let (budget_region, budget_key, mut budget_record) =
-                budget.ok_or_else(|| LedgerError::NoBudget {
-                    program: program.to_string(),
-                    period: period.to_string(),
-                    region: record.region.to_string(),
-                })?;
-            let total = budget_record
-                .allocated
-                .checked_add(*amount)
-                .ok_or(LedgerError::Overflow("budget"))?;
-            if total > budget_record.ceiling {
-                return Err(LedgerError::OverBudget {
-                    ceiling: budget_record.ceiling,
-                    allocated: budget_record.allocated,
-                    amount: *amount,
-                });
-            }
-            budget_record.allocated = total;
-            overlay.put(budget_key, &budget_record);
-            overlay.put(
-                keys::allocation(&id),
-                &AllocationRecord {
-                    beneficiary: *pseudonym,
-                    program: program.clone(),
-                    period: period.clone(),
-                    amount: *amount,
-                    budget_region,
-                    allocated_at: now,
-                    disbursement: None,
-                    receipt: None,
-                },
-            );
-            Ok(Some(*pseudonym))
-        }
+        } => allocate(overlay, ctx, authority, pseudonym, program, period, *amount),
         Action::Disburse {
             allocation: id,
             amount,
             channel,
             account_ref_hash,
-        } => {
-            let mut record = allocation(overlay, id)?;
-            let person = beneficiary(overlay, &record.beneficiary)?;
-            authority.require_region(&person.region)?;
-            if !authority.programs.is_empty() && !authority.programs.contains(&record.program) {
-                return Err(LedgerError::ProgramNotAllowed {
-                    program: record.program.to_string(),
-                });
-            }
-            if record.disbursement.is_some() {
-                return Err(LedgerError::AlreadyDisbursed(*id));
-            }
-            if *amount > record.amount {
-                return Err(LedgerError::OverDisbursement {
-                    allocated: record.amount,
-                    amount: *amount,
-                });
-            }
-            // Paying someone who has since died or been suspended is the classic leak.
-            if person.status != LifeStatus::Active {
-                return Err(LedgerError::BeneficiaryInactive {
-                    beneficiary: record.beneficiary,
-                    status: person.status.name(),
-                });
-            }
-            record.disbursement = Some(DisbursementRecord {
-                amount: *amount,
-                paid_by: authority.org_id()?,
-                channel: *channel,
-                account_ref_hash: *account_ref_hash,
-                paid_at: now,
-            });
-            overlay.put(keys::allocation(id), &record);
-            Ok(Some(record.beneficiary))
-        }
+        } => disburse(
+            overlay,
+            ctx,
+            authority,
+            id,
+            *amount,
+            *channel,
+            account_ref_hash,
+        ),
         Action::ConfirmReceipt {
             allocation: id,
             received,
-        } => {
-            let mut record = allocation(overlay, id)?;
-            let by_beneficiary = match authority.role {
-                SignerRole::Beneficiary(own) if own == record.beneficiary => true,
-                SignerRole::Beneficiary(_) => {
-                    return Err(LedgerError::RoleNotAllowed {
-                        role: authority.describe(),
-                        action: "confirm another beneficiary's receipt",
-                    })
-                }
-                _ => {
-                    let person = beneficiary(overlay, &record.beneficiary)?;
-                    authority.require_region(&person.region)?;
-                    false
-                }
-            };
-            if record.disbursement.is_none() {
-                return Err(LedgerError::NotDisbursed(*id));
-            }
-            if record.receipt.is_some() {
-                return Err(LedgerError::AlreadyConfirmed(*id));
-            }
-            record.receipt = Some(ReceiptRecord {
-                received: *received,
-                by_beneficiary,
-                confirmed_at: now,
-            });
-            overlay.put(keys::allocation(id), &record);
-            Ok(Some(record.beneficiary))
-        }
+        } => confirm_receipt(overlay, ctx, authority, id, *received),
         Action::FileObjection {
             subject,
             claim,
             evidence_hash,
-        } => {
-            let pseudonym = match subject {
-                ObjectionSubject::Beneficiary(pseudonym) => {
-                    beneficiary(overlay, pseudonym)?;
-                    *pseudonym
-                }
-                ObjectionSubject::Allocation(id) => allocation(overlay, id)?.beneficiary,
-            };
-            let deadline = now
-                .checked_add(OBJECTION_RESPONSE_WINDOW_MS)
-                .ok_or(LedgerError::Overflow("deadline"))?;
-            let record = ObjectionRecord {
-                subject: *subject,
-                beneficiary: pseudonym,
-                claim: *claim,
-                evidence_hash: *evidence_hash,
-                filed_by: authority.org_id()?,
-                filed_at: now,
-                deadline,
-                resolution: None,
-            };
-            overlay.put(keys::objection(&ctx.tx_hash), &record);
-            Ok(Some(pseudonym))
-        }
+        } => file_objection(overlay, ctx, authority, subject, *claim, evidence_hash),
         Action::ResolveObjection {
             objection: id,
             upheld,
             consequence,
-        } => {
-            let mut record: ObjectionRecord = overlay
-                .get(&keys::objection(id))?
-                .ok_or(LedgerError::UnknownObjection(*id))?;
-            if record.resolution.is_some() {
-                return Err(LedgerError::AlreadyResolved(*id));
-            }
-            let mut person = beneficiary(overlay, &record.beneficiary)?;
-            authority.require_region(&person.region)?;
-            // After the response window the regional office has lost the case: it escalates
-            // to the ministry, which alone may resolve it from then on.
-            if now > record.deadline && authority.kind() != Some(OrgKind::Kemensos) {
-                return Err(LedgerError::ObjectionDeadlinePassed { objection: *id });
-            }
-            if !*upheld && *consequence != Consequence::None {
-                return Err(LedgerError::InvalidField(
-                    "a dismissed objection can have no consequence".into(),
-                ));
-            }
-            if *upheld
-                && *consequence == Consequence::SuspendBeneficiary
-                && person.status == LifeStatus::Active
-            {
-                person.status = LifeStatus::Suspended;
-                overlay.put(keys::beneficiary(&record.beneficiary), &person);
-            }
-            record.resolution = Some(ResolutionRecord {
-                upheld: *upheld,
-                consequence: *consequence,
-                resolved_by: authority.org_id()?,
-                resolved_at: now,
-            });
-            let pseudonym = record.beneficiary;
-            overlay.put(keys::objection(id), &record);
-            Ok(Some(pseudonym))
-        }
+        } => resolve_objection(overlay, ctx, authority, id, *upheld, *consequence),
         Action::ChangeStatus {
             beneficiary: pseudonym,
             change,
-        } => {
-            let mut record = beneficiary(overlay, pseudonym)?;
-            authority.require_region(&record.region)?;
-            require_not_deceased(pseudonym, &record)?;
-            match change {
-                StatusChange::Deceased => record.status = LifeStatus::Deceased,
-                StatusChange::Graduated => record.status = LifeStatus::Graduated,
-                StatusChange::Suspended => record.status = LifeStatus::Suspended,
-                StatusChange::Reinstated => record.status = LifeStatus::Active,
-                StatusChange::Moved { to } => {
-                    require_region_known(genesis, to)?;
-                    record.region = to.clone();
-                }
-            }
-            overlay.put(keys::beneficiary(pseudonym), &record);
-            Ok(Some(*pseudonym))
-        }
-        Action::Attest { attestation } => {
-            match attestation {
-                Attestation::Checkpoint { size, root } => {
-                    if *size > ctx.committed_log_size {
-                        return Err(LedgerError::CheckpointAhead {
-                            size: *size,
-                            log_size: ctx.committed_log_size,
-                        });
-                    }
-                    let actual = merkle::root_at(&StoreLog(ctx.store), *size)
-                        .map_err(|e| LedgerError::Corrupt(format!("log: {e}")))?;
-                    if actual != root.0 {
-                        return Err(LedgerError::CheckpointMismatch { size: *size });
-                    }
-                    let org = authority.org_id()?;
-                    let kind = authority.kind().unwrap_or(OrgKind::Auditor);
-                    overlay.put(
-                        keys::cosignature(*size, &org),
-                        &CosignatureRecord {
-                            root: *root,
-                            tx_hash: ctx.tx_hash,
-                            org_kind: kind,
-                        },
-                    );
-                }
-                Attestation::Finding { height, .. } => {
-                    if *height > ctx.height {
-                        return Err(LedgerError::InvalidField(format!(
-                            "finding names height {height}, beyond the chain"
-                        )));
-                    }
-                }
-            }
-            Ok(None)
-        }
+        } => change_status(overlay, ctx, authority, pseudonym, change),
+        Action::Attest { attestation } => attest(overlay, ctx, authority, attestation),
         Action::RegisterAgent { key, role, regions } => {
-            let (_, kind) = authority.org.clone().ok_or(LedgerError::RoleNotAllowed {
-                role: authority.describe(),
-                action: "register_agent",
-            })?;
-            let role_fits = match role {
-                AgentRole::BankOfficer => matches!(kind, OrgKind::Bank | OrgKind::Pos),
-                AgentRole::Pendamping | AgentRole::Cadre => {
-                    matches!(kind, OrgKind::Pemda | OrgKind::Kemensos)
-                }
-                AgentRole::Operator => true,
-            };
-            if !role_fits {
-                return Err(LedgerError::RoleNotAllowed {
-                    role: format!("{} organisation", kind.name()),
-                    action: "register an agent of this role",
+            register_agent(overlay, ctx, authority, key, *role, regions)
+        }
+        Action::RevokeAgent { key } => revoke_agent(overlay, authority, key),
+    }
+}
+
+/// Records a program period's budget ceiling per region, enforcing that the program is in
+/// genesis and that a revision is never below what is already allocated.
+fn declare_budget(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    program: &ProgramCode,
+    period: &PeriodCode,
+    ceilings: &[BudgetCeiling],
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let genesis = ctx.genesis;
+    require_program(genesis, program)?;
+    for ceiling in ceilings {
+        require_region_known(genesis, &ceiling.region)?;
+        authority.require_region(&ceiling.region)?;
+        let key = keys::budget(program, period, &ceiling.region);
+        let allocated = overlay
+            .get::<BudgetRecord>(&key)?
+            .map(|b| b.allocated)
+            .unwrap_or_default();
+        // A revision may raise or lower the ceiling, never below what is already
+        // promised to beneficiaries.
+        if ceiling.ceiling < allocated {
+            return Err(LedgerError::CeilingBelowAllocated {
+                ceiling: ceiling.ceiling,
+                allocated,
+            });
+        }
+        // A region's ceiling fits inside every enclosing region's.
+        for (parent_region, _, parent) in budgets_above(overlay, program, period, &ceiling.region)?
+        {
+            if parent_region != ceiling.region && ceiling.ceiling > parent.ceiling {
+                return Err(LedgerError::CeilingAboveParent {
+                    ceiling: ceiling.ceiling,
+                    parent_region: parent_region.to_string(),
+                    parent_ceiling: parent.ceiling,
                 });
             }
-            if !is_usable_key(key) {
-                return Err(LedgerError::InvalidField(
-                    "agent key is not a valid ed25519 key".into(),
-                ));
-            }
-            for region in regions {
-                require_region_known(genesis, region)?;
-                authority.require_region(region)?;
-            }
-            let record_key = keys::signer(key);
-            if overlay.exists(&record_key)? {
-                return Err(LedgerError::DuplicateKey(*key));
-            }
-            let holder = KeyHolder::Agent {
-                org: authority.org_id()?,
-                role: *role,
-                regions: regions.clone(),
-            };
-            overlay.put(
-                record_key,
-                &KeyRecord {
-                    holder,
-                    next_nonce: 0,
-                    revoked: false,
-                },
-            );
-            Ok(None)
         }
-        Action::RevokeAgent { key } => {
-            let record_key = keys::signer(key);
-            let mut record: KeyRecord = overlay
-                .get(&record_key)?
-                .ok_or(LedgerError::UnknownSigner { signer: *key })?;
-            let own_org = authority.org_id()?;
-            match &record.holder {
-                KeyHolder::Agent { org, .. } if *org == own_org => {}
-                _ => {
-                    return Err(LedgerError::RoleNotAllowed {
-                        role: authority.describe(),
-                        action: "revoke a key that is not its own agent's",
-                    })
-                }
-            }
-            record.revoked = true;
-            overlay.put(record_key, &record);
-            Ok(None)
+        overlay.put(
+            key,
+            &BudgetRecord {
+                ceiling: ceiling.ceiling,
+                allocated,
+            },
+        );
+    }
+    Ok(None)
+}
+
+/// Records a proposed (usul) beneficiary in a known region within the signer's scope,
+/// enforcing that the pseudonym has not been proposed before.
+fn propose(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    beneficiary: &Pseudonym,
+    region: &RegionCode,
+    household_size: u8,
+    welfare_decile: u8,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    require_region_known(ctx.genesis, region)?;
+    authority.require_region(region)?;
+    let key = keys::beneficiary(beneficiary);
+    if overlay.exists(&key)? {
+        return Err(LedgerError::DuplicateProposal(*beneficiary));
+    }
+    let record = BeneficiaryRecord {
+        region: region.clone(),
+        household_size,
+        welfare_decile,
+        proposed_by: authority.org_id()?,
+        proposed_at: ctx.time_ms,
+        identity: IdentityStatus::Unchecked,
+        eligibility: EligibilityStatus::Pending,
+        status: LifeStatus::Active,
+        status_set_by: None,
+    };
+    overlay.put(key, &record);
+    Ok(Some(*beneficiary))
+}
+
+/// Records the outcome of an identity check, enforcing that the beneficiary exists, is in
+/// the signer's regions and is not deceased.
+fn check_identity(
+    overlay: &mut Overlay<'_>,
+    authority: &Authority,
+    pseudonym: &Pseudonym,
+    passed: bool,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let mut record = beneficiary(overlay, pseudonym)?;
+    authority.require_region(&record.region)?;
+    require_not_deceased(pseudonym, &record)?;
+    record.identity = if passed {
+        IdentityStatus::Passed
+    } else {
+        IdentityStatus::Failed
+    };
+    overlay.put(keys::beneficiary(pseudonym), &record);
+    Ok(Some(*pseudonym))
+}
+
+/// Records an eligibility verification or rejection, enforcing that the beneficiary exists,
+/// is in the signer's regions and is not deceased.
+fn verify_eligibility(
+    overlay: &mut Overlay<'_>,
+    authority: &Authority,
+    pseudonym: &Pseudonym,
+    outcome: &Verification,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let mut record = beneficiary(overlay, pseudonym)?;
+    authority.require_region(&record.region)?;
+    require_not_deceased(pseudonym, &record)?;
+    record.eligibility = match outcome {
+        Verification::Verified => EligibilityStatus::Verified,
+        Verification::Rejected { reason_code } => EligibilityStatus::Rejected {
+            reason_code: *reason_code,
+        },
+    };
+    overlay.put(keys::beneficiary(pseudonym), &record);
+    Ok(Some(*pseudonym))
+}
+
+/// Records an enrolment with its tracking code (and the beneficiary's app key, if any),
+/// enforcing a passed identity check, verified eligibility, an active beneficiary and no
+/// earlier enrolment in the program.
+fn enrol(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    pseudonym: &Pseudonym,
+    program: &ProgramCode,
+    tracking_code_hash: &TrackingCodeHash,
+    beneficiary_key: &Option<PublicKey>,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    require_program(ctx.genesis, program)?;
+    let record = beneficiary(overlay, pseudonym)?;
+    authority.require_region(&record.region)?;
+    require_active(pseudonym, &record)?;
+    if record.identity != IdentityStatus::Passed {
+        return Err(LedgerError::NotEligibleForEnrolment {
+            beneficiary: *pseudonym,
+            reason: "the identity check has not passed",
+        });
+    }
+    if record.eligibility != EligibilityStatus::Verified {
+        return Err(LedgerError::NotEligibleForEnrolment {
+            beneficiary: *pseudonym,
+            reason: "eligibility has not been verified",
+        });
+    }
+    let enrolment_key = keys::enrolment(pseudonym, program);
+    if overlay.exists(&enrolment_key)? {
+        return Err(LedgerError::DuplicateEnrolment {
+            beneficiary: *pseudonym,
+            program: program.to_string(),
+        });
+    }
+    let tracking_key = keys::tracking(tracking_code_hash);
+    if overlay.exists(&tracking_key)? {
+        return Err(LedgerError::DuplicateTrackingCode(*tracking_code_hash));
+    }
+    if let Some(app_key) = beneficiary_key {
+        if !is_usable_key(app_key) {
+            return Err(LedgerError::InvalidField(
+                "beneficiary_key is not a valid ed25519 key".into(),
+            ));
+        }
+        let key = keys::signer(app_key);
+        if overlay.exists(&key)? {
+            return Err(LedgerError::DuplicateKey(*app_key));
+        }
+        overlay.put(
+            key,
+            &KeyRecord {
+                holder: KeyHolder::Beneficiary {
+                    beneficiary: *pseudonym,
+                },
+                next_nonce: 0,
+                revoked: false,
+            },
+        );
+    }
+    overlay.put(
+        enrolment_key,
+        &EnrolmentRecord {
+            tracking_code_hash: *tracking_code_hash,
+            beneficiary_key: *beneficiary_key,
+            enrolled_at: ctx.time_ms,
+        },
+    );
+    overlay.put(
+        tracking_key,
+        &TrackingRecord {
+            beneficiary: *pseudonym,
+            program: program.clone(),
+        },
+    );
+    Ok(Some(*pseudonym))
+}
+
+/// Records an allocation for one program period and charges it to the budget, enforcing an
+/// active, enrolled beneficiary, one allocation per program period, and the ceiling of the
+/// nearest enclosing region with a budget and of every region above it that has one.
+fn allocate(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    pseudonym: &Pseudonym,
+    program: &ProgramCode,
+    period: &PeriodCode,
+    amount: Rupiah,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    require_program(ctx.genesis, program)?;
+    let record = beneficiary(overlay, pseudonym)?;
+    authority.require_region(&record.region)?;
+    require_active(pseudonym, &record)?;
+    require_still_eligible(pseudonym, &record)?;
+    if !overlay.exists(&keys::enrolment(pseudonym, program))? {
+        return Err(LedgerError::NotEnrolled {
+            beneficiary: *pseudonym,
+            program: program.to_string(),
+        });
+    }
+    let id = allocation_id(pseudonym, program, period);
+    if overlay.exists(&keys::allocation(&id))? {
+        return Err(LedgerError::DuplicateAllocation(id));
+    }
+    let budget_region = charge_budgets(overlay, program, period, &record.region, amount)?;
+    overlay.put(
+        keys::allocation(&id),
+        &AllocationRecord {
+            beneficiary: *pseudonym,
+            program: program.clone(),
+            period: period.clone(),
+            amount,
+            budget_region,
+            allocated_at: ctx.time_ms,
+            disbursement: None,
+            receipt: None,
+            beneficiary_statement: None,
+        },
+    );
+    Ok(Some(*pseudonym))
+}
+
+/// Every declared budget of (program, period) for `region` and the regions enclosing it,
+/// nearest first, as (region, state key, record).
+fn budgets_above(
+    overlay: &Overlay<'_>,
+    program: &ProgramCode,
+    period: &PeriodCode,
+    region: &RegionCode,
+) -> Result<Vec<(RegionCode, Vec<u8>, BudgetRecord)>, LedgerError> {
+    let mut found = Vec::new();
+    let mut next = Some(region.clone());
+    while let Some(candidate) = next {
+        let key = keys::budget(program, period, &candidate);
+        if let Some(record) = overlay.get::<BudgetRecord>(&key)? {
+            found.push((candidate.clone(), key, record));
+        }
+        next = candidate.parent();
+    }
+    Ok(found)
+}
+
+/// Charges `amount` to the budget of every region enclosing `beneficiary_region` that has
+/// one (checked arithmetic), refusing if any ceiling would be passed: a village budget
+/// cannot be used to get around its regency's. Returns the nearest budget's region.
+fn charge_budgets(
+    overlay: &mut Overlay<'_>,
+    program: &ProgramCode,
+    period: &PeriodCode,
+    beneficiary_region: &RegionCode,
+    amount: Rupiah,
+) -> Result<RegionCode, LedgerError> {
+    let budgets = budgets_above(overlay, program, period, beneficiary_region)?;
+    let Some((nearest, _, _)) = budgets.first() else {
+        return Err(LedgerError::NoBudget {
+            program: program.to_string(),
+            period: period.to_string(),
+            region: beneficiary_region.to_string(),
+        });
+    };
+    let nearest = nearest.clone();
+    let mut charged = Vec::with_capacity(budgets.len());
+    for (_, key, mut record) in budgets {
+        let total = record
+            .allocated
+            .checked_add(amount)
+            .ok_or(LedgerError::Overflow("budget"))?;
+        if total > record.ceiling {
+            return Err(LedgerError::OverBudget {
+                ceiling: record.ceiling,
+                allocated: record.allocated,
+                amount,
+            });
+        }
+        record.allocated = total;
+        charged.push((key, record));
+    }
+    for (key, record) in charged {
+        overlay.put(key, &record);
+    }
+    Ok(nearest)
+}
+
+/// Records the payment of an allocation, enforcing the payer's region and program scope,
+/// one payment per allocation, an amount no larger than allocated and an active
+/// beneficiary.
+fn disburse(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    id: &AllocationId,
+    amount: Rupiah,
+    channel: PaymentChannel,
+    account_ref_hash: &Hash32,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let mut record = allocation(overlay, id)?;
+    let person = beneficiary(overlay, &record.beneficiary)?;
+    authority.require_region(&person.region)?;
+    if !authority.programs.is_empty() && !authority.programs.contains(&record.program) {
+        return Err(LedgerError::ProgramNotAllowed {
+            program: record.program.to_string(),
+        });
+    }
+    if record.disbursement.is_some() {
+        return Err(LedgerError::AlreadyDisbursed(*id));
+    }
+    if amount > record.amount {
+        return Err(LedgerError::OverDisbursement {
+            allocated: record.amount,
+            amount,
+        });
+    }
+    // Paying someone who has since died or been suspended is the classic leak.
+    if person.status != LifeStatus::Active {
+        return Err(LedgerError::BeneficiaryInactive {
+            beneficiary: record.beneficiary,
+            status: person.status.name(),
+        });
+    }
+    require_still_eligible(&record.beneficiary, &person)?;
+    record.disbursement = Some(DisbursementRecord {
+        amount,
+        paid_by: authority.org_id()?,
+        channel,
+        account_ref_hash: *account_ref_hash,
+        paid_at: ctx.time_ms,
+    });
+    overlay.put(keys::allocation(id), &record);
+    Ok(Some(record.beneficiary))
+}
+
+/// Records whether a payment was received, enforcing that only the beneficiary's own app
+/// key or a pendamping in their region confirms, after disbursement, once each: a
+/// pendamping's confirmation never silences the beneficiary's own later statement.
+fn confirm_receipt(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    id: &AllocationId,
+    received: bool,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let mut record = allocation(overlay, id)?;
+    let by_beneficiary = match authority.role {
+        SignerRole::Beneficiary(own) if own == record.beneficiary => true,
+        SignerRole::Beneficiary(_) => {
+            return Err(LedgerError::RoleNotAllowed {
+                role: authority.describe(),
+                action: "confirm another beneficiary's receipt",
+            })
+        }
+        _ => {
+            let person = beneficiary(overlay, &record.beneficiary)?;
+            authority.require_region(&person.region)?;
+            false
+        }
+    };
+    if record.disbursement.is_none() {
+        return Err(LedgerError::NotDisbursed(*id));
+    }
+    let statement = ReceiptRecord {
+        received,
+        by_beneficiary,
+        confirmed_at: ctx.time_ms,
+    };
+    match &record.receipt {
+        None => record.receipt = Some(statement),
+        // The beneficiary's own word after a pendamping's: always recorded, beside it.
+        Some(first)
+            if by_beneficiary
+                && !first.by_beneficiary
+                && record.beneficiary_statement.is_none() =>
+        {
+            record.beneficiary_statement = Some(statement)
+        }
+        Some(_) => return Err(LedgerError::AlreadyConfirmed(*id)),
+    }
+    overlay.put(keys::allocation(id), &record);
+    Ok(Some(record.beneficiary))
+}
+
+/// Records an objection (sanggah) under the transaction's hash, enforcing that its subject
+/// exists and setting its deadline to filing time plus the response window.
+fn file_objection(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    subject: &ObjectionSubject,
+    claim: ClaimCode,
+    evidence_hash: &Hash32,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let now = ctx.time_ms;
+    let pseudonym = match subject {
+        ObjectionSubject::Beneficiary(pseudonym) => {
+            beneficiary(overlay, pseudonym)?;
+            *pseudonym
+        }
+        ObjectionSubject::Allocation(id) => allocation(overlay, id)?.beneficiary,
+    };
+    let deadline = now
+        .checked_add(OBJECTION_RESPONSE_WINDOW_MS)
+        .ok_or(LedgerError::Overflow("deadline"))?;
+    let record = ObjectionRecord {
+        subject: *subject,
+        beneficiary: pseudonym,
+        claim,
+        evidence_hash: *evidence_hash,
+        filed_by: authority.org_id()?,
+        filed_at: now,
+        deadline,
+        resolution: None,
+    };
+    overlay.put(keys::objection(&ctx.tx_hash), &record);
+    Ok(Some(pseudonym))
+}
+
+/// Records the resolution of an objection (suspending the beneficiary if so decided),
+/// enforcing that it is resolved once, and by the region's Pemda only before the deadline.
+fn resolve_objection(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    id: &ObjectionId,
+    upheld: bool,
+    consequence: Consequence,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let now = ctx.time_ms;
+    let mut record: ObjectionRecord = overlay
+        .get(&keys::objection(id))?
+        .ok_or(LedgerError::UnknownObjection(*id))?;
+    if record.resolution.is_some() {
+        return Err(LedgerError::AlreadyResolved(*id));
+    }
+    let mut person = beneficiary(overlay, &record.beneficiary)?;
+    authority.require_region(&person.region)?;
+    // After the response window the regional office has lost the case: it escalates
+    // to the ministry, which alone may resolve it from then on.
+    if now > record.deadline && authority.kind() != Some(OrgKind::Kemensos) {
+        return Err(LedgerError::ObjectionDeadlinePassed { objection: *id });
+    }
+    if !upheld && consequence != Consequence::None {
+        return Err(LedgerError::InvalidField(
+            "a dismissed objection can have no consequence".into(),
+        ));
+    }
+    if upheld
+        && consequence == Consequence::SuspendBeneficiary
+        && person.status == LifeStatus::Active
+    {
+        person.status = LifeStatus::Suspended;
+        person.status_set_by = authority.kind();
+        overlay.put(keys::beneficiary(&record.beneficiary), &person);
+    }
+    record.resolution = Some(ResolutionRecord {
+        upheld,
+        consequence,
+        resolved_by: authority.org_id()?,
+        resolved_at: now,
+    });
+    let pseudonym = record.beneficiary;
+    overlay.put(keys::objection(id), &record);
+    Ok(Some(pseudonym))
+}
+
+/// Records a change in a beneficiary's status or region, enforcing that the beneficiary is
+/// in the signer's regions, that only a correction leaves `deceased`, that a suspension or
+/// graduation set by the ministry is lifted by the ministry only, and that a move goes to a
+/// known region within the signer's scope.
+fn change_status(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    pseudonym: &Pseudonym,
+    change: &StatusChange,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let mut record = beneficiary(overlay, pseudonym)?;
+    authority.require_region(&record.region)?;
+    if *change == StatusChange::DeathRecordCorrected {
+        if record.status != LifeStatus::Deceased {
+            return Err(LedgerError::StatusChangeNotAllowed(
+                "only a recorded death can be corrected",
+            ));
+        }
+    } else {
+        require_not_deceased(pseudonym, &record)?;
+    }
+    let set = |record: &mut BeneficiaryRecord, status| {
+        record.status = status;
+        record.status_set_by = if status == LifeStatus::Active {
+            None
+        } else {
+            authority.kind()
+        };
+    };
+    match change {
+        StatusChange::Deceased => set(&mut record, LifeStatus::Deceased),
+        StatusChange::Graduated => set(&mut record, LifeStatus::Graduated),
+        StatusChange::Suspended => set(&mut record, LifeStatus::Suspended),
+        StatusChange::Reinstated => {
+            require_may_reinstate(authority, &record)?;
+            set(&mut record, LifeStatus::Active)
+        }
+        StatusChange::DeathRecordCorrected => set(&mut record, LifeStatus::Active),
+        StatusChange::Moved { to } => {
+            require_region_known(ctx.genesis, to)?;
+            authority.require_region(to)?;
+            record.region = to.clone();
         }
     }
+    overlay.put(keys::beneficiary(pseudonym), &record);
+    Ok(Some(*pseudonym))
+}
+
+/// Who may undo what: a suspension is lifted by whoever may suspend, unless the ministry
+/// imposed it (directly or by upholding an objection); a graduation is undone by the
+/// ministry only.
+fn require_may_reinstate(
+    authority: &Authority,
+    record: &BeneficiaryRecord,
+) -> Result<(), LedgerError> {
+    let ministry = authority.kind() == Some(OrgKind::Kemensos);
+    match record.status {
+        LifeStatus::Suspended if record.status_set_by == Some(OrgKind::Kemensos) && !ministry => {
+            Err(LedgerError::StatusChangeNotAllowed(
+                "a suspension imposed by the ministry is lifted by the ministry only",
+            ))
+        }
+        LifeStatus::Suspended => Ok(()),
+        LifeStatus::Graduated if ministry => Ok(()),
+        LifeStatus::Graduated => Err(LedgerError::StatusChangeNotAllowed(
+            "a graduation is undone by the ministry only",
+        )),
+        LifeStatus::Active | LifeStatus::Deceased => Err(LedgerError::StatusChangeNotAllowed(
+            "only a suspended or graduated beneficiary can be reinstated",
+        )),
+    }
+}
+
+/// Records an auditor's cosignature of a checkpoint, enforcing that it matches the log at
+/// a committed size; a finding is only checked to name a height the chain has reached.
+fn attest(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    attestation: &Attestation,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    match attestation {
+        Attestation::Checkpoint { size, root } => {
+            if *size > ctx.committed_log_size {
+                return Err(LedgerError::CheckpointAhead {
+                    size: *size,
+                    log_size: ctx.committed_log_size,
+                });
+            }
+            let actual = merkle::root_at(&StoreLog(ctx.store), *size)
+                .map_err(|e| LedgerError::Corrupt(format!("log: {e}")))?;
+            if actual != root.0 {
+                return Err(LedgerError::CheckpointMismatch { size: *size });
+            }
+            let org = authority.org_id()?;
+            let kind = authority.kind().unwrap_or(OrgKind::Auditor);
+            overlay.put(
+                keys::cosignature(*size, &org),
+                &CosignatureRecord {
+                    root: *root,
+                    tx_hash: ctx.tx_hash,
+                    org_kind: kind,
+                },
+            );
+        }
+        Attestation::Finding { height, .. } => {
+            if *height > ctx.height {
+                return Err(LedgerError::InvalidField(format!(
+                    "finding names height {height}, beyond the chain"
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Records an agent key under the signing organisation, enforcing a role that fits the
+/// organisation, a usable and unused key, and regions known and within the organisation's.
+fn register_agent(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    key: &PublicKey,
+    role: AgentRole,
+    regions: &[RegionCode],
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let (_, kind) = authority.org.clone().ok_or(LedgerError::RoleNotAllowed {
+        role: authority.describe(),
+        action: "register_agent",
+    })?;
+    let role_fits = match role {
+        AgentRole::BankOfficer => matches!(kind, OrgKind::Bank | OrgKind::Pos),
+        AgentRole::Pendamping | AgentRole::Cadre => {
+            matches!(kind, OrgKind::Pemda | OrgKind::Kemensos)
+        }
+        AgentRole::Operator => true,
+    };
+    if !role_fits {
+        return Err(LedgerError::RoleNotAllowed {
+            role: format!("{} organisation", kind.name()),
+            action: "register an agent of this role",
+        });
+    }
+    if !is_usable_key(key) {
+        return Err(LedgerError::InvalidField(
+            "agent key is not a valid ed25519 key".into(),
+        ));
+    }
+    for region in regions {
+        require_region_known(ctx.genesis, region)?;
+        authority.require_region(region)?;
+    }
+    let record_key = keys::signer(key);
+    if overlay.exists(&record_key)? {
+        return Err(LedgerError::DuplicateKey(*key));
+    }
+    let holder = KeyHolder::Agent {
+        org: authority.org_id()?,
+        role,
+        regions: regions.to_vec(),
+    };
+    overlay.put(
+        record_key,
+        &KeyRecord {
+            holder,
+            next_nonce: 0,
+            revoked: false,
+        },
+    );
+    Ok(None)
+}
+
+/// Records the revocation of a key (the action keeps its historic name): an organisation
+/// revokes its own agents' keys and its own other keys (never the key signing), a
+/// beneficiary its own app key, and the ministry any beneficiary's app key (a lost phone).
+/// A revoked key is refused from the next transaction on; its history stays valid.
+fn revoke_agent(
+    overlay: &mut Overlay<'_>,
+    authority: &Authority,
+    key: &PublicKey,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let record_key = keys::signer(key);
+    let mut record: KeyRecord = overlay
+        .get(&record_key)?
+        .ok_or(LedgerError::UnknownSigner { signer: *key })?;
+    let own_org = authority.org.as_ref().map(|(id, _)| id);
+    let allowed = match (&record.holder, authority.role) {
+        (KeyHolder::Agent { org, .. }, SignerRole::OrgKey) => Some(org) == own_org,
+        (KeyHolder::Organisation { org }, SignerRole::OrgKey) => {
+            Some(org) == own_org && Some(*key) != authority.signer
+        }
+        (KeyHolder::Beneficiary { beneficiary }, SignerRole::Beneficiary(own)) => {
+            *beneficiary == own
+        }
+        (KeyHolder::Beneficiary { .. }, SignerRole::OrgKey) => {
+            authority.kind() == Some(OrgKind::Kemensos)
+        }
+        _ => false,
+    };
+    if !allowed {
+        return Err(LedgerError::RoleNotAllowed {
+            role: authority.describe(),
+            action: "revoke a key it does not answer for",
+        });
+    }
+    if record.revoked {
+        return Err(LedgerError::RevokedSigner { signer: *key });
+    }
+    record.revoked = true;
+    overlay.put(record_key, &record);
+    Ok(None)
 }
 
 /// The transparency log as stored: leaf hashes are recomputed from leaf bytes, higher

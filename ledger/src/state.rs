@@ -203,6 +203,9 @@ pub struct BeneficiaryRecord {
     pub identity: IdentityStatus,
     pub eligibility: EligibilityStatus,
     pub status: LifeStatus,
+    /// Who set the current status, when it is not `active`: a suspension or graduation set
+    /// by the ministry can be lifted by the ministry only.
+    pub status_set_by: Option<crate::genesis::OrgKind>,
 }
 
 /// Enrolment of a beneficiary in a program.
@@ -258,6 +261,9 @@ pub struct AllocationRecord {
     pub allocated_at: TimeMs,
     pub disbursement: Option<DisbursementRecord>,
     pub receipt: Option<ReceiptRecord>,
+    /// The beneficiary's own statement when a pendamping confirmed first: their own key can
+    /// always say "not received", and both records stay, so the conflict is visible.
+    pub beneficiary_statement: Option<ReceiptRecord>,
 }
 
 /// How an objection was resolved.

@@ -7,7 +7,7 @@
 //! are also the leaf bytes in the transparency log.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::LedgerError;
@@ -225,8 +225,11 @@ pub enum StatusChange {
     /// Graduated out of poverty: no further allocations.
     Graduated,
     Suspended,
-    /// Back to active after a suspension.
+    /// Back to active after a suspension (or, by the ministry only, a graduation).
     Reinstated,
+    /// A death recorded in error is withdrawn (Dukcapil, or Kemensos on its behalf): the
+    /// only way back from `deceased`. The wrong record stays in the log.
+    DeathRecordCorrected,
 }
 
 /// An auditor's attestation.
@@ -320,22 +323,18 @@ impl Action {
                     return invalid("welfare_decile must be 1 to 10");
                 }
             }
-            Action::Allocate { amount, .. } | Action::Disburse { amount, .. } => {
-                if amount.0 == 0 {
-                    return Err(LedgerError::ZeroAmount);
-                }
+            Action::Allocate { amount, .. } | Action::Disburse { amount, .. } if amount.0 == 0 => {
+                return Err(LedgerError::ZeroAmount);
             }
             Action::Attest {
                 attestation: Attestation::Finding { severity, .. },
-            } => {
-                if !(1..=4).contains(severity) {
-                    return invalid("severity must be 1 to 4");
-                }
+            } if !(1..=4).contains(severity) => {
+                return invalid("severity must be 1 to 4");
             }
-            Action::RegisterAgent { regions, .. } => {
-                if regions.is_empty() || regions.len() > AGENT_REGIONS_MAX {
-                    return invalid("an agent must be scoped to 1 to 32 regions");
-                }
+            Action::RegisterAgent { regions, .. }
+                if regions.is_empty() || regions.len() > AGENT_REGIONS_MAX =>
+            {
+                return invalid("an agent must be scoped to 1 to 32 regions");
             }
             _ => {}
         }
@@ -365,7 +364,7 @@ impl TxBody {
 impl Transaction {
     /// The canonical bytes: what is hashed, stored, and appended to the log.
     pub fn to_bytes(&self) -> Vec<u8> {
-        borsh::to_vec(self).unwrap_or_default()
+        crate::encode::canonical(self)
     }
 
     /// Decodes canonical bytes, refusing oversized input and trailing bytes.
@@ -409,75 +408,42 @@ impl Transaction {
         Ok(bytes)
     }
 
-    /// Verifies the signature alone (strict ed25519: canonical encodings, no small-order
-    /// keys).
+    /// Verifies the signature alone, by the ledger's one signature rule
+    /// ([`crate::signature`]: ZIP-215).
     pub fn verify_signature(&self) -> Result<(), LedgerError> {
-        let bad = || LedgerError::BadSignature {
-            signer: self.body.signer,
-        };
-        let key = VerifyingKey::from_bytes(self.body.signer.as_bytes()).map_err(|_| bad())?;
-        let signature = ed25519_dalek::Signature::from_bytes(self.signature.as_bytes());
-        key.verify_strict(&self.body.signing_bytes(), &signature)
-            .map_err(|_| bad())
+        if crate::signature::verify(
+            &self.body.signer,
+            &self.body.signing_bytes(),
+            &self.signature,
+        ) {
+            Ok(())
+        } else {
+            Err(LedgerError::BadSignature {
+                signer: self.body.signer,
+            })
+        }
     }
 }
 
-/// Verifies many transaction signatures at once.
-///
-/// Batch verification is about twice as fast per signature as one-by-one. When the batch
-/// fails, each signature is checked on its own so that the error names the first bad one;
-/// the verdict for a set of transactions is therefore the same whichever way it is reached.
+/// Verifies many transaction signatures at once (batched: about twice as fast per
+/// signature). The verdict on each transaction is exactly [`Transaction::verify_signature`]'s,
+/// whatever else is in the batch; the error names the first bad one.
 pub fn verify_signatures<'a>(
     txs: impl IntoIterator<Item = &'a Transaction>,
 ) -> Result<(), (usize, LedgerError)> {
     let txs: Vec<&Transaction> = txs.into_iter().collect();
-    let mut messages = Vec::with_capacity(txs.len());
-    let mut signatures = Vec::with_capacity(txs.len());
-    let mut keys = Vec::with_capacity(txs.len());
-    for (index, tx) in txs.iter().enumerate() {
-        let key = VerifyingKey::from_bytes(tx.body.signer.as_bytes()).map_err(|_| {
-            (
-                index,
-                LedgerError::BadSignature {
-                    signer: tx.body.signer,
-                },
-            )
-        })?;
-        // Weak (small-order) keys are refused outright: batch and strict single
-        // verification must agree on every transaction.
-        if key.is_weak() {
-            return Err((
-                index,
-                LedgerError::BadSignature {
-                    signer: tx.body.signer,
-                },
-            ));
-        }
-        messages.push(tx.body.signing_bytes());
-        signatures.push(ed25519_dalek::Signature::from_bytes(
-            tx.signature.as_bytes(),
-        ));
-        keys.push(key);
-    }
-    let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    if ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok() {
-        // Batch and strict single verification can disagree only on signatures crafted with
-        // small-order components. Every node runs this same function over the same block,
-        // so the verdict on a block is still the same on every node.
-        return Ok(());
-    }
-    for (index, tx) in txs.iter().enumerate() {
-        tx.verify_signature().map_err(|e| (index, e))?;
-    }
-    // Every signature verified alone although the batch failed: this cannot happen for
-    // honestly made signatures, so the set is refused rather than guessed about.
-    match txs.first() {
-        Some(tx) => Err((
-            0,
+    let messages: Vec<Vec<u8>> = txs.iter().map(|tx| tx.body.signing_bytes()).collect();
+    let items: Vec<(PublicKey, &[u8], SignatureBytes)> = txs
+        .iter()
+        .zip(&messages)
+        .map(|(tx, message)| (tx.body.signer, message.as_slice(), tx.signature))
+        .collect();
+    crate::signature::verify_all(&items).map_err(|index| {
+        (
+            index,
             LedgerError::BadSignature {
-                signer: tx.body.signer,
+                signer: txs[index].body.signer,
             },
-        )),
-        None => Ok(()),
-    }
+        )
+    })
 }

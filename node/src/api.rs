@@ -5,7 +5,6 @@
 //! size-limited before they are read.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,27 +13,22 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ledger::block::{Block, BlockHeader};
-use ledger::limits::TX_BYTES_MAX;
+use ledger::block::Block;
 use ledger::tx::Transaction;
 use ledger::types::{Hash32, PublicKey};
-use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use ledger::Store;
+use proto::api::{
+    time_text, BatchItemJson, BatchJson, BlockJson, CertificateJson, ErrorBody, ErrorDetail,
+    HeaderJson, KeyJson, NodeRoleJson, SignedTxJson, StatusJson, SubmitStatus, SubmittedJson,
+    TxJson, TxState, TxStatusJson, ValidatorJson, RELAYED_HEADER, TX_BATCH_REQUEST_BYTES_MAX,
+    TX_BATCH_TXS_MAX, TX_REQUEST_BYTES_MAX,
+};
+use proto::certificate::StoredCertificate;
+use serde::Deserialize;
+use utoipa::OpenApi;
 
-use crate::consensus::signing::StoredCertificate;
 use crate::mempool::PoolStatus;
 use crate::shared::{Admitted, Refusal, RefusalKind, Shared};
-
-/// The largest body `POST /v1/tx` reads: one transaction as JSON (hex doubles the bytes,
-/// field names add some).
-pub const TX_REQUEST_BYTES_MAX: usize = 4 * TX_BYTES_MAX;
-/// The largest body `POST /v1/txs` reads.
-pub const TX_BATCH_REQUEST_BYTES_MAX: usize = 8 * 1024 * 1024;
-/// The most transactions in one `POST /v1/txs`.
-pub const TX_BATCH_TXS_MAX: usize = 2_000;
-/// The header a node sets when it relays transactions to a peer, so that the peer does not
-/// relay them again.
-pub const RELAYED_HEADER: &str = "x-bansos-relayed";
 
 /// An API error: an HTTP status, a stable code and a sentence.
 #[derive(Debug)]
@@ -88,19 +82,6 @@ impl ApiError {
     }
 }
 
-/// The error body.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-/// A stable machine-readable code and a human-readable message.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
-    pub code: String,
-    pub message: String,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -124,140 +105,97 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// A signed transaction as JSON: what `bansos tx --print` outputs. `body` holds
-/// `chain_id`, `signer` (hex), `nonce` and `action` (one lifecycle step, tagged by `type`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct SignedTxJson {
-    #[schema(value_type = Object)]
-    body: (),
-    /// ed25519 signature, hex.
-    signature: String,
+/// Requests one node handles at once; beyond it, 503 with `Retry-After`.
+pub const REQUESTS_IN_FLIGHT_MAX: usize = 256;
+/// Requests one client (IP address) may have in flight at once, so that one caller cannot
+/// take every slot.
+pub const REQUESTS_PER_CLIENT_MAX: usize = 32;
+/// How long a request may take before the node gives up on it.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+const _: () = assert!(REQUESTS_PER_CLIENT_MAX <= REQUESTS_IN_FLIGHT_MAX);
+
+/// Counts requests in flight, in total and per client address.
+#[derive(Default)]
+pub struct RequestLimits {
+    in_flight: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
 }
 
-/// A validator as listed in `/v1/status`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct ValidatorJson {
-    pub org: String,
-    pub public_key: String,
-    pub power: u64,
+impl RequestLimits {
+    fn enter(&self, client: Option<std::net::IpAddr>) -> Option<RequestSlot<'_>> {
+        let mut guard = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let (total, per_client) = &mut *guard;
+        if *total >= REQUESTS_IN_FLIGHT_MAX {
+            return None;
+        }
+        if let Some(ip) = client {
+            let count = per_client.entry(ip).or_insert(0);
+            if *count >= REQUESTS_PER_CLIENT_MAX {
+                return None;
+            }
+            *count += 1;
+        }
+        *total += 1;
+        Some(RequestSlot {
+            limits: self,
+            client,
+        })
+    }
 }
 
-/// `GET /v1/status`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct StatusJson {
-    pub chain_id: String,
-    pub node: String,
-    pub role: String,
-    /// Height of the last committed block (0 before the first).
-    pub height: u64,
-    pub latest_block_hash: String,
-    pub latest_block_time: String,
-    /// Consensus round at the height being decided (-1 before consensus starts).
-    pub round: i64,
-    pub log_size: u64,
-    pub validators: Vec<ValidatorJson>,
-    /// Peer ids of connected peers.
-    pub peers: Vec<String>,
-    pub mempool_txs: usize,
-    pub mempool_bytes: usize,
+/// A request's place among those in flight; given back on drop.
+struct RequestSlot<'a> {
+    limits: &'a RequestLimits,
+    client: Option<std::net::IpAddr>,
 }
 
-/// A block header with its hash.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct HeaderJson {
-    pub chain_id: String,
-    pub height: u64,
-    pub hash: String,
-    pub prev_hash: String,
-    pub time: String,
-    pub time_ms: u64,
-    pub proposer: String,
-    pub tx_count: u32,
-    pub tx_root: String,
-    pub log_size: u64,
-    pub log_root: String,
-    pub state_root: String,
+impl Drop for RequestSlot<'_> {
+    fn drop(&mut self) {
+        let mut guard = self
+            .limits
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (total, per_client) = &mut *guard;
+        *total = total.saturating_sub(1);
+        if let Some(ip) = self.client {
+            if let Some(count) = per_client.get_mut(&ip) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    per_client.remove(&ip);
+                }
+            }
+        }
+    }
 }
 
-/// A committed transaction with its hash.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct TxJson {
-    pub hash: String,
-    #[schema(value_type = Object)]
-    pub tx: Transaction,
-}
-
-/// One precommit signature.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct CommitSignatureJson {
-    pub validator: String,
-    pub signature: String,
-}
-
-/// A commit certificate.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct CertificateJson {
-    pub height: u64,
-    pub round: u32,
-    pub block_hash: String,
-    pub signatures: Vec<CommitSignatureJson>,
-}
-
-/// `GET /v1/blocks/{height}`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct BlockJson {
-    pub header: HeaderJson,
-    /// Full transactions, or only hashes with `?txs=hashes`.
-    pub txs: Vec<TxJson>,
-    pub tx_hashes: Vec<String>,
-    pub certificate: Option<CertificateJson>,
-}
-
-/// `POST /v1/tx` accepted.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct SubmittedJson {
-    pub hash: String,
-    /// `pending` or `committed` (submitted before).
-    pub status: String,
-}
-
-/// One result of `POST /v1/txs`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct BatchItemJson {
-    pub hash: Option<String>,
-    pub status: Option<String>,
-    pub error: Option<ErrorDetail>,
-}
-
-/// `POST /v1/txs`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct BatchJson {
-    pub results: Vec<BatchItemJson>,
-}
-
-/// `GET /v1/tx/{hash}`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct TxStatusJson {
-    pub hash: String,
-    /// `pending`, `committed`, `rejected` or `unknown`.
-    pub status: String,
-    pub height: Option<u64>,
-    pub index: Option<u32>,
-    pub log_index: Option<u64>,
-    pub error: Option<ErrorDetail>,
-}
-
-/// `GET /v1/keys/{public_key}`.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct KeyJson {
-    pub public_key: String,
-    /// Whether the ledger knows this key (genesis or a registered agent).
-    pub known: bool,
-    /// The next nonce in committed state.
-    pub next_nonce: u64,
-    /// The next nonce counting this node's pending transactions: what to sign next.
-    pub pending_next_nonce: u64,
+/// Admits a request if there is room (in total and for its client) and bounds its time.
+async fn limit_requests(
+    State(limits): State<Arc<RequestLimits>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let Some(_slot) = limits.enter(client) else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many requests in flight (from this client or in total); retry shortly",
+        )
+        .into_response();
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!("the request took longer than {REQUEST_TIMEOUT:?}"),
+        )
+        .into_response(),
+    }
 }
 
 #[derive(OpenApi)]
@@ -281,23 +219,27 @@ pub struct KeyJson {
 struct ApiDoc;
 
 /// The API router over the node's shared state.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router<S: Store + 'static>(shared: Arc<Shared<S>>) -> Router {
     Router::new()
-        .route("/v1/status", get(status))
+        .route("/v1/status", get(status::<S>))
         .route(
             "/v1/tx",
-            post(submit_tx).layer(DefaultBodyLimit::max(TX_REQUEST_BYTES_MAX)),
+            post(submit_tx::<S>).layer(DefaultBodyLimit::max(TX_REQUEST_BYTES_MAX)),
         )
         .route(
             "/v1/txs",
-            post(submit_txs).layer(DefaultBodyLimit::max(TX_BATCH_REQUEST_BYTES_MAX)),
+            post(submit_txs::<S>).layer(DefaultBodyLimit::max(TX_BATCH_REQUEST_BYTES_MAX)),
         )
-        .route("/v1/tx/{hash}", get(tx_status))
-        .route("/v1/blocks/{height}", get(block))
-        .route("/v1/keys/{public_key}", get(key))
-        .route("/metrics", get(metrics))
+        .route("/v1/tx/{hash}", get(tx_status::<S>))
+        .route("/v1/blocks/{height}", get(block::<S>))
+        .route("/v1/keys/{public_key}", get(key::<S>))
+        .route("/metrics", get(metrics::<S>))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(RequestLimits::default()),
+            limit_requests,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::cors::CorsLayer::permissive())
         .with_state(shared)
@@ -311,12 +253,10 @@ async fn not_found() -> ApiError {
     )
 }
 
-fn time_text(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
 #[utoipa::path(get, path = "/v1/status", responses((status = 200, body = StatusJson)))]
-async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<Json<StatusJson>> {
+async fn status<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+) -> ApiResult<Json<StatusJson>> {
     let (chain_id, tip, validators) = {
         let ledger = shared.ledger();
         let validators = ledger
@@ -343,7 +283,10 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<Json<StatusJson>
     Ok(Json(StatusJson {
         chain_id,
         node: shared.node_name.clone(),
-        role: format!("{:?}", shared.role).to_lowercase(),
+        role: match shared.role {
+            genesis::testnet::NodeRole::Validator => NodeRoleJson::Validator,
+            genesis::testnet::NodeRole::Observer => NodeRoleJson::Observer,
+        },
         height: tip.height,
         latest_block_hash: tip.block_hash.to_string(),
         latest_block_time: time_text(tip.time_ms),
@@ -354,6 +297,13 @@ async fn status(State(shared): State<Arc<Shared>>) -> ApiResult<Json<StatusJson>
         mempool_txs,
         mempool_bytes,
     }))
+}
+
+fn submit_status(admitted: Admitted) -> SubmitStatus {
+    match admitted {
+        Admitted::AlreadyCommitted => SubmitStatus::Committed,
+        Admitted::New | Admitted::AlreadyPending => SubmitStatus::Pending,
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
@@ -370,8 +320,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 #[utoipa::path(post, path = "/v1/tx", request_body = SignedTxJson,
     responses((status = 202, body = SubmittedJson), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 503, body = ErrorBody, description = "mempool full; retry")))]
-async fn submit_tx(
-    State(shared): State<Arc<Shared>>,
+async fn submit_tx<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<SubmittedJson>)> {
     let body = body.map_err(ApiError::body)?;
@@ -387,11 +337,7 @@ async fn submit_tx(
             StatusCode::ACCEPTED,
             Json(SubmittedJson {
                 hash: hash.to_string(),
-                status: match admitted {
-                    Admitted::AlreadyCommitted => "committed",
-                    _ => "pending",
-                }
-                .into(),
+                status: submit_status(admitted),
             }),
         )),
         Err(refusal) => {
@@ -405,47 +351,49 @@ async fn submit_tx(
 /// Nodes use it to relay transactions to each other.
 #[utoipa::path(post, path = "/v1/txs", request_body = Vec<SignedTxJson>,
     responses((status = 200, body = BatchJson), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
-async fn submit_txs(
-    State(shared): State<Arc<Shared>>,
+async fn submit_txs<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BatchJson>> {
     let body = body.map_err(ApiError::body)?;
-    let txs: Vec<Transaction> = parse_json(&body)?;
-    if txs.len() > TX_BATCH_TXS_MAX {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "batch_too_large",
-            format!(
-                "{} transactions in one batch; at most {TX_BATCH_TXS_MAX}",
-                txs.len()
-            ),
-        ));
-    }
     let relay = !headers.contains_key(RELAYED_HEADER);
-    let hashes: Vec<Hash32> = txs.iter().map(|t| t.hash()).collect();
     let shared2 = shared.clone();
-    let results = tokio::task::spawn_blocking(move || shared2.admit_batch(txs, relay))
-        .await
-        .map_err(ApiError::internal)?;
+    // Parsing up to 8 MiB of JSON and verifying up to 2,000 signatures is CPU work: off the
+    // async threads, which also serve consensus-adjacent tasks.
+    let (hashes, results) = tokio::task::spawn_blocking(move || {
+        let txs: Vec<Transaction> = parse_json(&body)?;
+        if txs.len() > TX_BATCH_TXS_MAX {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                format!(
+                    "{} transactions in one batch; at most {TX_BATCH_TXS_MAX}",
+                    txs.len()
+                ),
+            ));
+        }
+        let hashes: Vec<Hash32> = txs.iter().map(|t| t.hash()).collect();
+        Ok((hashes, shared2.admit_batch(txs, relay)))
+    })
+    .await
+    .map_err(ApiError::internal)??;
     let results = results
         .into_iter()
         .zip(hashes)
         .map(|(result, hash)| match result {
             Ok((hash, admitted)) => BatchItemJson {
                 hash: Some(hash.to_string()),
-                status: Some(
-                    if admitted == Admitted::AlreadyCommitted {
-                        "committed"
-                    } else {
-                        "pending"
-                    }
-                    .into(),
-                ),
+                status: Some(submit_status(admitted)),
                 error: None,
             },
             Err(refusal) => {
-                shared.remember_refusal(hash, &refusal);
+                // A relayed transaction refused here may only mean this node is behind
+                // (an agent registered in a block it has not applied yet): not remembered,
+                // so that status queries do not report a refusal the network did not make.
+                if relay {
+                    shared.remember_refusal(hash, &refusal);
+                }
                 BatchItemJson {
                     hash: Some(hash.to_string()),
                     status: None,
@@ -474,8 +422,8 @@ fn parse_hash(text: &str, what: &str) -> ApiResult<Hash32> {
 /// (with the reason), or unknown.
 #[utoipa::path(get, path = "/v1/tx/{hash}", params(("hash" = String, Path, description = "Transaction hash, hex")),
     responses((status = 200, body = TxStatusJson), (status = 400, body = ErrorBody)))]
-async fn tx_status(
-    State(shared): State<Arc<Shared>>,
+async fn tx_status<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
     Path(hash): Path<String>,
 ) -> ApiResult<Json<TxStatusJson>> {
     let hash = parse_hash(&hash, "transaction hash")?;
@@ -485,23 +433,23 @@ async fn tx_status(
         .map_err(ApiError::internal)?;
     let mut out = TxStatusJson {
         hash: hash.to_string(),
-        status: "unknown".into(),
+        status: TxState::Unknown,
         height: None,
         index: None,
         log_index: None,
         error: None,
     };
     if let Some(location) = location {
-        out.status = "committed".into();
+        out.status = TxState::Committed;
         out.height = Some(location.height);
         out.index = Some(location.index);
         out.log_index = Some(location.log_index);
         return Ok(Json(out));
     }
     match shared.mempool().status(&hash) {
-        PoolStatus::Pending => out.status = "pending".into(),
+        PoolStatus::Pending => out.status = TxState::Pending,
         PoolStatus::Rejected { code, message } => {
-            out.status = "rejected".into();
+            out.status = TxState::Rejected;
             out.error = Some(ErrorDetail { code, message });
         }
         PoolStatus::Unknown => {}
@@ -516,29 +464,12 @@ struct BlockQuery {
     txs: Option<String>,
 }
 
-fn header_json(header: &BlockHeader) -> HeaderJson {
-    HeaderJson {
-        chain_id: header.chain_id.clone(),
-        height: header.height,
-        hash: header.hash().to_string(),
-        prev_hash: header.prev_hash.to_string(),
-        time: time_text(header.time_ms),
-        time_ms: header.time_ms,
-        proposer: header.proposer.to_string(),
-        tx_count: header.tx_count,
-        tx_root: header.tx_root.to_string(),
-        log_size: header.log_size,
-        log_root: header.log_root.to_string(),
-        state_root: header.state_root.to_string(),
-    }
-}
-
 /// A committed block (`latest` for the tip) with its commit certificate.
 #[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = String, Path, description = "A height, or `latest`"),
     ("txs" = Option<String>, Query, description = "`full` (default) or `hashes`")),
     responses((status = 200, body = BlockJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn block(
-    State(shared): State<Arc<Shared>>,
+async fn block<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
     Path(height): Path<String>,
     Query(query): Query<BlockQuery>,
 ) -> ApiResult<Json<BlockJson>> {
@@ -587,19 +518,7 @@ async fn block(
     let certificate = match certificate {
         Some(bytes) => {
             let c = StoredCertificate::from_bytes(&bytes).map_err(ApiError::internal)?;
-            Some(CertificateJson {
-                height: c.height,
-                round: c.round,
-                block_hash: c.block_hash.to_string(),
-                signatures: c
-                    .signatures
-                    .iter()
-                    .map(|(k, s)| CommitSignatureJson {
-                        validator: k.to_string(),
-                        signature: s.to_string(),
-                    })
-                    .collect(),
-            })
+            Some(CertificateJson::from_stored(&c))
         }
         None => None,
     };
@@ -618,7 +537,7 @@ async fn block(
         Vec::new()
     };
     Ok(Json(BlockJson {
-        header: header_json(&block.header),
+        header: HeaderJson::from_header(&block.header),
         txs,
         tx_hashes,
         certificate,
@@ -628,8 +547,8 @@ async fn block(
 /// A signer's nonces: what to sign next.
 #[utoipa::path(get, path = "/v1/keys/{public_key}", params(("public_key" = String, Path, description = "ed25519 public key, hex")),
     responses((status = 200, body = KeyJson), (status = 400, body = ErrorBody)))]
-async fn key(
-    State(shared): State<Arc<Shared>>,
+async fn key<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
     Path(text): Path<String>,
 ) -> ApiResult<Json<KeyJson>> {
     let key = PublicKey::from_hex(&text).map_err(|e| {
@@ -655,7 +574,7 @@ async fn key(
 /// Prometheus metrics: height, transactions committed, mempool size, round, peers, block
 /// interval.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+async fn metrics<S: Store + 'static>(State(shared): State<Arc<Shared<S>>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -667,4 +586,40 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_client_cannot_take_every_request_slot() {
+        let limits = RequestLimits::default();
+        let greedy = Some(std::net::IpAddr::from([10, 0, 0, 1]));
+        let slots: Vec<_> = (0..REQUESTS_PER_CLIENT_MAX)
+            .map(|_| limits.enter(greedy).expect("room"))
+            .collect();
+        assert!(limits.enter(greedy).is_none(), "the client is at its cap");
+        let polite = Some(std::net::IpAddr::from([10, 0, 0, 2]));
+        assert!(
+            limits.enter(polite).is_some(),
+            "another client still gets in"
+        );
+        drop(slots);
+        assert!(limits.enter(greedy).is_some(), "slots come back on drop");
+    }
+
+    #[test]
+    fn the_total_in_flight_is_capped() {
+        let limits = RequestLimits::default();
+        let slots: Vec<_> = (0..REQUESTS_IN_FLIGHT_MAX)
+            .map(|i| {
+                let ip = std::net::IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);
+                limits.enter(Some(ip)).expect("room")
+            })
+            .collect();
+        assert!(limits.enter(None).is_none());
+        drop(slots);
+        assert!(limits.enter(None).is_some());
+    }
 }

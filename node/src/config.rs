@@ -32,13 +32,19 @@ use serde::Deserialize;
 pub const MEMPOOL_TXS_MAX_DEFAULT: usize = 50_000;
 /// The most bytes of canonical transactions a mempool holds by default.
 pub const MEMPOOL_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
+/// The propose timeout of round 0 by default; later rounds add half of it each.
+pub const PROPOSE_TIMEOUT_MS_DEFAULT: u64 = 3_000;
+/// The prevote timeout of round 0 by default.
+pub const PREVOTE_TIMEOUT_MS_DEFAULT: u64 = 1_000;
+/// The precommit timeout of round 0 by default.
+pub const PRECOMMIT_TIMEOUT_MS_DEFAULT: u64 = 1_000;
 /// How long a proposer with an empty mempool waits for a transaction before proposing an
 /// empty block, by default. Empty blocks keep the chain's clock moving (objection deadlines
 /// are judged by block time) and show liveness.
 pub const IDLE_BLOCK_INTERVAL_MS_DEFAULT: u64 = 1_000;
 
 /// Mempool limits.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MempoolSettings {
     pub txs_max: usize,
@@ -55,7 +61,7 @@ impl Default for MempoolSettings {
 }
 
 /// Consensus pacing.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsensusSettings {
     pub idle_block_interval_ms: u64,
@@ -69,22 +75,54 @@ impl Default for ConsensusSettings {
     fn default() -> Self {
         ConsensusSettings {
             idle_block_interval_ms: IDLE_BLOCK_INTERVAL_MS_DEFAULT,
-            propose_timeout_ms: 3_000,
-            prevote_timeout_ms: 1_000,
-            precommit_timeout_ms: 1_000,
+            propose_timeout_ms: PROPOSE_TIMEOUT_MS_DEFAULT,
+            prevote_timeout_ms: PREVOTE_TIMEOUT_MS_DEFAULT,
+            precommit_timeout_ms: PRECOMMIT_TIMEOUT_MS_DEFAULT,
         }
     }
 }
 
-/// `config.toml` as the node reads it: the file `bansos testnet` writes plus optional
-/// tuning sections.
+/// `config.toml` as the node reads it: the fields `bansos testnet` writes
+/// ([`NodeConfigFile`]) plus optional tuning sections. Unknown keys and sections are errors
+/// that name the key, so a misspelt `[concensus]` cannot pass silently (serde's `flatten`
+/// would turn `deny_unknown_fields` off, hence the fields are spelt out again here, and a
+/// test checks that what `bansos testnet` writes parses).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ConfigToml {
-    #[serde(flatten)]
-    base: NodeConfigFile,
+    name: String,
+    role: NodeRole,
+    genesis: String,
+    node_key: String,
+    http_listen: String,
+    p2p_listen: String,
+    peers: Vec<String>,
+    #[serde(default)]
+    tx_relay: Vec<String>,
     #[serde(default)]
     mempool: MempoolSettings,
     #[serde(default)]
+    consensus: ConsensusSettings,
+}
+
+impl ConfigToml {
+    fn base(&self) -> NodeConfigFile {
+        NodeConfigFile {
+            name: self.name.clone(),
+            role: self.role,
+            genesis: self.genesis.clone(),
+            node_key: self.node_key.clone(),
+            http_listen: self.http_listen.clone(),
+            p2p_listen: self.p2p_listen.clone(),
+            peers: self.peers.clone(),
+            tx_relay: self.tx_relay.clone(),
+        }
+    }
+}
+
+struct Config {
+    base: NodeConfigFile,
+    mempool: MempoolSettings,
     consensus: ConsensusSettings,
 }
 
@@ -135,6 +173,12 @@ impl NodeSettings {
             .with_context(|| format!("reading {}", config_path.display()))?;
         let config: ConfigToml =
             toml::from_str(&text).with_context(|| format!("parsing {}", config_path.display()))?;
+        let (mempool, consensus) = (config.mempool.clone(), config.consensus.clone());
+        let config = Config {
+            base: config.base(),
+            mempool,
+            consensus,
+        };
         let resolve = |p: &str| {
             let path = Path::new(p);
             if path.is_absolute() {
@@ -210,5 +254,72 @@ impl NodeSettings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn testnet_home() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let spec = genesis::testnet::TestnetSpec::default();
+        let net = genesis::testnet::Testnet::generate(&spec, &mut rng).unwrap();
+        net.write(dir.path()).unwrap();
+        let home = dir.path().join("nodes").join(&net.nodes[0].name);
+        (dir, home)
+    }
+
+    #[test]
+    fn the_config_bansos_testnet_writes_loads_with_the_defaults() {
+        let (_dir, home) = testnet_home();
+        let settings = NodeSettings::load(&home).unwrap();
+        assert_eq!(settings.mempool, MempoolSettings::default());
+        assert_eq!(settings.consensus, ConsensusSettings::default());
+    }
+
+    #[test]
+    fn an_unknown_key_or_section_is_an_error_that_names_it() {
+        let (_dir, home) = testnet_home();
+        let path = home.join("config.toml");
+        let written = std::fs::read_to_string(&path).unwrap();
+        for (extra, name) in [
+            ("\n[concensus]\npropose_timeout_ms = 10\n", "concensus"),
+            ("\n[mempool]\ntx_max = 5\n", "tx_max"),
+            ("\n[consensus]\npropose_timeout = 10\n", "propose_timeout"),
+        ] {
+            std::fs::write(&path, format!("{written}{extra}")).unwrap();
+            let error = format!("{:#}", NodeSettings::load(&home).unwrap_err());
+            assert!(error.contains(name), "{name}: {error}");
+        }
+        let top_level = format!("colour = \"blue\"\n{written}");
+        std::fs::write(&path, top_level).unwrap();
+        let error = format!("{:#}", NodeSettings::load(&home).unwrap_err());
+        assert!(error.contains("colour"), "{error}");
+    }
+
+    /// The tuning sections as the README documents them.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Tuning {
+        mempool: MempoolSettings,
+        consensus: ConsensusSettings,
+    }
+
+    #[test]
+    fn the_readme_config_block_shows_the_defaults() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+                .unwrap();
+        let start = readme
+            .find("```toml\n[mempool]")
+            .expect("README has a ```toml block starting with [mempool]");
+        let block = &readme[start + "```toml\n".len()..];
+        let block = &block[..block.find("```").expect("the block ends")];
+        let tuning: Tuning = toml::from_str(block).expect("the README block parses strictly");
+        assert_eq!(tuning.mempool, MempoolSettings::default());
+        assert_eq!(tuning.consensus, ConsensusSettings::default());
     }
 }

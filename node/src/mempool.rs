@@ -2,21 +2,29 @@
 //! admission), waiting for a block.
 //!
 //! Bounded by count and bytes; a full pool refuses new transactions with a clear error
-//! rather than growing. Per signer, transactions are kept in nonce order, and a block is
-//! filled round-robin across signers so that one busy institution cannot starve the others.
-//! Recently refused transactions are remembered (bounded) so that a client asking about one
-//! learns why it was dropped.
+//! rather than growing. Per signer, transactions are kept in nonce order, with a cap on how
+//! many one signer may have pending and how far past its contiguous nonces it may reach (so
+//! a few keys cannot fill the pool with transactions that can never be included). A block
+//! is filled in admission order, each signer's transactions in nonce order, so that a step
+//! submitted after the step it depends on is also executed after it. A signer may replace
+//! its own pending transaction by signing another with the same nonce. When the ledger
+//! refuses a transaction at block building, its signer's later nonces are dropped with it
+//! (they could never be included). Recently refused transactions are remembered (bounded)
+//! so that a client asking about one learns why it was dropped.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ledger::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX};
 use ledger::tx::Transaction;
 use ledger::types::{PublicKey, TxHash};
 
-/// How far ahead of a signer's committed nonce a pending transaction may be. Further ones
-/// could never be included soon and would only occupy the pool.
-pub const NONCE_AHEAD_MAX: u64 = 10_000;
+/// How far past a signer's contiguous pending nonces a transaction may be (room for a
+/// pipelining client's submissions arriving out of order). Further ones could never be
+/// included soon and would only occupy the pool.
+pub const NONCE_GAP_MAX: u64 = 64;
+/// The most transactions one signer may have pending.
+pub const PENDING_PER_SIGNER_MAX: usize = 4_096;
 /// How many refused transactions (hash, code, message) are remembered for status queries.
 pub const REJECTIONS_REMEMBERED_MAX: usize = 20_000;
 /// How long a transaction may wait in the pool before it is dropped (a future nonce whose
@@ -30,10 +38,10 @@ const BLOCK_OVERHEAD_BYTES: usize = 4 * 1024;
 pub enum MempoolError {
     #[error("the mempool is full ({txs} transactions, {bytes} bytes); retry later")]
     Full { txs: usize, bytes: usize },
-    #[error("nonce {nonce} of signer {signer} is already taken by another pending transaction")]
-    NonceTaken { signer: PublicKey, nonce: u64 },
+    #[error("signer {signer} already has {PENDING_PER_SIGNER_MAX} transactions pending; retry once some commit")]
+    SignerFull { signer: PublicKey },
     #[error(
-        "nonce {nonce} is more than {NONCE_AHEAD_MAX} ahead of signer {signer}'s next nonce {next}"
+        "nonce {nonce} is more than {NONCE_GAP_MAX} past signer {signer}'s next free nonce {next}"
     )]
     NonceTooFarAhead {
         signer: PublicKey,
@@ -47,7 +55,7 @@ impl MempoolError {
     pub fn code(&self) -> &'static str {
         match self {
             MempoolError::Full { .. } => "mempool_full",
-            MempoolError::NonceTaken { .. } => "nonce_taken",
+            MempoolError::SignerFull { .. } => "signer_pending_full",
             MempoolError::NonceTooFarAhead { .. } => "nonce_too_far_ahead",
         }
     }
@@ -56,7 +64,10 @@ impl MempoolError {
 struct Entry {
     tx: Transaction,
     bytes: usize,
-    admitted: Instant,
+    /// Admission order, for filling blocks.
+    sequence: u64,
+    /// The node clock's monotonic reading at admission.
+    admitted: Duration,
 }
 
 /// Where a transaction stands, as far as the mempool knows.
@@ -76,6 +87,7 @@ pub struct Mempool {
     bytes: usize,
     rejections: HashMap<TxHash, (String, String)>,
     rejection_order: VecDeque<TxHash>,
+    next_sequence: u64,
 }
 
 impl Mempool {
@@ -89,6 +101,7 @@ impl Mempool {
             bytes: 0,
             rejections: HashMap::new(),
             rejection_order: VecDeque::new(),
+            next_sequence: 0,
         }
     }
 
@@ -153,93 +166,184 @@ impl Mempool {
     }
 
     /// Admits a transaction that has passed the ledger's admission checks (with its
-    /// signature verified). `committed_next` is the signer's next nonce in committed state.
-    /// Returns false if it was already pending.
+    /// signature verified). `committed_next` is the signer's next nonce in committed state;
+    /// `now` the node clock's monotonic reading. Returns false if it was already pending.
+    /// A different transaction of the same signer with the same nonce replaces the pending
+    /// one (which is remembered as `replaced`).
     pub fn insert(
         &mut self,
         hash: TxHash,
         tx: Transaction,
         bytes: usize,
         committed_next: u64,
+        now: Duration,
     ) -> Result<bool, MempoolError> {
         if self.by_hash.contains_key(&hash) {
             return Ok(false);
         }
         let signer = tx.body.signer;
         let nonce = tx.body.nonce;
-        if nonce > committed_next.saturating_add(NONCE_AHEAD_MAX) {
+        let frontier = self.pending_next_nonce(&signer, committed_next);
+        if nonce > frontier.saturating_add(NONCE_GAP_MAX) {
             return Err(MempoolError::NonceTooFarAhead {
                 signer,
                 nonce,
-                next: committed_next,
+                next: frontier,
             });
         }
-        if self
+        let replaced = self
             .by_signer
             .get(&signer)
-            .is_some_and(|nonces| nonces.contains_key(&nonce))
-        {
-            return Err(MempoolError::NonceTaken { signer, nonce });
+            .and_then(|nonces| nonces.get(&nonce))
+            .copied();
+        let pending = self.by_signer.get(&signer).map_or(0, BTreeMap::len);
+        if replaced.is_none() && pending >= PENDING_PER_SIGNER_MAX {
+            return Err(MempoolError::SignerFull { signer });
         }
-        self.check_room(bytes)?;
+        let freed = replaced
+            .and_then(|old| self.by_hash.get(&old))
+            .map_or(0, |e| e.bytes);
+        if self.by_hash.len() - usize::from(replaced.is_some()) >= self.txs_max
+            || self.bytes - freed + bytes > self.bytes_max
+        {
+            return Err(MempoolError::Full {
+                txs: self.by_hash.len(),
+                bytes: self.bytes,
+            });
+        }
+        if let Some(old) = replaced {
+            self.reject(
+                &old,
+                "replaced",
+                format!("replaced by transaction {hash} with the same nonce"),
+            );
+        }
         self.by_signer
             .entry(signer)
             .or_default()
             .insert(nonce, hash);
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
         self.by_hash.insert(
             hash,
             Entry {
                 tx,
                 bytes,
-                admitted: Instant::now(),
+                sequence,
+                admitted: now,
             },
         );
         self.bytes += bytes;
+        self.debug_check();
         Ok(true)
     }
 
-    /// Candidates for the next block, within the block limits: per signer in nonce order,
-    /// signers taken round-robin. Returns the transactions and their hashes.
+    /// Candidates for the next block, within the block limits: in admission order, each
+    /// signer's transactions in nonce order. Returns the transactions and their hashes.
     pub fn candidates(&self) -> (Vec<Transaction>, HashSet<TxHash>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
         let mut queues: Vec<std::collections::btree_map::Values<'_, u64, TxHash>> =
             self.by_signer.values().map(|n| n.values()).collect();
+        // Each signer's next transaction, ordered by when it was admitted.
+        let mut heads = BinaryHeap::new();
+        let head = |queue: &mut std::collections::btree_map::Values<'_, u64, TxHash>| {
+            let hash = *queue.next()?;
+            let entry = self.by_hash.get(&hash)?;
+            Some((entry.sequence, hash))
+        };
+        for (index, queue) in queues.iter_mut().enumerate() {
+            if let Some((sequence, hash)) = head(queue) {
+                heads.push(Reverse((sequence, index, hash)));
+            }
+        }
         let mut txs = Vec::new();
         let mut hashes = HashSet::new();
         let mut bytes = BLOCK_OVERHEAD_BYTES;
-        'fill: while !queues.is_empty() {
-            let mut index = 0;
-            while index < queues.len() {
-                let Some(hash) = queues[index].next() else {
-                    let _exhausted = queues.swap_remove(index);
-                    continue;
-                };
-                let Some(entry) = self.by_hash.get(hash) else {
-                    index += 1;
-                    continue;
-                };
-                if txs.len() >= BLOCK_TXS_MAX || bytes + entry.bytes + 8 > BLOCK_BYTES_MAX {
-                    break 'fill;
-                }
-                bytes += entry.bytes + 8;
-                txs.push(entry.tx.clone());
-                hashes.insert(*hash);
-                index += 1;
+        while let Some(Reverse((_, index, hash))) = heads.pop() {
+            let Some(entry) = self.by_hash.get(&hash) else {
+                continue;
+            };
+            if txs.len() >= BLOCK_TXS_MAX || bytes + entry.bytes + 8 > BLOCK_BYTES_MAX {
+                break;
+            }
+            bytes += entry.bytes + 8;
+            txs.push(entry.tx.clone());
+            hashes.insert(hash);
+            if let Some((sequence, next)) = head(&mut queues[index]) {
+                heads.push(Reverse((sequence, index, next)));
             }
         }
         (txs, hashes)
     }
 
+    /// Drops a transaction the ledger refused at block building, and every later nonce of
+    /// its signer with it: they could never be included after it. Returns how many went.
+    pub fn reject_with_successors(&mut self, hash: &TxHash, code: &str, message: String) -> usize {
+        let Some(entry) = self.by_hash.get(hash) else {
+            return 0;
+        };
+        let (signer, nonce) = (entry.tx.body.signer, entry.tx.body.nonce);
+        self.reject(hash, code, message);
+        let successors: Vec<TxHash> = self
+            .by_signer
+            .get(&signer)
+            .map(|nonces| nonces.range(nonce + 1..).map(|(_, h)| *h).collect())
+            .unwrap_or_default();
+        for successor in &successors {
+            self.reject(
+                successor,
+                "predecessor_refused",
+                format!("transaction {hash} with the earlier nonce {nonce} was refused ({code}); sign again from nonce {nonce}"),
+            );
+        }
+        1 + successors.len()
+    }
+
     fn remove(&mut self, hash: &TxHash) -> Option<Transaction> {
         let entry = self.by_hash.remove(hash)?;
+        debug_assert!(
+            self.bytes >= entry.bytes,
+            "byte count below an entry's size"
+        );
         self.bytes -= entry.bytes;
         let signer = entry.tx.body.signer;
-        if let Some(nonces) = self.by_signer.get_mut(&signer) {
-            nonces.remove(&entry.tx.body.nonce);
+        let nonces = self.by_signer.get_mut(&signer);
+        debug_assert!(
+            nonces.is_some(),
+            "a pending transaction's signer is indexed"
+        );
+        if let Some(nonces) = nonces {
+            let removed = nonces.remove(&entry.tx.body.nonce);
+            debug_assert_eq!(removed, Some(*hash), "the nonce index points at the entry");
             if nonces.is_empty() {
                 self.by_signer.remove(&signer);
             }
         }
+        self.debug_check();
         Some(entry.tx)
+    }
+
+    /// The pool's internal invariants: the signer index holds exactly the pending
+    /// transactions, and the byte count is their sum. Checked in debug builds after every
+    /// change (O(n): tests and debug runs only).
+    fn debug_check(&self) {
+        if cfg!(debug_assertions) {
+            let indexed: usize = self.by_signer.values().map(BTreeMap::len).sum();
+            assert_eq!(
+                indexed,
+                self.by_hash.len(),
+                "signer index and hash index disagree"
+            );
+            let bytes: usize = self.by_hash.values().map(|e| e.bytes).sum();
+            assert_eq!(bytes, self.bytes, "byte count is not the sum of entries");
+            assert!(
+                self.by_hash.len() <= self.txs_max,
+                "pool above its count limit"
+            );
+            assert!(self.bytes <= self.bytes_max, "pool above its byte limit");
+            assert!(self.rejections.len() <= self.rejection_order.len());
+        }
     }
 
     /// Drops a transaction that can never be included, remembering why.
@@ -293,12 +397,13 @@ impl Mempool {
         }
     }
 
-    /// Drops transactions that waited longer than [`PENDING_TTL`]; returns how many.
-    pub fn expire(&mut self, now: Instant) -> usize {
+    /// Drops transactions that waited longer than [`PENDING_TTL`] by the monotonic reading
+    /// `now`; returns how many.
+    pub fn expire(&mut self, now: Duration) -> usize {
         let old: Vec<TxHash> = self
             .by_hash
             .iter()
-            .filter(|(_, e)| now.duration_since(e.admitted) > PENDING_TTL)
+            .filter(|(_, e)| now.saturating_sub(e.admitted) > PENDING_TTL)
             .map(|(h, _)| *h)
             .collect();
         for hash in &old {
@@ -338,10 +443,10 @@ mod tests {
         let mut pool = Mempool::new(3, 1 << 20);
         for n in 0..3 {
             let (h, t, b) = tx(&key, n);
-            assert!(pool.insert(h, t, b, 0).unwrap());
+            assert!(pool.insert(h, t, b, 0, Duration::ZERO).unwrap());
         }
         let (h, t, b) = tx(&key, 3);
-        let error = pool.insert(h, t, b, 0).unwrap_err();
+        let error = pool.insert(h, t, b, 0, Duration::ZERO).unwrap_err();
         assert_eq!(error.code(), "mempool_full");
         assert_eq!(pool.len(), 3);
     }
@@ -351,28 +456,30 @@ mod tests {
         let key = SigningKey::from_bytes(&[1; 32]);
         let (h, t, b) = tx(&key, 0);
         let mut pool = Mempool::new(100, b * 2);
-        assert!(pool.insert(h, t, b, 0).unwrap());
+        assert!(pool.insert(h, t, b, 0, Duration::ZERO).unwrap());
         let (h2, t2, b2) = tx(&key, 1);
-        assert!(pool.insert(h2, t2, b2, 0).unwrap());
+        assert!(pool.insert(h2, t2, b2, 0, Duration::ZERO).unwrap());
         let (h3, t3, b3) = tx(&key, 2);
         assert_eq!(
-            pool.insert(h3, t3, b3, 0).unwrap_err().code(),
+            pool.insert(h3, t3, b3, 0, Duration::ZERO)
+                .unwrap_err()
+                .code(),
             "mempool_full"
         );
         assert_eq!(pool.bytes(), 2 * b);
     }
 
     #[test]
-    fn candidates_keep_nonce_order_and_alternate_signers() {
+    fn candidates_keep_nonce_order_per_signer() {
         let a = SigningKey::from_bytes(&[1; 32]);
         let b = SigningKey::from_bytes(&[2; 32]);
         let mut pool = Mempool::new(100, 1 << 20);
         for n in [2, 0, 1] {
             let (h, t, s) = tx(&a, n);
-            pool.insert(h, t, s, 0).unwrap();
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
         }
         let (h, t, s) = tx(&b, 0);
-        pool.insert(h, t, s, 0).unwrap();
+        pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
         let (txs, hashes) = pool.candidates();
         assert_eq!(hashes.len(), 4);
         let a_nonces: Vec<u64> = txs
@@ -381,35 +488,119 @@ mod tests {
             .map(|t| t.body.nonce)
             .collect();
         assert_eq!(a_nonces, vec![0, 1, 2]);
-        // The second signer's only transaction comes before the first signer's second.
+        // The second signer's only transaction, admitted last, comes last.
         let position_b = txs
             .iter()
             .position(|t| t.body.signer.0 == b.verifying_key().to_bytes())
             .unwrap();
-        assert!(position_b <= 1);
+        assert_eq!(position_b, 3);
     }
 
     #[test]
-    fn duplicate_nonce_and_far_future_nonce_are_refused() {
+    fn same_signer_replacement_and_gap_limit() {
         let key = SigningKey::from_bytes(&[1; 32]);
         let mut pool = Mempool::new(100, 1 << 20);
         let (h, t, s) = tx(&key, 0);
-        pool.insert(h, t, s, 0).unwrap();
+        pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
         // The same transaction again is not an error.
         let (h, t, s) = tx(&key, 0);
-        assert!(!pool.insert(h, t, s, 0).unwrap());
-        // A different transaction with the same nonce is.
+        assert!(!pool.insert(h, t, s, 0, Duration::ZERO).unwrap());
+        // A different transaction with the same nonce, by the same signer, replaces it.
         let mut other = tx(&key, 0).1;
         other.body.action = Action::RevokeAgent {
             key: PublicKey([8; 32]),
         };
         let other = other.body.sign(&key);
-        let error = pool.insert(other.hash(), other.clone(), s, 0).unwrap_err();
-        assert_eq!(error.code(), "nonce_taken");
-        let (h, t, s) = tx(&key, NONCE_AHEAD_MAX + 1);
+        assert!(pool
+            .insert(other.hash(), other.clone(), s, 0, Duration::ZERO)
+            .unwrap());
+        assert_eq!(pool.len(), 1);
+        assert!(matches!(pool.status(&h), PoolStatus::Rejected { code, .. } if code == "replaced"));
+        // Nonces may run ahead of the contiguous ones by at most NONCE_GAP_MAX.
+        let (h, t, s) = tx(&key, 1 + NONCE_GAP_MAX);
+        assert!(pool.insert(h, t, s, 0, Duration::ZERO).unwrap());
+        let (h, t, s) = tx(&key, 2 + NONCE_GAP_MAX);
         assert_eq!(
-            pool.insert(h, t, s, 0).unwrap_err().code(),
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap_err().code(),
             "nonce_too_far_ahead"
+        );
+    }
+
+    #[test]
+    fn gapped_transactions_of_a_few_keys_cannot_fill_the_pool() {
+        // Before the gap limit, five keys could park 10,000 unincludable transactions each.
+        let mut pool = Mempool::new(50_000, 1 << 30);
+        for seed in 1..=5u8 {
+            let key = SigningKey::from_bytes(&[seed; 32]);
+            let mut refused = 0;
+            for nonce in 1..=1_000 {
+                let (h, t, s) = tx(&key, nonce);
+                if pool.insert(h, t, s, 0, Duration::ZERO).is_err() {
+                    refused += 1;
+                }
+            }
+            assert_eq!(refused, 1_000 - NONCE_GAP_MAX as usize);
+        }
+        assert_eq!(pool.len(), 5 * NONCE_GAP_MAX as usize);
+    }
+
+    #[test]
+    fn one_signer_is_capped() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let mut pool = Mempool::new(PENDING_PER_SIGNER_MAX * 2, 1 << 30);
+        for nonce in 0..PENDING_PER_SIGNER_MAX as u64 {
+            let (h, t, s) = tx(&key, nonce);
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
+        }
+        let (h, t, s) = tx(&key, PENDING_PER_SIGNER_MAX as u64);
+        assert_eq!(
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap_err().code(),
+            "signer_pending_full"
+        );
+        let other = SigningKey::from_bytes(&[2; 32]);
+        let (h, t, s) = tx(&other, 0);
+        assert!(pool.insert(h, t, s, 0, Duration::ZERO).unwrap());
+    }
+
+    #[test]
+    fn a_refused_transaction_takes_its_signers_later_nonces_with_it() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let other = SigningKey::from_bytes(&[2; 32]);
+        let mut pool = Mempool::new(100, 1 << 20);
+        let mut hashes = Vec::new();
+        for nonce in 0..4 {
+            let (h, t, s) = tx(&key, nonce);
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
+            hashes.push(h);
+        }
+        let (kept, t, s) = tx(&other, 0);
+        pool.insert(kept, t, s, 0, Duration::ZERO).unwrap();
+        assert_eq!(
+            pool.reject_with_successors(&hashes[1], "unknown_agent", "x".into()),
+            3
+        );
+        assert_eq!(pool.status(&hashes[0]), PoolStatus::Pending);
+        assert!(
+            matches!(pool.status(&hashes[3]), PoolStatus::Rejected { code, .. } if code == "predecessor_refused")
+        );
+        assert_eq!(pool.status(&kept), PoolStatus::Pending);
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn blocks_are_filled_in_admission_order() {
+        // A step submitted after the step it depends on (by another signer) comes after it.
+        let first = SigningKey::from_bytes(&[9; 32]);
+        let second = SigningKey::from_bytes(&[1; 32]);
+        let mut pool = Mempool::new(100, 1 << 20);
+        let (h1, t1, s1) = tx(&first, 0);
+        let (h2, t2, s2) = tx(&second, 0);
+        pool.insert(h1, t1, s1, 0, Duration::ZERO).unwrap();
+        pool.insert(h2, t2, s2, 0, Duration::ZERO).unwrap();
+        let (txs, _) = pool.candidates();
+        assert_eq!(
+            txs.iter().map(|t| t.hash()).collect::<Vec<_>>(),
+            vec![h1, h2]
         );
     }
 
@@ -421,7 +612,7 @@ mod tests {
         let mut hashes = Vec::new();
         for n in 0..4 {
             let (h, t, s) = tx(&key, n);
-            pool.insert(h, t, s, 0).unwrap();
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
             hashes.push(h);
         }
         assert_eq!(pool.pending_next_nonce(&signer, 0), 4);

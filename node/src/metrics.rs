@@ -36,9 +36,8 @@ impl Metrics {
         let txs_admitted = Counter::default();
         let txs_refused = Counter::default();
         let block_interval_seconds =
-            Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0].into_iter());
-        let commit_seconds =
-            Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0].into_iter());
+            Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]);
+        let commit_seconds = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]);
         registry.register(
             "height",
             "Height of the last committed block",

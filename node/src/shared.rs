@@ -4,19 +4,25 @@
 //! Lock order: the ledger before the mempool, never the other way round. Neither lock is
 //! held across an `.await`, and signatures are verified before either is taken.
 
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use ledger::chain::{PreparedBlock, SignatureCheck};
 use ledger::tx::Transaction;
-use ledger::types::TxHash;
-use ledger::{Ledger, LedgerError, RocksStore};
+use ledger::types::{PublicKey, TxHash};
+use ledger::{Ledger, LedgerError, Store};
 use tokio::sync::{mpsc, Notify};
 
+use crate::clock::Clock;
 use crate::mempool::{Mempool, MempoolError};
 use crate::metrics::Metrics;
 
-/// The most transactions waiting to be relayed to peers; beyond it relaying is skipped
-/// (the transaction stays in this node's mempool and is proposed from here).
-pub const RELAY_QUEUE_TXS_MAX: usize = 20_000;
+/// How often the mempool drops transactions that waited longer than their time to live.
+pub const MEMPOOL_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A count as a Prometheus gauge value (saturating; no count here comes near 2^63).
+pub fn gauge(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
 
 /// What consensus last told the application, for `/v1/status`.
 #[derive(Clone, Debug, Default)]
@@ -82,11 +88,13 @@ pub enum Admitted {
     AlreadyCommitted,
 }
 
-/// The node's shared state.
-pub struct Shared {
+/// The node's shared state, over any store (RocksDB in a node, memory in tests).
+pub struct Shared<S: Store> {
     pub node_name: String,
     pub role: genesis::testnet::NodeRole,
-    ledger: RwLock<Ledger<RocksStore>>,
+    /// The node's only source of time.
+    pub clock: Arc<dyn Clock>,
+    ledger: RwLock<Ledger<S>>,
     mempool: Mutex<Mempool>,
     /// Woken when a transaction is admitted, so an idle proposer can propose at once.
     pub mempool_changed: Notify,
@@ -95,21 +103,23 @@ pub struct Shared {
     relay: Option<mpsc::Sender<Transaction>>,
 }
 
-impl Shared {
+impl<S: Store> Shared<S> {
     /// Shared state over an opened ledger. `relay` receives admitted client transactions to
     /// pass on to peers.
     pub fn new(
         node_name: String,
         role: genesis::testnet::NodeRole,
-        ledger: Ledger<RocksStore>,
+        ledger: Ledger<S>,
         mempool: Mempool,
         relay: Option<mpsc::Sender<Transaction>>,
-    ) -> Shared {
+        clock: Arc<dyn Clock>,
+    ) -> Shared<S> {
         let metrics = Metrics::new();
-        metrics.height.set(ledger.tip().height as i64);
+        metrics.height.set(gauge(ledger.tip().height));
         Shared {
             node_name,
             role,
+            clock,
             ledger: RwLock::new(ledger),
             mempool: Mutex::new(mempool),
             mempool_changed: Notify::new(),
@@ -121,12 +131,12 @@ impl Shared {
 
     /// Read access to the ledger. A poisoned lock means a thread panicked while writing;
     /// the ledger's own writes are atomic batches, so its state is still consistent.
-    pub fn ledger(&self) -> RwLockReadGuard<'_, Ledger<RocksStore>> {
+    pub fn ledger(&self) -> RwLockReadGuard<'_, Ledger<S>> {
         self.ledger.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Write access to the ledger (commits only).
-    pub fn ledger_mut(&self) -> RwLockWriteGuard<'_, Ledger<RocksStore>> {
+    pub fn ledger_mut(&self) -> RwLockWriteGuard<'_, Ledger<S>> {
         self.ledger.write().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -174,10 +184,23 @@ impl Shared {
         {
             let pool = self.mempool();
             if pool.contains(&hash) {
+                drop(pool);
+                // Submitted again by a client: a peer may have missed it, relay it again.
+                if let (true, Some(sender)) = (relay, &self.relay) {
+                    let _ = sender.try_send(tx);
+                }
                 return Ok((hash, Admitted::AlreadyPending));
             }
             pool.check_room(bytes.len())
                 .map_err(|e| Refusal::mempool(&e))?;
+        }
+        // The cheap lookup before the expensive check: a stranger's transaction costs no
+        // signature verification.
+        if !self.signer_known(&tx.body.signer)? {
+            let error = LedgerError::UnknownSigner {
+                signer: tx.body.signer,
+            };
+            return Err(Refusal::ledger(&error));
         }
         if !signature_verified {
             tx.verify_signature().map_err(|e| Refusal::ledger(&e))?;
@@ -201,10 +224,9 @@ impl Shared {
         let inserted = {
             let mut pool = self.mempool();
             let inserted = pool
-                .insert(hash, tx, bytes.len(), next)
+                .insert(hash, tx, bytes.len(), next, self.clock.monotonic())
                 .map_err(|e| Refusal::mempool(&e))?;
-            self.metrics.mempool_txs.set(pool.len() as i64);
-            self.metrics.mempool_bytes.set(pool.bytes() as i64);
+            self.update_mempool_metrics(&pool);
             inserted
         };
         drop(ledger);
@@ -226,10 +248,99 @@ impl Shared {
         txs: Vec<Transaction>,
         relay: bool,
     ) -> Vec<Result<(TxHash, Admitted), Refusal>> {
-        let all_valid = ledger::tx::verify_signatures(txs.iter()).is_ok();
+        // Only known signers' transactions are worth a signature check.
+        let known: Vec<bool> = txs
+            .iter()
+            .map(|tx| self.signer_known(&tx.body.signer).unwrap_or(false))
+            .collect();
+        let checked = txs.iter().zip(&known).filter(|(_, k)| **k).map(|(t, _)| t);
+        let all_valid = ledger::tx::verify_signatures(checked).is_ok();
         txs.into_iter()
             .map(|tx| self.admit(tx, all_valid, relay))
             .collect()
+    }
+
+    /// Whether the ledger knows `signer` (a genesis key, an agent or a beneficiary key).
+    fn signer_known(&self, signer: &PublicKey) -> Result<bool, Refusal> {
+        self.ledger()
+            .key_record(signer)
+            .map(|record| record.is_some())
+            .map_err(|e| Refusal::ledger(&e))
+    }
+
+    /// Builds the next block as `proposer` from the mempool's candidates, at the clock's
+    /// time (never before the tip's). Candidates the ledger refuses are dropped from the
+    /// mempool with the reason, except those only waiting for an earlier nonce.
+    pub fn build_block(&self, proposer: PublicKey) -> Result<PreparedBlock, LedgerError> {
+        let (candidates, verified) = self.mempool().candidates();
+        let prepared = {
+            let ledger = self.ledger();
+            let time_ms = self.clock.unix_ms().max(ledger.tip().time_ms + 1);
+            ledger.build_block(
+                candidates,
+                time_ms,
+                proposer,
+                SignatureCheck::SkipVerified(&verified),
+            )?
+        };
+        if !prepared.rejected.is_empty() {
+            let mut pool = self.mempool();
+            for (hash, error) in &prepared.rejected {
+                match error {
+                    // A nonce ahead of the signer's next one waits for its predecessor.
+                    LedgerError::BadNonce { expected, got, .. } if got > expected => {}
+                    // A nonce already used: later ones of the signer may still be good.
+                    LedgerError::BadNonce { .. } => {
+                        pool.reject(hash, error.code(), error.to_string());
+                    }
+                    _ => {
+                        pool.reject_with_successors(hash, error.code(), error.to_string());
+                    }
+                }
+            }
+            self.update_mempool_metrics(&pool);
+        }
+        Ok(prepared)
+    }
+
+    /// Commits a checked block with its certificate, then drops its transactions (and every
+    /// pending one whose nonce it used up) from the mempool. Returns the number of
+    /// transactions committed.
+    pub fn commit(
+        &self,
+        prepared: PreparedBlock,
+        certificate: &[u8],
+    ) -> Result<usize, LedgerError> {
+        let committed: Vec<TxHash> = prepared.block.txs.iter().map(|t| t.hash()).collect();
+        let mut signers: Vec<PublicKey> =
+            prepared.block.txs.iter().map(|t| t.body.signer).collect();
+        signers.sort();
+        signers.dedup();
+        let height = prepared.block.header.height;
+        self.ledger_mut().commit(prepared, certificate)?;
+        let ledger = self.ledger();
+        let mut pool = self.mempool();
+        pool.on_commit(&committed, &signers, |signer| {
+            ledger.next_nonce(signer).ok().flatten().unwrap_or(0)
+        });
+        self.update_mempool_metrics(&pool);
+        self.metrics.height.set(gauge(height));
+        self.metrics.blocks_committed.inc();
+        self.metrics.txs_committed.inc_by(committed.len() as u64);
+        Ok(committed.len())
+    }
+
+    fn update_mempool_metrics(&self, pool: &Mempool) {
+        self.metrics.mempool_txs.set(gauge(pool.len() as u64));
+        self.metrics.mempool_bytes.set(gauge(pool.bytes() as u64));
+    }
+
+    /// Drops the mempool's transactions that waited too long; returns how many.
+    pub fn sweep_mempool(&self) -> usize {
+        let mut pool = self.mempool();
+        let expired = pool.expire(self.clock.monotonic());
+        self.update_mempool_metrics(&pool);
+        expired
     }
 
     /// Records a refusal for status queries (a transaction that failed admission).

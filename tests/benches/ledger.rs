@@ -1,7 +1,8 @@
 //! Ledger core throughput (issue: ledger core).
 //!
 //! Run with `cargo bench -p bansos-tests --bench ledger`. Reports, in one run:
-//! - this machine's raw ed25519 verification rate, one at a time and batched;
+//! - this machine's raw ed25519 verification rate under the ledger's rule (ZIP-215), one at
+//!   a time and batched, beside the previous rule (ed25519-dalek strict / batch);
 //! - transactions applied per second through the state machine (build + check + commit of
 //!   blocks from the demo year), with signatures verified one by one, batched, or already
 //!   verified, on the in-memory and the RocksDB store;
@@ -48,6 +49,30 @@ fn signatures(c: &mut Criterion) {
     });
     group.bench_function("verify_batched_x1024", |b| {
         b.iter(|| verify_signatures(txs.iter()).is_ok())
+    });
+    // The previous rule, for comparison: ed25519-dalek's strict single check and its
+    // cofactorless batch (which did not always agree; see ledger/src/signature.rs).
+    let keys: Vec<ed25519_dalek::VerifyingKey> = txs
+        .iter()
+        .map(|t| ed25519_dalek::VerifyingKey::from_bytes(t.body.signer.as_bytes()).expect("key"))
+        .collect();
+    let messages: Vec<Vec<u8>> = txs.iter().map(|t| t.body.signing_bytes()).collect();
+    let signatures: Vec<ed25519_dalek::Signature> = txs
+        .iter()
+        .map(|t| ed25519_dalek::Signature::from_bytes(t.signature.as_bytes()))
+        .collect();
+    let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    group.bench_function("previous_rule_dalek_strict_single_x1024", |b| {
+        b.iter(|| {
+            (0..txs.len()).all(|i| {
+                keys[i]
+                    .verify_strict(message_refs[i], &signatures[i])
+                    .is_ok()
+            })
+        })
+    });
+    group.bench_function("previous_rule_dalek_batch_x1024", |b| {
+        b.iter(|| ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok())
     });
     group.finish();
 }

@@ -1,23 +1,99 @@
-//! A local network of real `bansos node` processes for the cluster tests: real libp2p on
-//! loopback (each node on its own 127.0.0.x address), real RocksDB, real HTTP. Nodes can be
-//! killed with SIGKILL and restarted. Each node logs to `DIR/nodes/NAME/node.log`; on a
-//! failed wait the tail of every log is printed.
+//! A local network of real `bansos node` processes for the cluster tests (the slow tier):
+//! real libp2p on loopback (each node on its own 127.0.0.x address), real RocksDB, real
+//! HTTP, driven through the typed client crate. Nodes can be killed with SIGKILL and
+//! restarted. Each node logs to `DIR/nodes/NAME/node.log`; on a failed wait the tail of
+//! every log is printed.
+//!
+//! Each cluster gets its own free ports (no fixed ranges), so clusters can run side by
+//! side; how many at once is `BANSOS_CLUSTERS_IN_PARALLEL` (default 1: on two cores,
+//! parallel networks would only make each other's timeouts fire).
 //!
 //! The `bansos` binary is the one cargo built next to the test executable
 //! (`target/<profile>/bansos`, built by `cargo test --workspace`), or `$BANSOS_BIN`.
 
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use client::http::RawResponse;
+use client::NodeClient;
 use genesis::testnet::NetworkFile;
 use ledger::tx::Transaction;
-use serde_json::Value;
+use proto::api::{BlockJson, StatusJson, TxState, TxStatusJson};
 
-/// Clusters run one at a time: on two cores, parallel networks would only make each other's
-/// timeouts fire.
-static CLUSTER_LOCK: Mutex<()> = Mutex::new(());
+/// Running clusters, bounded by [`clusters_in_parallel`].
+static RUNNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+fn clusters_in_parallel() -> usize {
+    std::env::var("BANSOS_CLUSTERS_IN_PARALLEL")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1)
+}
+
+/// A slot among the running clusters; freed on drop.
+struct ClusterSlot;
+
+impl ClusterSlot {
+    fn take() -> ClusterSlot {
+        let (lock, freed) = &RUNNING;
+        let mut running = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= clusters_in_parallel() {
+            running = freed.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        *running += 1;
+        ClusterSlot
+    }
+}
+
+impl Drop for ClusterSlot {
+    fn drop(&mut self) {
+        let (lock, freed) = &RUNNING;
+        let mut running = lock.lock().unwrap_or_else(|p| p.into_inner());
+        *running -= 1;
+        freed.notify_one();
+    }
+}
+
+/// The next port to try; starts at a place that depends on the process, so that test
+/// binaries running at once start apart.
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+const PORTS_FIRST: u16 = 20_000;
+const PORTS_SPAN: u16 = 30_000;
+
+fn port_free(ip: Ipv4Addr, port: u16) -> bool {
+    TcpListener::bind(SocketAddrV4::new(ip, port)).is_ok()
+}
+
+/// `count` consecutive ports, free for HTTP on 127.0.0.1 and for p2p on node i's own
+/// address 127.0.0.(2+i) (see `bansos testnet`). Returns the first.
+pub fn free_ports(count: u16) -> u16 {
+    let _ = NEXT_PORT.compare_exchange(
+        0,
+        PORTS_FIRST + (std::process::id() % u32::from(PORTS_SPAN / 2)) as u16,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..1_000 {
+        let mut base = NEXT_PORT.fetch_add(count, Ordering::SeqCst);
+        if !(PORTS_FIRST..=PORTS_FIRST + PORTS_SPAN).contains(&base) {
+            NEXT_PORT.store(PORTS_FIRST + count, Ordering::SeqCst);
+            base = PORTS_FIRST;
+        }
+        let all_free = (0..count).all(|i| {
+            port_free(Ipv4Addr::LOCALHOST, base + i)
+                && port_free(Ipv4Addr::new(127, 0, 0, 2 + i as u8), base + i)
+        });
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no block of {count} free ports found");
+}
 
 /// The seed of a test: `$BANSOS_TEST_SEED`, or the time. Printed so that a failure can be
 /// replayed.
@@ -60,6 +136,7 @@ pub struct NodeProcess {
     pub name: String,
     pub home: PathBuf,
     pub http: String,
+    pub client: NodeClient,
     child: Option<Child>,
 }
 
@@ -69,15 +146,18 @@ pub struct Cluster {
     pub network: NetworkFile,
     pub nodes: Vec<NodeProcess>,
     binary: PathBuf,
-    http: reqwest::blocking::Client,
-    _lock: MutexGuard<'static, ()>,
+    runtime: tokio::runtime::Runtime,
+    _slot: ClusterSlot,
 }
 
+/// How long a test waits for one HTTP answer before it counts the node as not answering.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Cluster {
-    /// Writes a network with `validators` validators and `observers` observers (HTTP ports
-    /// from `http_port`, p2p ports from `p2p_port`) and starts every node.
-    pub fn start(validators: usize, observers: usize, http_port: u16, p2p_port: u16) -> Cluster {
-        let mut cluster = Cluster::create(validators, observers, http_port, p2p_port);
+    /// Writes a network with `validators` validators and `observers` observers on free
+    /// ports and starts every node.
+    pub fn start(validators: usize, observers: usize) -> Cluster {
+        let mut cluster = Cluster::create(validators, observers);
         for i in 0..cluster.nodes.len() {
             cluster.start_node(i);
         }
@@ -86,25 +166,20 @@ impl Cluster {
 
     /// Writes a network like [`Cluster::start`] without starting any node, so that a test
     /// can change a node's configuration first.
-    pub fn create(validators: usize, observers: usize, http_port: u16, p2p_port: u16) -> Cluster {
-        let lock = CLUSTER_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    pub fn create(validators: usize, observers: usize) -> Cluster {
+        let slot = ClusterSlot::take();
         let binary = bansos_binary();
         let dir = tempfile::tempdir().expect("temporary directory");
         let out = dir.path().join("net");
+        let count = u16::try_from(validators + observers).expect("a small network");
+        // Two blocks: one for HTTP, one for p2p (each node's p2p has its own address).
+        let http_port = free_ports(count);
+        let p2p_port = free_ports(count);
         let status = Command::new(&binary)
-            .args([
-                "testnet",
-                "--validators",
-                &validators.to_string(),
-                "--observers",
-                &observers.to_string(),
-            ])
-            .args([
-                "--http-port",
-                &http_port.to_string(),
-                "--p2p-port",
-                &p2p_port.to_string(),
-            ])
+            .args(["testnet", "--validators", &validators.to_string()])
+            .args(["--observers", &observers.to_string()])
+            .args(["--http-port", &http_port.to_string()])
+            .args(["--p2p-port", &p2p_port.to_string()])
             .arg("--out")
             .arg(&out)
             .stdout(Stdio::null())
@@ -120,34 +195,48 @@ impl Cluster {
                 name: n.name.clone(),
                 home: out.join(&n.home),
                 http: n.http.clone(),
+                client: NodeClient::new(&n.http).expect("HTTP client"),
                 child: None,
             })
             .collect();
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("HTTP client");
+        let runtime = client::http::runtime().expect("async runtime");
         Cluster {
             dir,
             network,
             nodes,
             binary,
-            http,
-            _lock: lock,
+            runtime,
+            _slot: slot,
         }
     }
 
+    /// Appends `toml` (tuning sections) to node `i`'s config.toml, before it starts.
+    pub fn append_config(&self, i: usize, toml: &str) {
+        let path = self.nodes[i].home.join("config.toml");
+        let mut text = std::fs::read_to_string(&path).expect("config.toml");
+        text.push('\n');
+        text.push_str(toml);
+        std::fs::write(&path, text).expect("config.toml");
+    }
+
+    /// Runs a client call to completion, giving up after [`REQUEST_TIMEOUT`].
+    pub fn call<T, E>(&self, call: impl std::future::Future<Output = Result<T, E>>) -> Option<T> {
+        self.runtime
+            .block_on(async { tokio::time::timeout(REQUEST_TIMEOUT, call).await })
+            .ok()?
+            .ok()
+    }
+
     /// POSTs `body` to node `i`; returns the status code and the JSON answer.
-    pub fn post(&self, i: usize, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.nodes[i].http))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().unwrap_or(Value::Null))
+    pub fn post(&self, i: usize, path: &str, body: Vec<u8>) -> RawResponse {
+        self.call(self.nodes[i].client.post_raw(path, body))
+            .unwrap_or_else(|| panic!("{} did not answer POST {path}", self.nodes[i].name))
+    }
+
+    /// GETs `path` from node `i`: the status code and the JSON answer, or `None` if it
+    /// does not answer.
+    pub fn get_raw(&self, i: usize, path: &str) -> Option<RawResponse> {
+        self.call(self.nodes[i].client.get_raw(path))
     }
 
     /// The network directory (genesis.json, keys/, nodes/).
@@ -192,58 +281,46 @@ impl Cluster {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
-    /// GET a JSON document from node `i`, or `None` if it does not answer.
-    pub fn get(&self, i: usize, path: &str) -> Option<Value> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.nodes[i].http))
-            .send()
-            .ok()?;
-        if !response.status().is_success() {
-            return None;
-        }
-        response.json().ok()
+    /// Node `i`'s status, if it answers.
+    pub fn status(&self, i: usize) -> Option<StatusJson> {
+        self.call(self.nodes[i].client.status())
     }
 
     /// Node `i`'s committed height, if it answers.
     pub fn height(&self, i: usize) -> Option<u64> {
-        self.get(i, "/v1/status")?.get("height")?.as_u64()
+        self.status(i).map(|s| s.height)
     }
 
-    /// The hash of node `i`'s block at `height`.
+    /// Node `i`'s block at `height` with transaction hashes only: `Some(None)` if it has no
+    /// block there yet, `None` if it does not answer.
+    pub fn block(&self, i: usize, height: u64) -> Option<Option<BlockJson>> {
+        self.call(self.nodes[i].client.block_hashes(height))
+    }
+
+    /// The hash of node `i`'s block at `height`, if it answers and has one.
     pub fn block_hash(&self, i: usize, height: u64) -> Option<String> {
-        let block = self.get(i, &format!("/v1/blocks/{height}?txs=hashes"))?;
-        Some(block["header"]["hash"].as_str()?.to_owned())
+        self.block(i, height).flatten().map(|b| b.header.hash)
     }
 
     /// Submits transactions to node `i` in one batch; panics on any refusal.
     pub fn submit(&self, i: usize, txs: &[Transaction]) -> Vec<String> {
-        let response: Value = self
-            .http
-            .post(format!("{}/v1/txs", self.nodes[i].http))
-            .json(txs)
-            .send()
-            .expect("submission request")
-            .json()
-            .expect("submission response");
-        response["results"]
-            .as_array()
-            .expect("results")
-            .iter()
+        let name = &self.nodes[i].name;
+        let response = self
+            .call(self.nodes[i].client.submit_batch(txs))
+            .unwrap_or_else(|| panic!("{name} did not answer a submission"));
+        response
+            .results
+            .into_iter()
             .map(|r| {
-                assert!(
-                    r["error"].is_null(),
-                    "{} refused a transaction: {r}",
-                    self.nodes[i].name
-                );
-                r["hash"].as_str().expect("hash").to_owned()
+                assert!(r.error.is_none(), "{name} refused a transaction: {r:?}");
+                r.hash.expect("an admitted transaction has a hash")
             })
             .collect()
     }
 
-    /// The status of a transaction at node `i` (`pending`, `committed`, …).
-    pub fn tx_status(&self, i: usize, hash: &str) -> Option<Value> {
-        self.get(i, &format!("/v1/tx/{hash}"))
+    /// The status of a transaction at node `i`, if it answers.
+    pub fn tx_status(&self, i: usize, hash: &str) -> Option<TxStatusJson> {
+        self.call(self.nodes[i].client.tx_status(hash))
     }
 
     /// Waits until `condition` holds, or panics after `timeout` naming `what` and printing
@@ -271,22 +348,29 @@ impl Cluster {
             hashes.iter().all(|h| {
                 c.tx_status(i, h)
                     .map(|s| {
-                        assert_ne!(s["status"], "rejected", "transaction refused: {s}");
-                        s["status"] == "committed"
+                        assert_ne!(s.status, TxState::Rejected, "transaction refused: {s:?}");
+                        s.status == TxState::Committed
                     })
                     .unwrap_or(false)
             })
         });
     }
 
-    /// Asserts that every listed node that has a block at a height has the same one, for
-    /// every height up to `through`: no fork.
+    /// Asserts that the listed nodes agree on every height up to `through`: each must
+    /// answer, and every node that has a block at a height has the same one. No fork, and
+    /// no node silently left out of the comparison.
     pub fn assert_same_chain(&self, nodes: &[usize], through: u64) {
         for height in 1..=through {
-            let hashes: Vec<(usize, String)> = nodes
-                .iter()
-                .filter_map(|&i| self.block_hash(i, height).map(|h| (i, h)))
-                .collect();
+            let mut hashes: Vec<(usize, String)> = Vec::new();
+            for &i in nodes {
+                let block = self.block(i, height).unwrap_or_else(|| {
+                    self.print_logs();
+                    panic!("{} did not answer for height {height}", self.nodes[i].name)
+                });
+                if let Some(block) = block {
+                    hashes.push((i, block.header.hash));
+                }
+            }
             if let Some((_, first)) = hashes.first() {
                 for (i, hash) in &hashes {
                     assert_eq!(

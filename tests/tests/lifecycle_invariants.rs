@@ -21,9 +21,33 @@ fn fixture() -> F {
 
 /// Runs `txs` as one block, expecting a refusal; checks that not a byte of the store
 /// changed, and returns the error code.
+///
+/// It also checks what a refusal means for a block: the block a proposer builds from
+/// `txs` is exactly the block built from the transactions it did not refuse (same state
+/// root, nonces and log), so a refused transaction leaves no trace.
 fn refused(f: &mut F, txs: Vec<ledger::Transaction>) -> (&'static str, LedgerError) {
     let before = f.ledger.store().dump().expect("dump");
     let tip_before = f.ledger.tip().clone();
+    let (time, proposer) = (f.time_ms + 1, f.proposer());
+    let mixed = f
+        .ledger
+        .build_block(txs.clone(), time, proposer, SignatureCheck::VerifyAll)
+        .expect("the proposer builds a block");
+    assert!(!mixed.rejected.is_empty(), "nothing was refused");
+    let refused: BTreeSet<Hash32> = mixed.rejected.iter().map(|(h, _)| *h).collect();
+    let valid: Vec<ledger::Transaction> = txs
+        .iter()
+        .filter(|t| !refused.contains(&t.hash()))
+        .cloned()
+        .collect();
+    let clean = f
+        .ledger
+        .build_block(valid, time, proposer, SignatureCheck::VerifyAll)
+        .expect("the valid ones build");
+    assert_eq!(
+        mixed.hash, clean.hash,
+        "a refused transaction left a trace in the block (state, nonces or log)"
+    );
     let error = f.commit(txs).expect_err("the step must be refused");
     assert_eq!(
         f.ledger.store().dump().expect("dump"),
@@ -1035,4 +1059,387 @@ fn admission_check_refuses_without_changing_anything() {
         "bad_signature"
     );
     assert_eq!(f.ledger.tip().height, 0);
+}
+
+/// A household proposed in `village`, identity-checked, verified and enrolled in PKH.
+fn enrolled_in(f: &mut F, nik: &str, village: &str) -> Pseudonym {
+    let beneficiary = f.new_beneficiary(nik);
+    let (pemda, dukcapil, kemensos) = (f.key("pemda-3510"), f.key("dukcapil"), f.key("kemensos"));
+    let steps = [
+        (
+            &pemda,
+            Action::Propose {
+                beneficiary,
+                region: region(village),
+                household_size: 4,
+                welfare_decile: 1,
+            },
+        ),
+        (
+            &dukcapil,
+            Action::CheckIdentity {
+                beneficiary,
+                passed: true,
+                evidence_hash: Hash32::digest(b"ikd"),
+            },
+        ),
+        (
+            &pemda,
+            Action::VerifyEligibility {
+                beneficiary,
+                outcome: ledger::tx::Verification::Verified,
+            },
+        ),
+    ];
+    for (key, action) in steps {
+        f.step(key, action).unwrap();
+    }
+    let tracking_code_hash = f.new_tracking_hash();
+    f.step(
+        &kemensos,
+        Action::Enrol {
+            beneficiary,
+            program: program("PKH"),
+            tracking_code_hash,
+            beneficiary_key: None,
+        },
+    )
+    .unwrap();
+    beneficiary
+}
+
+fn declare(
+    f: &mut F,
+    key: &ed25519_dalek::SigningKey,
+    region_code: &str,
+    ceiling: u64,
+) -> ledger::Transaction {
+    f.sign(
+        key,
+        Action::DeclareBudget {
+            program: program("PKH"),
+            period: period("2026-T1"),
+            ceilings: vec![ledger::tx::BudgetCeiling {
+                region: region(region_code),
+                ceiling: Rupiah(ceiling),
+            }],
+        },
+    )
+}
+
+/// Another Banyuwangi village than [`BANYUWANGI_VILLAGE`].
+fn other_banyuwangi_village(f: &F) -> String {
+    f.net
+        .genesis
+        .regions
+        .iter()
+        .map(|r| r.code.to_string())
+        .find(|c| c.starts_with("35.10.") && c.split('.').count() == 4 && c != BANYUWANGI_VILLAGE)
+        .expect("a second village")
+}
+
+#[test]
+fn budget_ceiling_cannot_be_bypassed_through_nested_regions() {
+    let mut f = fixture();
+    let kemensos = f.key("kemensos");
+    let tx = declare(&mut f, &kemensos, "35.10", 500_000);
+    f.commit(vec![tx]).unwrap();
+    // A village's ceiling may not exceed its regency's.
+    let too_big = declare(&mut f, &kemensos, BANYUWANGI_VILLAGE, 2_000_000);
+    assert_eq!(refused(&mut f, vec![too_big]).0, "ceiling_above_parent");
+    let tx = declare(&mut f, &kemensos, BANYUWANGI_VILLAGE, 400_000);
+    f.commit(vec![tx]).unwrap();
+    let in_village = enrolled_in(&mut f, "3510000000000301", BANYUWANGI_VILLAGE);
+    let elsewhere = other_banyuwangi_village(&f);
+    let outside = enrolled_in(&mut f, "3510000000000302", &elsewhere);
+    // The village allocation is charged to the village and to the regency: the regency's
+    // remaining 200,000 cannot be spent twice through the village budget.
+    allocate(&mut f, in_village, 300_000, "2026-T1").unwrap();
+    let tx = allocation_tx(&mut f, outside, "PKH", "2026-T1", 250_000);
+    assert_eq!(refused(&mut f, vec![tx]).0, "over_budget");
+    allocate(&mut f, outside, 200_000, "2026-T1").unwrap();
+    let regency: ledger::state::BudgetRecord = f
+        .ledger
+        .state_get(&keys::budget(
+            &program("PKH"),
+            &period("2026-T1"),
+            &region("35.10"),
+        ))
+        .unwrap()
+        .unwrap();
+    assert_eq!(regency.allocated, Rupiah(500_000));
+}
+
+#[test]
+fn only_the_ministrys_organisation_key_declares_budgets() {
+    let mut f = fixture();
+    let kemensos = f.key("kemensos");
+    let operator = ed25519_dalek::SigningKey::from_bytes(&[31; 32]);
+    f.step(
+        &kemensos,
+        Action::RegisterAgent {
+            key: PublicKey(operator.verifying_key().to_bytes()),
+            role: AgentRole::Operator,
+            regions: vec![region("35.10.20")],
+        },
+    )
+    .unwrap();
+    let tx = declare(&mut f, &operator, BANYUWANGI_VILLAGE, 1_000);
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
+}
+
+#[test]
+fn a_pendamping_confirmation_does_not_silence_the_beneficiarys_own_not_received() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let app = ed25519_dalek::SigningKey::from_bytes(&[41; 32]);
+    let b = f.enrolled_beneficiary("3510000000000311");
+    let (kemensos, pemda) = (f.key("kemensos"), f.key("pemda-3510"));
+    let tracking_code_hash = f.new_tracking_hash();
+    f.step(
+        &kemensos,
+        Action::Enrol {
+            beneficiary: b,
+            program: program("BPNT"),
+            tracking_code_hash,
+            beneficiary_key: Some(PublicKey(app.verifying_key().to_bytes())),
+        },
+    )
+    .unwrap();
+    let pendamping = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    f.step(
+        &pemda,
+        Action::RegisterAgent {
+            key: PublicKey(pendamping.verifying_key().to_bytes()),
+            role: AgentRole::Pendamping,
+            regions: vec![region("35.10.20")],
+        },
+    )
+    .unwrap();
+    let allocation = allocate(&mut f, b, 300_000, "2026-T1").unwrap();
+    let tx = disburse(&mut f, allocation, 300_000);
+    f.commit(vec![tx]).unwrap();
+    f.step(
+        &pendamping,
+        Action::ConfirmReceipt {
+            allocation,
+            received: true,
+        },
+    )
+    .unwrap();
+    f.step(
+        &app,
+        Action::ConfirmReceipt {
+            allocation,
+            received: false,
+        },
+    )
+    .unwrap();
+    let record: AllocationRecord = f
+        .ledger
+        .state_get(&keys::allocation(&allocation))
+        .unwrap()
+        .unwrap();
+    // Both statements stay: the conflict is visible.
+    let first = record.receipt.expect("the pendamping's confirmation");
+    let own = record
+        .beneficiary_statement
+        .expect("the beneficiary's own statement");
+    assert!(first.received && !first.by_beneficiary);
+    assert!(!own.received && own.by_beneficiary);
+    // Each speaks once.
+    let again = f.sign(
+        &app,
+        Action::ConfirmReceipt {
+            allocation,
+            received: true,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![again]).0, "already_confirmed");
+    let again = f.sign(
+        &pendamping,
+        Action::ConfirmReceipt {
+            allocation,
+            received: true,
+        },
+    );
+    assert_eq!(refused(&mut f, vec![again]).0, "already_confirmed");
+}
+
+fn status(
+    f: &mut F,
+    key: &ed25519_dalek::SigningKey,
+    beneficiary: Pseudonym,
+    change: StatusChange,
+) -> ledger::Transaction {
+    f.sign(
+        key,
+        Action::ChangeStatus {
+            beneficiary,
+            change,
+        },
+    )
+}
+
+fn life_status(f: &F, beneficiary: &Pseudonym) -> LifeStatus {
+    let record: BeneficiaryRecord = f
+        .ledger
+        .state_get(&keys::beneficiary(beneficiary))
+        .unwrap()
+        .unwrap();
+    record.status
+}
+
+#[test]
+fn a_regional_office_cannot_undo_a_ministry_suspension_or_a_graduation() {
+    let mut f = fixture();
+    let (kemensos, pemda) = (f.key("kemensos"), f.key("pemda-3510"));
+    let b = f.enrolled_beneficiary("3510000000000321");
+    let tx = status(&mut f, &kemensos, b, StatusChange::Suspended);
+    f.commit(vec![tx]).unwrap();
+    let tx = status(&mut f, &pemda, b, StatusChange::Reinstated);
+    assert_eq!(refused(&mut f, vec![tx]).0, "status_change_not_allowed");
+    let tx = status(&mut f, &kemensos, b, StatusChange::Reinstated);
+    f.commit(vec![tx]).unwrap();
+    assert_eq!(life_status(&f, &b), LifeStatus::Active);
+    // A suspension the regional office imposed, it may lift.
+    let tx = status(&mut f, &pemda, b, StatusChange::Suspended);
+    f.commit(vec![tx]).unwrap();
+    let tx = status(&mut f, &pemda, b, StatusChange::Reinstated);
+    f.commit(vec![tx]).unwrap();
+    // A graduation is undone by the ministry only; an active beneficiary is not "reinstated".
+    let tx = status(&mut f, &pemda, b, StatusChange::Reinstated);
+    assert_eq!(refused(&mut f, vec![tx]).0, "status_change_not_allowed");
+    let tx = status(&mut f, &pemda, b, StatusChange::Graduated);
+    f.commit(vec![tx]).unwrap();
+    let tx = status(&mut f, &pemda, b, StatusChange::Reinstated);
+    assert_eq!(refused(&mut f, vec![tx]).0, "status_change_not_allowed");
+    let tx = status(&mut f, &kemensos, b, StatusChange::Reinstated);
+    f.commit(vec![tx]).unwrap();
+    assert_eq!(life_status(&f, &b), LifeStatus::Active);
+}
+
+#[test]
+fn a_wrong_death_record_is_corrected_by_the_civil_registry_and_nobody_else() {
+    let mut f = fixture();
+    let (dukcapil, pemda) = (f.key("dukcapil"), f.key("pemda-3510"));
+    let b = f.enrolled_beneficiary("3510000000000331");
+    let tx = status(&mut f, &dukcapil, b, StatusChange::DeathRecordCorrected);
+    assert_eq!(refused(&mut f, vec![tx]).0, "status_change_not_allowed");
+    let tx = status(&mut f, &dukcapil, b, StatusChange::Deceased);
+    f.commit(vec![tx]).unwrap();
+    let tx = status(&mut f, &pemda, b, StatusChange::DeathRecordCorrected);
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
+    let tx = status(&mut f, &dukcapil, b, StatusChange::DeathRecordCorrected);
+    f.commit(vec![tx]).unwrap();
+    assert_eq!(life_status(&f, &b), LifeStatus::Active);
+}
+
+#[test]
+fn no_allocation_or_payment_once_identity_or_eligibility_is_withdrawn() {
+    let mut f = fixture();
+    f.declare_pkh_budget("2026-T1", 10_000_000);
+    let (dukcapil, pemda) = (f.key("dukcapil"), f.key("pemda-3510"));
+    let b = f.enrolled_beneficiary("3510000000000341");
+    let c = f.enrolled_beneficiary("3510000000000342");
+    let paid_later = allocate(&mut f, c, 100_000, "2026-T1").unwrap();
+    let tx = f.sign(
+        &dukcapil,
+        Action::CheckIdentity {
+            beneficiary: b,
+            passed: false,
+            evidence_hash: Hash32::digest(b"x"),
+        },
+    );
+    f.commit(vec![tx]).unwrap();
+    let tx = allocation_tx(&mut f, b, "PKH", "2026-T1", 100_000);
+    assert_eq!(refused(&mut f, vec![tx]).0, "no_longer_eligible");
+    let tx = f.sign(
+        &pemda,
+        Action::VerifyEligibility {
+            beneficiary: c,
+            outcome: ledger::tx::Verification::Rejected { reason_code: 7 },
+        },
+    );
+    f.commit(vec![tx]).unwrap();
+    let tx = disburse(&mut f, paid_later, 100_000);
+    assert_eq!(refused(&mut f, vec![tx]).0, "no_longer_eligible");
+}
+
+#[test]
+fn beneficiary_app_keys_are_revoked_by_their_owner_or_the_ministry_and_organisations_keep_their_own(
+) {
+    let mut f = fixture();
+    let kemensos = f.key("kemensos");
+    let apps: Vec<ed25519_dalek::SigningKey> = (51..53)
+        .map(|i| ed25519_dalek::SigningKey::from_bytes(&[i; 32]))
+        .collect();
+    for (i, app) in apps.iter().enumerate() {
+        let b = f.enrolled_beneficiary(&format!("351000000000035{i}"));
+        let tracking_code_hash = f.new_tracking_hash();
+        f.step(
+            &kemensos,
+            Action::Enrol {
+                beneficiary: b,
+                program: program("BPNT"),
+                tracking_code_hash,
+                beneficiary_key: Some(PublicKey(app.verifying_key().to_bytes())),
+            },
+        )
+        .unwrap();
+    }
+    let public = |k: &ed25519_dalek::SigningKey| PublicKey(k.verifying_key().to_bytes());
+    // One beneficiary cannot revoke another's key; its own, it can.
+    let tx = f.sign(
+        &apps[0],
+        Action::RevokeAgent {
+            key: public(&apps[1]),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
+    f.step(
+        &apps[0],
+        Action::RevokeAgent {
+            key: public(&apps[0]),
+        },
+    )
+    .unwrap();
+    let tx = f.sign(
+        &apps[0],
+        Action::RevokeAgent {
+            key: public(&apps[0]),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "revoked_signer");
+    // The ministry revokes a lost phone's key; a regional office may not.
+    let tx = f.sign(
+        &f.key("pemda-3510"),
+        Action::RevokeAgent {
+            key: public(&apps[1]),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
+    f.step(
+        &kemensos,
+        Action::RevokeAgent {
+            key: public(&apps[1]),
+        },
+    )
+    .unwrap();
+    // An organisation key cannot revoke itself (it would lock the organisation out), nor
+    // another organisation's key.
+    let tx = f.sign(
+        &kemensos,
+        Action::RevokeAgent {
+            key: public(&kemensos),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
+    let tx = f.sign(
+        &kemensos,
+        Action::RevokeAgent {
+            key: public(&f.key("bank-bri")),
+        },
+    );
+    assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
 }

@@ -1,7 +1,9 @@
 //! One conformance suite that every [`Store`] implementation must pass, run against the
 //! RocksDB store and the in-memory store alike (the openraft `testing::log::Suite` idea).
 
-use super::{Column, MemoryStore, RocksStore, Store, WriteBatch};
+#[cfg(feature = "rocksdb")]
+use super::RocksStore;
+use super::{Column, MemoryStore, Store, WriteBatch};
 
 /// Opens a store that persists across handles: each call returns a fresh handle to the
 /// same data, the way reopening a database directory does.
@@ -10,7 +12,9 @@ trait Reopen {
     fn open(&self) -> Self::S;
 }
 
+#[cfg(feature = "rocksdb")]
 struct RocksAt(tempfile::TempDir);
+#[cfg(feature = "rocksdb")]
 impl Reopen for RocksAt {
     type S = RocksStore;
     fn open(&self) -> RocksStore {
@@ -156,6 +160,7 @@ fn suite<R: Reopen>(make: impl Fn() -> R) {
     large_values_round_trip(&make());
 }
 
+#[cfg(feature = "rocksdb")]
 #[test]
 fn rocksdb_store_passes_the_conformance_suite() {
     suite(|| RocksAt(tempfile::tempdir().expect("tempdir")));

@@ -22,14 +22,14 @@ impl MemoryStore {
     }
 
     /// Every entry, for tests that scan the whole store.
-    pub fn dump(&self) -> Result<Vec<(Column, Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn dump(&self) -> Result<Vec<(Column, super::KeyValue)>, StoreError> {
         let tables = self
             .tables
             .read()
             .map_err(|_| StoreError::Read("lock poisoned".into()))?;
         Ok(tables
             .iter()
-            .map(|((c, k), v)| (*c, k.clone(), v.clone()))
+            .map(|((c, k), v)| (*c, (k.clone(), v.clone())))
             .collect())
     }
 }
@@ -69,7 +69,7 @@ impl Store for MemoryStore {
         prefix: &[u8],
         start: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<super::KeyValue>, StoreError> {
         let tables = self
             .tables
             .read()

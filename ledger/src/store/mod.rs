@@ -7,12 +7,14 @@
 //! in `conformance.rs` checks it for every implementation.
 
 mod memory;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 
 #[cfg(test)]
 mod conformance;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "rocksdb")]
 pub use rocks::RocksStore;
 
 /// The key spaces of the store. Only [`Column::State`] is covered by the state root; the
@@ -135,6 +137,9 @@ pub enum StoreError {
     Write(String),
 }
 
+/// A key and its value, as a scan returns them.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// Key-value storage with atomic batches. Implementations: [`RocksStore`] for nodes,
 /// [`MemoryStore`] for tests and offline re-verification.
 pub trait Store: Send + Sync {
@@ -153,7 +158,7 @@ pub trait Store: Send + Sync {
         prefix: &[u8],
         start: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Vec<KeyValue>, StoreError>;
 }
 
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
@@ -169,7 +174,7 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         prefix: &[u8],
         start: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<KeyValue>, StoreError> {
         (**self).scan(column, prefix, start, limit)
     }
 }

@@ -91,7 +91,7 @@ impl Store for RocksStore {
         prefix: &[u8],
         start: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<super::KeyValue>, StoreError> {
         let from = if start > prefix { start } else { prefix };
         let iterator = self.db.iterator_cf(
             self.family(column)?,

@@ -11,16 +11,16 @@
 //! - a synced block goes through the same checks, after the engine has verified its
 //!   certificate.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use arc_malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
 use arc_malachitebft_app_channel::app::streaming::StreamContent;
 use arc_malachitebft_app_channel::app::types::core::{
-    CommitCertificate, ExtendedCommitCertificate, LinearTimeouts, Round, ValidatorSet as _,
-    Validity, VoteExtensions,
+    CommitCertificate, Context as _, ExtendedCommitCertificate, LinearTimeouts, Round,
+    ValidatorSet as _, Validity, VoteExtensions,
 };
 use arc_malachitebft_app_channel::app::types::streaming::{StreamId, StreamMessage};
 use arc_malachitebft_app_channel::app::types::sync::RawDecidedValue;
@@ -29,40 +29,40 @@ use arc_malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use bytes::Bytes;
 use ledger::block::Block;
 use ledger::chain::{PreparedBlock, SignatureCheck};
-use ledger::limits::BLOCK_BYTES_MAX;
-use ledger::types::{Hash32, PublicKey, TxHash};
-use ledger::LedgerError;
+use ledger::types::{Hash32, TxHash};
+use ledger::{LedgerError, Store};
+use proto::certificate::StoredCertificate;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::proposals::{KeptProposal, ProposalStore};
-use super::signing::{ConsensusSigner, ConsensusVerifier, StoredCertificate};
+use super::signing::{commit_certificate, stored_certificate, ConsensusSigner, ConsensusVerifier};
+use super::streams::{Pushed, Reassembler, PROPOSAL_CHUNK_BYTES};
 use super::types::{
     BansosContext, BlockHeight, BlockId, ProposalPart, ValidatorAddress, ValidatorSet,
 };
 use crate::shared::Shared;
 
-/// Bytes of block per streamed chunk (well under the 4 MiB gossip message limit).
-pub const PROPOSAL_CHUNK_BYTES: usize = 256 * 1024;
-/// The most proposal streams being reassembled at once; the oldest is dropped beyond it.
-pub const STREAMS_IN_FLIGHT_MAX: usize = 64;
-/// The most bytes one proposal stream may carry (a full block plus framing).
-pub const STREAM_BYTES_MAX: usize = BLOCK_BYTES_MAX + 64 * 1024;
 /// The most complete proposals kept for heights ahead of ours.
 pub const FUTURE_PROPOSALS_MAX: usize = 16;
+/// How many heights ahead of this node a proposal is kept for later (a node one or two
+/// heights behind catches up by sync, not by buffering).
+pub const FUTURE_HEIGHTS_MAX: u64 = 2;
+/// How many rounds ahead of the current one a proposal is looked at. Malachite itself
+/// looks at most this far ahead; a proposer may not make a node execute blocks for rounds
+/// it will never reach.
+pub const ROUNDS_AHEAD_MAX: u32 = 10;
 /// How far ahead of this node's clock a block time may be before the block is refused.
 pub const BLOCK_TIME_AHEAD_MS_MAX: u64 = 30_000;
-/// The most bytes of blocks returned to one sync request (the engine's response limit is
-/// 10 MiB).
+/// The most bytes of blocks returned to one sync request.
 pub const SYNC_RESPONSE_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// The engine's limit on one RPC message (Malachite 0.8.2's `rpc_max_size` default).
+pub const ENGINE_RPC_BYTES_MAX: usize = 10 * 1024 * 1024;
 
-/// A stream being reassembled.
-struct StreamBuffer {
-    parts: BTreeMap<u64, ProposalPart>,
-    fin_sequence: Option<u64>,
-    bytes: usize,
-    started: Instant,
-}
+// A sync response of the most bytes, plus a whole block that may pass the soft limit and
+// the certificates' framing, fits in one engine message.
+const _: () =
+    assert!(SYNC_RESPONSE_BYTES_MAX + ledger::limits::BLOCK_BYTES_MAX / 4 <= ENGINE_RPC_BYTES_MAX);
 
 /// A complete, signature-checked proposal.
 struct ReceivedProposal {
@@ -74,9 +74,9 @@ struct ReceivedProposal {
 }
 
 /// The application state driven by the engine.
-pub struct App {
+pub struct App<S: Store> {
     ctx: BansosContext,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<S>>,
     validators: ValidatorSet,
     signer: Option<ConsensusSigner>,
     verifier: ConsensusVerifier,
@@ -90,31 +90,28 @@ pub struct App {
     prepared: HashMap<Hash32, PreparedBlock>,
     /// This node's own proposal per round at the current height.
     own: HashMap<u32, Hash32>,
-    future: Vec<ReceivedProposal>,
-    streams: HashMap<(PeerId, Bytes), StreamBuffer>,
-    last_commit: Option<Instant>,
+    /// Proposals for the next heights, one slot per proposer: a newer one replaces it.
+    future: HashMap<ValidatorAddress, ReceivedProposal>,
+    /// The value accepted per round at the current height: a proposer gets one.
+    values_per_round: HashMap<u32, Hash32>,
+    streams: Reassembler<PeerId, ProposalPart>,
+    /// Monotonic time of the last commit, for the block-interval metric.
+    last_commit: Option<Duration>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-impl App {
+impl<S: Store + 'static> App<S> {
     /// The application for one node. `signer` is `None` on an observer.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: BansosContext,
-        shared: Arc<Shared>,
+        shared: Arc<Shared<S>>,
         validators: ValidatorSet,
         signer: Option<ConsensusSigner>,
         timeouts: LinearTimeouts,
         idle_block_interval: Duration,
         proposals: ProposalStore,
         network: mpsc::Sender<NetworkMsg<BansosContext>>,
-    ) -> App {
+    ) -> App<S> {
         let verifier = ConsensusVerifier::new(ctx.clone());
         App {
             ctx,
@@ -130,8 +127,9 @@ impl App {
             round: Round::Nil,
             prepared: HashMap::new(),
             own: HashMap::new(),
-            future: Vec::new(),
-            streams: HashMap::new(),
+            future: HashMap::new(),
+            values_per_round: HashMap::new(),
+            streams: Reassembler::new(),
             last_commit: None,
         }
     }
@@ -153,6 +151,7 @@ impl App {
         match msg {
             AppMsg::ConsensusReady { reply } => {
                 let next = self.shared.ledger().tip().height + 1;
+                self.check_not_behind_own_consensus(next)?;
                 info!(height = next, "consensus ready");
                 self.height = next;
                 let _ = reply.send((BlockHeight(next), self.params()));
@@ -197,13 +196,8 @@ impl App {
                 address,
                 value_id,
             } => {
-                let mine = self.signer.as_ref().map(|s| s.address());
-                if mine.as_ref() == Some(&address) {
-                    self.stream_own_proposal(height.0, round, valid_round, &value_id.0)
-                        .await;
-                } else {
-                    debug!(%height, %round, %address, "not restreaming another validator's proposal");
-                }
+                self.restream(height.0, round, valid_round, address, value_id.0)
+                    .await;
             }
             AppMsg::GetHistoryMinHeight { reply } => {
                 let _ = reply.send(BlockHeight(1));
@@ -230,7 +224,13 @@ impl App {
                 let _ = reply.send(Next::Start(BlockHeight(next), self.params()));
             }
             AppMsg::GetDecidedValues { range, reply } => {
-                let values = self.decided_values(range.start().0, range.end().0)?;
+                // A failure to serve a peer is that peer's loss, not a reason to stop.
+                let values = self
+                    .decided_values(range.start().0, range.end().0)
+                    .unwrap_or_else(|error| {
+                        warn!(%error, "could not serve decided values to a peer");
+                        Vec::new()
+                    });
                 let _ = reply.send(values);
             }
             AppMsg::ProcessSyncedValue {
@@ -250,7 +250,13 @@ impl App {
     /// Checks a block against the current tip. Signatures of transactions this node
     /// already verified (its mempool) are not checked again.
     fn check_block(&self, block: &Block) -> Result<PreparedBlock, LedgerError> {
-        if block.header.time_ms > now_ms().saturating_add(BLOCK_TIME_AHEAD_MS_MAX) {
+        if block.header.time_ms
+            > self
+                .shared
+                .clock
+                .unix_ms()
+                .saturating_add(BLOCK_TIME_AHEAD_MS_MAX)
+        {
             return Err(LedgerError::InvalidField(format!(
                 "block time {} is more than {} ms ahead of this validator's clock",
                 block.header.time_ms, BLOCK_TIME_AHEAD_MS_MAX
@@ -315,6 +321,74 @@ impl App {
         })
     }
 
+    /// Refuses to start consensus below a height this node already took part in: its
+    /// ledger was restored from an older backup (or lost writes), and voting again at those
+    /// heights could sign two different votes for one round.
+    fn check_not_behind_own_consensus(&self, next: u64) -> anyhow::Result<()> {
+        match self.proposals.consensus_height()? {
+            Some(recorded) if recorded > next => bail!(
+                "the ledger is at height {} but this node already took part in consensus at height {recorded}: \
+                 was the ledger restored from an older backup? Starting here could double-sign. \
+                 Restore a ledger at height {} or later, or (for a node that must forget its votes) \
+                 remove data/wal and data/proposals deliberately",
+                next - 1,
+                recorded - 1
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Keeps a proposal for a coming height, if it is near enough: one per proposer, the
+    /// latest (height, round) winning, so a proposer flooding far-future heights can only
+    /// replace its own entry.
+    fn keep_future(&mut self, proposal: ReceivedProposal) {
+        if proposal.height > self.height.saturating_add(FUTURE_HEIGHTS_MAX) {
+            debug!(
+                height = proposal.height,
+                "dropping a proposal too far ahead"
+            );
+            return;
+        }
+        let newer =
+            |old: &ReceivedProposal| (proposal.height, proposal.round) > (old.height, old.round);
+        match self.future.get(&proposal.proposer) {
+            Some(old) if !newer(old) => {}
+            _ if self.future.len() >= FUTURE_PROPOSALS_MAX
+                && !self.future.contains_key(&proposal.proposer) => {}
+            _ => {
+                self.future.insert(proposal.proposer, proposal);
+            }
+        }
+    }
+
+    /// Whether this is the first value seen for its round at the current height (a second,
+    /// different one is an equivocating proposer and is not even executed), and the round
+    /// is within [`ROUNDS_AHEAD_MAX`] of ours.
+    fn first_value_in_round(&mut self, proposal: &ReceivedProposal) -> bool {
+        let Some(round) = proposal.round.as_u32() else {
+            return false;
+        };
+        let current = self.round.as_u32().unwrap_or(0);
+        if round > current.saturating_add(ROUNDS_AHEAD_MAX) {
+            warn!(
+                height = proposal.height,
+                round, current, "dropping a proposal for a round too far ahead"
+            );
+            return false;
+        }
+        let hash = proposal.block.hash();
+        match self.values_per_round.get(&round) {
+            Some(seen) if *seen != hash => {
+                warn!(height = proposal.height, round, proposer = %proposal.proposer, "equivocating proposer: a second value for one round is ignored");
+                false
+            }
+            _ => {
+                self.values_per_round.insert(round, hash);
+                true
+            }
+        }
+    }
+
     fn started_round(
         &mut self,
         height: u64,
@@ -323,6 +397,16 @@ impl App {
         if height != self.height {
             self.prepared.clear();
             self.own.clear();
+            self.values_per_round.clear();
+        }
+        if self
+            .proposals
+            .consensus_height()?
+            .is_none_or(|h| h < height)
+        {
+            self.proposals
+                .record_consensus_height(height)
+                .context("recording the consensus height")?;
         }
         self.height = height;
         self.round = round;
@@ -336,10 +420,16 @@ impl App {
         // Proposals that arrived while this node was still at an earlier height.
         let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.future)
             .into_iter()
-            .partition(|p| p.height == height);
-        self.future = later.into_iter().filter(|p| p.height > height).collect();
+            .partition(|(_, p)| p.height == height);
+        self.future = later
+            .into_iter()
+            .filter(|(_, p)| p.height > height)
+            .collect();
+        let ready: Vec<ReceivedProposal> = ready.into_iter().map(|(_, p)| p).collect();
         for proposal in ready {
-            values.push(self.accept_proposal(proposal)?);
+            if self.first_value_in_round(&proposal) {
+                values.push(self.accept_proposal(proposal)?);
+            }
         }
         // After a restart: what this node proposed or received at this round before.
         let Some(round_number) = round.as_u32() else {
@@ -407,27 +497,7 @@ impl App {
             let wait = self.idle_block_interval.min(timeout / 2);
             let _ = tokio::time::timeout(wait, self.shared.mempool_changed.notified()).await;
         }
-        let (candidates, verified) = self.shared.mempool().candidates();
-        let prepared = {
-            let ledger = self.shared.ledger();
-            let time_ms = now_ms().max(ledger.tip().time_ms + 1);
-            ledger.build_block(
-                candidates,
-                time_ms,
-                signer_key,
-                SignatureCheck::SkipVerified(&verified),
-            )?
-        };
-        if !prepared.rejected.is_empty() {
-            let mut pool = self.shared.mempool();
-            for (hash, error) in &prepared.rejected {
-                // A nonce ahead of the signer's next one waits for its predecessor.
-                if matches!(error, LedgerError::BadNonce { expected, got, .. } if got > expected) {
-                    continue;
-                }
-                pool.reject(hash, error.code(), error.to_string());
-            }
-        }
+        let prepared = self.shared.build_block(signer_key)?;
         let hash = prepared.hash;
         self.proposals.keep(
             &KeptProposal {
@@ -443,6 +513,26 @@ impl App {
         self.own.insert(round_number, hash);
         self.prepared.insert(hash, prepared);
         Ok(hash)
+    }
+
+    /// Streams a value again for a new round, when it is this node's own. Another
+    /// validator's value (the hidden-lock case, round 10 and later) is not restreamed yet:
+    /// that needs the original proposer's signed parts, which are not kept.
+    async fn restream(
+        &mut self,
+        height: u64,
+        round: Round,
+        valid_round: Round,
+        address: ValidatorAddress,
+        value: Hash32,
+    ) {
+        let mine = self.signer.as_ref().map(|s| s.address());
+        if mine.as_ref() == Some(&address) {
+            self.stream_own_proposal(height, round, valid_round, &value)
+                .await;
+        } else {
+            debug!(height, %round, %address, "not restreaming another validator's proposal");
+        }
     }
 
     /// Publishes a block this node holds as a proposal stream for (height, round).
@@ -508,65 +598,43 @@ impl App {
         publisher: PeerId,
         message: StreamMessage<ProposalPart>,
     ) -> anyhow::Result<Option<ProposedValue<BansosContext>>> {
-        let key = (publisher, message.stream_id.to_bytes());
-        if !self.streams.contains_key(&key) && self.streams.len() >= STREAMS_IN_FLIGHT_MAX {
-            if let Some(oldest) = self
-                .streams
-                .iter()
-                .min_by_key(|(_, s)| s.started)
-                .map(|(k, _)| k.clone())
-            {
-                self.streams.remove(&oldest);
-            }
-        }
-        let buffer = self
-            .streams
-            .entry(key.clone())
-            .or_insert_with(|| StreamBuffer {
-                parts: BTreeMap::new(),
-                fin_sequence: None,
-                bytes: 0,
-                started: Instant::now(),
-            });
-        match message.content {
+        let (part, bytes) = match message.content {
             StreamContent::Data(part) => {
-                let size = match &part {
-                    ProposalPart::Chunk(bytes) => bytes.len(),
-                    _ => 128,
+                let bytes = match &part {
+                    ProposalPart::Chunk(chunk) => chunk.len(),
+                    _ => 0,
                 };
-                if buffer.bytes + size > STREAM_BYTES_MAX {
-                    warn!(%publisher, "dropping an oversized proposal stream");
-                    self.streams.remove(&key);
-                    return Ok(None);
-                }
-                if let std::collections::btree_map::Entry::Vacant(slot) =
-                    buffer.parts.entry(message.sequence)
-                {
-                    buffer.bytes += size;
-                    slot.insert(part);
-                }
+                (Some(part), bytes)
             }
-            StreamContent::Fin => buffer.fin_sequence = Some(message.sequence),
-        }
-        let complete = buffer
-            .fin_sequence
-            .is_some_and(|fin| buffer.parts.len() as u64 == fin);
-        if !complete {
-            return Ok(None);
-        }
-        let Some(buffer) = self.streams.remove(&key) else {
-            return Ok(None);
+            StreamContent::Fin => (None, 0),
         };
-        let Some(proposal) = self.assemble(buffer) else {
+        let now = self.shared.clock.monotonic();
+        let parts = match self.streams.push(
+            publisher,
+            &message.stream_id.to_bytes(),
+            message.sequence,
+            part,
+            bytes,
+            now,
+        ) {
+            Pushed::Pending => return Ok(None),
+            Pushed::Dropped(reason) => {
+                warn!(%publisher, ?reason, "dropping a proposal stream");
+                return Ok(None);
+            }
+            Pushed::Complete(parts) => parts,
+        };
+        let Some(proposal) = self.assemble(parts) else {
             return Ok(None);
         };
         if proposal.height < self.height {
             return Ok(None);
         }
         if proposal.height > self.height {
-            if self.future.len() < FUTURE_PROPOSALS_MAX {
-                self.future.push(proposal);
-            }
+            self.keep_future(proposal);
+            return Ok(None);
+        }
+        if !self.first_value_in_round(&proposal) {
             return Ok(None);
         }
         self.accept_proposal(proposal).map(Some)
@@ -574,8 +642,8 @@ impl App {
 
     /// Turns a complete stream into a proposal if it is well formed and signed by a
     /// validator; anything else is dropped (and logged).
-    fn assemble(&self, buffer: StreamBuffer) -> Option<ReceivedProposal> {
-        let mut parts = buffer.parts.into_values();
+    fn assemble(&self, parts: Vec<ProposalPart>) -> Option<ReceivedProposal> {
+        let mut parts = parts.into_iter();
         let Some(ProposalPart::Init {
             height,
             round,
@@ -629,6 +697,14 @@ impl App {
             warn!(%proposer, "dropping a proposal stream whose block is for another height");
             return None;
         }
+        let scheduled = self
+            .ctx
+            .select_proposer(&self.validators, height, round)
+            .address;
+        if proposer != scheduled || block.header.proposer != scheduled.0 {
+            warn!(%proposer, %scheduled, height = height.0, %round, "dropping a proposal from a validator that is not the scheduled proposer");
+            return None;
+        }
         Some(ReceivedProposal {
             height: height.0,
             round,
@@ -641,85 +717,77 @@ impl App {
     fn decided(&mut self, certificate: &CommitCertificate<BansosContext>) -> anyhow::Result<()> {
         let height = certificate.height.0;
         let hash = certificate.value_id.0;
-        let stored = StoredCertificate::from_commit(certificate);
+        let stored = stored_certificate(certificate);
         stored
-            .verify(&self.ctx, &self.validators, height, &hash)
+            .verify(
+                self.ctx.chain(),
+                self.validators.verifier_view(),
+                height,
+                &hash,
+            )
             .with_context(|| {
                 format!(
                     "the engine decided height {height} with a certificate that does not verify"
                 )
             })?;
-        {
-            let ledger = self.shared.ledger();
-            let tip = ledger.tip();
-            if tip.height >= height {
-                if ledger.header(height)?.map(|h| h.hash()) == Some(hash) {
-                    return Ok(());
-                }
-                bail!("decided block {hash} at height {height} differs from the committed one");
-            }
+        if self.already_committed(height, &hash)? {
+            return Ok(());
         }
-        let prepared = match self.prepared.remove(&hash) {
-            Some(prepared) => prepared,
-            None => {
-                let kept = self
-                    .proposals
-                    .at_height(height)?
-                    .into_iter()
-                    .find(|k| k.block.hash() == hash)
-                    .ok_or_else(|| {
-                        anyhow!("decided block {hash} at height {height} is not held by this node")
-                    })?;
-                self.shared
-                    .ledger()
-                    .prepare_block(&kept.block, SignatureCheck::VerifyAll)?
-            }
-        };
-        let started = Instant::now();
-        let committed: Vec<TxHash> = prepared.block.txs.iter().map(|t| t.hash()).collect();
-        let mut signers: Vec<PublicKey> =
-            prepared.block.txs.iter().map(|t| t.body.signer).collect();
-        signers.sort();
-        signers.dedup();
-        let tx_count = committed.len();
-        {
-            let mut ledger = self.shared.ledger_mut();
-            ledger.commit(prepared, &stored.to_bytes())?;
-        }
-        {
-            let ledger = self.shared.ledger();
-            let mut pool = self.shared.mempool();
-            pool.on_commit(&committed, &signers, |signer| {
-                ledger.next_nonce(signer).ok().flatten().unwrap_or(0)
-            });
-            self.shared.metrics.mempool_txs.set(pool.len() as i64);
-            self.shared.metrics.mempool_bytes.set(pool.bytes() as i64);
-            // Stale transactions are swept now and then rather than on every block.
-            if height % 64 == 0 {
-                pool.expire(Instant::now());
-            }
-        }
+        let prepared = self.decided_block(height, &hash)?;
+        let started = self.shared.clock.monotonic();
+        let tx_count = self.shared.commit(prepared, &stored.to_bytes())?;
+        let now = self.shared.clock.monotonic();
         let metrics = &self.shared.metrics;
         metrics
             .commit_seconds
-            .observe(started.elapsed().as_secs_f64());
+            .observe(now.saturating_sub(started).as_secs_f64());
         if let Some(last) = self.last_commit {
             metrics
                 .block_interval_seconds
-                .observe(last.elapsed().as_secs_f64());
+                .observe(now.saturating_sub(last).as_secs_f64());
         }
-        self.last_commit = Some(Instant::now());
-        metrics.height.set(height as i64);
-        metrics.blocks_committed.inc();
-        metrics.txs_committed.inc_by(tx_count as u64);
+        self.last_commit = Some(now);
         info!(height, round = %certificate.round, txs = tx_count, block = %hash, "committed");
         self.proposals.prune_through(height)?;
         self.prepared.clear();
         self.own.clear();
-        self.future.retain(|p| p.height > height);
-        self.streams
-            .retain(|_, s| s.started.elapsed() < Duration::from_secs(60));
+        self.values_per_round.clear();
+        self.future.retain(|_, p| p.height > height);
+        self.streams.expire(now);
         Ok(())
+    }
+
+    /// Whether `height` is already committed (with this very block: anything else is a
+    /// fork, and an error).
+    fn already_committed(&self, height: u64, hash: &Hash32) -> anyhow::Result<bool> {
+        let ledger = self.shared.ledger();
+        if ledger.tip().height < height {
+            return Ok(false);
+        }
+        if ledger.header(height)?.map(|h| h.hash()) == Some(*hash) {
+            return Ok(true);
+        }
+        bail!("decided block {hash} at height {height} differs from the committed one");
+    }
+
+    /// The checked block the engine decided: prepared in memory, or kept on disk before a
+    /// restart and checked again now.
+    fn decided_block(&mut self, height: u64, hash: &Hash32) -> anyhow::Result<PreparedBlock> {
+        if let Some(prepared) = self.prepared.remove(hash) {
+            return Ok(prepared);
+        }
+        let kept = self
+            .proposals
+            .at_height(height)?
+            .into_iter()
+            .find(|k| k.block.hash() == *hash)
+            .ok_or_else(|| {
+                anyhow!("decided block {hash} at height {height} is not held by this node")
+            })?;
+        Ok(self
+            .shared
+            .ledger()
+            .prepare_block(&kept.block, SignatureCheck::VerifyAll)?)
     }
 
     fn decided_values(
@@ -745,7 +813,7 @@ impl App {
             values.push(RawDecidedValue::new(
                 Bytes::from(bytes),
                 ExtendedCommitCertificate::from_commit_certificate_and_extensions(
-                    certificate.to_commit(),
+                    commit_certificate(&certificate),
                     VoteExtensions::default(),
                 ),
             ));
@@ -799,6 +867,14 @@ impl App {
                 }
             }
         };
+        if validity == Validity::Valid {
+            // The engine records this value in its WAL and may decide it next: from here on
+            // the block must survive a crash, exactly as a received proposal does.
+            if let Err(error) = self.keep_synced(height, round, &block, &hash) {
+                warn!(height, %error, "could not keep a synced block on disk");
+                return SyncedValueOutcome::LocalTransientError;
+            }
+        }
         debug!(height, %round, block = %hash, "synced block checked");
         SyncedValueOutcome::Verdict(ProposedValue {
             height: BlockHeight(height),
@@ -811,6 +887,26 @@ impl App {
     }
 }
 
+impl<S: Store + 'static> App<S> {
+    /// Durably keeps a synced block (as a peer's proposal for the certificate's round).
+    fn keep_synced(
+        &self,
+        height: u64,
+        round: Round,
+        block: &Block,
+        hash: &Hash32,
+    ) -> std::io::Result<()> {
+        let kept = KeptProposal {
+            height,
+            round: round.as_u32().unwrap_or(0),
+            valid_round: -1,
+            own: false,
+            block: block.clone(),
+        };
+        self.proposals.keep(&kept, hash)
+    }
+}
+
 /// The validator set for this chain's genesis.
 pub fn validator_set(genesis: &ledger::genesis::GenesisIndex) -> anyhow::Result<ValidatorSet> {
     ValidatorSet::from_genesis(&genesis.validators)
@@ -820,13 +916,35 @@ pub fn validator_set(genesis: &ledger::genesis::GenesisIndex) -> anyhow::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
     use crate::mempool::Mempool;
+    use arc_malachitebft_app_channel::app::types::core::NilOrVal;
+    use arc_malachitebft_app_channel::Signer as _;
+    use ed25519_dalek::SigningKey;
     use genesis::testnet::{NodeRole, Testnet, TestnetSpec};
     use ledger::{Ledger, RocksStore};
     use rand::SeedableRng;
 
-    fn app(dir: &std::path::Path, net: &Testnet) -> App {
-        let ctx = BansosContext::new(&net.genesis.chain_id);
+    type Network = mpsc::Receiver<NetworkMsg<BansosContext>>;
+
+    fn testnet() -> Testnet {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        Testnet::generate(&TestnetSpec::default(), &mut rng).unwrap()
+    }
+
+    fn context(net: &Testnet) -> BansosContext {
+        BansosContext::new(proto::signing::ChainBinding::of(&net.genesis))
+    }
+
+    /// A validator's application over its own store in `dir`, signing with `key`; the
+    /// receiver gets what it publishes.
+    fn app_as(
+        dir: &std::path::Path,
+        net: &Testnet,
+        clock: Arc<ManualClock>,
+        key: &SigningKey,
+    ) -> (App<RocksStore>, Network) {
+        let ctx = context(net);
         let store = RocksStore::open(&dir.join("ledger")).unwrap();
         let ledger = Ledger::open(store, net.genesis.clone()).unwrap();
         let index = net.genesis.clone().validate().unwrap();
@@ -836,33 +954,114 @@ mod tests {
             ledger,
             Mempool::new(100, 1 << 20),
             None,
+            clock,
         ));
-        let (network, _receiver) = mpsc::channel(16);
-        App::new(
+        let (network, receiver) = mpsc::channel(64);
+        let app = App::new(
             ctx.clone(),
             shared,
             validator_set(&index).unwrap(),
-            Some(ConsensusSigner::new(ctx, net.nodes[0].key.clone())),
+            Some(ConsensusSigner::new(ctx, key.clone())),
             LinearTimeouts::default(),
             Duration::from_millis(1),
             ProposalStore::open(&dir.join("proposals")).unwrap(),
             network,
-        )
+        );
+        (app, receiver)
+    }
+
+    fn app(dir: &std::path::Path, net: &Testnet, clock: Arc<ManualClock>) -> App<RocksStore> {
+        app_as(dir, net, clock, &net.nodes[0].key).0
+    }
+
+    fn clock() -> Arc<ManualClock> {
+        Arc::new(ManualClock::new(1_790_000_000_000))
+    }
+
+    /// The validator keys in schedule order for (height, round): the first is the proposer.
+    fn scheduled(net: &Testnet, height: u64, round: u32) -> (SigningKey, SigningKey) {
+        let ctx = context(net);
+        let set = validator_set(&net.genesis.clone().validate().unwrap()).unwrap();
+        let proposer = ctx
+            .select_proposer(&set, BlockHeight(height), Round::new(round))
+            .address;
+        let key = |wanted: bool| {
+            net.nodes
+                .iter()
+                .filter(|n| n.role == NodeRole::Validator)
+                .find(|n| (n.key.verifying_key().to_bytes() == proposer.0 .0) == wanted)
+                .map(|n| n.key.clone())
+                .unwrap()
+        };
+        (key(true), key(false))
+    }
+
+    /// Everything `network` received, as stream messages.
+    fn published(network: &mut Network) -> Vec<StreamMessage<ProposalPart>> {
+        let mut out = Vec::new();
+        while let Ok(message) = network.try_recv() {
+            let NetworkMsg::PublishProposalPart(part) = message;
+            out.push(part);
+        }
+        out
+    }
+
+    /// Feeds a stream to `app`; returns the value it yields, if any.
+    fn deliver(
+        app: &mut App<RocksStore>,
+        from: PeerId,
+        stream: Vec<StreamMessage<ProposalPart>>,
+    ) -> Option<ProposedValue<BansosContext>> {
+        let mut value = None;
+        for message in stream {
+            if let Some(v) = app.received_part(from, message).unwrap() {
+                value = Some(v);
+            }
+        }
+        value
+    }
+
+    /// Builds and streams a proposal for (height 1, `round`) as `key`, from its own store.
+    async fn propose(
+        net: &Testnet,
+        clock: Arc<ManualClock>,
+        key: &SigningKey,
+        round: u32,
+    ) -> (Hash32, Vec<StreamMessage<ProposalPart>>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut proposer, mut network) = app_as(dir.path(), net, clock, key);
+        let hash = proposer
+            .get_value(1, Round::new(round), Duration::from_secs(3))
+            .await
+            .unwrap();
+        proposer
+            .stream_own_proposal(1, Round::new(round), Round::Nil, &hash)
+            .await;
+        (hash, published(&mut network), dir)
+    }
+
+    fn peer() -> PeerId {
+        let libp2p_id =
+            arc_malachitebft_app_channel::app::types::Keypair::ed25519_from_bytes([9u8; 32])
+                .unwrap()
+                .public()
+                .to_peer_id();
+        PeerId::from_bytes(&libp2p_id.to_bytes()).unwrap()
     }
 
     #[tokio::test]
     async fn after_a_crash_the_proposer_proposes_the_same_block_again_for_the_same_round() {
         let dir = tempfile::tempdir().unwrap();
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
-        let net = Testnet::generate(&TestnetSpec::default(), &mut rng).unwrap();
+        let net = testnet();
         let timeout = Duration::from_secs(3);
+        let clock = clock();
         let first = {
-            let mut before = app(dir.path(), &net);
+            let mut before = app(dir.path(), &net, clock.clone());
             before.get_value(1, Round::new(0), timeout).await.unwrap()
         };
         // Block times differ between builds, so a rebuilt block would have another hash.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let mut after = app(dir.path(), &net);
+        clock.advance(Duration::from_millis(5));
+        let mut after = app(dir.path(), &net, clock);
         let again = after.get_value(1, Round::new(0), timeout).await.unwrap();
         assert_eq!(again, first, "a restarted proposer must not equivocate");
         assert!(
@@ -871,5 +1070,159 @@ mod tests {
         );
         let next_round = after.get_value(1, Round::new(1), timeout).await.unwrap();
         assert_ne!(next_round, first, "a new round gets a freshly built block");
+    }
+
+    async fn commit_certificate_for(
+        net: &Testnet,
+        hash: Hash32,
+    ) -> CommitCertificate<BansosContext> {
+        let ctx = context(net);
+        let mut votes = Vec::new();
+        for node in net.nodes.iter().filter(|n| n.role == NodeRole::Validator) {
+            let signer = ConsensusSigner::new(ctx.clone(), node.key.clone());
+            let vote = ctx.new_precommit(
+                BlockHeight(1),
+                Round::new(0),
+                NilOrVal::Val(BlockId(hash)),
+                signer.address(),
+            );
+            votes.push(signer.sign_vote(vote).await.unwrap());
+        }
+        CommitCertificate::new(BlockHeight(1), Round::new(0), BlockId(hash), votes)
+    }
+
+    #[tokio::test]
+    async fn synced_blocks_are_persisted_before_replying() {
+        let net = testnet();
+        let clock = clock();
+        let (proposer, other) = scheduled(&net, 1, 0);
+        let (hash, _, proposer_dir) = propose(&net, clock.clone(), &proposer, 0).await;
+        let bytes = {
+            let (kept, _) = app_as(proposer_dir.path(), &net, clock.clone(), &proposer);
+            kept.proposals.at_height(1).unwrap()[0].block.to_bytes()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut syncing, _) = app_as(dir.path(), &net, clock.clone(), &other);
+            let outcome = syncing.synced_value(
+                1,
+                Round::new(0),
+                ValidatorAddress(ledger::types::PublicKey(
+                    proposer.verifying_key().to_bytes(),
+                )),
+                &bytes,
+            );
+            assert!(
+                matches!(outcome, SyncedValueOutcome::Verdict(ref v) if v.validity == Validity::Valid)
+            );
+            // The node crashes here: the engine has the value in its WAL, the app's memory
+            // is gone.
+        }
+        let (mut restarted, _) = app_as(dir.path(), &net, clock, &other);
+        restarted
+            .decided(&commit_certificate_for(&net, hash).await)
+            .expect("the synced block survived the crash");
+        assert_eq!(restarted.shared.ledger().tip().block_hash, hash);
+    }
+
+    #[tokio::test]
+    async fn a_proposal_from_a_validator_out_of_turn_is_not_executed() {
+        let net = testnet();
+        let clock = clock();
+        let (_, out_of_turn) = scheduled(&net, 1, 0);
+        let (_, stream, _dir) = propose(&net, clock.clone(), &out_of_turn, 0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut receiver = app(dir.path(), &net, clock);
+        receiver.height = 1;
+        assert!(deliver(&mut receiver, peer(), stream).is_none());
+        assert!(receiver.prepared.is_empty(), "nothing was executed");
+    }
+
+    #[tokio::test]
+    async fn a_second_value_for_one_round_is_not_executed() {
+        let net = testnet();
+        let clock = clock();
+        let (proposer, _) = scheduled(&net, 1, 0);
+        let (first, stream, _a) = propose(&net, clock.clone(), &proposer, 0).await;
+        clock.advance(Duration::from_millis(7));
+        let (second, equivocation, _b) = propose(&net, clock.clone(), &proposer, 0).await;
+        assert_ne!(first, second);
+        let dir = tempfile::tempdir().unwrap();
+        let mut receiver = app(dir.path(), &net, clock);
+        receiver.height = 1;
+        let value = deliver(&mut receiver, peer(), stream).expect("the first value");
+        assert_eq!((value.value.0, value.validity), (first, Validity::Valid));
+        assert!(deliver(&mut receiver, peer(), equivocation).is_none());
+        assert_eq!(
+            receiver.prepared.len(),
+            1,
+            "the second block was not executed"
+        );
+    }
+
+    #[tokio::test]
+    async fn proposals_for_rounds_or_heights_too_far_ahead_are_dropped_and_the_buffer_keeps_one_per_proposer(
+    ) {
+        let net = testnet();
+        let clock = clock();
+        let (proposer, _) = scheduled(&net, 1, ROUNDS_AHEAD_MAX + 1);
+        let (_, stream, _dir) = propose(&net, clock.clone(), &proposer, ROUNDS_AHEAD_MAX + 1).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut receiver = app(dir.path(), &net, clock);
+        receiver.height = 1;
+        receiver.round = Round::new(0);
+        assert!(deliver(&mut receiver, peer(), stream).is_none());
+        assert!(receiver.prepared.is_empty());
+        // The future buffer: near heights only, one slot per proposer, the newest wins.
+        let make = |height: u64, round: u32, who: u8| ReceivedProposal {
+            height,
+            round: Round::new(round),
+            pol_round: Round::Nil,
+            proposer: ValidatorAddress(ledger::types::PublicKey([who; 32])),
+            block: Block {
+                header: ledger::block::BlockHeader {
+                    chain_id: "t".into(),
+                    height,
+                    prev_hash: Hash32::ZERO,
+                    time_ms: u64::from(round),
+                    proposer: ledger::types::PublicKey([who; 32]),
+                    tx_count: 0,
+                    tx_root: Hash32::ZERO,
+                    log_size: 0,
+                    log_root: Hash32::ZERO,
+                    state_root: Hash32::ZERO,
+                },
+                txs: Vec::new(),
+            },
+        };
+        receiver.keep_future(make(2, 0, 1));
+        for height in 4..200 {
+            receiver.keep_future(make(height, 0, 2));
+        }
+        receiver.keep_future(make(3, 0, 2));
+        receiver.keep_future(make(3, 1, 2));
+        receiver.keep_future(make(2, 5, 2));
+        assert_eq!(receiver.future.len(), 2);
+        let two = &receiver.future[&ValidatorAddress(ledger::types::PublicKey([2; 32]))];
+        assert_eq!((two.height, two.round), (3, Round::new(1)));
+        assert_eq!(
+            receiver.future[&ValidatorAddress(ledger::types::PublicKey([1; 32]))].height,
+            2
+        );
+    }
+
+    #[test]
+    fn a_node_whose_ledger_is_behind_its_own_votes_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = testnet();
+        let app = app(dir.path(), &net, clock());
+        app.check_not_behind_own_consensus(1).unwrap();
+        app.proposals.record_consensus_height(7).unwrap();
+        let error = app
+            .check_not_behind_own_consensus(1)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("older backup"), "{error}");
+        app.check_not_behind_own_consensus(7).unwrap();
     }
 }

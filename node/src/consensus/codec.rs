@@ -679,7 +679,7 @@ mod tests {
 
     #[test]
     fn every_message_round_trips_and_refuses_truncation() {
-        let context = BansosContext::new("bansos-test");
+        let context = BansosContext::for_test("bansos-test");
         let block = BlockId(Hash32::digest(b"block"));
         let vote = context.new_precommit(
             BlockHeight(3),

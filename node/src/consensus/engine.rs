@@ -17,6 +17,7 @@ use arc_malachitebft_app_channel::{
     Signer, SyncContext, WalContext,
 };
 use genesis::testnet::NodeRole;
+use ledger::Store;
 use tracing::{info, warn};
 
 use super::app::{validator_set, App};
@@ -27,9 +28,9 @@ use super::types::{BansosContext, ValidatorAddress};
 use crate::config::NodeSettings;
 use crate::shared::Shared;
 
-/// Inbound connections accepted from one IP address. Every local node dials from
-/// 127.0.0.1 whatever its listen address, so the default of 5 would refuse a 4-node
-/// network's own members after a restart or two.
+/// Inbound connections accepted from one IP address on a local testnet. Every local node
+/// dials from 127.0.0.1 whatever its listen address, so the default of 5 would refuse a
+/// 4-node network's own members after a restart or two.
 pub const CONNECTIONS_PER_IP_MAX: usize = 64;
 /// How long start-up may take before the node gives up: if the network cannot listen
 /// (address in use), the engine never reports ready.
@@ -65,9 +66,11 @@ impl NodeConfig for EngineConfig {
 }
 
 fn engine_config(settings: &NodeSettings) -> anyhow::Result<EngineConfig> {
-    let mut consensus = ConsensusConfig::default();
-    consensus.value_payload = ValuePayload::ProposalAndParts;
-    consensus.queue_capacity = 100;
+    let mut consensus = ConsensusConfig {
+        value_payload: ValuePayload::ProposalAndParts,
+        queue_capacity: 100,
+        ..ConsensusConfig::default()
+    };
     consensus.p2p.listen_addr = settings
         .p2p_listen
         .parse::<Multiaddr>()
@@ -88,8 +91,12 @@ fn engine_config(settings: &NodeSettings) -> anyhow::Result<EngineConfig> {
         .collect::<anyhow::Result<_>>()?;
     // Only the nodes listed in genesis (checked when the settings were loaded) may connect.
     consensus.p2p.persistent_peers_only = true;
-    consensus.p2p.discovery.max_connections_per_ip = CONNECTIONS_PER_IP_MAX;
-    consensus.p2p.discovery.ip_throttle_duration = Duration::ZERO;
+    if is_local_testnet(&settings.p2p_listen) {
+        // Every local node dials from 127.0.0.1: Malachite's per-IP limits would refuse the
+        // network's own members after a restart or two. On real addresses they stay on.
+        consensus.p2p.discovery.max_connections_per_ip = CONNECTIONS_PER_IP_MAX;
+        consensus.p2p.discovery.ip_throttle_duration = Duration::ZERO;
+    }
     let value_sync = ValueSyncConfig {
         status_update_interval: SYNC_STATUS_INTERVAL,
         batch_size: 10,
@@ -100,6 +107,11 @@ fn engine_config(settings: &NodeSettings) -> anyhow::Result<EngineConfig> {
         consensus,
         value_sync,
     })
+}
+
+/// Whether a p2p listen address is on the loopback network (a local testnet).
+fn is_local_testnet(listen: &str) -> bool {
+    listen.starts_with("/ip4/127.") || listen.starts_with("/ip6/::1/")
 }
 
 /// The timeouts of round 0 and their growth per round.
@@ -117,8 +129,11 @@ pub fn timeouts(settings: &NodeSettings) -> LinearTimeouts {
 }
 
 /// Starts the engine and runs the application until the engine stops or fails.
-pub async fn run(settings: &NodeSettings, shared: Arc<Shared>) -> anyhow::Result<()> {
-    let ctx = BansosContext::new(&settings.genesis.chain_id);
+pub async fn run<S: Store + 'static>(
+    settings: &NodeSettings,
+    shared: Arc<Shared<S>>,
+) -> anyhow::Result<()> {
+    let ctx = BansosContext::new(proto::signing::ChainBinding::of(&settings.genesis));
     let validators = validator_set(&settings.genesis_index)?;
     let codec = BansosCodec;
     let key = settings.node_key.clone();
@@ -204,13 +219,19 @@ pub async fn run(settings: &NodeSettings, shared: Arc<Shared>) -> anyhow::Result
     result
 }
 
-async fn refresh_peers(requests: tokio::sync::mpsc::Sender<NetworkRequest>, shared: Arc<Shared>) {
+async fn refresh_peers<S: Store>(
+    requests: tokio::sync::mpsc::Sender<NetworkRequest>,
+    shared: Arc<Shared<S>>,
+) {
     loop {
         tokio::time::sleep(PEER_REFRESH_INTERVAL).await;
         if let Ok(Some(dump)) = NetworkRequest::dump_state(&requests).await {
             let mut peers: Vec<String> = dump.peers.keys().map(|p| p.to_string()).collect();
             peers.sort();
-            shared.metrics.peers.set(peers.len() as i64);
+            shared
+                .metrics
+                .peers
+                .set(crate::shared::gauge(peers.len() as u64));
             shared.consensus_view().peers = peers;
         }
     }

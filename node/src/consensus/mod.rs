@@ -14,10 +14,12 @@
 //!   limits, value sync), the node's network identity, and the start of the engine.
 //! - [`app`]: the answers to every message the engine sends (propose, check, commit, sync).
 //! - [`proposals`]: undecided proposals kept on disk for crash recovery.
+//! - [`streams`]: bounded reassembly of proposal streams (no Malachite type in it).
 
 pub mod app;
 pub mod codec;
 pub mod engine;
 pub mod proposals;
 pub mod signing;
+pub mod streams;
 pub mod types;

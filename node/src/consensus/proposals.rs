@@ -32,6 +32,11 @@ struct Stored {
     block: Vec<u8>,
 }
 
+/// The file recording the highest height this node took part in consensus at. A ledger
+/// restored from an older backup is behind it, and starting consensus there could sign a
+/// second vote at a height already voted at; the node refuses to start instead.
+pub const CONSENSUS_HEIGHT_FILE: &str = "consensus-height";
+
 /// The directory of kept proposals.
 pub struct ProposalStore {
     dir: PathBuf,
@@ -113,11 +118,40 @@ impl ProposalStore {
         Ok(out)
     }
 
+    /// The highest height this node has taken part in consensus at, as last recorded.
+    pub fn consensus_height(&self) -> std::io::Result<Option<u64>> {
+        match fs::read_to_string(self.dir.join(CONSENSUS_HEIGHT_FILE)) {
+            Ok(text) => text.trim().parse().map(Some).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{CONSENSUS_HEIGHT_FILE} does not hold a height: {e}"),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Durably records that this node takes part in consensus at `height` (before it signs
+    /// anything there).
+    pub fn record_consensus_height(&self, height: u64) -> std::io::Result<()> {
+        let temporary = self.dir.join(format!("{CONSENSUS_HEIGHT_FILE}.tmp"));
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(height.to_string().as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temporary, self.dir.join(CONSENSUS_HEIGHT_FILE))?;
+        fs::File::open(&self.dir)?.sync_all()
+    }
+
     /// Forgets every proposal at or below `height` (it is decided).
     pub fn prune_through(&self, height: u64) -> std::io::Result<()> {
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(CONSENSUS_HEIGHT_FILE) {
+                continue;
+            }
             let Some(kept_height) = name.split('-').next().and_then(|h| h.parse::<u64>().ok())
             else {
                 continue;
@@ -178,5 +212,16 @@ mod tests {
         store.prune_through(3).unwrap();
         assert!(store.at_height(3).unwrap().is_empty());
         assert_eq!(store.at_height(4).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_consensus_height_survives_reopen_and_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ProposalStore::open(dir.path()).unwrap();
+        assert_eq!(store.consensus_height().unwrap(), None);
+        store.record_consensus_height(41).unwrap();
+        store.prune_through(100).unwrap();
+        let store = ProposalStore::open(dir.path()).unwrap();
+        assert_eq!(store.consensus_height().unwrap(), Some(41));
     }
 }

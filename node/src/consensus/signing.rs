@@ -1,19 +1,20 @@
-//! Signing and verification of consensus messages, and commit certificates in the form the
-//! ledger stores beside each block and an auditor checks offline.
+//! Signing and verification of consensus messages (Malachite's `Signer` and `Verifier`),
+//! and the conversion between Malachite's commit certificates and the form the ledger
+//! stores beside each block (`proto::StoredCertificate`, which an auditor checks offline).
 
 use arc_malachitebft_app_channel::app::types::core::{
     CommitCertificate, CommitSignature, Round, SignedMessage, SigningScheme, ValidatorProof,
-    ValidatorSet as _, VoteExtensionScope,
+    VoteExtensionScope,
 };
 use arc_malachitebft_signing::{Error as SigningError, Signer, VerificationResult, Verifier};
 use async_trait::async_trait;
-use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use ledger::types::{Hash32, PublicKey, SignatureBytes};
+use proto::certificate::StoredCertificate;
 
 use super::types::{
     BansosContext, BlockHeight, BlockId, ConsensusSignature, Ed25519Scheme, Proposal,
-    ValidatorAddress, ValidatorSet, Vote,
+    ValidatorAddress, Vote,
 };
 
 /// Domain separation for vote extensions, which this chain does not use but must still sign
@@ -25,8 +26,8 @@ fn verify(
     message: &[u8],
     signature: &ConsensusSignature,
 ) -> VerificationResult {
-    let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-    VerificationResult::from_bool(key.verify_strict(message, &signature).is_ok())
+    let key = PublicKey(key.to_bytes());
+    VerificationResult::from_bool(proto::signing::verify(&key, message, &signature.0))
 }
 
 /// Signs consensus messages with a validator's key.
@@ -133,6 +134,7 @@ impl ConsensusVerifier {
     }
 
     /// Verifies a proposal stream's `Fin` signature.
+    #[allow(clippy::too_many_arguments)] // the signed fields, each named at the call site
     pub fn verify_stream(
         &self,
         height: BlockHeight,
@@ -203,134 +205,33 @@ impl Verifier<BansosContext> for ConsensusVerifier {
     }
 }
 
-/// A commit certificate as stored beside its block and served to auditors: the precommit
-/// signatures of more than two thirds of the voting power for (height, round, block hash).
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct StoredCertificate {
-    pub height: u64,
-    pub round: u32,
-    pub block_hash: Hash32,
-    pub signatures: Vec<(PublicKey, SignatureBytes)>,
+/// Converts Malachite's certificate for storage.
+pub fn stored_certificate(certificate: &CommitCertificate<BansosContext>) -> StoredCertificate {
+    StoredCertificate {
+        height: certificate.height.0,
+        round: certificate.round.as_u32().unwrap_or(0),
+        block_hash: certificate.value_id.0,
+        signatures: certificate
+            .commit_signatures
+            .iter()
+            .map(|s| (s.address.0, SignatureBytes(s.signature.0)))
+            .collect(),
+    }
 }
 
-/// Why a stored certificate does not prove its block.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CertificateError {
-    #[error("certificate is for height {got}, expected {expected}")]
-    WrongHeight { expected: u64, got: u64 },
-    #[error("certificate signs block {got}, expected {expected}")]
-    WrongBlock { expected: Hash32, got: Hash32 },
-    #[error("certificate has a signature from {0}, which is not a validator")]
-    UnknownValidator(PublicKey),
-    #[error("certificate has two signatures from {0}")]
-    DuplicateSigner(PublicKey),
-    #[error("certificate signature of {0} does not verify")]
-    BadSignature(PublicKey),
-    #[error(
-        "certificate carries {signed} of {total} voting power; more than two thirds is needed"
-    )]
-    NotEnoughPower { signed: u64, total: u64 },
-    #[error("certificate bytes do not decode: {0}")]
-    Malformed(String),
-}
-
-impl StoredCertificate {
-    /// Converts Malachite's certificate for storage.
-    pub fn from_commit(certificate: &CommitCertificate<BansosContext>) -> StoredCertificate {
-        StoredCertificate {
-            height: certificate.height.0,
-            round: certificate.round.as_u32().unwrap_or(0),
-            block_hash: certificate.value_id.0,
-            signatures: certificate
-                .commit_signatures
-                .iter()
-                .map(|s| (s.address.0, SignatureBytes(s.signature.0)))
-                .collect(),
-        }
-    }
-
-    /// Converts back to Malachite's certificate.
-    pub fn to_commit(&self) -> CommitCertificate<BansosContext> {
-        CommitCertificate {
-            height: BlockHeight(self.height),
-            round: Round::new(self.round),
-            value_id: BlockId(self.block_hash),
-            commit_signatures: self
-                .signatures
-                .iter()
-                .map(|(key, signature)| {
-                    CommitSignature::new(ValidatorAddress(*key), ConsensusSignature(signature.0))
-                })
-                .collect(),
-        }
-    }
-
-    /// Canonical bytes, as stored with the block.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        borsh::to_vec(self).unwrap_or_default()
-    }
-
-    /// Decodes stored bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<StoredCertificate, CertificateError> {
-        borsh::from_slice(bytes).map_err(|e| CertificateError::Malformed(e.to_string()))
-    }
-
-    /// Checks, without any network, that this certificate proves `block_hash` at `height`
-    /// under `validators`: every signature valid, no signer twice, no stranger, and more
-    /// than two thirds of the voting power. The same rule Malachite applies, written out so
-    /// an auditor needs nothing but genesis.
-    pub fn verify(
-        &self,
-        context: &BansosContext,
-        validators: &ValidatorSet,
-        height: u64,
-        block_hash: &Hash32,
-    ) -> Result<(), CertificateError> {
-        if self.height != height {
-            return Err(CertificateError::WrongHeight {
-                expected: height,
-                got: self.height,
-            });
-        }
-        if &self.block_hash != block_hash {
-            return Err(CertificateError::WrongBlock {
-                expected: *block_hash,
-                got: self.block_hash,
-            });
-        }
-        let total: u64 = validators.total_voting_power();
-        let mut signed: u64 = 0;
-        let mut seen = std::collections::BTreeSet::new();
-        for (key, signature) in &self.signatures {
-            let validator = validators
-                .get_by_address(&ValidatorAddress(*key))
-                .ok_or(CertificateError::UnknownValidator(*key))?;
-            if !seen.insert(*key) {
-                return Err(CertificateError::DuplicateSigner(*key));
-            }
-            let precommit = <BansosContext as arc_malachitebft_app_channel::app::types::core::Context>::new_precommit(
-                context,
-                BlockHeight(self.height),
-                Round::new(self.round),
-                arc_malachitebft_app_channel::app::types::core::NilOrVal::Val(BlockId(self.block_hash)),
-                validator.address,
-            );
-            if verify(
-                &validator.public_key,
-                &context.vote_signing_bytes(&precommit),
-                &ConsensusSignature(signature.0),
-            )
-            .is_invalid()
-            {
-                return Err(CertificateError::BadSignature(*key));
-            }
-            signed = signed.saturating_add(validator.voting_power);
-        }
-        // Strictly more than two thirds, computed without division.
-        if u128::from(signed) * 3 <= u128::from(total) * 2 {
-            return Err(CertificateError::NotEnoughPower { signed, total });
-        }
-        Ok(())
+/// Converts a stored certificate back to Malachite's (for value sync).
+pub fn commit_certificate(stored: &StoredCertificate) -> CommitCertificate<BansosContext> {
+    CommitCertificate {
+        height: BlockHeight(stored.height),
+        round: Round::new(stored.round),
+        value_id: BlockId(stored.block_hash),
+        commit_signatures: stored
+            .signatures
+            .iter()
+            .map(|(key, signature)| {
+                CommitSignature::new(ValidatorAddress(*key), ConsensusSignature(signature.0))
+            })
+            .collect(),
     }
 }
 
@@ -341,11 +242,13 @@ pub fn encoded_public_key(key: &VerifyingKey) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::types::ValidatorSet;
     use super::*;
     use arc_malachitebft_app_channel::app::types::core::{Context as _, NilOrVal, ThresholdParams};
     use arc_malachitebft_app_channel::VerifierExt;
     use ledger::genesis::ValidatorEntry;
     use ledger::types::OrgId;
+    use proto::certificate::CertificateError;
 
     fn validators(n: u8) -> (Vec<SigningKey>, ValidatorSet) {
         let keys: Vec<SigningKey> = (1..=n).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
@@ -383,7 +286,7 @@ mod tests {
 
     #[tokio::test]
     async fn three_of_four_precommits_prove_a_block_offline_and_to_malachite() {
-        let context = BansosContext::new("bansos-test");
+        let context = BansosContext::for_test("bansos-test");
         let (keys, set) = validators(4);
         let block = Hash32::digest(b"block 7");
         let commit = certificate(&context, &keys[..3], 7, block).await;
@@ -393,15 +296,16 @@ mod tests {
             .await
             .unwrap();
         let stored =
-            StoredCertificate::from_bytes(&StoredCertificate::from_commit(&commit).to_bytes())
-                .unwrap();
-        stored.verify(&context, &set, 7, &block).unwrap();
-        assert_eq!(stored.to_commit(), commit);
+            StoredCertificate::from_bytes(&stored_certificate(&commit).to_bytes()).unwrap();
+        stored
+            .verify(context.chain(), set.verifier_view(), 7, &block)
+            .unwrap();
+        assert_eq!(commit_certificate(&stored), commit);
     }
 
     #[tokio::test]
     async fn two_of_four_precommits_prove_nothing() {
-        let context = BansosContext::new("bansos-test");
+        let context = BansosContext::for_test("bansos-test");
         let (keys, set) = validators(4);
         let block = Hash32::digest(b"block 8");
         let commit = certificate(&context, &keys[..2], 8, block).await;
@@ -410,9 +314,9 @@ mod tests {
             .verify_commit_certificate(&context, &commit, &set, ThresholdParams::default())
             .await
             .is_err());
-        let stored = StoredCertificate::from_commit(&commit);
+        let stored = stored_certificate(&commit);
         assert_eq!(
-            stored.verify(&context, &set, 8, &block),
+            stored.verify(context.chain(), set.verifier_view(), 8, &block),
             Err(CertificateError::NotEnoughPower {
                 signed: 2,
                 total: 4
@@ -422,39 +326,44 @@ mod tests {
 
     #[tokio::test]
     async fn a_certificate_from_another_chain_or_for_another_block_fails() {
-        let context = BansosContext::new("bansos-test");
-        let other_chain = BansosContext::new("bansos-other");
+        let context = BansosContext::for_test("bansos-test");
+        let other_chain = BansosContext::for_test("bansos-other");
         let (keys, set) = validators(4);
         let block = Hash32::digest(b"block 9");
         let commit = certificate(&other_chain, &keys, 9, block).await;
-        let stored = StoredCertificate::from_commit(&commit);
+        let stored = stored_certificate(&commit);
         assert!(matches!(
-            stored.verify(&context, &set, 9, &block),
+            stored.verify(context.chain(), set.verifier_view(), 9, &block),
             Err(CertificateError::BadSignature(_))
         ));
-        let honest = StoredCertificate::from_commit(&certificate(&context, &keys, 9, block).await);
+        let honest = stored_certificate(&certificate(&context, &keys, 9, block).await);
         assert!(matches!(
-            honest.verify(&context, &set, 9, &Hash32::digest(b"other")),
+            honest.verify(
+                context.chain(),
+                set.verifier_view(),
+                9,
+                &Hash32::digest(b"other")
+            ),
             Err(CertificateError::WrongBlock { .. })
         ));
         let mut doubled = honest.clone();
         doubled.signatures.push(doubled.signatures[0]);
         assert!(matches!(
-            doubled.verify(&context, &set, 9, &block),
+            doubled.verify(context.chain(), set.verifier_view(), 9, &block),
             Err(CertificateError::DuplicateSigner(_))
         ));
         let stranger = SigningKey::from_bytes(&[99; 32]);
         let mut foreign = honest.clone();
         foreign.signatures[0].0 = PublicKey(stranger.verifying_key().to_bytes());
         assert!(matches!(
-            foreign.verify(&context, &set, 9, &block),
+            foreign.verify(context.chain(), set.verifier_view(), 9, &block),
             Err(CertificateError::UnknownValidator(_))
         ));
     }
 
     #[tokio::test]
     async fn validator_proofs_verify_and_name_the_peer() {
-        let context = BansosContext::new("bansos-test");
+        let context = BansosContext::for_test("bansos-test");
         let key = SigningKey::from_bytes(&[5; 32]);
         let signer = ConsensusSigner::new(context.clone(), key.clone());
         let proof = signer
@@ -481,7 +390,7 @@ mod tests {
 
     #[test]
     fn proposer_rotates_with_height_and_round() {
-        let context = BansosContext::new("bansos-test");
+        let context = BansosContext::for_test("bansos-test");
         let (_, set) = validators(4);
         let at = |h: u64, r: u32| {
             context

@@ -2,9 +2,9 @@
 //! (a block hash), proposals, votes, proposal parts, validator sets and the ed25519 signing
 //! scheme, all bound to one chain by [`BansosContext`].
 //!
-//! Every byte string that a validator signs is built here by one function, so that the
-//! engine, the node and an offline auditor verifying a commit certificate agree on it:
-//! `domain ‖ chain id ‖ fields`, with the vote extension left out of the vote's bytes
+//! Every byte string that a validator signs is built by one function in `proto::signing`,
+//! so that the engine, the node and an offline auditor verifying a commit certificate agree
+//! on it: `domain ‖ chain id ‖ fields`, with the vote extension left out of the vote's bytes
 //! (Malachite rebuilds precommits from (height, round, value id, address) when it checks a
 //! certificate).
 
@@ -16,13 +16,7 @@ use arc_malachitebft_app_channel::app::types::core::{
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use ledger::types::{Hash32, PublicKey};
-
-/// Domain separation for proposal signatures.
-pub const PROPOSAL_DOMAIN: &[u8] = b"bansos-ledger/proposal/v1\0";
-/// Domain separation for vote signatures.
-pub const VOTE_DOMAIN: &[u8] = b"bansos-ledger/vote/v1\0";
-/// Domain separation for proposal-stream signatures (the `Fin` part).
-pub const STREAM_DOMAIN: &[u8] = b"bansos-ledger/proposal-stream/v1\0";
+use proto::signing::{self, ChainBinding, VoteKind};
 
 /// A block height as consensus sees it (the ledger's height; 1 is the first block).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -149,33 +143,38 @@ impl mc::Validator<BansosContext> for Validator {
     }
 }
 
-/// The validator set: unique addresses in ascending order, so every node iterates it the
-/// same way.
+/// The validator set as Malachite sees it, beside the verifier's view of the same set
+/// (`proto::ValidatorSet`, which commit certificates are checked against): unique
+/// addresses in ascending order, so every node iterates it the same way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatorSet {
     validators: Vec<Validator>,
+    verifier_view: proto::ValidatorSet,
 }
 
 impl ValidatorSet {
-    /// Builds a set from genesis validators, sorted by address and deduplicated. Returns
-    /// `None` for an empty set or a key that is not a valid ed25519 point.
+    /// Builds a set from genesis validators (see `proto::ValidatorSet::from_genesis` for
+    /// what is refused).
     pub fn from_genesis(entries: &[ledger::genesis::ValidatorEntry]) -> Option<ValidatorSet> {
-        let mut validators = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let public_key = VerifyingKey::from_bytes(entry.key.as_bytes()).ok()?;
-            validators.push(Validator {
-                address: ValidatorAddress(entry.key),
-                public_key,
-                voting_power: entry.power,
-            });
-        }
-        validators.sort_by_key(|v| v.address);
-        validators.dedup_by_key(|v| v.address);
-        if validators.is_empty() {
-            None
-        } else {
-            Some(ValidatorSet { validators })
-        }
+        let verifier_view = proto::ValidatorSet::from_genesis(entries)?;
+        let validators = verifier_view
+            .validators()
+            .iter()
+            .map(|v| Validator {
+                address: ValidatorAddress(v.key),
+                public_key: v.verifying_key,
+                voting_power: v.power,
+            })
+            .collect();
+        Some(ValidatorSet {
+            validators,
+            verifier_view,
+        })
+    }
+
+    /// The same set as a verifier sees it.
+    pub fn verifier_view(&self) -> &proto::ValidatorSet {
+        &self.verifier_view
     }
 }
 
@@ -185,7 +184,7 @@ impl mc::ValidatorSet<BansosContext> for ValidatorSet {
     }
 
     fn total_voting_power(&self) -> u64 {
-        self.validators.iter().map(|v| v.voting_power).sum()
+        self.verifier_view.total_power()
     }
 
     fn get_by_address(&self, address: &ValidatorAddress) -> Option<&Validator> {
@@ -317,54 +316,60 @@ impl mc::ProposalPart<BansosContext> for ProposalPart {
 /// signature covers: a vote on one network is worthless on another.
 #[derive(Clone, Debug)]
 pub struct BansosContext {
-    chain_id: Arc<str>,
+    chain: Arc<ChainBinding>,
 }
 
 impl BansosContext {
-    /// The context of chain `chain_id`.
-    pub fn new(chain_id: &str) -> Self {
+    /// The context of the chain `chain` names (chain id and genesis hash).
+    pub fn new(chain: ChainBinding) -> Self {
         BansosContext {
-            chain_id: Arc::from(chain_id),
+            chain: Arc::new(chain),
         }
     }
 
-    fn prefix(&self, domain: &[u8], capacity: usize) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(domain.len() + 4 + self.chain_id.len() + capacity);
-        bytes.extend_from_slice(domain);
-        bytes.extend_from_slice(&(self.chain_id.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(self.chain_id.as_bytes());
-        bytes
+    /// A context for tests: chain id `chain_id` with a fixed genesis hash.
+    pub fn for_test(chain_id: &str) -> Self {
+        BansosContext::new(ChainBinding {
+            chain_id: chain_id.to_owned(),
+            genesis_hash: Hash32::digest(chain_id.as_bytes()),
+        })
+    }
+
+    /// What every signature of this chain is bound to.
+    pub fn chain(&self) -> &ChainBinding {
+        &self.chain
     }
 
     /// The bytes a validator signs for a vote: never the extension.
     pub fn vote_signing_bytes(&self, vote: &Vote) -> Vec<u8> {
-        let mut bytes = self.prefix(VOTE_DOMAIN, 8 + 8 + 1 + 33 + 32);
-        bytes.push(match vote.vote_type {
-            VoteType::Prevote => 1,
-            VoteType::Precommit => 2,
-        });
-        bytes.extend_from_slice(&vote.height.0.to_be_bytes());
-        bytes.extend_from_slice(&vote.round.as_i64().to_be_bytes());
-        match &vote.value {
-            NilOrVal::Nil => bytes.push(0),
-            NilOrVal::Val(id) => {
-                bytes.push(1);
-                bytes.extend_from_slice(id.0.as_bytes());
-            }
-        }
-        bytes.extend_from_slice(vote.voter.0.as_bytes());
-        bytes
+        let kind = match vote.vote_type {
+            VoteType::Prevote => VoteKind::Prevote,
+            VoteType::Precommit => VoteKind::Precommit,
+        };
+        let value = match &vote.value {
+            NilOrVal::Nil => None,
+            NilOrVal::Val(id) => Some(&id.0),
+        };
+        signing::vote_bytes(
+            &self.chain,
+            kind,
+            vote.height.0,
+            vote.round.as_i64(),
+            value,
+            &vote.voter.0,
+        )
     }
 
     /// The bytes a proposer signs for a proposal.
     pub fn proposal_signing_bytes(&self, proposal: &Proposal) -> Vec<u8> {
-        let mut bytes = self.prefix(PROPOSAL_DOMAIN, 8 + 8 + 32 + 8 + 32);
-        bytes.extend_from_slice(&proposal.height.0.to_be_bytes());
-        bytes.extend_from_slice(&proposal.round.as_i64().to_be_bytes());
-        bytes.extend_from_slice(proposal.value.0.as_bytes());
-        bytes.extend_from_slice(&proposal.pol_round.as_i64().to_be_bytes());
-        bytes.extend_from_slice(proposal.proposer.0.as_bytes());
-        bytes
+        signing::proposal_bytes(
+            &self.chain,
+            proposal.height.0,
+            proposal.round.as_i64(),
+            &proposal.value.0,
+            proposal.pol_round.as_i64(),
+            &proposal.proposer.0,
+        )
     }
 
     /// The bytes a proposer signs in a stream's `Fin` part: the stream's `Init` fields and
@@ -377,13 +382,14 @@ impl BansosContext {
         proposer: &ValidatorAddress,
         block_hash: &Hash32,
     ) -> Vec<u8> {
-        let mut bytes = self.prefix(STREAM_DOMAIN, 8 + 8 + 8 + 32 + 32);
-        bytes.extend_from_slice(&height.0.to_be_bytes());
-        bytes.extend_from_slice(&round.as_i64().to_be_bytes());
-        bytes.extend_from_slice(&pol_round.as_i64().to_be_bytes());
-        bytes.extend_from_slice(proposer.0.as_bytes());
-        bytes.extend_from_slice(block_hash.as_bytes());
-        bytes
+        signing::stream_bytes(
+            &self.chain,
+            height.0,
+            round.as_i64(),
+            pol_round.as_i64(),
+            &proposer.0,
+            block_hash,
+        )
     }
 }
 

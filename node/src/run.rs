@@ -3,39 +3,47 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use ledger::tx::Transaction;
 use ledger::{Ledger, RocksStore};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::info;
 
 use crate::api;
+use crate::clock::SystemClock;
 use crate::config::NodeSettings;
 use crate::consensus;
 use crate::mempool::Mempool;
-use crate::shared::{Shared, RELAY_QUEUE_TXS_MAX};
-
-/// The most transactions relayed to a peer in one request.
-pub const RELAY_BATCH_TXS_MAX: usize = 500;
-/// How long the relay waits to fill a batch.
-pub const RELAY_BATCH_WAIT: Duration = Duration::from_millis(10);
-/// How long a relay request to a peer may take.
-pub const RELAY_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::relay::{relay_transactions, RELAY_QUEUE_TXS_MAX};
+use crate::shared::{Shared, MEMPOOL_SWEEP_INTERVAL};
 
 /// Runs a node from its home directory until it fails or receives Ctrl-C / SIGTERM.
+///
+/// Consensus (Malachite's actors and the application loop) runs on a runtime of its own,
+/// so that however busy the HTTP API gets, consensus messages are still handled.
 pub fn run(home: &Path) -> anyhow::Result<()> {
     let settings = NodeSettings::load(home)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let http_runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_name("bansos")
+        .thread_name("bansos-http")
         .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run_async(settings))
+        .context("starting the HTTP runtime")?;
+    let consensus_runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .thread_name("bansos-consensus")
+        .build()
+        .context("starting the consensus runtime")?;
+    let result = http_runtime.block_on(run_async(settings, consensus_runtime.handle().clone()));
+    // Consensus tasks end with their runtime; do not wait on a stalled one.
+    consensus_runtime.shutdown_background();
+    result
 }
 
-async fn run_async(settings: NodeSettings) -> anyhow::Result<()> {
+async fn run_async(
+    settings: NodeSettings,
+    consensus_runtime: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
     let store = RocksStore::open(&settings.ledger_path())
         .with_context(|| format!("opening the ledger at {}", settings.ledger_path().display()))?;
     let ledger = Ledger::open(store, settings.genesis.clone())?;
@@ -55,19 +63,29 @@ async fn run_async(settings: NodeSettings) -> anyhow::Result<()> {
         ledger,
         Mempool::new(settings.mempool.txs_max, settings.mempool.bytes_max),
         relay_enabled.then_some(relay_sender),
+        Arc::new(SystemClock::new()),
     ));
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await
         .with_context(|| format!("listening for HTTP on {}", settings.http_listen))?;
     info!(http = %settings.http_listen, "HTTP API listening");
-    let router = api::router(shared.clone());
+    let router =
+        api::router(shared.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let http = tokio::spawn(async move { axum::serve(listener, router).await });
     let relay = tokio::spawn(relay_transactions(
         relay_receiver,
         settings.tx_relay.clone(),
     ));
+    let sweeper = tokio::spawn(sweep_mempool(shared.clone()));
+    let consensus_settings = settings.clone();
+    let consensus_shared = shared.clone();
+    let consensus = consensus_runtime
+        .spawn(async move { consensus::engine::run(&consensus_settings, consensus_shared).await });
     let result = tokio::select! {
-        result = consensus::engine::run(&settings, shared.clone()) => result,
+        result = consensus => match result {
+            Ok(result) => result,
+            Err(e) => Err(anyhow::anyhow!("the consensus task failed: {e}")),
+        },
         result = http => match result {
             Ok(Ok(())) => Err(anyhow::anyhow!("the HTTP server stopped")),
             Ok(Err(e)) => Err(anyhow::anyhow!("the HTTP server failed: {e}")),
@@ -79,7 +97,21 @@ async fn run_async(settings: NodeSettings) -> anyhow::Result<()> {
         }
     };
     relay.abort();
+    sweeper.abort();
     result
+}
+
+/// Drops transactions that waited too long, on a timer (not only when blocks commit, which
+/// may be rare on a quiet network).
+async fn sweep_mempool(shared: Arc<Shared<RocksStore>>) {
+    let mut interval = tokio::time::interval(MEMPOOL_SWEEP_INTERVAL);
+    loop {
+        interval.tick().await;
+        let expired = shared.sweep_mempool();
+        if expired > 0 {
+            info!(expired, "dropped transactions that waited too long");
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -101,57 +133,5 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
-    }
-}
-
-/// Passes transactions submitted to this node on to its peers, in batches, so that
-/// whichever validator proposes next holds them. Peers do not relay them further.
-async fn relay_transactions(mut receiver: mpsc::Receiver<Transaction>, peers: Vec<String>) {
-    let client = match reqwest::Client::builder()
-        .timeout(RELAY_REQUEST_TIMEOUT)
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
-            warn!(%error, "transaction relay disabled: no HTTP client");
-            return;
-        }
-    };
-    let mut batch = Vec::with_capacity(RELAY_BATCH_TXS_MAX);
-    loop {
-        let Some(first) = receiver.recv().await else {
-            return;
-        };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + RELAY_BATCH_WAIT;
-        while batch.len() < RELAY_BATCH_TXS_MAX {
-            match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(tx)) => batch.push(tx),
-                _ => break,
-            }
-        }
-        let body = match serde_json::to_vec(&batch) {
-            Ok(body) => body,
-            Err(error) => {
-                warn!(%error, "could not encode a relay batch");
-                batch.clear();
-                continue;
-            }
-        };
-        batch.clear();
-        let sends = peers.iter().map(|peer| {
-            let request = client
-                .post(format!("{peer}/v1/txs"))
-                .header(api::RELAYED_HEADER, "1")
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send();
-            async move {
-                if let Err(error) = request.await {
-                    debug!(%peer, %error, "relaying transactions failed");
-                }
-            }
-        });
-        futures::future::join_all(sends).await;
     }
 }

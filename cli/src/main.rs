@@ -2,19 +2,11 @@
 //!
 //! Subcommands: `testnet` (write a local network), `node` (run one node), `tx` (sign and
 //! submit one lifecycle step), `demo load` / `demo replay` (the synthetic demo year) and
-//! `load` (the benchmark client). See ARCHITECTURE.md for the module map.
+//! `load` (the benchmark client). A thin shell: the node is the `node` crate, the client
+//! commands are the `client` crate; this file parses the command line, sets up logging and
+//! prints one-line errors. See ARCHITECTURE.md for the crate map.
 
-mod api;
-mod client;
-mod config;
-mod consensus;
-mod demo_load;
-mod loadgen;
-mod mempool;
-mod metrics;
-mod node;
-mod shared;
-mod txcmd;
+use client::{demo as demo_load, load as loadgen, tx as txcmd};
 
 use std::path::PathBuf;
 use std::process::ExitCode;

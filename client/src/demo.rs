@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use genesis::testnet::NetworkFile;
 
-use crate::api::TX_BATCH_TXS_MAX;
-use crate::client::{runtime, wait_committed, NodeClient};
+use crate::http::{runtime, wait_committed, NodeClient};
+use proto::api::TX_BATCH_TXS_MAX;
 
 /// How long one demo batch may take to commit.
 pub const BATCH_COMMIT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -75,7 +75,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         .nodes
         .iter()
         .map(|n| NodeClient::new(&n.http))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let status = clients[0].status().await.with_context(|| {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use ledger::tx::{Action, Transaction, TxBody};
 use ledger::types::{Hash32, PublicKey, RegionCode};
 use rand::{Rng, SeedableRng};
 
-use crate::client::{runtime, NodeClient};
+use crate::http::{runtime, NodeClient};
 
 /// The most transactions a run may submit.
 pub const LOAD_TXS_MAX: usize = 1_000_000;
@@ -113,6 +113,50 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     let keys = genesis::testnet::read_keys(&args.net)?;
     let client = NodeClient::new(&args.node)?;
     let runtime = runtime()?;
+    let mut signers = pemda_signers(&genesis, &keys, &client, &runtime)?;
+    if signers.is_empty() {
+        bail!("no Pemda key with villages in {}", args.net.display());
+    }
+    let status = runtime.block_on(client.status())?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7)
+    });
+    println!("households from seed {seed}");
+    let txs = propose_households(&mut signers, &status.chain_id, args.count, seed);
+    let limit = measure_verification_limit(&txs, status.validators.len());
+    println!(
+        "submitting {} transactions at {} tx/s to {} (chain {} at height {})",
+        args.count, args.rate, args.node, status.chain_id, status.height
+    );
+    let hashes: Vec<String> = txs.iter().map(|t| t.hash().to_string()).collect();
+    let timeout = Duration::from_secs(args.timeout_secs);
+    let (p, started) = submit_and_follow(
+        &runtime,
+        &client,
+        &txs,
+        &hashes,
+        args.rate,
+        status.height + 1,
+        timeout,
+    );
+    report(&p, args.count, started, limit);
+    if let Some(path) = &args.out {
+        write_outcomes(path, &hashes, &p)?;
+    }
+    Ok(())
+}
+
+/// The network's Pemda institutions whose keys are at hand, each with the villages in its
+/// scope and its next nonce (asked from the node); those without villages are left out.
+fn pemda_signers(
+    genesis: &ledger::Genesis,
+    keys: &genesis::testnet::TestnetKeys,
+    client: &NodeClient,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Vec<Signer>> {
     let mut signers = Vec::new();
     for org in genesis
         .organisations
@@ -143,27 +187,27 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
             next_nonce,
         });
     }
-    if signers.is_empty() {
-        bail!("no Pemda key with villages in {}", args.net.display());
-    }
-    let status = runtime.block_on(client.status())?;
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(7)
-    });
-    println!("households from seed {seed}");
+    Ok(signers)
+}
+
+/// Signs `count` proposals of random households from `seed`, taking the signers in turn
+/// and advancing their nonces.
+fn propose_households(
+    signers: &mut [Signer],
+    chain_id: &str,
+    count: usize,
+    seed: u64,
+) -> Vec<Transaction> {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
-    let mut txs = Vec::with_capacity(args.count);
-    for i in 0..args.count {
-        let count = signers.len();
-        let signer = &mut signers[i % count];
+    let mut txs = Vec::with_capacity(count);
+    for i in 0..count {
+        let signer_count = signers.len();
+        let signer = &mut signers[i % signer_count];
         let mut pseudonym = [0u8; 32];
         rng.fill(&mut pseudonym);
         let region = signer.villages[rng.gen_range(0..signer.villages.len())].clone();
         let body = TxBody {
-            chain_id: status.chain_id.clone(),
+            chain_id: chain_id.to_owned(),
             signer: signer.public,
             nonce: signer.next_nonce,
             action: Action::Propose {
@@ -176,7 +220,13 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         signer.next_nonce += 1;
         txs.push(body.sign(&signer.key));
     }
-    let validators = status.validators.len().max(1);
+    txs
+}
+
+/// Measures and prints the signature-verification limit of this machine for a network of
+/// `validators`, each verifying every transaction; returns it in transactions per second.
+fn measure_verification_limit(txs: &[Transaction], validators: usize) -> f64 {
+    let validators = validators.max(1);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -185,11 +235,21 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     println!(
         "signature-verification limit on this machine: {limit:.0} tx/s ({per_core:.0} batched verifications/s per core x {cores} cores / {validators} validators each verifying every transaction)"
     );
-    println!(
-        "submitting {} transactions at {} tx/s to {} (chain {} at height {})",
-        args.count, args.rate, args.node, status.chain_id, status.height
-    );
-    let hashes: Vec<String> = txs.iter().map(|t| t.hash().to_string()).collect();
+    limit
+}
+
+/// Submits `txs` (whose hashes are `hashes`) at `rate` per second while following the
+/// chain from `from_height`, until every transaction is committed or refused or nothing
+/// commits for `timeout`; returns what happened to each and when submission started.
+fn submit_and_follow(
+    runtime: &tokio::runtime::Runtime,
+    client: &NodeClient,
+    txs: &[Transaction],
+    hashes: &[String],
+    rate: u64,
+    from_height: u64,
+    timeout: Duration,
+) -> (Progress, Instant) {
     let index: HashMap<String, usize> = hashes
         .iter()
         .cloned()
@@ -201,63 +261,92 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         refused: vec![None; txs.len()],
         committed: vec![None; txs.len()],
     }));
-    let timeout = Duration::from_secs(args.timeout_secs);
     let started = Instant::now();
     runtime.block_on(async {
         let follower = tokio::spawn(follow(
             client.clone(),
-            status.height + 1,
+            from_height,
             index,
             progress.clone(),
             timeout,
         ));
-        let mut sent = 0usize;
-        let mut requests = Vec::new();
-        while sent < txs.len() {
-            tokio::time::sleep(SUBMIT_TICK).await;
-            let due =
-                ((started.elapsed().as_secs_f64() * args.rate as f64) as usize).min(txs.len());
-            while sent < due {
-                let end = due.min(sent + SUBMIT_BATCH_TXS_MAX);
-                let batch: Vec<Transaction> = txs[sent..end].to_vec();
-                let first = sent;
-                {
-                    let now = Instant::now();
-                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-                    for slot in &mut p.submitted_at[first..end] {
-                        *slot = Some(now);
-                    }
-                }
-                let client = client.clone();
-                let progress = progress.clone();
-                requests.push(tokio::spawn(async move {
-                    let result = client.submit_batch(&batch).await;
-                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-                    match result {
-                        Ok(response) => {
-                            for (offset, item) in response.results.iter().enumerate() {
-                                if let Some(error) = &item.error {
-                                    p.refused[first + offset] = Some(error.code.clone());
-                                }
-                            }
-                        }
-                        Err(error) => {
-                            let text = format!("request failed: {error:#}");
-                            for slot in &mut p.refused[first..first + batch.len()] {
-                                *slot = Some(text.clone());
-                            }
-                        }
-                    }
-                }));
-                sent = end;
-            }
-        }
-        for request in requests {
+        for request in submit_at_rate(client, txs, rate, started, &progress).await {
             let _ = request.await;
         }
         let _ = follower.await;
     });
-    let p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    (std::mem::take(&mut *p), started)
+}
+
+/// Submits `txs` in batches as they fall due at `rate` per second from `started`, marking
+/// when each was sent; returns the submission requests, still running.
+async fn submit_at_rate(
+    client: &NodeClient,
+    txs: &[Transaction],
+    rate: u64,
+    started: Instant,
+    progress: &Arc<Mutex<Progress>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut sent = 0usize;
+    let mut requests = Vec::new();
+    while sent < txs.len() {
+        tokio::time::sleep(SUBMIT_TICK).await;
+        let due = ((started.elapsed().as_secs_f64() * rate as f64) as usize).min(txs.len());
+        while sent < due {
+            let end = due.min(sent + SUBMIT_BATCH_TXS_MAX);
+            let batch: Vec<Transaction> = txs[sent..end].to_vec();
+            let first = sent;
+            {
+                let now = Instant::now();
+                let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                for slot in &mut p.submitted_at[first..end] {
+                    *slot = Some(now);
+                }
+            }
+            requests.push(tokio::spawn(submit_batch(
+                client.clone(),
+                batch,
+                first,
+                progress.clone(),
+            )));
+            sent = end;
+        }
+    }
+    requests
+}
+
+/// Submits one batch, whose first transaction is number `first`, and records which of its
+/// transactions the node refused (all of them when the request fails).
+async fn submit_batch(
+    client: NodeClient,
+    batch: Vec<Transaction>,
+    first: usize,
+    progress: Arc<Mutex<Progress>>,
+) {
+    let result = client.submit_batch(&batch).await;
+    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    match result {
+        Ok(response) => {
+            for (offset, item) in response.results.iter().enumerate() {
+                if let Some(error) = &item.error {
+                    p.refused[first + offset] = Some(error.code.clone());
+                }
+            }
+        }
+        Err(error) => {
+            let text = format!("request failed: {error:#}");
+            for slot in &mut p.refused[first..first + batch.len()] {
+                *slot = Some(text.clone());
+            }
+        }
+    }
+}
+
+/// Prints the outcome of a run of `count` transactions started at `started`: counts,
+/// committed throughput against the signature-verification `limit`, finality latency and
+/// the refusals by code.
+fn report(p: &Progress, count: usize, started: Instant, limit: f64) {
     let mut latencies = Vec::new();
     let mut last_commit = started;
     for (submitted, committed) in p.submitted_at.iter().zip(&p.committed) {
@@ -271,10 +360,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     let refused = p.refused.iter().filter(|r| r.is_some()).count();
     let seconds = last_commit.duration_since(started).as_secs_f64().max(1e-9);
     let throughput = committed as f64 / seconds;
-    println!(
-        "submitted {} / committed {committed} / refused {refused} in {seconds:.2} s",
-        args.count
-    );
+    println!("submitted {count} / committed {committed} / refused {refused} in {seconds:.2} s");
     println!(
         "committed throughput: {throughput:.0} tx/s ({:.0}% of the signature-verification limit)",
         100.0 * throughput / limit.max(1e-9)
@@ -293,19 +379,21 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     for (code, count) in refusal_codes {
         println!("  refused {count}: {code}");
     }
-    if let Some(path) = &args.out {
-        let mut file = std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        );
-        for (i, hash) in hashes.iter().enumerate() {
-            match (&p.committed[i], &p.refused[i]) {
-                (Some((height, _)), _) => writeln!(file, "{hash} {height}")?,
-                (None, Some(code)) => writeln!(file, "{hash} refused:{code}")?,
-                (None, None) => writeln!(file, "{hash} not_committed")?,
-            }
+}
+
+/// Writes each transaction's hash with the height it committed at, or why not, to `path`.
+fn write_outcomes(path: &Path, hashes: &[String], p: &Progress) -> anyhow::Result<()> {
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    for (i, hash) in hashes.iter().enumerate() {
+        match (&p.committed[i], &p.refused[i]) {
+            (Some((height, _)), _) => writeln!(file, "{hash} {height}")?,
+            (None, Some(code)) => writeln!(file, "{hash} refused:{code}")?,
+            (None, None) => writeln!(file, "{hash} not_committed")?,
         }
-        println!("wrote {}", path.display());
     }
+    println!("wrote {}", path.display());
     Ok(())
 }
 

@@ -16,7 +16,9 @@ use ledger::tx::{
 };
 use ledger::types::{Hash32, PeriodCode, ProgramCode, PublicKey, RegionCode, Rupiah};
 
-use crate::client::{runtime, NodeClient};
+use proto::api::SubmitStatus;
+
+use crate::http::{runtime, NodeClient};
 
 /// Options every step takes.
 #[derive(Args, Debug)]
@@ -322,45 +324,103 @@ fn code<T>(
 /// Builds the action of a step; returns it with the common options and any tracking code
 /// made for the citizen.
 fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
-    let mut tracking = None;
     let (action, common) = match step {
+        TxStep::Enrol {
+            who,
+            program,
+            tracking_code,
+            beneficiary_key,
+            common,
+        } => {
+            let (action, tracking) = enrol(&who, &program, tracking_code, beneficiary_key)?;
+            return Ok((action, common, Some(tracking)));
+        }
+        TxStep::ChangeStatus {
+            who,
+            status,
+            to,
+            common,
+        } => (change_status(&who, &status, to)?, common),
+        TxStep::DeclareBudget { .. } | TxStep::Allocate { .. } => budget_action(step)?,
+        TxStep::Propose { .. }
+        | TxStep::CheckIdentity { .. }
+        | TxStep::VerifyEligibility { .. } => intake_action(step)?,
+        TxStep::Disburse { .. } | TxStep::ConfirmReceipt { .. } => payment_action(step)?,
+        TxStep::FileObjection { .. } | TxStep::ResolveObjection { .. } => objection_action(step)?,
+        TxStep::AttestCheckpoint { .. } | TxStep::AttestFinding { .. } => attest_action(step)?,
+        TxStep::RegisterAgent { .. } | TxStep::RevokeAgent { .. } => agent_action(step)?,
+    };
+    Ok((action, common, None))
+}
+
+/// Builds Kemensos's money steps: a program's budget, and a beneficiary's allocation.
+fn budget_action(step: TxStep) -> anyhow::Result<(Action, TxCommon)> {
+    match step {
         TxStep::DeclareBudget {
             program,
             period,
             ceilings,
             common,
         } => {
-            let ceilings =
-                ceilings
-                    .iter()
-                    .map(|c| {
-                        let (region, amount) = c
-                            .split_once('=')
-                            .with_context(|| format!("--ceiling {c:?}: expected REGION=AMOUNT"))?;
-                        Ok(BudgetCeiling {
-                            region: code(region, "--ceiling", RegionCode::new)?,
-                            ceiling: Rupiah(amount.parse().with_context(|| {
-                                format!("--ceiling {c:?}: amount is not a number")
-                            })?),
-                        })
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-            (
+            let ceilings = budget_ceilings(&ceilings)?;
+            Ok((
                 Action::DeclareBudget {
                     program: code(&program, "--program", ProgramCode::new)?,
                     period: code(&period, "--period", PeriodCode::new)?,
                     ceilings,
                 },
                 common,
-            )
+            ))
         }
+        TxStep::Allocate {
+            who,
+            program,
+            period,
+            amount,
+            common,
+        } => Ok((
+            Action::Allocate {
+                beneficiary: who.pseudonym()?,
+                program: code(&program, "--program", ProgramCode::new)?,
+                period: code(&period, "--period", PeriodCode::new)?,
+                amount: Rupiah(amount),
+            },
+            common,
+        )),
+        _ => unreachable!("`action` routes only budget steps here"),
+    }
+}
+
+/// Parses `--ceiling REGION=AMOUNT` options into budget ceilings.
+fn budget_ceilings(ceilings: &[String]) -> anyhow::Result<Vec<BudgetCeiling>> {
+    ceilings
+        .iter()
+        .map(|c| {
+            let (region, amount) = c
+                .split_once('=')
+                .with_context(|| format!("--ceiling {c:?}: expected REGION=AMOUNT"))?;
+            Ok(BudgetCeiling {
+                region: code(region, "--ceiling", RegionCode::new)?,
+                ceiling: Rupiah(
+                    amount
+                        .parse()
+                        .with_context(|| format!("--ceiling {c:?}: amount is not a number"))?,
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Builds the intake steps before enrolment: proposal, identity check, eligibility.
+fn intake_action(step: TxStep) -> anyhow::Result<(Action, TxCommon)> {
+    match step {
         TxStep::Propose {
             who,
             region,
             household_size,
             welfare_decile,
             common,
-        } => (
+        } => Ok((
             Action::Propose {
                 beneficiary: who.pseudonym()?,
                 region: code(&region, "--region", RegionCode::new)?,
@@ -368,25 +428,25 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                 welfare_decile,
             },
             common,
-        ),
+        )),
         TxStep::CheckIdentity {
             who,
             passed,
             evidence,
             common,
-        } => (
+        } => Ok((
             Action::CheckIdentity {
                 beneficiary: who.pseudonym()?,
                 passed,
                 evidence_hash: evidence.hash()?,
             },
             common,
-        ),
+        )),
         TxStep::VerifyEligibility {
             who,
             reject_reason,
             common,
-        } => (
+        } => Ok((
             Action::VerifyEligibility {
                 beneficiary: who.pseudonym()?,
                 outcome: match reject_reason {
@@ -395,50 +455,40 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                 },
             },
             common,
-        ),
-        TxStep::Enrol {
-            who,
-            program,
-            tracking_code,
-            beneficiary_key,
-            common,
-        } => {
-            let code_text = match tracking_code {
-                Some(text) => privacy::normalise_tracking_code(&text).with_context(|| {
-                    format!("--tracking-code {text:?} is not BNS-XXXX-XXXX-XXXX")
-                })?,
-                None => privacy::new_tracking_code(&mut rand::rngs::OsRng),
-            };
-            let hash = privacy::tracking_code_hash(&code_text)
-                .with_context(|| format!("tracking code {code_text:?} does not check"))?;
-            tracking = Some(code_text);
-            (
-                Action::Enrol {
-                    beneficiary: who.pseudonym()?,
-                    program: code(&program, "--program", ProgramCode::new)?,
-                    tracking_code_hash: hash,
-                    beneficiary_key: beneficiary_key
-                        .map(|k| key_arg(&k, "--beneficiary-key"))
-                        .transpose()?,
-                },
-                common,
-            )
-        }
-        TxStep::Allocate {
-            who,
-            program,
-            period,
-            amount,
-            common,
-        } => (
-            Action::Allocate {
-                beneficiary: who.pseudonym()?,
-                program: code(&program, "--program", ProgramCode::new)?,
-                period: code(&period, "--period", PeriodCode::new)?,
-                amount: Rupiah(amount),
-            },
-            common,
-        ),
+        )),
+        _ => unreachable!("`action` routes only intake steps here"),
+    }
+}
+
+/// Builds an enrolment; returns it with the citizen's tracking code (the one given, or a
+/// new one).
+fn enrol(
+    who: &BeneficiaryArg,
+    program: &str,
+    tracking_code: Option<String>,
+    beneficiary_key: Option<String>,
+) -> anyhow::Result<(Action, String)> {
+    let code_text = match tracking_code {
+        Some(text) => privacy::normalise_tracking_code(&text)
+            .with_context(|| format!("--tracking-code {text:?} is not BNS-XXXX-XXXX-XXXX"))?,
+        None => privacy::new_tracking_code(&mut rand::rngs::OsRng),
+    };
+    let hash = privacy::tracking_code_hash(&code_text)
+        .with_context(|| format!("tracking code {code_text:?} does not check"))?;
+    let action = Action::Enrol {
+        beneficiary: who.pseudonym()?,
+        program: code(program, "--program", ProgramCode::new)?,
+        tracking_code_hash: hash,
+        beneficiary_key: beneficiary_key
+            .map(|k| key_arg(&k, "--beneficiary-key"))
+            .transpose()?,
+    };
+    Ok((action, code_text))
+}
+
+/// Builds the payer's and the beneficiary's steps: disbursement and receipt.
+fn payment_action(step: TxStep) -> anyhow::Result<(Action, TxCommon)> {
+    match step {
         TxStep::Disburse {
             allocation,
             amount,
@@ -448,17 +498,9 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
             account_key,
             common,
         } => {
-            let account_ref_hash = match (account_ref_hash, account_number, account_key) {
-                (Some(hex), _, _) => hash_arg(&hex, "--account-ref-hash")?,
-                (None, Some(number), Some(key)) => {
-                    let secret = genesis::testnet::read_secret(&key)?;
-                    privacy::account_reference(&secret, &number)
-                }
-                _ => bail!(
-                    "give --account-ref-hash HASH, or --account-number with --account-key FILE"
-                ),
-            };
-            (
+            let account_ref_hash =
+                account_reference(account_ref_hash, account_number, account_key)?;
+            Ok((
                 Action::Disburse {
                     allocation: hash_arg(&allocation, "--allocation")?,
                     amount: Rupiah(amount),
@@ -470,19 +512,43 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                     account_ref_hash,
                 },
                 common,
-            )
+            ))
         }
         TxStep::ConfirmReceipt {
             allocation,
             received,
             common,
-        } => (
+        } => Ok((
             Action::ConfirmReceipt {
                 allocation: hash_arg(&allocation, "--allocation")?,
                 received,
             },
             common,
-        ),
+        )),
+        _ => unreachable!("`action` routes only payment steps here"),
+    }
+}
+
+/// The keyed account reference of a disbursement: given as a hash, or an account number
+/// hashed locally with the payer's key.
+fn account_reference(
+    account_ref_hash: Option<String>,
+    account_number: Option<String>,
+    account_key: Option<PathBuf>,
+) -> anyhow::Result<Hash32> {
+    Ok(match (account_ref_hash, account_number, account_key) {
+        (Some(hex), _, _) => hash_arg(&hex, "--account-ref-hash")?,
+        (None, Some(number), Some(key)) => {
+            let secret = genesis::testnet::read_secret(&key)?;
+            privacy::account_reference(&secret, &number)
+        }
+        _ => bail!("give --account-ref-hash HASH, or --account-number with --account-key FILE"),
+    })
+}
+
+/// Builds the objection steps: filing one, and resolving it.
+fn objection_action(step: TxStep) -> anyhow::Result<(Action, TxCommon)> {
+    match step {
         TxStep::FileObjection {
             who,
             allocation,
@@ -494,7 +560,7 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                 Some(id) => ObjectionSubject::Allocation(hash_arg(&id, "--allocation")?),
                 None => ObjectionSubject::Beneficiary(who.pseudonym()?),
             };
-            (
+            Ok((
                 Action::FileObjection {
                     subject,
                     claim: named::<ClaimCode>(
@@ -505,14 +571,14 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                     evidence_hash: evidence.hash()?,
                 },
                 common,
-            )
+            ))
         }
         TxStep::ResolveObjection {
             objection,
             upheld,
             consequence,
             common,
-        } => (
+        } => Ok((
             Action::ResolveObjection {
                 objection: hash_arg(&objection, "--objection")?,
                 upheld,
@@ -523,32 +589,37 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                 )?,
             },
             common,
+        )),
+        _ => unreachable!("`action` routes only objection steps here"),
+    }
+}
+
+/// Builds a change of a beneficiary's status (`--to` only with `--status moved`).
+fn change_status(who: &BeneficiaryArg, status: &str, to: Option<String>) -> anyhow::Result<Action> {
+    let change = match (status, to) {
+        ("moved", Some(to)) => StatusChange::Moved {
+            to: code(&to, "--to", RegionCode::new)?,
+        },
+        ("moved", None) => bail!("--status moved needs --to REGION"),
+        (_, Some(_)) => bail!("--to goes only with --status moved"),
+        ("deceased", None) => StatusChange::Deceased,
+        ("graduated", None) => StatusChange::Graduated,
+        ("suspended", None) => StatusChange::Suspended,
+        ("reinstated", None) => StatusChange::Reinstated,
+        (other, None) => bail!(
+            "--status {other:?}: expected deceased, moved, graduated, suspended or reinstated"
         ),
-        TxStep::ChangeStatus {
-            who,
-            status,
-            to,
-            common,
-        } => {
-            let change = match (status.as_str(), to) {
-                ("moved", Some(to)) => StatusChange::Moved { to: code(&to, "--to", RegionCode::new)? },
-                ("moved", None) => bail!("--status moved needs --to REGION"),
-                (_, Some(_)) => bail!("--to goes only with --status moved"),
-                ("deceased", None) => StatusChange::Deceased,
-                ("graduated", None) => StatusChange::Graduated,
-                ("suspended", None) => StatusChange::Suspended,
-                ("reinstated", None) => StatusChange::Reinstated,
-                (other, None) => bail!("--status {other:?}: expected deceased, moved, graduated, suspended or reinstated"),
-            };
-            (
-                Action::ChangeStatus {
-                    beneficiary: who.pseudonym()?,
-                    change,
-                },
-                common,
-            )
-        }
-        TxStep::AttestCheckpoint { size, root, common } => (
+    };
+    Ok(Action::ChangeStatus {
+        beneficiary: who.pseudonym()?,
+        change,
+    })
+}
+
+/// Builds an auditor's attestations: a checkpoint cosignature, or a finding.
+fn attest_action(step: TxStep) -> anyhow::Result<(Action, TxCommon)> {
+    match step {
+        TxStep::AttestCheckpoint { size, root, common } => Ok((
             Action::Attest {
                 attestation: Attestation::Checkpoint {
                     size,
@@ -556,14 +627,14 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                 },
             },
             common,
-        ),
+        )),
         TxStep::AttestFinding {
             height,
             severity,
             finding_code,
             evidence,
             common,
-        } => (
+        } => Ok((
             Action::Attest {
                 attestation: Attestation::Finding {
                     height,
@@ -573,13 +644,20 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                 },
             },
             common,
-        ),
+        )),
+        _ => unreachable!("`action` routes only attestations here"),
+    }
+}
+
+/// Builds an institution's agent steps: registering an agent key, or revoking one.
+fn agent_action(step: TxStep) -> anyhow::Result<(Action, TxCommon)> {
+    match step {
         TxStep::RegisterAgent {
             agent_key,
             role,
             regions,
             common,
-        } => (
+        } => Ok((
             Action::RegisterAgent {
                 key: key_arg(&agent_key, "--agent-key")?,
                 role: named::<AgentRole>(
@@ -593,15 +671,15 @@ fn action(step: TxStep) -> anyhow::Result<(Action, TxCommon, Option<String>)> {
                     .collect::<anyhow::Result<_>>()?,
             },
             common,
-        ),
-        TxStep::RevokeAgent { agent_key, common } => (
+        )),
+        TxStep::RevokeAgent { agent_key, common } => Ok((
             Action::RevokeAgent {
                 key: key_arg(&agent_key, "--agent-key")?,
             },
             common,
-        ),
-    };
-    Ok((action, common, tracking))
+        )),
+        _ => unreachable!("`action` routes only agent steps here"),
+    }
 }
 
 /// Runs `bansos tx STEP ...`.
@@ -648,13 +726,17 @@ pub fn run(step: TxStep) -> anyhow::Result<()> {
         return Ok(());
     }
     let submitted = runtime.block_on(client.submit(&tx))?;
-    if common.no_wait || submitted.status == "committed" {
-        println!("{} {}", submitted.hash, submitted.status);
+    if common.no_wait || submitted.status == SubmitStatus::Committed {
+        let status = match submitted.status {
+            SubmitStatus::Committed => "committed",
+            SubmitStatus::Pending => "pending",
+        };
+        println!("{} {status}", submitted.hash);
         return Ok(());
     }
     // Lifecycle rules that depend on other pending transactions are checked when the block
     // is built; wait for that verdict so the user learns it.
-    let heights = runtime.block_on(crate::client::wait_committed(
+    let heights = runtime.block_on(crate::http::wait_committed(
         &client,
         std::slice::from_ref(&submitted.hash),
         COMMIT_WAIT,

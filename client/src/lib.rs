@@ -1,0 +1,17 @@
+//! # bansos-client: talking to a node from outside
+//!
+//! - [`http`]: a typed client for a node's HTTP API (the types are `proto::api`'s, the same
+//!   the server serialises), with typed errors;
+//! - [`tx`], [`load`], [`demo`]: the `bansos tx STEP`, `bansos load` and `bansos demo load`
+//!   commands. They report to a person at a terminal, so they return `anyhow` errors, as
+//!   the binary does; everything a program would call (the HTTP client) has typed errors.
+//!
+//! **Architecture invariant:** no server code. This crate depends on `proto` and `ledger`
+//! (without RocksDB), never on `node`.
+
+pub mod demo;
+pub mod http;
+pub mod load;
+pub mod tx;
+
+pub use http::{ClientError, NodeClient};

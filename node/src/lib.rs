@@ -1,0 +1,32 @@
+//! # bansos-node: one institution's node, as a library
+//!
+//! The server side of Bansos Ledger: the ledger behind a lock, the mempool, the HTTP API,
+//! the transaction relay and consensus (Malachite over libp2p). The `bansos` binary calls
+//! [`run`]; tests build a [`shared::Shared`] over an in-memory ledger with a
+//! [`clock::ManualClock`] and drive [`api::router`] in process.
+//!
+//! - [`config`]: `config.toml`, strictly parsed (unknown keys are errors), defaults in one
+//!   place;
+//! - [`clock`]: injected time;
+//! - [`shared`]: the state the tasks share, and transaction admission;
+//! - [`mempool`]: bounded pending transactions;
+//! - [`api`] and [`metrics`]: HTTP and Prometheus;
+//! - [`relay`]: passing admitted transactions on to peers;
+//! - [`consensus`]: everything that touches Malachite (nothing outside it names a Malachite
+//!   type);
+//! - [`run`]: start-up and shutdown of a whole node.
+//!
+//! Client code (the `bansos tx`, `load` and `demo load` commands) is in the `client` crate,
+//! which shares only `proto`'s types with this one.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod consensus;
+pub mod mempool;
+pub mod metrics;
+pub mod relay;
+pub mod run;
+pub mod shared;
+
+pub use run::run;

@@ -1,0 +1,383 @@
+//! The HTTP API in process: the axum router driven with `tower::ServiceExt::oneshot` over a
+//! ledger in memory and a clock moved by hand. No ports, no processes, no consensus: blocks
+//! are built from the mempool and committed with a certificate signed by every validator,
+//! as consensus would.
+//!
+//! Every kind of bad input gets a clear error (status, code, message) and changes nothing;
+//! a full mempool answers 503 instead of growing; the contract's endpoints answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use ed25519_dalek::{Signer as _, SigningKey};
+use genesis::testnet::{NodeRole, Testnet, TestnetSpec};
+use http_body_util::BodyExt;
+use ledger::tx::{Action, Transaction, TxBody};
+use ledger::types::{Hash32, PublicKey, RegionCode, SignatureBytes};
+use ledger::{Ledger, MemoryStore};
+use node::clock::{Clock as _, ManualClock};
+use node::mempool::Mempool;
+use node::shared::Shared;
+use proto::api::{
+    BatchJson, BlockJson, StatusJson, SubmitStatus, SubmittedJson, TxState, TxStatusJson,
+};
+use proto::certificate::StoredCertificate;
+use proto::signing::{self, VoteKind};
+use rand::SeedableRng;
+use serde_json::Value;
+
+struct Node {
+    net: Testnet,
+    shared: Arc<Shared<MemoryStore>>,
+    clock: Arc<ManualClock>,
+    router: axum::Router,
+}
+
+fn node(mempool_txs_max: usize) -> Node {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    let net = Testnet::generate(&TestnetSpec::default(), &mut rng).unwrap();
+    let clock = Arc::new(ManualClock::new(net.genesis.genesis_time_ms + 1_000));
+    let ledger = Ledger::open(MemoryStore::new(), net.genesis.clone()).unwrap();
+    let shared = Arc::new(Shared::new(
+        "kemensos".into(),
+        NodeRole::Validator,
+        ledger,
+        Mempool::new(mempool_txs_max, 1 << 20),
+        None,
+        clock.clone(),
+    ));
+    let router = node::api::router(shared.clone());
+    Node {
+        net,
+        shared,
+        clock,
+        router,
+    }
+}
+
+impl Node {
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+        use tower::ServiceExt;
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, bytes.to_vec())
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let (status, bytes) = self.send(request).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        serde_json::from_value(body).unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let (status, bytes) = self.send(request).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// What consensus does once a block is decided: build it from the mempool, sign a
+    /// certificate with every validator, commit both.
+    fn commit_block(&self) -> u64 {
+        self.clock.advance(Duration::from_secs(1));
+        let proposer = PublicKey(self.net.nodes[0].key.verifying_key().to_bytes());
+        let prepared = self.shared.build_block(proposer).unwrap();
+        let height = prepared.block.header.height;
+        let hash = prepared.hash;
+        let signatures = self
+            .net
+            .nodes
+            .iter()
+            .filter(|n| n.role == NodeRole::Validator)
+            .map(|n| validator_signature(&self.net, &n.key, height, &hash))
+            .collect();
+        let certificate = StoredCertificate {
+            height,
+            round: 0,
+            block_hash: hash,
+            signatures,
+        };
+        self.shared
+            .commit(prepared, &certificate.to_bytes())
+            .unwrap();
+        height
+    }
+
+    fn pemda_propose(&self, nonce: u64, pseudonym: u8) -> Transaction {
+        let key = self.net.keys.org("pemda-3510").unwrap();
+        let village = self
+            .net
+            .genesis
+            .regions
+            .iter()
+            .map(|r| r.code.as_str().to_owned())
+            .find(|c| c.starts_with("35.10.") && c.split('.').count() == 4)
+            .unwrap();
+        TxBody {
+            chain_id: self.net.genesis.chain_id.clone(),
+            signer: PublicKey(key.verifying_key().to_bytes()),
+            nonce,
+            action: Action::Propose {
+                beneficiary: Hash32([pseudonym; 32]),
+                region: RegionCode::new(village).unwrap(),
+                household_size: 3,
+                welfare_decile: 1,
+            },
+        }
+        .sign(key)
+    }
+}
+
+fn validator_signature(
+    net: &Testnet,
+    key: &SigningKey,
+    height: u64,
+    hash: &Hash32,
+) -> (PublicKey, SignatureBytes) {
+    let public = PublicKey(key.verifying_key().to_bytes());
+    let bytes = signing::vote_bytes(
+        &signing::ChainBinding::of(&net.genesis),
+        VoteKind::Precommit,
+        height,
+        0,
+        Some(hash),
+        &public,
+    );
+    (public, SignatureBytes(key.sign(&bytes).to_bytes()))
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_valid_transaction_is_admitted_committed_and_its_block_served_with_a_certificate() {
+    let node = node(100);
+    let tx = node.pemda_propose(0, 1);
+    let (status, body) = node.post("/v1/tx", serde_json::to_vec(&tx).unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let submitted: SubmittedJson = serde_json::from_value(body).unwrap();
+    assert_eq!(submitted.status, SubmitStatus::Pending);
+    let pending: TxStatusJson = node.get_as(&format!("/v1/tx/{}", submitted.hash)).await;
+    assert_eq!(pending.status, TxState::Pending);
+
+    let height = node.commit_block();
+    let committed: TxStatusJson = node.get_as(&format!("/v1/tx/{}", submitted.hash)).await;
+    assert_eq!(
+        (committed.status, committed.height),
+        (TxState::Committed, Some(height))
+    );
+    // Submitting it again is not an error.
+    let (status, body) = node.post("/v1/tx", serde_json::to_vec(&tx).unwrap()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("committed"))
+    );
+
+    let block: BlockJson = node.get_as(&format!("/v1/blocks/{height}")).await;
+    assert_eq!(block.txs.len(), 1);
+    assert_eq!(block.txs[0].hash, submitted.hash);
+    let certificate = block.certificate.expect("a certificate");
+    assert_eq!(certificate.block_hash, block.header.hash);
+    assert_eq!(certificate.signatures.len(), 4);
+    let latest: BlockJson = node.get_as("/v1/blocks/latest?txs=hashes").await;
+    assert_eq!((latest.txs.len(), latest.tx_hashes.len()), (0, 1));
+    let status: StatusJson = node.get_as("/v1/status").await;
+    assert_eq!((status.height, status.log_size), (height, 1));
+    assert_eq!(status.latest_block_hash, block.header.hash);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let node = node(5);
+    let tx = node.pemda_propose(0, 1);
+    node.post("/v1/tx", serde_json::to_vec(&tx).unwrap()).await;
+    node.commit_block();
+    let before = node.shared.ledger().tip().clone();
+
+    let mut forged = node.pemda_propose(1, 2);
+    forged.signature.0[0] ^= 1;
+    let mut other_chain = node.pemda_propose(1, 3);
+    other_chain.body.chain_id = "another-chain".into();
+    let replay = node.pemda_propose(0, 4);
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (
+            b"{\"body\": 1".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            vec![b' '; 64 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            serde_json::to_vec(&forged).unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_signature",
+        ),
+        (
+            serde_json::to_vec(&other_chain).unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_chain_id",
+        ),
+        (
+            serde_json::to_vec(&replay).unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_nonce",
+        ),
+    ];
+    for (body, expected_status, expected_code) in cases {
+        let (status, answer) = node.post("/v1/tx", body).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (expected_status, expected_code),
+            "{answer}"
+        );
+        assert!(!answer["error"]["message"].as_str().unwrap_or("").is_empty());
+    }
+    // The refusal is remembered for whoever asks about the transaction.
+    let asked: TxStatusJson = node.get_as(&format!("/v1/tx/{}", replay.hash())).await;
+    assert_eq!(asked.status, TxState::Rejected);
+    assert_eq!(asked.error.map(|e| e.code).as_deref(), Some("bad_nonce"));
+
+    for (path, expected) in [
+        ("/v1/tx/xyz", StatusCode::BAD_REQUEST),
+        ("/v1/blocks/abc", StatusCode::BAD_REQUEST),
+        ("/v1/blocks/99999999", StatusCode::NOT_FOUND),
+        ("/v1/blocks/1?txs=some", StatusCode::BAD_REQUEST),
+        ("/v1/keys/00", StatusCode::BAD_REQUEST),
+        ("/v1/nothing", StatusCode::NOT_FOUND),
+    ] {
+        let (status, body) = node.get(path).await;
+        assert_eq!(status, expected, "{path}: {body}");
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+    }
+    let unknown: TxStatusJson = node.get_as(&format!("/v1/tx/{}", Hash32([9; 32]))).await;
+    assert_eq!(unknown.status, TxState::Unknown);
+
+    // Nothing of it reached the mempool or the ledger: a block built now is empty.
+    assert!(node.shared.mempool().is_empty());
+    assert_eq!(node.shared.ledger().tip(), &before);
+    node.commit_block();
+    assert_eq!(node.shared.ledger().tip().log.size(), before.log.size());
+}
+
+#[tokio::test]
+async fn a_full_mempool_answers_503_and_does_not_grow() {
+    let node = node(5);
+    // Nonces far ahead cannot be included yet; they wait and fill the pool.
+    let waiting: Vec<Transaction> = (0..5)
+        .map(|i| node.pemda_propose(10 + i, 10 + i as u8))
+        .collect();
+    let (status, body) = node
+        .post("/v1/txs", serde_json::to_vec(&waiting).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let batch: BatchJson = serde_json::from_value(body).unwrap();
+    assert!(batch.results.iter().all(|r| r.error.is_none()), "{batch:?}");
+    let one_more = node.pemda_propose(20, 20);
+    let request = Request::post("/v1/tx")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&one_more).unwrap()))
+        .unwrap();
+    use tower::ServiceExt;
+    let response = node.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let status: StatusJson = node.get_as("/v1/status").await;
+    assert_eq!(status.mempool_txs, 5);
+    // A batch over the limit is refused whole.
+    let too_many = vec![one_more; proto::api::TX_BATCH_TXS_MAX + 1];
+    let (status, body) = node
+        .post("/v1/txs", serde_json::to_vec(&too_many).unwrap())
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
+        "{body}"
+    );
+    assert_eq!(node.shared.mempool().len(), 5);
+}
+
+#[tokio::test]
+async fn waiting_transactions_expire_by_the_injected_clock() {
+    let node = node(100);
+    let gapped = node.pemda_propose(5, 1);
+    node.post("/v1/tx", serde_json::to_vec(&gapped).unwrap())
+        .await;
+    assert_eq!(node.shared.mempool().len(), 1);
+    node.clock
+        .advance(node::mempool::PENDING_TTL + Duration::from_secs(1));
+    assert_eq!(node.shared.mempool().expire(node.clock.monotonic()), 1);
+    let asked: TxStatusJson = node.get_as(&format!("/v1/tx/{}", gapped.hash())).await;
+    assert_eq!(asked.status, TxState::Rejected);
+    assert_eq!(asked.error.map(|e| e.code).as_deref(), Some("expired"));
+}
+
+#[tokio::test]
+async fn metrics_openapi_and_key_endpoints_answer() {
+    let node = node(100);
+    let tx = node.pemda_propose(0, 1);
+    node.post("/v1/tx", serde_json::to_vec(&tx).unwrap()).await;
+    node.commit_block();
+    let (status, bytes) = node
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let metrics = String::from_utf8(bytes).unwrap();
+    for name in [
+        "bansos_height 1",
+        "bansos_txs_committed_total 1",
+        "bansos_mempool_txs 0",
+        "bansos_consensus_round",
+        "bansos_peers",
+        "bansos_block_interval_seconds",
+    ] {
+        assert!(
+            metrics.contains(name),
+            "{name} missing from /metrics:\n{metrics}"
+        );
+    }
+    let (_, openapi) = node.get("/openapi.json").await;
+    for path in [
+        "/v1/status",
+        "/v1/tx",
+        "/v1/txs",
+        "/v1/tx/{hash}",
+        "/v1/blocks/{height}",
+        "/v1/keys/{public_key}",
+        "/metrics",
+    ] {
+        assert!(
+            openapi["paths"].get(path).is_some(),
+            "{path} missing from /openapi.json"
+        );
+    }
+    let signer = tx.body.signer;
+    let (_, key) = node.get(&format!("/v1/keys/{signer}")).await;
+    assert_eq!(
+        (key["known"].as_bool(), key["next_nonce"].as_u64()),
+        (Some(true), Some(1))
+    );
+}

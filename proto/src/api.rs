@@ -1,0 +1,265 @@
+//! The JSON bodies of the node's HTTP API (DESIGN §5), shared by the server (`node`), the
+//! typed client (`client`) and anyone else who reads the API, plus the limits both sides
+//! rely on. `/openapi.json` is generated from these types.
+//!
+//! Hashes and keys are lowercase hex; times are RFC 3339 with milliseconds (UTC) beside
+//! the raw milliseconds.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use ledger::block::BlockHeader;
+use ledger::limits::TX_BYTES_MAX;
+use ledger::tx::Transaction;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::certificate::StoredCertificate;
+
+/// The largest body `POST /v1/tx` reads: one transaction as JSON (hex doubles the bytes,
+/// field names add some).
+pub const TX_REQUEST_BYTES_MAX: usize = 4 * TX_BYTES_MAX;
+/// The largest body `POST /v1/txs` reads.
+pub const TX_BATCH_REQUEST_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// The most transactions in one `POST /v1/txs`.
+pub const TX_BATCH_TXS_MAX: usize = 2_000;
+/// The header a node sets when it relays transactions to a peer, so that the peer does not
+/// relay them again.
+pub const RELAYED_HEADER: &str = "x-bansos-relayed";
+
+/// What `POST /v1/tx` made of a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SubmitStatus {
+    /// Admitted to the mempool (or already there).
+    Pending,
+    /// Committed before (submitting it again changes nothing).
+    Committed,
+}
+
+/// Where a transaction stands, as one node knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TxState {
+    Pending,
+    Committed,
+    /// Refused by this node (the error says why).
+    Rejected,
+    Unknown,
+}
+
+/// Whether a node votes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRoleJson {
+    Validator,
+    Observer,
+}
+
+/// Milliseconds since the Unix epoch as RFC 3339 with milliseconds, UTC.
+pub fn time_text(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+impl HeaderJson {
+    /// The JSON form of a header.
+    pub fn from_header(header: &BlockHeader) -> HeaderJson {
+        HeaderJson {
+            chain_id: header.chain_id.clone(),
+            height: header.height,
+            hash: header.hash().to_string(),
+            prev_hash: header.prev_hash.to_string(),
+            time: time_text(header.time_ms),
+            time_ms: header.time_ms,
+            proposer: header.proposer.to_string(),
+            tx_count: header.tx_count,
+            tx_root: header.tx_root.to_string(),
+            log_size: header.log_size,
+            log_root: header.log_root.to_string(),
+            state_root: header.state_root.to_string(),
+        }
+    }
+}
+
+impl CertificateJson {
+    /// The stored form back, for verification: `None` if a hex field is malformed.
+    pub fn to_stored(&self) -> Option<StoredCertificate> {
+        let signatures = self
+            .signatures
+            .iter()
+            .map(|s| {
+                let key = ledger::types::PublicKey::from_hex(&s.validator).ok()?;
+                let signature = ledger::types::SignatureBytes::from_hex(&s.signature).ok()?;
+                Some((key, signature))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(StoredCertificate {
+            height: self.height,
+            round: self.round,
+            block_hash: ledger::types::Hash32::from_hex(&self.block_hash).ok()?,
+            signatures,
+        })
+    }
+
+    /// The JSON form of a stored certificate.
+    pub fn from_stored(certificate: &StoredCertificate) -> CertificateJson {
+        CertificateJson {
+            height: certificate.height,
+            round: certificate.round,
+            block_hash: certificate.block_hash.to_string(),
+            signatures: certificate
+                .signatures
+                .iter()
+                .map(|(key, signature)| CommitSignatureJson {
+                    validator: key.to_string(),
+                    signature: signature.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The error body.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// A stable machine-readable code and a human-readable message.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// A signed transaction as JSON: what `bansos tx --print` outputs. `body` holds
+/// `chain_id`, `signer` (hex), `nonce` and `action` (one lifecycle step, tagged by `type`).
+#[derive(ToSchema)]
+pub struct SignedTxJson {
+    #[schema(value_type = Object)]
+    pub body: (),
+    /// ed25519 signature, hex.
+    pub signature: String,
+}
+
+/// A validator as listed in `/v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValidatorJson {
+    pub org: String,
+    pub public_key: String,
+    pub power: u64,
+}
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusJson {
+    pub chain_id: String,
+    pub node: String,
+    pub role: NodeRoleJson,
+    /// Height of the last committed block (0 before the first).
+    pub height: u64,
+    pub latest_block_hash: String,
+    pub latest_block_time: String,
+    /// Consensus round at the height being decided (-1 before consensus starts).
+    pub round: i64,
+    pub log_size: u64,
+    pub validators: Vec<ValidatorJson>,
+    /// Peer ids of connected peers.
+    pub peers: Vec<String>,
+    pub mempool_txs: usize,
+    pub mempool_bytes: usize,
+}
+
+/// A block header with its hash.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct HeaderJson {
+    pub chain_id: String,
+    pub height: u64,
+    pub hash: String,
+    pub prev_hash: String,
+    pub time: String,
+    pub time_ms: u64,
+    pub proposer: String,
+    pub tx_count: u32,
+    pub tx_root: String,
+    pub log_size: u64,
+    pub log_root: String,
+    pub state_root: String,
+}
+
+/// A committed transaction with its hash.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TxJson {
+    pub hash: String,
+    #[schema(value_type = Object)]
+    pub tx: Transaction,
+}
+
+/// One precommit signature.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CommitSignatureJson {
+    pub validator: String,
+    pub signature: String,
+}
+
+/// A commit certificate.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CertificateJson {
+    pub height: u64,
+    pub round: u32,
+    pub block_hash: String,
+    pub signatures: Vec<CommitSignatureJson>,
+}
+
+/// `GET /v1/blocks/{height}`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BlockJson {
+    pub header: HeaderJson,
+    /// Full transactions, or only hashes with `?txs=hashes`.
+    pub txs: Vec<TxJson>,
+    pub tx_hashes: Vec<String>,
+    pub certificate: Option<CertificateJson>,
+}
+
+/// `POST /v1/tx` accepted.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SubmittedJson {
+    pub hash: String,
+    pub status: SubmitStatus,
+}
+
+/// One result of `POST /v1/txs`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchItemJson {
+    pub hash: Option<String>,
+    pub status: Option<SubmitStatus>,
+    pub error: Option<ErrorDetail>,
+}
+
+/// `POST /v1/txs`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchJson {
+    pub results: Vec<BatchItemJson>,
+}
+
+/// `GET /v1/tx/{hash}`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TxStatusJson {
+    pub hash: String,
+    pub status: TxState,
+    pub height: Option<u64>,
+    pub index: Option<u32>,
+    pub log_index: Option<u64>,
+    pub error: Option<ErrorDetail>,
+}
+
+/// `GET /v1/keys/{public_key}`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyJson {
+    pub public_key: String,
+    /// Whether the ledger knows this key (genesis or a registered agent).
+    pub known: bool,
+    /// The next nonce in committed state.
+    pub next_nonce: u64,
+    /// The next nonce counting this node's pending transactions: what to sign next.
+    pub pending_next_nonce: u64,
+}
