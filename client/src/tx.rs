@@ -242,7 +242,8 @@ pub enum TxStep {
     ChangeStatus {
         #[command(flatten)]
         who: BeneficiaryArg,
-        /// deceased, moved, graduated, suspended or reinstated.
+        /// deceased, moved, graduated, suspended, reinstated or death_record_corrected (withdraws
+        /// a death recorded in error; Dukcapil or Kemensos).
         #[arg(long)]
         status: String,
         /// New region (with --status moved).
@@ -606,8 +607,9 @@ fn change_status(who: &BeneficiaryArg, status: &str, to: Option<String>) -> anyh
         ("graduated", None) => StatusChange::Graduated,
         ("suspended", None) => StatusChange::Suspended,
         ("reinstated", None) => StatusChange::Reinstated,
+        ("death_record_corrected", None) => StatusChange::DeathRecordCorrected,
         (other, None) => bail!(
-            "--status {other:?}: expected deceased, moved, graduated, suspended or reinstated"
+            "--status {other:?}: expected deceased, moved, graduated, suspended, reinstated or death_record_corrected"
         ),
     };
     Ok(Action::ChangeStatus {
