@@ -267,13 +267,18 @@ pub struct SecretFile {
 /// the protobuf-encoded public key, in base58. Persistent peers must be written with it, since
 /// the network recognises inbound persistent peers by peer id, not by address.
 pub fn peer_id(key: &PublicKey) -> String {
+    bs58::encode(peer_id_bytes(key)).into_string()
+}
+
+/// The libp2p peer id of an ed25519 key as raw bytes (an identity multihash).
+pub fn peer_id_bytes(key: &PublicKey) -> Vec<u8> {
     // Protobuf PublicKey { Type = Ed25519 (field 1 = 1), Data (field 2) = 32 bytes }.
     let mut encoded = vec![0x08, 0x01, 0x12, 0x20];
     encoded.extend_from_slice(key.as_bytes());
-    // Identity multihash: code 0x00, then the length.
+    // Identity multihash: code 0x00, then the length (36, one byte).
     let mut multihash = vec![0x00, encoded.len() as u8];
     multihash.extend_from_slice(&encoded);
-    bs58::encode(multihash).into_string()
+    multihash
 }
 
 fn new_key<R: RngCore + CryptoRng>(rng: &mut R) -> SigningKey {

@@ -1443,3 +1443,19 @@ fn beneficiary_app_keys_are_revoked_by_their_owner_or_the_ministry_and_organisat
     );
     assert_eq!(refused(&mut f, vec![tx]).0, "role_not_allowed");
 }
+
+#[test]
+fn a_move_out_of_the_signers_regions_is_recorded_by_a_national_authority_only() {
+    let mut f = fixture();
+    let (pemda, dukcapil) = (f.key("pemda-3510"), f.key("dukcapil"));
+    let b = f.enrolled_beneficiary("3510000000000361");
+    let to_mataram = StatusChange::Moved {
+        to: region(MATARAM_VILLAGE),
+    };
+    let tx = status(&mut f, &pemda, b, to_mataram.clone());
+    assert_eq!(refused(&mut f, vec![tx]).0, "region_not_allowed");
+    let tx = status(&mut f, &dukcapil, b, to_mataram);
+    f.commit(vec![tx]).unwrap();
+    let record: BeneficiaryRecord = f.ledger.state_get(&keys::beneficiary(&b)).unwrap().unwrap();
+    assert_eq!(record.region, region(MATARAM_VILLAGE));
+}

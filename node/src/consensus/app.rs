@@ -95,6 +95,8 @@ pub struct App<S: Store> {
     /// The value accepted per round at the current height: a proposer gets one.
     values_per_round: HashMap<u32, Hash32>,
     streams: Reassembler<PeerId, ProposalPart>,
+    /// The peer ids of the validators: only they publish proposal streams.
+    validator_peers: HashSet<PeerId>,
     /// Monotonic time of the last commit, for the block-interval metric.
     last_commit: Option<Duration>,
 }
@@ -113,6 +115,12 @@ impl<S: Store + 'static> App<S> {
         network: mpsc::Sender<NetworkMsg<BansosContext>>,
     ) -> App<S> {
         let verifier = ConsensusVerifier::new(ctx.clone());
+        let validator_peers = validators
+            .verifier_view()
+            .validators()
+            .iter()
+            .filter_map(|v| PeerId::from_bytes(&genesis::testnet::peer_id_bytes(&v.key)).ok())
+            .collect();
         App {
             ctx,
             shared,
@@ -130,6 +138,7 @@ impl<S: Store + 'static> App<S> {
             future: HashMap::new(),
             values_per_round: HashMap::new(),
             streams: Reassembler::new(),
+            validator_peers,
             last_commit: None,
         }
     }
@@ -598,6 +607,11 @@ impl<S: Store + 'static> App<S> {
         publisher: PeerId,
         message: StreamMessage<ProposalPart>,
     ) -> anyhow::Result<Option<ProposedValue<BansosContext>>> {
+        // Parts published by anyone but a validator are dropped before they cost memory.
+        if !self.validator_peers.contains(&publisher) {
+            debug!(%publisher, "dropping a proposal part from a peer that is not a validator");
+            return Ok(None);
+        }
         let (part, bytes) = match message.content {
             StreamContent::Data(part) => {
                 let bytes = match &part {
@@ -1040,13 +1054,38 @@ mod tests {
         (hash, published(&mut network), dir)
     }
 
-    fn peer() -> PeerId {
+    /// The peer id of a validator (the parts' publisher in these tests).
+    fn validator_peer(net: &Testnet) -> PeerId {
+        let key = ledger::types::PublicKey(net.nodes[0].key.verifying_key().to_bytes());
+        PeerId::from_bytes(&genesis::testnet::peer_id_bytes(&key)).unwrap()
+    }
+
+    /// A peer id no genesis lists.
+    fn stranger_peer() -> PeerId {
         let libp2p_id =
             arc_malachitebft_app_channel::app::types::Keypair::ed25519_from_bytes([9u8; 32])
                 .unwrap()
                 .public()
                 .to_peer_id();
         PeerId::from_bytes(&libp2p_id.to_bytes()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn proposal_parts_from_a_peer_that_is_not_a_validator_are_dropped() {
+        let net = testnet();
+        let clock = clock();
+        let (proposer, _) = scheduled(&net, 1, 0);
+        let (hash, stream, _dir) = propose(&net, clock.clone(), &proposer, 0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut receiver = app(dir.path(), &net, clock);
+        receiver.height = 1;
+        assert!(deliver(&mut receiver, stranger_peer(), stream.clone()).is_none());
+        assert!(
+            receiver.streams.is_empty(),
+            "nothing of the stranger's was buffered"
+        );
+        let value = deliver(&mut receiver, validator_peer(&net), stream).expect("a value");
+        assert_eq!(value.value.0, hash);
     }
 
     #[tokio::test]
@@ -1134,7 +1173,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut receiver = app(dir.path(), &net, clock);
         receiver.height = 1;
-        assert!(deliver(&mut receiver, peer(), stream).is_none());
+        assert!(deliver(&mut receiver, validator_peer(&net), stream).is_none());
         assert!(receiver.prepared.is_empty(), "nothing was executed");
     }
 
@@ -1150,9 +1189,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut receiver = app(dir.path(), &net, clock);
         receiver.height = 1;
-        let value = deliver(&mut receiver, peer(), stream).expect("the first value");
+        let value = deliver(&mut receiver, validator_peer(&net), stream).expect("the first value");
         assert_eq!((value.value.0, value.validity), (first, Validity::Valid));
-        assert!(deliver(&mut receiver, peer(), equivocation).is_none());
+        assert!(deliver(&mut receiver, validator_peer(&net), equivocation).is_none());
         assert_eq!(
             receiver.prepared.len(),
             1,
@@ -1171,7 +1210,7 @@ mod tests {
         let mut receiver = app(dir.path(), &net, clock);
         receiver.height = 1;
         receiver.round = Round::new(0);
-        assert!(deliver(&mut receiver, peer(), stream).is_none());
+        assert!(deliver(&mut receiver, validator_peer(&net), stream).is_none());
         assert!(receiver.prepared.is_empty());
         // The future buffer: near heights only, one slot per proposer, the newest wins.
         let make = |height: u64, round: u32, who: u8| ReceivedProposal {
