@@ -176,7 +176,6 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let tip = ledger.tip().clone();
     drop(ledger);
     let disk_bytes = directory_bytes(&store_path)?;
-    let codes_path = demo_load::write_sample_codes(&args.net, &data.tracking_codes)?;
     println!(
         "committed {} transactions in {} blocks in {:.1} s ({:.0} tx/s, signatures verified); log root {} at size {}",
         tip.log.size(),
@@ -192,15 +191,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         disk_bytes,
         disk_bytes as f64 / tip.log.size().max(1) as f64
     );
-    println!(
-        "sample tracking codes ({} in {}):",
-        data.tracking_codes.len(),
-        codes_path.display()
-    );
-    for sample in data.tracking_codes.iter().take(5) {
-        println!("  {}  {}  {}", sample.code, sample.program, sample.region);
-    }
-    Ok(())
+    demo_load::save_and_show_sample_codes(&args.net, &data.tracking_codes)
 }
 
 /// The total size of the files under `path`.

@@ -45,6 +45,24 @@ pub fn write_sample_codes(
     Ok(path)
 }
 
+/// Writes `NET/sample-tracking-codes.txt` and prints the first few codes, so a newcomer can
+/// try a lookup at once.
+pub fn save_and_show_sample_codes(
+    net: &Path,
+    samples: &[genesis::demo::SampleCode],
+) -> anyhow::Result<()> {
+    let path = write_sample_codes(net, samples)?;
+    println!(
+        "sample tracking codes ({} in {}):",
+        samples.len(),
+        path.display()
+    );
+    for sample in samples.iter().take(5) {
+        println!("  {}  {}  {}", sample.code, sample.program, sample.region);
+    }
+    Ok(())
+}
+
 /// Reads a network's genesis and keys and generates its synthetic demo year.
 pub fn demo_year(
     net: &Path,
@@ -144,14 +162,5 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })?;
-    let path = write_sample_codes(&args.net, &data.tracking_codes)?;
-    println!(
-        "sample tracking codes ({} in {}):",
-        data.tracking_codes.len(),
-        path.display()
-    );
-    for sample in data.tracking_codes.iter().take(5) {
-        println!("  {}  {}  {}", sample.code, sample.program, sample.region);
-    }
-    Ok(())
+    save_and_show_sample_codes(&args.net, &data.tracking_codes)
 }
