@@ -67,15 +67,8 @@ enum DemoCommand {
 
 #[derive(clap::Args)]
 struct ReplayArgs {
-    /// The network directory written by `bansos testnet`.
-    #[arg(long)]
-    net: PathBuf,
-    /// Households proposed during the year.
-    #[arg(long, default_value_t = 600)]
-    households: usize,
-    /// Seed of the synthetic data.
-    #[arg(long, default_value_t = 2026)]
-    seed: u64,
+    #[command(flatten)]
+    year: demo_load::YearArgs,
     /// Where to write the store (default: NET/replay-db); must not exist yet.
     #[arg(long)]
     store: Option<PathBuf>,
@@ -135,8 +128,10 @@ fn testnet(args: TestnetArgs) -> anyhow::Result<()> {
 
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     use ledger::chain::SignatureCheck;
-    let (genesis, data) = demo_load::demo_year(&args.net, args.households, args.seed)?;
-    let store_path = args.store.unwrap_or_else(|| args.net.join("replay-db"));
+    let (genesis, data) = args.year.generate()?;
+    let store_path = args
+        .store
+        .unwrap_or_else(|| args.year.net.join("replay-db"));
     if store_path.exists() {
         anyhow::bail!(
             "{} already exists; remove it or pass --store",
@@ -191,7 +186,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         disk_bytes,
         disk_bytes as f64 / tip.log.size().max(1) as f64
     );
-    demo_load::save_and_show_sample_codes(&args.net, &data.tracking_codes)
+    demo_load::save_and_show_sample_codes(&args.year.net, &data.tracking_codes)
 }
 
 /// The total size of the files under `path`.

@@ -14,18 +14,32 @@ use proto::api::TX_BATCH_TXS_MAX;
 /// How long one demo batch may take to commit.
 pub const BATCH_COMMIT_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// Which demo year, for `bansos demo load` and `bansos demo replay`.
+#[derive(clap::Args, Debug)]
+pub struct YearArgs {
+    /// The network directory written by `bansos testnet` (holds network.json and keys/).
+    #[arg(long)]
+    pub net: PathBuf,
+    /// Households proposed during the year.
+    #[arg(long, default_value_t = 600)]
+    pub households: usize,
+    /// Seed of the synthetic data.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+}
+
+impl YearArgs {
+    /// The network's genesis and its synthetic demo year.
+    pub fn generate(&self) -> anyhow::Result<(ledger::Genesis, genesis::demo::DemoData)> {
+        demo_year(&self.net, self.households, self.seed)
+    }
+}
+
 /// Options of `bansos demo load`.
 #[derive(clap::Args, Debug)]
 pub struct LoadArgs {
-    /// The network directory written by `bansos testnet` (holds network.json and keys/).
-    #[arg(long)]
-    net: PathBuf,
-    /// Households proposed during the year.
-    #[arg(long, default_value_t = 600)]
-    households: usize,
-    /// Seed of the synthetic data.
-    #[arg(long, default_value_t = 2026)]
-    seed: u64,
+    #[command(flatten)]
+    pub year: YearArgs,
 }
 
 /// Writes the sample tracking codes file and returns its path.
@@ -83,9 +97,9 @@ pub fn demo_year(
 }
 
 /// Runs `bansos demo load`.
-pub fn run(args: LoadArgs) -> anyhow::Result<()> {
+pub fn run(LoadArgs { year: args }: LoadArgs) -> anyhow::Result<()> {
     let network: NetworkFile = genesis::testnet::read_json(&args.net.join("network.json"))?;
-    let (genesis, data) = demo_year(&args.net, args.households, args.seed)?;
+    let (genesis, data) = args.generate()?;
     if network.nodes.is_empty() {
         bail!("{} lists no nodes", args.net.join("network.json").display());
     }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use ed25519_dalek::SigningKey;
-use genesis::testnet::{NodeConfigFile, NodeRole};
+use genesis::testnet::NodeRole;
 use ledger::genesis::{Genesis, GenesisIndex};
 use ledger::types::PublicKey;
 use serde::Deserialize;
@@ -83,7 +83,7 @@ impl Default for ConsensusSettings {
 }
 
 /// `config.toml` as the node reads it: the fields `bansos testnet` writes
-/// ([`NodeConfigFile`]) plus optional tuning sections. Unknown keys and sections are errors
+/// (`genesis::testnet::NodeConfigFile`) plus optional tuning sections. Unknown keys and sections are errors
 /// that name the key, so a misspelt `[concensus]` cannot pass silently (serde's `flatten`
 /// would turn `deny_unknown_fields` off, hence the fields are spelt out again here, and a
 /// test checks that what `bansos testnet` writes parses).
@@ -102,27 +102,6 @@ struct ConfigToml {
     #[serde(default)]
     mempool: MempoolSettings,
     #[serde(default)]
-    consensus: ConsensusSettings,
-}
-
-impl ConfigToml {
-    fn base(&self) -> NodeConfigFile {
-        NodeConfigFile {
-            name: self.name.clone(),
-            role: self.role,
-            genesis: self.genesis.clone(),
-            node_key: self.node_key.clone(),
-            http_listen: self.http_listen.clone(),
-            p2p_listen: self.p2p_listen.clone(),
-            peers: self.peers.clone(),
-            tx_relay: self.tx_relay.clone(),
-        }
-    }
-}
-
-struct Config {
-    base: NodeConfigFile,
-    mempool: MempoolSettings,
     consensus: ConsensusSettings,
 }
 
@@ -173,12 +152,6 @@ impl NodeSettings {
             .with_context(|| format!("reading {}", config_path.display()))?;
         let config: ConfigToml =
             toml::from_str(&text).with_context(|| format!("parsing {}", config_path.display()))?;
-        let (mempool, consensus) = (config.mempool.clone(), config.consensus.clone());
-        let config = Config {
-            base: config.base(),
-            mempool,
-            consensus,
-        };
         let resolve = |p: &str| {
             let path = Path::new(p);
             if path.is_absolute() {
@@ -187,29 +160,29 @@ impl NodeSettings {
                 home.join(path)
             }
         };
-        let genesis: Genesis = genesis::testnet::read_json(&resolve(&config.base.genesis))?;
+        let genesis: Genesis = genesis::testnet::read_json(&resolve(&config.genesis))?;
         let genesis_index = genesis
             .clone()
             .validate()
             .map_err(|e| anyhow::anyhow!("genesis is invalid: {e}"))?;
-        let node_key = genesis::testnet::read_key(&resolve(&config.base.node_key))?;
-        let http_listen = config.base.http_listen.parse().with_context(|| {
+        let node_key = genesis::testnet::read_key(&resolve(&config.node_key))?;
+        let http_listen = config.http_listen.parse().with_context(|| {
             format!(
                 "http_listen {:?} is not an address like 127.0.0.1:8701",
-                config.base.http_listen
+                config.http_listen
             )
         })?;
         let settings = NodeSettings {
             home: home.to_path_buf(),
-            name: config.base.name,
-            role: config.base.role,
+            name: config.name,
+            role: config.role,
             genesis,
             genesis_index,
             node_key,
             http_listen,
-            p2p_listen: config.base.p2p_listen,
-            peers: config.base.peers,
-            tx_relay: config.base.tx_relay,
+            p2p_listen: config.p2p_listen,
+            peers: config.peers,
+            tx_relay: config.tx_relay,
             mempool: config.mempool,
             consensus: config.consensus,
         };

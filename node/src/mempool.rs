@@ -183,8 +183,15 @@ impl Mempool {
         }
         let signer = tx.body.signer;
         let nonce = tx.body.nonce;
-        let frontier = self.pending_next_nonce(&signer, committed_next);
-        if nonce > frontier.saturating_add(NONCE_GAP_MAX) {
+        // The contiguous frontier costs a walk over the signer's pending nonces; a nonce
+        // within the gap of the committed one cannot be too far ahead of it.
+        let near = nonce <= committed_next.saturating_add(NONCE_GAP_MAX);
+        let frontier = if near {
+            committed_next
+        } else {
+            self.pending_next_nonce(&signer, committed_next)
+        };
+        if !near && nonce > frontier.saturating_add(NONCE_GAP_MAX) {
             return Err(MempoolError::NonceTooFarAhead {
                 signer,
                 nonce,

@@ -92,6 +92,9 @@ pub struct App<S: Store> {
     own: HashMap<u32, Hash32>,
     /// Proposals for the next heights, one slot per proposer: a newer one replaces it.
     future: HashMap<ValidatorAddress, ReceivedProposal>,
+    /// The highest height this node recorded taking part in consensus at (read from disk
+    /// once, then kept here).
+    consensus_height: Option<u64>,
     /// The value accepted per round at the current height: a proposer gets one.
     values_per_round: HashMap<u32, Hash32>,
     streams: Reassembler<PeerId, ProposalPart>,
@@ -137,6 +140,7 @@ impl<S: Store + 'static> App<S> {
             own: HashMap::new(),
             future: HashMap::new(),
             values_per_round: HashMap::new(),
+            consensus_height: None,
             streams: Reassembler::new(),
             validator_peers,
             last_commit: None,
@@ -408,14 +412,14 @@ impl<S: Store + 'static> App<S> {
             self.own.clear();
             self.values_per_round.clear();
         }
-        if self
-            .proposals
-            .consensus_height()?
-            .is_none_or(|h| h < height)
-        {
+        if self.consensus_height.is_none() {
+            self.consensus_height = self.proposals.consensus_height()?;
+        }
+        if self.consensus_height.is_none_or(|h| h < height) {
             self.proposals
                 .record_consensus_height(height)
                 .context("recording the consensus height")?;
+            self.consensus_height = Some(height);
         }
         self.height = height;
         self.round = round;
