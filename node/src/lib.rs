@@ -10,7 +10,8 @@
 //! - [`clock`]: injected time;
 //! - [`shared`]: the state the tasks share, and transaction admission;
 //! - [`mempool`]: bounded pending transactions;
-//! - [`api`] and [`metrics`]: HTTP and Prometheus;
+//! - [`api`] and [`metrics`]: HTTP and Prometheus; [`server`]: the connection loop
+//!   (connection cap, header time-out);
 //! - [`relay`]: passing admitted transactions on to peers;
 //! - [`consensus`]: everything that touches Malachite (nothing outside it names a Malachite
 //!   type);
@@ -26,7 +27,10 @@ pub mod consensus;
 pub mod mempool;
 pub mod metrics;
 pub mod relay;
+#[cfg(feature = "rocksdb")]
 pub mod run;
+pub mod server;
 pub mod shared;
 
+#[cfg(feature = "rocksdb")]
 pub use run::run;

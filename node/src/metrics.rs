@@ -20,6 +20,8 @@ pub struct Metrics {
     pub txs_refused: Counter,
     pub block_interval_seconds: Histogram,
     pub commit_seconds: Histogram,
+    /// Conflicting signed messages (double votes, double proposals) seen from validators.
+    pub equivocations: Counter,
 }
 
 impl Metrics {
@@ -35,6 +37,7 @@ impl Metrics {
         let txs_committed = Counter::default();
         let txs_admitted = Counter::default();
         let txs_refused = Counter::default();
+        let equivocations = Counter::default();
         let block_interval_seconds =
             Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]);
         let commit_seconds = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]);
@@ -89,6 +92,11 @@ impl Metrics {
             "Time to write a decided block and its certificate",
             commit_seconds.clone(),
         );
+        registry.register(
+            "equivocations",
+            "Conflicting votes or proposals signed by one validator, as consensus evidence",
+            equivocations.clone(),
+        );
         Metrics {
             registry,
             height,
@@ -102,6 +110,7 @@ impl Metrics {
             txs_refused,
             block_interval_seconds,
             commit_seconds,
+            equivocations,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::config::NodeSettings;
 use crate::consensus;
 use crate::mempool::Mempool;
 use crate::relay::{relay_transactions, RELAY_QUEUE_TXS_MAX};
+use crate::server::{self, ServerLimits};
 use crate::shared::{Shared, MEMPOOL_SWEEP_INTERVAL};
 
 /// Runs a node from its home directory until it fails or receives Ctrl-C / SIGTERM.
@@ -69,9 +70,8 @@ async fn run_async(
         .await
         .with_context(|| format!("listening for HTTP on {}", settings.http_listen))?;
     info!(http = %settings.http_listen, "HTTP API listening");
-    let router =
-        api::router(shared.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let http = tokio::spawn(async move { axum::serve(listener, router).await });
+    let router = api::router(shared.clone());
+    let http = tokio::spawn(server::serve(listener, router, ServerLimits::default()));
     let relay = tokio::spawn(relay_transactions(
         relay_receiver,
         settings.tx_relay.clone(),
@@ -87,8 +87,7 @@ async fn run_async(
             Err(e) => Err(anyhow::anyhow!("the consensus task failed: {e}")),
         },
         result = http => match result {
-            Ok(Ok(())) => Err(anyhow::anyhow!("the HTTP server stopped")),
-            Ok(Err(e)) => Err(anyhow::anyhow!("the HTTP server failed: {e}")),
+            Ok(()) => Err(anyhow::anyhow!("the HTTP server stopped")),
             Err(e) => Err(anyhow::anyhow!("the HTTP server task failed: {e}")),
         },
         () = shutdown_signal() => {

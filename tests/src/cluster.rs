@@ -116,16 +116,26 @@ pub fn bansos_binary() -> PathBuf {
     if let Ok(path) = std::env::var("BANSOS_BIN") {
         return PathBuf::from(path);
     }
+    workspace_binary("bansos")
+}
+
+/// The `bansos-byzantine` binary (a validator with the test-only attacks), built by
+/// `cargo test --workspace` next to `bansos`.
+pub fn byzantine_binary() -> PathBuf {
+    workspace_binary("bansos-byzantine")
+}
+
+fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/bansos
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("test executable lives in target/<profile>/deps");
-    let binary = dir.join("bansos");
+    let binary = dir.join(name);
     assert!(
         binary.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` (scripts/test.sh), which builds it, or set BANSOS_BIN",
+        "{} is missing: run the tests with `cargo test --workspace` (scripts/test.sh), which builds it",
         binary.display()
     );
     binary
@@ -246,6 +256,22 @@ impl Cluster {
 
     /// Starts node `i` (again).
     pub fn start_node(&mut self, i: usize) {
+        let mut command = Command::new(&self.binary);
+        command.arg("node");
+        self.spawn_node(i, command);
+    }
+
+    /// Starts node `i` as a byzantine validator (`bansos-byzantine`) with `attacks`
+    /// (comma-separated names) and `seed`.
+    pub fn start_byzantine_node(&mut self, i: usize, attacks: &str, seed: u64) {
+        let mut command = Command::new(byzantine_binary());
+        command
+            .args(["--attacks", attacks])
+            .args(["--seed", &seed.to_string()]);
+        self.spawn_node(i, command);
+    }
+
+    fn spawn_node(&mut self, i: usize, mut command: Command) {
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "{} is already running", node.name);
         let log = std::fs::OpenOptions::new()
@@ -253,16 +279,30 @@ impl Cluster {
             .append(true)
             .open(node.home.join("node.log"))
             .expect("node log");
-        let child = Command::new(&self.binary)
-            .arg("node")
+        let child = command
             .arg("--home")
             .arg(&node.home)
             .args(["--log", "info"])
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
-            .expect("bansos node starts");
+            .expect("node process starts");
         node.child = Some(child);
+    }
+
+    /// Node `i`'s log so far.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].home.join("node.log")).unwrap_or_default()
+    }
+
+    /// Node `i`'s resident memory in KiB (Linux `/proc`), if it is running.
+    pub fn rss_kib(&self, i: usize) -> Option<u64> {
+        let pid = self.nodes[i].child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     /// Kills node `i` with SIGKILL (no shutdown code runs) and reaps it.

@@ -114,6 +114,99 @@ fn four_validators_commit_the_demo_data_and_an_observer_started_late_syncs_every
     assert_eq!(status.log_size, data.tx_count() as u64);
 }
 
+/// Resident memory an honest validator may reach while attacked: several times what one
+/// uses undisturbed (tens of MiB in a debug build), far below what an unbounded buffer of
+/// flooded proposals would take over the test.
+const HONEST_RSS_KIB_MAX: u64 = 1024 * 1024;
+/// Heights committed under attack after the demo batches, so that the byzantine validator
+/// is the scheduled proposer many times.
+const HEIGHTS_UNDER_ATTACK: u64 = 40;
+
+/// What the byzantine validator logs when it carries out each attack.
+const ATTACK_MARKERS: [&str; 4] = [
+    "byzantine: equivocating",
+    "byzantine: proposing an invalid block",
+    "byzantine: flooded",
+    "byzantine: voting for a value nobody proposed",
+];
+
+fn peak_rss(cluster: &Cluster, nodes: &[usize], peak: &mut u64) {
+    for &i in nodes {
+        *peak = (*peak).max(cluster.rss_kib(i).unwrap_or(0));
+    }
+}
+
+#[test]
+#[ignore = "slow tier: multi-process cluster (scripts/test.sh runs it)"]
+fn one_byzantine_validator_of_four_cannot_fork_or_halt_the_chain() {
+    let seed = test_seed("one_byzantine_validator_of_four");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let mut cluster = Cluster::create(4, 0);
+    let all: Vec<usize> = (0..4).collect();
+    let byzantine = *all.choose(&mut rng).expect("a validator");
+    let honest: Vec<usize> = all.iter().copied().filter(|&i| i != byzantine).collect();
+    eprintln!("{} is byzantine", cluster.nodes[byzantine].name);
+    for &i in &all {
+        cluster.append_config(i, "[consensus]\nidle_block_interval_ms = 50\n");
+    }
+    for &i in &honest {
+        cluster.start_node(i);
+    }
+    cluster.start_byzantine_node(
+        byzantine,
+        "equivocate,invalid-blocks,floods,wrong-votes",
+        seed,
+    );
+    cluster.wait_for("every honest validator to commit", COMMIT_TIMEOUT, |c| {
+        min_height(c, &honest) >= 2
+    });
+    let mut peak = 0;
+    // Transactions submitted to the honest validators all commit.
+    let data = demo(&cluster, 12, seed);
+    for (k, batch) in data.batches.iter().enumerate() {
+        let hashes = cluster.submit(honest[k % honest.len()], &batch.txs);
+        cluster.wait_committed(honest[(k + 1) % honest.len()], &hashes, COMMIT_TIMEOUT);
+        peak_rss(&cluster, &honest, &mut peak);
+    }
+    let start = min_height(&cluster, &honest);
+    cluster.wait_for(
+        "the chain to keep committing under attack",
+        Duration::from_secs(240),
+        |c| {
+            peak_rss(c, &honest, &mut peak);
+            min_height(c, &honest) >= start + HEIGHTS_UNDER_ATTACK
+        },
+    );
+    let through = min_height(&cluster, &honest);
+    cluster.assert_same_chain(&honest, through);
+    // Every attack was carried out, and the honest validators refused what they saw.
+    let attacker = cluster.log(byzantine);
+    for marker in ATTACK_MARKERS {
+        assert!(
+            attacker.contains(marker),
+            "the byzantine node never logged {marker:?}"
+        );
+    }
+    let honest_logs: String = honest.iter().map(|&i| cluster.log(i)).collect();
+    for refusal in [
+        "not the scheduled proposer",
+        "a second value for one round is ignored",
+    ] {
+        assert!(
+            honest_logs.contains(refusal),
+            "no honest validator logged {refusal:?}"
+        );
+    }
+    eprintln!(
+        "{through} heights, honest validators' peak RSS {} MiB",
+        peak / 1024
+    );
+    assert!(
+        peak < HONEST_RSS_KIB_MAX,
+        "an honest validator reached {peak} KiB under attack"
+    );
+}
+
 #[test]
 #[ignore = "slow tier: multi-process cluster (scripts/test.sh runs it)"]
 fn chain_keeps_committing_with_a_validator_killed_and_the_restarted_one_catches_up() {

@@ -24,6 +24,7 @@ use arc_malachitebft_app_channel::app::types::core::{
 };
 use arc_malachitebft_app_channel::app::types::streaming::{StreamId, StreamMessage};
 use arc_malachitebft_app_channel::app::types::sync::RawDecidedValue;
+use arc_malachitebft_app_channel::app::types::MisbehaviorEvidence;
 use arc_malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use arc_malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use bytes::Bytes;
@@ -42,6 +43,9 @@ use super::types::{
     BansosContext, BlockHeight, BlockId, ProposalPart, ValidatorAddress, ValidatorSet,
 };
 use crate::shared::Shared;
+
+#[cfg(feature = "byzantine")]
+mod attacks;
 
 /// The most complete proposals kept for heights ahead of ours.
 pub const FUTURE_PROPOSALS_MAX: usize = 16;
@@ -179,6 +183,8 @@ impl<S: Store + 'static> App<S> {
                 debug!(%height, %round, %proposer, ?role, "started round");
                 let values = self.started_round(height.0, round)?;
                 let _ = reply_value.send(values);
+                #[cfg(feature = "byzantine")]
+                self.misbehave_at_round(height.0, round).await;
             }
             AppMsg::GetValue {
                 height,
@@ -190,6 +196,8 @@ impl<S: Store + 'static> App<S> {
                 let _ = reply.send(LocallyProposedValue::new(height, round, BlockId(hash)));
                 self.stream_own_proposal(height.0, round, Round::Nil, &hash)
                     .await;
+                #[cfg(feature = "byzantine")]
+                self.misbehave_as_proposer(height.0, round, &hash).await;
             }
             AppMsg::ExtendVote { reply, .. } => {
                 // Vote extensions are disabled; this message is only sent when they are
@@ -231,8 +239,12 @@ impl<S: Store + 'static> App<S> {
                 let _ = reply.send(());
             }
             AppMsg::Finalized {
-                certificate, reply, ..
+                certificate,
+                evidence,
+                reply,
+                ..
             } => {
+                self.report_evidence(certificate.height.0, &evidence);
                 let next = certificate.height.0 + 1;
                 let _ = reply.send(Next::Start(BlockHeight(next), self.params()));
             }
@@ -258,6 +270,27 @@ impl<S: Store + 'static> App<S> {
             }
         }
         Ok(())
+    }
+
+    /// Logs and counts the conflicting messages Malachite saw a validator sign (two votes
+    /// or two proposals for one round): evidence of a byzantine validator, kept in the log
+    /// and `bansos_equivocations_total` for its operators and the others to act on.
+    fn report_evidence(&self, height: u64, evidence: &MisbehaviorEvidence<BansosContext>) {
+        if evidence.is_empty() {
+            return;
+        }
+        for validator in self.validators.verifier_view().validators() {
+            let address = ValidatorAddress(validator.key);
+            let votes = evidence.votes.get(&address).map_or(0, Vec::len);
+            let proposals = evidence.proposals.get(&address).map_or(0, Vec::len);
+            if votes + proposals > 0 {
+                warn!(height, validator = %address, double_votes = votes, double_proposals = proposals, "misbehaviour evidence: a validator signed conflicting messages");
+                self.shared
+                    .metrics
+                    .equivocations
+                    .inc_by((votes + proposals) as u64);
+            }
+        }
     }
 
     /// Checks a block against the current tip. Signatures of transactions this node
@@ -463,7 +496,12 @@ impl<S: Store + 'static> App<S> {
             if values.iter().any(|v| v.value.0 == hash && v.round == round) {
                 continue;
             }
-            let proposer = ValidatorAddress(kept.block.header.proposer);
+            // Every kept proposal for this round came from (or was) its scheduled proposer;
+            // a block streamed again keeps the proposer of its first round in its header.
+            let proposer = self
+                .ctx
+                .select_proposer(&self.validators, BlockHeight(height), round)
+                .address;
             values.push(self.accept_proposal(ReceivedProposal {
                 height,
                 round,
@@ -528,9 +566,11 @@ impl<S: Store + 'static> App<S> {
         Ok(hash)
     }
 
-    /// Streams a value again for a new round, when it is this node's own. Another
-    /// validator's value (the hidden-lock case, round 10 and later) is not restreamed yet:
-    /// that needs the original proposer's signed parts, which are not kept.
+    /// Streams a value again for a new round with `valid_round` as its proof-of-lock
+    /// round. Malachite asks this of the proposer of `round` when it holds a value that
+    /// had a polka in `valid_round`: this node's own block, or (the hidden-lock case)
+    /// another validator's block this node checked. Either way the stream is signed by this
+    /// node, the proposer of `round`; the block keeps its original proposer.
     async fn restream(
         &mut self,
         height: u64,
@@ -539,13 +579,35 @@ impl<S: Store + 'static> App<S> {
         address: ValidatorAddress,
         value: Hash32,
     ) {
-        let mine = self.signer.as_ref().map(|s| s.address());
-        if mine.as_ref() == Some(&address) {
-            self.stream_own_proposal(height, round, valid_round, &value)
-                .await;
-        } else {
-            debug!(height, %round, %address, "not restreaming another validator's proposal");
+        if let Err(error) = self.hold_value(height, &value) {
+            warn!(height, %round, block = %value, %error, "cannot restream a value this node does not hold");
+            return;
         }
+        let mine = self.signer.as_ref().map(|s| s.address());
+        if mine.as_ref() != Some(&address) {
+            info!(height, %round, %valid_round, original = %address, block = %value, "restreaming another validator's proposal");
+        }
+        self.stream_own_proposal(height, round, valid_round, &value)
+            .await;
+    }
+
+    /// Makes sure a checked block with hash `value` at `height` is in `prepared`, reloading
+    /// it from the proposals kept on disk (after a restart) if needed.
+    fn hold_value(&mut self, height: u64, value: &Hash32) -> anyhow::Result<()> {
+        if self.prepared.contains_key(value) {
+            return Ok(());
+        }
+        let kept = self
+            .proposals
+            .at_height(height)?
+            .into_iter()
+            .find(|k| k.block.hash() == *value)
+            .ok_or_else(|| anyhow!("no kept proposal has this hash"))?;
+        let prepared = self
+            .check_block(&kept.block)
+            .map_err(|e| anyhow!("the kept block no longer checks: {e}"))?;
+        self.prepared.insert(*value, prepared);
+        Ok(())
     }
 
     /// Publishes a block this node holds as a proposal stream for (height, round).
@@ -556,18 +618,37 @@ impl<S: Store + 'static> App<S> {
         pol_round: Round,
         hash: &Hash32,
     ) {
-        let Some(signer) = &self.signer else {
-            return;
-        };
         let Some(prepared) = self.prepared.get(hash) else {
             warn!(height, %round, block = %hash, "cannot stream a proposal this node does not hold");
             return;
         };
         let bytes = prepared.block.to_bytes();
+        self.publish_proposal(height, round, pol_round, hash, &bytes, 0)
+            .await;
+    }
+
+    /// Publishes `bytes` (a block whose hash is `hash`) as this node's signed proposal
+    /// stream for (height, round). `variant` tells apart streams for one round: an honest
+    /// node sends one (variant 0); only the test-only byzantine mode sends more.
+    async fn publish_proposal(
+        &self,
+        height: u64,
+        round: Round,
+        pol_round: Round,
+        hash: &Hash32,
+        bytes: &[u8],
+        variant: u8,
+    ) {
+        let Some(signer) = &self.signer else {
+            return;
+        };
         let signature = signer.sign_stream(BlockHeight(height), round, pol_round, hash);
-        let mut stream_id = Vec::with_capacity(16);
+        let mut stream_id = Vec::with_capacity(17);
         stream_id.extend_from_slice(&height.to_be_bytes());
         stream_id.extend_from_slice(&round.as_i64().to_be_bytes());
+        if variant != 0 {
+            stream_id.push(variant);
+        }
         let stream_id = StreamId::new(Bytes::from(stream_id));
         let mut parts = vec![ProposalPart::Init {
             height: BlockHeight(height),
@@ -593,6 +674,11 @@ impl<S: Store + 'static> App<S> {
                 count,
                 StreamContent::Fin,
             )));
+        self.publish(messages).await;
+    }
+
+    /// Sends stream messages to the network, in order.
+    async fn publish(&self, messages: impl IntoIterator<Item = StreamMessage<ProposalPart>>) {
         for message in messages {
             if self
                 .network
@@ -719,8 +805,12 @@ impl<S: Store + 'static> App<S> {
             .ctx
             .select_proposer(&self.validators, height, round)
             .address;
-        if proposer != scheduled || block.header.proposer != scheduled.0 {
+        if proposer != scheduled {
             warn!(%proposer, %scheduled, height = height.0, %round, "dropping a proposal from a validator that is not the scheduled proposer");
+            return None;
+        }
+        if !self.block_proposer_fits(&block, height, round, pol_round) {
+            warn!(%proposer, height = height.0, %round, %pol_round, "dropping a proposal whose block names a proposer that was not scheduled");
             return None;
         }
         Some(ReceivedProposal {
@@ -730,6 +820,30 @@ impl<S: Store + 'static> App<S> {
             proposer,
             block,
         })
+    }
+
+    /// A block names as its proposer the validator scheduled for `round`, or, when it is
+    /// streamed again for a later round (a proof-of-lock round below `round`), the one
+    /// scheduled for that earlier round, where it was first proposed.
+    fn block_proposer_fits(
+        &self,
+        block: &Block,
+        height: BlockHeight,
+        round: Round,
+        pol_round: Round,
+    ) -> bool {
+        let scheduled_at = |r: Round| {
+            self.ctx
+                .select_proposer(&self.validators, height, r)
+                .address
+                .0
+        };
+        if block.header.proposer == scheduled_at(round) {
+            return true;
+        }
+        pol_round.is_defined()
+            && pol_round < round
+            && block.header.proposer == scheduled_at(pol_round)
     }
 
     fn decided(&mut self, certificate: &CommitCertificate<BansosContext>) -> anyhow::Result<()> {
@@ -1179,6 +1293,96 @@ mod tests {
         receiver.height = 1;
         assert!(deliver(&mut receiver, validator_peer(&net), stream).is_none());
         assert!(receiver.prepared.is_empty(), "nothing was executed");
+    }
+
+    #[tokio::test]
+    async fn the_proposer_of_a_later_round_restreams_another_validators_locked_value() {
+        let net = testnet();
+        let clock = clock();
+        let (first_proposer, _) = scheduled(&net, 1, 0);
+        let (next_proposer, _) = scheduled(&net, 1, 1);
+        assert_ne!(
+            first_proposer.verifying_key(),
+            next_proposer.verifying_key()
+        );
+        let (hash, stream, _a) = propose(&net, clock.clone(), &first_proposer, 0).await;
+        // Round 1's proposer received round 0's block (and, say, saw a polka for it).
+        let dir = tempfile::tempdir().unwrap();
+        let (mut next, mut network) = app_as(dir.path(), &net, clock.clone(), &next_proposer);
+        next.height = 1;
+        deliver(&mut next, validator_peer(&net), stream).expect("round 0's value");
+        let original = ValidatorAddress(ledger::types::PublicKey(
+            first_proposer.verifying_key().to_bytes(),
+        ));
+        // The hidden-lock case: Malachite asks it to restream that value for round 1.
+        next.restream(1, Round::new(1), Round::new(0), original, hash)
+            .await;
+        let restreamed = published(&mut network);
+        assert!(
+            !restreamed.is_empty(),
+            "another validator's value was not restreamed"
+        );
+        // A validator that never saw round 0 gets the value for round 1, from round 1's
+        // proposer, with round 0 as its proof-of-lock round.
+        let other = tempfile::tempdir().unwrap();
+        let mut third = app(other.path(), &net, clock.clone());
+        third.height = 1;
+        let value = deliver(&mut third, validator_peer(&net), restreamed).expect("the value");
+        assert_eq!(
+            (
+                value.value.0,
+                value.round,
+                value.valid_round,
+                value.validity
+            ),
+            (hash, Round::new(1), Round::new(0), Validity::Valid)
+        );
+        assert_eq!(value.proposer, next.signer.as_ref().unwrap().address());
+        // The same block streamed for round 1 without a proof-of-lock round names a
+        // proposer that round 1 did not schedule: dropped.
+        next.stream_own_proposal(1, Round::new(1), Round::Nil, &hash)
+            .await;
+        let unexplained = published(&mut network);
+        let other = tempfile::tempdir().unwrap();
+        let mut fourth = app(other.path(), &net, clock);
+        fourth.height = 1;
+        assert!(deliver(&mut fourth, validator_peer(&net), unexplained).is_none());
+    }
+
+    #[tokio::test]
+    async fn double_votes_in_malachites_evidence_are_logged_and_counted_per_validator() {
+        let net = testnet();
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path(), &net, clock());
+        let (key, _) = scheduled(&net, 1, 0);
+        let signer = ConsensusSigner::new(context(&net), key);
+        let vote_for = |value: &[u8]| {
+            app.ctx.new_prevote(
+                BlockHeight(1),
+                Round::new(0),
+                NilOrVal::Val(BlockId(Hash32::digest(value))),
+                signer.address(),
+            )
+        };
+        let first = signer.sign_vote(vote_for(b"a")).await.unwrap();
+        let second = signer.sign_vote(vote_for(b"b")).await.unwrap();
+        let mut evidence = MisbehaviorEvidence::<BansosContext> {
+            proposals: Default::default(),
+            votes: Default::default(),
+        };
+        app.report_evidence(1, &evidence);
+        assert!(app
+            .shared
+            .metrics
+            .render()
+            .contains("bansos_equivocations_total 0"));
+        evidence.votes.add(first, second);
+        app.report_evidence(1, &evidence);
+        assert!(app
+            .shared
+            .metrics
+            .render()
+            .contains("bansos_equivocations_total 1"));
     }
 
     #[tokio::test]

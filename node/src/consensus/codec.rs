@@ -645,6 +645,39 @@ codec!(
 
 codec!(PolkaCertificate<BansosContext>, write_polka, read_polka);
 
+/// Decodes `bytes` as every message type of this codec; each type that accepts them must
+/// encode the message back to exactly `bytes` (one message, one encoding). Returns how many
+/// types accepted them. Used by the fuzz target `fuzz/fuzz_targets/consensus_codec.rs` and
+/// the tests below; panics on a non-canonical encoding, which is a bug in this file.
+pub fn check_canonical(bytes: &[u8]) -> usize {
+    fn one<T>(bytes: &Bytes) -> usize
+    where
+        BansosCodec: Codec<T, Error = CodecError>,
+    {
+        let Ok(message) = Codec::<T>::decode(&BansosCodec, bytes.clone()) else {
+            return 0;
+        };
+        let again = Codec::<T>::encode(&BansosCodec, &message);
+        assert!(
+            matches!(&again, Ok(b) if b == bytes),
+            "{} decoded from bytes it does not encode to",
+            std::any::type_name::<T>()
+        );
+        1
+    }
+    let bytes = Bytes::copy_from_slice(bytes);
+    one::<ProposalPart>(&bytes)
+        + one::<SignedConsensusMsg<BansosContext>>(&bytes)
+        + one::<LivenessMsg<BansosContext>>(&bytes)
+        + one::<StreamMessage<ProposalPart>>(&bytes)
+        + one::<ValidatorProof<BansosContext>>(&bytes)
+        + one::<Status<BansosContext>>(&bytes)
+        + one::<Request<BansosContext>>(&bytes)
+        + one::<Response<BansosContext>>(&bytes)
+        + one::<ProposedValue<BansosContext>>(&bytes)
+        + one::<PolkaCertificate<BansosContext>>(&bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -665,6 +698,13 @@ mod tests {
     {
         let bytes = BansosCodec.encode(&message).unwrap();
         assert_eq!(BansosCodec.decode(bytes.clone()).unwrap(), message);
+        assert!(check_canonical(&bytes) >= 1);
+        // Every single-bit flip: refused, or accepted as a message with exactly those bytes.
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.to_vec();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            check_canonical(&flipped);
+        }
         // Truncation and trailing garbage are refused, never a panic.
         for cut in 0..bytes.len() {
             assert!(

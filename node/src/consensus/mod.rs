@@ -15,8 +15,12 @@
 //! - [`app`]: the answers to every message the engine sends (propose, check, commit, sync).
 //! - [`proposals`]: undecided proposals kept on disk for crash recovery.
 //! - [`streams`]: bounded reassembly of proposal streams (no Malachite type in it).
+//! - `byzantine` (cargo feature `byzantine`, tests only): a validator that attacks the
+//!   others with its own key, for the cluster tests.
 
 pub mod app;
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 pub mod codec;
 pub mod engine;
 pub mod proposals;

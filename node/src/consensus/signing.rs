@@ -84,6 +84,8 @@ impl Signer<BansosContext> for ConsensusSigner {
         &self,
         vote: Vote,
     ) -> Result<SignedMessage<BansosContext, Vote>, SigningError> {
+        #[cfg(feature = "byzantine")]
+        let vote = super::byzantine::tamper_vote(vote);
         let signature = self.sign_bytes(&self.context.vote_signing_bytes(&vote));
         Ok(SignedMessage::new(vote, signature))
     }

@@ -1,0 +1,172 @@
+//! The HTTP server loop: accepts connections up to a cap, and gives each client a bounded
+//! time to send its request headers, so that slow or idle clients cannot hold the node's
+//! connections (the request-level limits, per client and in total, are in [`crate::api`]).
+//!
+//! Built on hyper's HTTP/1 connection builder rather than `axum::serve`, which sets
+//! neither limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
+use tracing::{debug, warn};
+
+/// Open connections at once; a connection over the cap is closed at once.
+pub const CONNECTIONS_MAX: usize = 1024;
+/// Time a client has to send a request's headers, from the connection's start or from the
+/// previous response on a kept-alive connection.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed accept (out of file descriptors, say) before trying again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// The server's connection limits.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    pub connections_max: usize,
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            connections_max: CONNECTIONS_MAX,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until the task is dropped. Each request carries the
+/// client's address as `ConnectInfo<SocketAddr>`.
+pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits) {
+    let permits = Arc::new(Semaphore::new(limits.connections_max));
+    loop {
+        let (stream, client) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                warn!(%error, "accepting an HTTP connection failed");
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            debug!(%client, "closing a connection over the cap");
+            drop(stream);
+            continue;
+        };
+        let service = router
+            .clone()
+            .map_request(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(client));
+                request
+            });
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(error) = connection.await {
+                debug!(%client, %error, "HTTP connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    async fn start(limits: ServerLimits) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let router =
+            Router::new().route(
+                "/",
+                get(|ConnectInfo(client): ConnectInfo<SocketAddr>| async move {
+                    client.ip().to_string()
+                }),
+            );
+        tokio::spawn(serve(listener, router, limits));
+        address
+    }
+
+    /// Reads until the server closes the connection; the bytes read, or `None` if it is
+    /// still open after `wait`.
+    async fn read_to_close(stream: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
+        let mut bytes = Vec::new();
+        tokio::time::timeout(wait, stream.read_to_end(&mut bytes))
+            .await
+            .ok()
+            .map(|r| r.map(|_| bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+        let limits = ServerLimits {
+            header_read_timeout: Duration::from_millis(300),
+            ..ServerLimits::default()
+        };
+        let address = start(limits).await;
+        let mut slow = TcpStream::connect(address).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let closed = read_to_close(&mut slow, Duration::from_secs(5)).await;
+        assert!(
+            closed.is_some(),
+            "the server kept a connection without headers open"
+        );
+        // A client that sends its request in time is answered, with its address known.
+        let mut prompt = TcpStream::connect(address).await.unwrap();
+        prompt
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_to_close(&mut prompt, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.ends_with("127.0.0.1"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn connections_over_the_cap_are_closed_and_room_returns_when_one_ends() {
+        let limits = ServerLimits {
+            connections_max: 2,
+            header_read_timeout: Duration::from_secs(30),
+        };
+        let address = start(limits).await;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(TcpStream::connect(address).await.unwrap());
+        }
+        // Give the server time to accept both before the third arrives.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut third = TcpStream::connect(address).await.unwrap();
+        let closed = read_to_close(&mut third, Duration::from_secs(5)).await;
+        assert_eq!(closed, Some(Vec::new()), "a third connection was kept");
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = TcpStream::connect(address).await.unwrap();
+        again
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_to_close(&mut again, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    }
+}
