@@ -17,7 +17,10 @@ RESUME_SECONDS_MAX. After the run:
 - no two blocks at one height on any two nodes (every height of every node compared);
 - every transaction `bansos load --out` saw committed is committed on every node at that
   height;
-- every resume time is at most RESUME_SECONDS_MAX.
+- every resume time is at most RESUME_SECONDS_MAX, and every node caught up with the
+  others (within CATCH_UP_HEIGHTS) before the next fault;
+- every node reaches the same tip after the faults end, and no transaction the load tool
+  submitted is left neither committed nor refused.
 
 The seed decides the schedule (kinds, victims, pauses); the same seed gives the same
 schedule (timing-dependent outcomes, like which block a kill interrupts, differ). Results
@@ -50,8 +53,15 @@ RESUME_SECONDS_MAX = 10.0
 FAULT_SECONDS = (3.0, 12.0)
 HEALTHY_SECONDS = (3.0, 8.0)
 LOSS_PERCENT = (20, 40)
+# A healed node counts as recovered within this many heights of the highest node.
+CATCH_UP_HEIGHTS = 2
+CATCH_UP_SECONDS_MAX = 300.0
 FAULT_KINDS = ["kill", "stop", "partition", "loss", "wipe"]
 FAULT_WEIGHTS = [3, 2, 2, 2, 1]
+
+
+def fmt(seconds):
+    return "never" if seconds is None else f"{seconds:.2f}"
 
 
 def log(message):
@@ -220,6 +230,19 @@ def wait_resume(cluster, since_height, started):
     return None
 
 
+def wait_recovered(cluster, limit=CATCH_UP_SECONDS_MAX):
+    """Seconds until every node is within CATCH_UP_HEIGHTS of the highest (None: not within
+    `limit`). The next fault waits for this, so that a node still syncing after a wipe and
+    a second fault never add up to two faulty validators (f = 1)."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        heights = cluster.heights(range(NODES)).values()
+        if None not in heights and max(heights) - min(heights) <= CATCH_UP_HEIGHTS:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    return None
+
+
 def run_fault(cluster, net, schedule, kind, counts):
     """Applies one fault, holds it, heals it. Returns a description."""
     hold = schedule.pause(FAULT_SECONDS)
@@ -274,10 +297,13 @@ def check_no_fork(cluster):
 
 
 def check_committed(cluster, load_out):
-    """Every transaction the load tool saw committed, on every node at that height."""
-    committed, missing = 0, []
+    """Every transaction the load tool saw committed, on every node at that height; and
+    how many it submitted without ever seeing them committed or refused."""
+    committed, missing, lost = 0, [], 0
     for line in load_out.read_text().splitlines():
         tx_hash, outcome = line.split()
+        if outcome == "not_committed":
+            lost += 1
         if not outcome.isdigit():
             continue
         committed += 1
@@ -285,7 +311,7 @@ def check_committed(cluster, load_out):
             status, body = cluster.get(i, f"/v1/tx/{tx_hash}")
             if status != 200 or body.get("status") != "committed" or body.get("height") != int(outcome):
                 missing.append((tx_hash, cluster.name(i), status, body))
-    return committed, missing
+    return committed, missing, lost
 
 
 def main():
@@ -322,7 +348,7 @@ def main():
          "--out", str(load_out), "--timeout-secs", "120", "--seed", str(args.seed)],
         stdout=open(work / "load.log", "w"), stderr=subprocess.STDOUT)
     schedule = Schedule(args.seed)
-    counts, resumes, events = {}, [], []
+    counts, resumes, events, unrecovered = {}, [], [], 0
     ended = time.monotonic() + args.duration
     while time.monotonic() < ended:
         time.sleep(schedule.pause(HEALTHY_SECONDS))
@@ -332,8 +358,11 @@ def main():
         since = max(h for h in cluster.heights(range(NODES)).values() if h is not None)
         resume = wait_resume(cluster, since, healed)
         resumes.append(resume)
-        events.append({"fault": what, "resume_seconds": resume})
-        log(f"{what}; commits resumed after {resume if resume is None else round(resume, 2)}s")
+        recovered = wait_recovered(cluster)
+        events.append({"fault": what, "resume_seconds": resume, "recovered_seconds": recovered})
+        log(f"{what}; commits resumed after {fmt(resume)}s, every node caught up after {fmt(recovered)}s")
+        if recovered is None:
+            unrecovered += 1
     log("faults over; waiting for the load to finish")
     load.wait(timeout=args.duration + 300)
     # Let every node reach the same tip.
@@ -344,7 +373,8 @@ def main():
             break
         time.sleep(1)
     tips, forks = check_no_fork(cluster)
-    committed, missing = check_committed(cluster, load_out)
+    converged = len(set(tips.values())) == 1
+    committed, missing, lost = check_committed(cluster, load_out)
     slow = [r for r in resumes if r is None or r > RESUME_SECONDS_MAX]
     report = {
         "seed": args.seed,
@@ -356,7 +386,10 @@ def main():
         "max_resume_seconds": max((r for r in resumes if r is not None), default=0),
         "forks": {str(h): sorted(s) for h, s in forks.items()},
         "missing": missing[:20],
+        "submitted_never_committed": lost,
+        "tips_converged": converged,
         "slow_resumes": len(slow),
+        "unrecovered": unrecovered,
         "events": events,
     }
     (work / "chaos-report.json").write_text(json.dumps(report, indent=2))
@@ -369,6 +402,12 @@ def main():
         failures.append(f"{len(missing)} committed transactions missing on some node")
     if slow:
         failures.append(f"{len(slow)} faults after which commits took over {RESUME_SECONDS_MAX}s to resume")
+    if unrecovered:
+        failures.append(f"{unrecovered} faults after which a node did not catch up within {CATCH_UP_SECONDS_MAX:.0f}s")
+    if not converged:
+        failures.append(f"the nodes did not reach one tip within 120 s of the end: {report['tips']}")
+    if lost:
+        failures.append(f"{lost} submitted transactions were never committed nor refused")
     if committed == 0:
         failures.append("the load tool saw nothing committed")
     if failures:

@@ -18,6 +18,13 @@ fuzz_target!(|data: &[u8]| {
         let validators =
             ValidatorSet::from_genesis(&world.ledger.genesis().validators).expect("validator set");
         let chain = ChainBinding::of(&world.net.genesis);
+        // Against its own block hash, so that the signature checks are reached.
+        let _ = certificate.verify(
+            &chain,
+            &validators,
+            certificate.height,
+            &certificate.block_hash,
+        );
         let _ = certificate.verify(&chain, &validators, certificate.height, &Hash32::ZERO);
     }
 });

@@ -1,5 +1,6 @@
 //! The JSON a client POSTs to /v1/tx and /v1/txs: never panics; a transaction parsed from
-//! JSON survives both encodings unchanged.
+//! JSON that passes the admission form check (size limit included) survives both
+//! encodings unchanged.
 #![no_main]
 
 use ledger::Transaction;
@@ -7,6 +8,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(tx) = serde_json::from_slice::<Transaction>(data) {
+        if tx.check_form(&tx.body.chain_id).is_err() {
+            return;
+        }
         let bytes = tx.to_bytes();
         let decoded = Transaction::from_bytes(&bytes).expect("canonical bytes decode");
         assert_eq!(decoded, tx);

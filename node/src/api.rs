@@ -24,6 +24,7 @@ use proto::api::{
     TX_BATCH_TXS_MAX, TX_REQUEST_BYTES_MAX,
 };
 use proto::certificate::StoredCertificate;
+use proto::signing::{ChainBinding, RelayMark};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
@@ -347,17 +348,65 @@ async fn submit_tx<S: Store + 'static>(
     }
 }
 
+/// A batch marked as relayed must carry a current signature of a node of this network
+/// (a validator's or an observer's key in genesis) over its body; anything else is refused
+/// before the body is parsed.
+fn check_relay_mark<S: Store>(
+    shared: &Shared<S>,
+    mark: &axum::http::HeaderValue,
+    body: &[u8],
+) -> ApiResult<()> {
+    let refuse = |message: &str| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_relay_mark",
+            format!("{RELAYED_HEADER}: {message}"),
+        )
+    };
+    let mark = mark
+        .to_str()
+        .ok()
+        .and_then(RelayMark::parse)
+        .ok_or_else(|| refuse("not of the form `<node key hex> <unix ms> <signature hex>`"))?;
+    let chain = {
+        let ledger = shared.ledger();
+        let index = ledger.genesis();
+        let known = index.validators.iter().any(|v| v.key == mark.node)
+            || index.genesis.observers.iter().any(|o| o.key == mark.node);
+        if !known {
+            return Err(refuse("the key is not a node of this network"));
+        }
+        ChainBinding {
+            chain_id: index.genesis.chain_id.clone(),
+            genesis_hash: index.hash,
+        }
+    };
+    if !mark.verify(&chain, body, shared.clock.unix_ms()) {
+        return Err(refuse(
+            "the signature does not match the body, or its time is more than a minute off",
+        ));
+    }
+    Ok(())
+}
+
 /// Submits up to 2,000 signed transactions at once (signatures verified as a batch).
 /// Nodes use it to relay transactions to each other.
 #[utoipa::path(post, path = "/v1/txs", request_body = Vec<SignedTxJson>,
-    responses((status = 200, body = BatchJson), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    params(("x-bansos-relayed" = Option<String>, Header, description = "Set by a node relaying to a peer: `<node key hex> <unix ms> <ed25519 signature hex>` over the body (see proto::signing::RelayMark)")),
+    responses((status = 200, body = BatchJson), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "bad relay mark"), (status = 413, body = ErrorBody)))]
 async fn submit_txs<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BatchJson>> {
     let body = body.map_err(ApiError::body)?;
-    let relay = !headers.contains_key(RELAYED_HEADER);
+    let relay = match headers.get(RELAYED_HEADER) {
+        None => true,
+        Some(mark) => {
+            check_relay_mark(&shared, mark, &body)?;
+            false
+        }
+    };
     let shared2 = shared.clone();
     // Parsing up to 8 MiB of JSON and verifying up to 2,000 signatures is CPU work: off the
     // async threads, which also serve consensus-adjacent tasks.

@@ -3,15 +3,22 @@
 //! them. Peers do not relay them further (the batch is marked as relayed); a client that
 //! submits a pending transaction again has it relayed again (a peer may have missed it).
 //!
-//! Not yet done: the relayed mark is taken from any caller; authenticating relay as a
-//! consortium node needs the HTTP message signatures of the verifiable-log issue.
+//! The mark is this node's signature over the batch and the time it was sent
+//! (`proto::signing::RelayMark`), which the peer checks against the node keys in genesis:
+//! nobody else can have a batch treated as relayed.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use proto::signing::{ChainBinding, RelayMark};
 
 use ledger::tx::Transaction;
 use proto::api::{RELAYED_HEADER, TX_BATCH_TXS_MAX};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
+
+use crate::clock::Clock;
 
 /// The most transactions relayed to a peer in one request.
 pub const RELAY_BATCH_TXS_MAX: usize = 500;
@@ -32,10 +39,28 @@ const _: () = assert!(RELAY_BATCH_TXS_MAX <= RELAY_PEER_QUEUE_TXS_MAX);
 /// see them in a proposal), and no other peer is slowed down.
 pub const RELAY_PEER_QUEUE_TXS_MAX: usize = 5_000;
 
+/// What a node signs its relay batches with: its node key, the chain and its clock.
+#[derive(Clone)]
+pub struct RelaySigner {
+    pub key: SigningKey,
+    pub chain: ChainBinding,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl RelaySigner {
+    fn mark(&self, body: &[u8]) -> RelayMark {
+        RelayMark::sign(&self.key, &self.chain, self.clock.unix_ms(), body)
+    }
+}
+
 /// Relays what arrives on `receiver` to every peer (`http://host:port` base URLs) until the
 /// channel closes. Each peer has its own queue and sender, so one slow or unreachable peer
 /// delays only itself.
-pub async fn relay_transactions(mut receiver: mpsc::Receiver<Transaction>, peers: Vec<String>) {
+pub async fn relay_transactions(
+    mut receiver: mpsc::Receiver<Transaction>,
+    peers: Vec<String>,
+    signer: RelaySigner,
+) {
     let client = match reqwest::Client::builder()
         .timeout(RELAY_REQUEST_TIMEOUT)
         .build()
@@ -55,6 +80,7 @@ pub async fn relay_transactions(mut receiver: mpsc::Receiver<Transaction>, peers
             client.clone(),
             peer,
             peer_receiver,
+            signer.clone(),
         )));
     }
     while let Some(tx) = receiver.recv().await {
@@ -73,6 +99,7 @@ async fn relay_to_peer(
     client: reqwest::Client,
     peer: String,
     mut receiver: mpsc::Receiver<Transaction>,
+    signer: RelaySigner,
 ) {
     let mut batch = Vec::with_capacity(RELAY_BATCH_TXS_MAX);
     while next_batch(&mut receiver, &mut batch).await {
@@ -85,14 +112,21 @@ async fn relay_to_peer(
             }
         };
         batch.clear();
+        let mark = signer.mark(&body);
         let request = client
             .post(format!("{peer}/v1/txs"))
-            .header(RELAYED_HEADER, "1")
+            .header(RELAYED_HEADER, mark.to_header())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send();
-        if let Err(error) = request.await {
-            debug!(%peer, %error, "relaying transactions failed");
+        match request.await {
+            Ok(response) if response.status().is_success() => {}
+            // A peer that refuses the relay mark (a key it does not know, or clocks more
+            // than a minute apart) would otherwise drop every batch without a trace.
+            Ok(response) => {
+                warn!(%peer, status = %response.status(), "a peer refused relayed transactions")
+            }
+            Err(error) => debug!(%peer, %error, "relaying transactions failed"),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::clock::SystemClock;
 use crate::config::NodeSettings;
 use crate::consensus;
 use crate::mempool::Mempool;
-use crate::relay::{relay_transactions, RELAY_QUEUE_TXS_MAX};
+use crate::relay::{relay_transactions, RelaySigner, RELAY_QUEUE_TXS_MAX};
 use crate::server::{self, ServerLimits};
 use crate::shared::{Shared, MEMPOOL_SWEEP_INTERVAL};
 
@@ -72,9 +72,15 @@ async fn run_async(
     info!(http = %settings.http_listen, "HTTP API listening");
     let router = api::router(shared.clone());
     let http = tokio::spawn(server::serve(listener, router, ServerLimits::default()));
+    let relay_signer = RelaySigner {
+        key: settings.node_key.clone(),
+        chain: proto::signing::ChainBinding::of(&settings.genesis),
+        clock: shared.clock.clone(),
+    };
     let relay = tokio::spawn(relay_transactions(
         relay_receiver,
         settings.tx_relay.clone(),
+        relay_signer,
     ));
     let sweeper = tokio::spawn(sweep_mempool(shared.clone()));
     let consensus_settings = settings.clone();

@@ -5,7 +5,9 @@
 //! Built on hyper's HTTP/1 connection builder rather than `axum::serve`, which sets
 //! neither limit.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -18,8 +20,11 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
-/// Open connections at once; a connection over the cap is closed at once.
-pub const CONNECTIONS_MAX: usize = 1024;
+/// Open connections at once; a connection over the cap is closed at once. Well under the
+/// usual limit of 1,024 open files, which RocksDB and libp2p share.
+pub const CONNECTIONS_MAX: usize = 256;
+/// Open connections from one IP address (loopback excepted: local tools and tests).
+pub const CONNECTIONS_PER_CLIENT_MAX: usize = 32;
 /// Time a client has to send a request's headers, from the connection's start or from the
 /// previous response on a kept-alive connection.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +35,9 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
     pub connections_max: usize,
+    pub connections_per_client_max: usize,
+    /// Whether loopback clients are exempt from the per-client cap.
+    pub loopback_exempt: bool,
     pub header_read_timeout: Duration,
 }
 
@@ -37,7 +45,46 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             connections_max: CONNECTIONS_MAX,
+            connections_per_client_max: CONNECTIONS_PER_CLIENT_MAX,
+            loopback_exempt: true,
             header_read_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerClient(Mutex<HashMap<IpAddr, usize>>);
+
+/// One client's open connection, counted until dropped.
+struct ClientSlot {
+    counts: Arc<PerClient>,
+    ip: IpAddr,
+}
+
+impl PerClient {
+    fn enter(counts: &Arc<PerClient>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut map = counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = map.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = map.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                map.remove(&self.ip);
+            }
         }
     }
 }
@@ -46,6 +93,7 @@ impl Default for ServerLimits {
 /// client's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits) {
     let permits = Arc::new(Semaphore::new(limits.connections_max));
+    let per_client = Arc::new(PerClient::default());
     loop {
         let (stream, client) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -59,6 +107,18 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits) 
             debug!(%client, "closing a connection over the cap");
             drop(stream);
             continue;
+        };
+        let slot = if limits.loopback_exempt && client.ip().is_loopback() {
+            None
+        } else {
+            let Some(slot) =
+                PerClient::enter(&per_client, client.ip(), limits.connections_per_client_max)
+            else {
+                debug!(%client, "closing a connection over the per-client cap");
+                drop(stream);
+                continue;
+            };
+            Some(slot)
         };
         let service = router
             .clone()
@@ -74,6 +134,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits) 
             if let Err(error) = connection.await {
                 debug!(%client, %error, "HTTP connection ended with an error");
             }
+            drop(slot);
             drop(permit);
         });
     }
@@ -142,10 +203,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_client_cannot_take_every_connection() {
+        let limits = ServerLimits {
+            connections_per_client_max: 1,
+            loopback_exempt: false,
+            header_read_timeout: Duration::from_secs(30),
+            ..ServerLimits::default()
+        };
+        let address = start(limits).await;
+        let _held = TcpStream::connect(address).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut second = TcpStream::connect(address).await.unwrap();
+        let closed = read_to_close(&mut second, Duration::from_secs(5)).await;
+        assert_eq!(
+            closed,
+            Some(Vec::new()),
+            "a second connection of one client was kept"
+        );
+    }
+
+    #[tokio::test]
     async fn connections_over_the_cap_are_closed_and_room_returns_when_one_ends() {
         let limits = ServerLimits {
             connections_max: 2,
             header_read_timeout: Duration::from_secs(30),
+            ..ServerLimits::default()
         };
         let address = start(limits).await;
         let mut held = Vec::new();

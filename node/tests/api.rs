@@ -381,3 +381,67 @@ async fn metrics_openapi_and_key_endpoints_answer() {
         (Some(true), Some(1))
     );
 }
+
+/// POSTs a batch to `/v1/txs` with `mark` in the relayed header.
+async fn post_relayed(node: &Node, txs: &[Transaction], mark: &str) -> (StatusCode, Value) {
+    let request = Request::post("/v1/txs")
+        .header("content-type", "application/json")
+        .header(proto::api::RELAYED_HEADER, mark)
+        .body(Body::from(serde_json::to_vec(txs).unwrap()))
+        .unwrap();
+    let (status, bytes) = node.send(request).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn only_a_node_of_the_network_can_mark_a_batch_as_relayed() {
+    let node = node(100);
+    let chain = proto::signing::ChainBinding::of(&node.net.genesis);
+    let now = node.clock.unix_ms();
+    let waiting = vec![node.pemda_propose(10, 10)];
+    let body = serde_json::to_vec(&waiting).unwrap();
+    let validator = &node.net.nodes[0].key;
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let mark = |key: &ed25519_dalek::SigningKey, time: u64, body: &[u8]| {
+        proto::signing::RelayMark::sign(key, &chain, time, body).to_header()
+    };
+    let refused = [
+        "1".to_string(),
+        mark(&stranger, now, &body),
+        mark(validator, now - 120_000, &body),
+        mark(validator, now, b"another body"),
+    ];
+    for bad in &refused {
+        let (status, answer) = post_relayed(&node, &waiting, bad).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (StatusCode::UNAUTHORIZED, "bad_relay_mark"),
+            "{bad}: {answer}"
+        );
+        assert_eq!(node.shared.mempool().len(), 0, "{bad} changed the mempool");
+    }
+    let (status, answer) = post_relayed(&node, &waiting, &mark(validator, now, &body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(node.shared.mempool().len(), 1);
+    // A relayed refusal is not remembered (this node may only be behind); the same
+    // refusal from a client is.
+    let mut forged = node.pemda_propose(11, 11);
+    forged.signature.0[0] ^= 1;
+    let forged_body = serde_json::to_vec(&[forged.clone()]).unwrap();
+    let (status, answer) = post_relayed(
+        &node,
+        std::slice::from_ref(&forged),
+        &mark(validator, now, &forged_body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let path = format!("/v1/tx/{}", forged.hash());
+    let state: TxStatusJson = node.get_as(&path).await;
+    assert_eq!(state.status, TxState::Unknown);
+    node.post("/v1/txs", forged_body).await;
+    let state: TxStatusJson = node.get_as(&path).await;
+    assert_eq!(state.status, TxState::Rejected);
+}

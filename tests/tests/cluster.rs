@@ -191,6 +191,7 @@ fn one_byzantine_validator_of_four_cannot_fork_or_halt_the_chain() {
     for refusal in [
         "not the scheduled proposer",
         "a second value for one round is ignored",
+        "refusing an invalid proposed block",
     ] {
         assert!(
             honest_logs.contains(refusal),

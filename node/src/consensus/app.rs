@@ -40,7 +40,8 @@ use super::proposals::{KeptProposal, ProposalStore};
 use super::signing::{commit_certificate, stored_certificate, ConsensusSigner, ConsensusVerifier};
 use super::streams::{Pushed, Reassembler, PROPOSAL_CHUNK_BYTES};
 use super::types::{
-    BansosContext, BlockHeight, BlockId, ProposalPart, ValidatorAddress, ValidatorSet,
+    BansosContext, BlockHeight, BlockId, ConsensusSignature, ProposalPart, ValidatorAddress,
+    ValidatorSet,
 };
 use crate::shared::Shared;
 
@@ -75,6 +76,28 @@ struct ReceivedProposal {
     pol_round: Round,
     proposer: ValidatorAddress,
     block: Block,
+    /// The proposer's stream signature, when the proposal came as a stream (not for
+    /// proposals reloaded from disk).
+    signature: Option<ConsensusSignature>,
+}
+
+/// The `Init` part of a proposal stream.
+struct StreamInit {
+    height: u64,
+    round: Round,
+    pol_round: Round,
+    proposer: ValidatorAddress,
+}
+
+/// A proposal stream received from another validator, kept so that it can be published
+/// again unchanged (Malachite's hidden-lock case asks a validator to restream another's
+/// proposal).
+#[derive(Clone)]
+struct StreamedBy {
+    round: Round,
+    pol_round: Round,
+    proposer: ValidatorAddress,
+    signature: ConsensusSignature,
 }
 
 /// The application state driven by the engine.
@@ -101,6 +124,8 @@ pub struct App<S: Store> {
     consensus_height: Option<u64>,
     /// The value accepted per round at the current height: a proposer gets one.
     values_per_round: HashMap<u32, Hash32>,
+    /// The signed stream of each value received at the current height, per round.
+    streamed: HashMap<(u32, Hash32), StreamedBy>,
     streams: Reassembler<PeerId, ProposalPart>,
     /// The peer ids of the validators: only they publish proposal streams.
     validator_peers: HashSet<PeerId>,
@@ -144,6 +169,7 @@ impl<S: Store + 'static> App<S> {
             own: HashMap::new(),
             future: HashMap::new(),
             values_per_round: HashMap::new(),
+            streamed: HashMap::new(),
             consensus_height: None,
             streams: Reassembler::new(),
             validator_peers,
@@ -194,6 +220,9 @@ impl<S: Store + 'static> App<S> {
             } => {
                 let hash = self.get_value(height.0, round, timeout).await?;
                 let _ = reply.send(LocallyProposedValue::new(height, round, BlockId(hash)));
+                #[cfg(feature = "byzantine")]
+                self.misbehave_before_proposing(height.0, round, &hash)
+                    .await;
                 self.stream_own_proposal(height.0, round, Round::Nil, &hash)
                     .await;
                 #[cfg(feature = "byzantine")]
@@ -329,6 +358,17 @@ impl<S: Store + 'static> App<S> {
         proposal: ReceivedProposal,
     ) -> anyhow::Result<ProposedValue<BansosContext>> {
         let hash = proposal.block.hash();
+        if let (Some(signature), Some(round)) = (proposal.signature, proposal.round.as_u32()) {
+            self.streamed.insert(
+                (round, hash),
+                StreamedBy {
+                    round: proposal.round,
+                    pol_round: proposal.pol_round,
+                    proposer: proposal.proposer,
+                    signature,
+                },
+            );
+        }
         let validity = if self.prepared.contains_key(&hash) {
             Validity::Valid
         } else {
@@ -444,6 +484,7 @@ impl<S: Store + 'static> App<S> {
             self.prepared.clear();
             self.own.clear();
             self.values_per_round.clear();
+            self.streamed.clear();
         }
         if self.consensus_height.is_none() {
             self.consensus_height = self.proposals.consensus_height()?;
@@ -508,6 +549,7 @@ impl<S: Store + 'static> App<S> {
                 pol_round: Round::from(kept.valid_round.max(-1)),
                 proposer,
                 block: kept.block,
+                signature: None,
             })?);
         }
         Ok(values)
@@ -566,11 +608,11 @@ impl<S: Store + 'static> App<S> {
         Ok(hash)
     }
 
-    /// Streams a value again for a new round with `valid_round` as its proof-of-lock
-    /// round. Malachite asks this of the proposer of `round` when it holds a value that
-    /// had a polka in `valid_round`: this node's own block, or (the hidden-lock case)
-    /// another validator's block this node checked. Either way the stream is signed by this
-    /// node, the proposer of `round`; the block keeps its original proposer.
+    /// Publishes a proposal again, as Malachite asks in two cases: this node, the proposer
+    /// of `round`, re-proposes a value that had a polka in `valid_round` (possibly another
+    /// validator's block: the stream is signed by this node, the block keeps its original
+    /// proposer); or (the hidden-lock case, from round 10 on) this node re-publishes
+    /// `address`'s proposal for `round` unchanged, with that proposer's own signature.
     async fn restream(
         &mut self,
         height: u64,
@@ -584,10 +626,29 @@ impl<S: Store + 'static> App<S> {
             return;
         }
         let mine = self.signer.as_ref().map(|s| s.address());
-        if mine.as_ref() != Some(&address) {
-            info!(height, %round, %valid_round, original = %address, block = %value, "restreaming another validator's proposal");
+        if mine.as_ref() == Some(&address) {
+            self.stream_own_proposal(height, round, valid_round, &value)
+                .await;
+            return;
         }
-        self.stream_own_proposal(height, round, valid_round, &value)
+        let streamed = round
+            .as_u32()
+            .and_then(|r| self.streamed.get(&(r, value)))
+            .filter(|s| s.proposer == address && s.pol_round == valid_round)
+            .cloned();
+        let (Some(streamed), Some(prepared)) = (streamed, self.prepared.get(&value)) else {
+            warn!(height, %round, proposer = %address, block = %value, "cannot restream another validator's proposal: its signed stream is not held (received before a restart?)");
+            return;
+        };
+        info!(height, %round, proposer = %address, block = %value, "restreaming another validator's proposal");
+        let bytes = prepared.block.to_bytes();
+        let init = StreamInit {
+            height,
+            round: streamed.round,
+            pol_round: streamed.pol_round,
+            proposer: streamed.proposer,
+        };
+        self.publish_stream(&init, &bytes, streamed.signature, 0)
             .await;
     }
 
@@ -643,18 +704,35 @@ impl<S: Store + 'static> App<S> {
             return;
         };
         let signature = signer.sign_stream(BlockHeight(height), round, pol_round, hash);
+        let init = StreamInit {
+            height,
+            round,
+            pol_round,
+            proposer: signer.address(),
+        };
+        self.publish_stream(&init, bytes, signature, variant).await;
+    }
+
+    /// Publishes a proposal stream: `Init`, the block's chunks, `Fin` with `signature`.
+    async fn publish_stream(
+        &self,
+        init: &StreamInit,
+        bytes: &[u8],
+        signature: ConsensusSignature,
+        variant: u8,
+    ) {
         let mut stream_id = Vec::with_capacity(17);
-        stream_id.extend_from_slice(&height.to_be_bytes());
-        stream_id.extend_from_slice(&round.as_i64().to_be_bytes());
+        stream_id.extend_from_slice(&init.height.to_be_bytes());
+        stream_id.extend_from_slice(&init.round.as_i64().to_be_bytes());
         if variant != 0 {
             stream_id.push(variant);
         }
         let stream_id = StreamId::new(Bytes::from(stream_id));
         let mut parts = vec![ProposalPart::Init {
-            height: BlockHeight(height),
-            round,
-            pol_round,
-            proposer: signer.address(),
+            height: BlockHeight(init.height),
+            round: init.round,
+            pol_round: init.pol_round,
+            proposer: init.proposer,
         }];
         parts.extend(
             bytes
@@ -819,12 +897,14 @@ impl<S: Store + 'static> App<S> {
             pol_round,
             proposer,
             block,
+            signature: Some(signature),
         })
     }
 
     /// A block names as its proposer the validator scheduled for `round`, or, when it is
-    /// streamed again for a later round (a proof-of-lock round below `round`), the one
-    /// scheduled for that earlier round, where it was first proposed.
+    /// re-proposed with a proof-of-lock round below `round`, a validator scheduled for that
+    /// round or an earlier one, where it was first proposed (a polka in `pol_round` may
+    /// itself be for a re-proposal; the schedule repeats after one round per validator).
     fn block_proposer_fits(
         &self,
         block: &Block,
@@ -832,18 +912,26 @@ impl<S: Store + 'static> App<S> {
         round: Round,
         pol_round: Round,
     ) -> bool {
-        let scheduled_at = |r: Round| {
+        let scheduled_at = |r: u32| {
             self.ctx
-                .select_proposer(&self.validators, height, r)
+                .select_proposer(&self.validators, height, Round::new(r))
                 .address
                 .0
+        };
+        let Some(round) = round.as_u32() else {
+            return false;
         };
         if block.header.proposer == scheduled_at(round) {
             return true;
         }
-        pol_round.is_defined()
-            && pol_round < round
-            && block.header.proposer == scheduled_at(pol_round)
+        let Some(pol_round) = pol_round.as_u32().filter(|&p| p < round) else {
+            return false;
+        };
+        let distinct = self.validators.verifier_view().validators().len() as u32;
+        (0..=pol_round)
+            .rev()
+            .take(distinct as usize)
+            .any(|earlier| block.header.proposer == scheduled_at(earlier))
     }
 
     fn decided(&mut self, certificate: &CommitCertificate<BansosContext>) -> anyhow::Result<()> {
@@ -884,6 +972,7 @@ impl<S: Store + 'static> App<S> {
         self.prepared.clear();
         self.own.clear();
         self.values_per_round.clear();
+        self.streamed.clear();
         self.future.retain(|_, p| p.height > height);
         self.streams.expire(now);
         Ok(())
@@ -1296,7 +1385,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_proposer_of_a_later_round_restreams_another_validators_locked_value() {
+    async fn the_proposer_of_a_later_round_re_proposes_another_validators_block_with_its_polka_round(
+    ) {
         let net = testnet();
         let clock = clock();
         let (first_proposer, _) = scheduled(&net, 1, 0);
@@ -1306,22 +1396,17 @@ mod tests {
             next_proposer.verifying_key()
         );
         let (hash, stream, _a) = propose(&net, clock.clone(), &first_proposer, 0).await;
-        // Round 1's proposer received round 0's block (and, say, saw a polka for it).
+        // Round 1's proposer received round 0's block, which had a polka in round 0.
         let dir = tempfile::tempdir().unwrap();
         let (mut next, mut network) = app_as(dir.path(), &net, clock.clone(), &next_proposer);
         next.height = 1;
         deliver(&mut next, validator_peer(&net), stream).expect("round 0's value");
-        let original = ValidatorAddress(ledger::types::PublicKey(
-            first_proposer.verifying_key().to_bytes(),
-        ));
-        // The hidden-lock case: Malachite asks it to restream that value for round 1.
-        next.restream(1, Round::new(1), Round::new(0), original, hash)
+        let me = next.signer.as_ref().unwrap().address();
+        // Malachite asks it to re-propose that value in round 1, with round 0 as pol round.
+        next.restream(1, Round::new(1), Round::new(0), me, hash)
             .await;
         let restreamed = published(&mut network);
-        assert!(
-            !restreamed.is_empty(),
-            "another validator's value was not restreamed"
-        );
+        assert!(!restreamed.is_empty(), "the value was not re-proposed");
         // A validator that never saw round 0 gets the value for round 1, from round 1's
         // proposer, with round 0 as its proof-of-lock round.
         let other = tempfile::tempdir().unwrap();
@@ -1337,7 +1422,7 @@ mod tests {
             ),
             (hash, Round::new(1), Round::new(0), Validity::Valid)
         );
-        assert_eq!(value.proposer, next.signer.as_ref().unwrap().address());
+        assert_eq!(value.proposer, me);
         // The same block streamed for round 1 without a proof-of-lock round names a
         // proposer that round 1 did not schedule: dropped.
         next.stream_own_proposal(1, Round::new(1), Round::Nil, &hash)
@@ -1347,6 +1432,43 @@ mod tests {
         let mut fourth = app(other.path(), &net, clock);
         fourth.height = 1;
         assert!(deliver(&mut fourth, validator_peer(&net), unexplained).is_none());
+    }
+
+    #[tokio::test]
+    async fn in_the_hidden_lock_case_a_validator_republishes_another_proposers_stream_unchanged() {
+        let net = testnet();
+        let clock = clock();
+        let (proposer, others) = scheduled(&net, 1, 0);
+        let (hash, stream, _a) = propose(&net, clock.clone(), &proposer, 0).await;
+        let original = ValidatorAddress(ledger::types::PublicKey(
+            proposer.verifying_key().to_bytes(),
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let (mut validator, mut network) = app_as(dir.path(), &net, clock.clone(), &others);
+        validator.height = 1;
+        // Asked before it holds the proposal: nothing to publish.
+        validator
+            .restream(1, Round::new(0), Round::Nil, original, hash)
+            .await;
+        assert!(published(&mut network).is_empty());
+        deliver(&mut validator, validator_peer(&net), stream).expect("round 0's value");
+        // Malachite asks a validator that precommitted to republish the proposer's parts.
+        validator
+            .restream(1, Round::new(0), Round::Nil, original, hash)
+            .await;
+        let republished = published(&mut network);
+        assert!(
+            !republished.is_empty(),
+            "another validator's proposal was not republished"
+        );
+        let other = tempfile::tempdir().unwrap();
+        let mut late = app(other.path(), &net, clock);
+        late.height = 1;
+        let value = deliver(&mut late, validator_peer(&net), republished).expect("the value");
+        assert_eq!(
+            (value.value.0, value.round, value.proposer, value.validity),
+            (hash, Round::new(0), original, Validity::Valid)
+        );
     }
 
     #[tokio::test]
@@ -1425,6 +1547,7 @@ mod tests {
             height,
             round: Round::new(round),
             pol_round: Round::Nil,
+            signature: None,
             proposer: ValidatorAddress(ledger::types::PublicKey([who; 32])),
             block: Block {
                 header: ledger::block::BlockHeader {

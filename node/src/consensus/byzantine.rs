@@ -7,9 +7,10 @@
 //! - [`Attack::Equivocate`]: as proposer, streams a second, different valid block for the
 //!   same (height, round), signed with its key;
 //! - [`Attack::InvalidBlocks`]: as proposer, also streams a signed block whose state root
-//!   is wrong;
-//! - [`Attack::Floods`]: at every round, signed proposals for rounds and heights it is not
-//!   scheduled for, and junk streams that never finish, with huge sequence numbers;
+//!   is wrong, half of the time before its valid one;
+//! - [`Attack::Floods`]: at every round, signed proposals for the next rounds and heights
+//!   (most of them rounds it is not scheduled for), and junk streams that never finish,
+//!   with huge sequence numbers;
 //! - [`Attack::WrongVotes`]: signs prevotes and precommits for values nobody proposed, in
 //!   place of the votes the engine asked for (half of them, by a seeded coin).
 //!

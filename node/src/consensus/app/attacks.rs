@@ -25,7 +25,26 @@ const VARIANT_INVALID: u8 = 2;
 const VARIANT_FLOOD: u8 = 3;
 
 impl<S: Store + 'static> App<S> {
-    /// After proposing `hash` for (height, round) honestly: the proposer's attacks.
+    /// Before streaming its honest proposal for (height, round): half of the time, an
+    /// invalid block first, so that the others receive (and must refuse) it first.
+    pub(super) async fn misbehave_before_proposing(
+        &mut self,
+        height: u64,
+        round: Round,
+        hash: &Hash32,
+    ) {
+        let Some(byzantine) = active(Attack::InvalidBlocks) else {
+            return;
+        };
+        if byzantine.coin() {
+            if let Some(block) = self.prepared.get(hash).map(|p| p.block.clone()) {
+                self.propose_invalid_block(height, round, block).await;
+            }
+        }
+    }
+
+    /// After streaming its honest proposal `hash` for (height, round): a second valid
+    /// block, and an invalid one.
     pub(super) async fn misbehave_as_proposer(&mut self, height: u64, round: Round, hash: &Hash32) {
         let Some(block) = self.prepared.get(hash).map(|p| p.block.clone()) else {
             return;
