@@ -57,6 +57,9 @@ pub const FUTURE_HEIGHTS_MAX: u64 = 2;
 /// looks at most this far ahead; a proposer may not make a node execute blocks for rounds
 /// it will never reach.
 pub const ROUNDS_AHEAD_MAX: u32 = 10;
+/// How far behind this node's clock its last block may be before the node counts itself as
+/// catching up (and stops waiting for transactions when asked to propose).
+pub const CATCHING_UP_LAG_MS: u64 = 10_000;
 /// How far ahead of this node's clock a block time may be before the block is refused.
 pub const BLOCK_TIME_AHEAD_MS_MAX: u64 = 30_000;
 /// The most bytes of blocks returned to one sync request.
@@ -585,8 +588,9 @@ impl<S: Store + 'static> App<S> {
             None => bail!("asked to propose, but this node has no validator key"),
         };
         // Wait for work, but leave most of the propose timeout for the other validators to
-        // receive and check the block.
-        if self.shared.mempool().is_empty() {
+        // receive and check the block; never while catching up, when the wait would hold
+        // up the synced blocks queued behind this message.
+        if self.shared.mempool().is_empty() && !self.catching_up() {
             let wait = self.idle_block_interval.min(timeout / 2);
             let _ = tokio::time::timeout(wait, self.shared.mempool_changed.notified()).await;
         }
@@ -606,6 +610,16 @@ impl<S: Store + 'static> App<S> {
         self.own.insert(round_number, hash);
         self.prepared.insert(hash, prepared);
         Ok(hash)
+    }
+
+    /// Whether this node's last block is much older than its clock: it is syncing a chain
+    /// the others have moved on from (on a live chain even an idle block comes every
+    /// `idle_block_interval`).
+    fn catching_up(&self) -> bool {
+        let tip_ms = self.shared.ledger().tip().time_ms;
+        let lag_ms = self.shared.clock.unix_ms().saturating_sub(tip_ms);
+        let idle_ms = u64::try_from(self.idle_block_interval.as_millis()).unwrap_or(u64::MAX);
+        lag_ms > CATCHING_UP_LAG_MS.max(idle_ms.saturating_mul(3))
     }
 
     /// Publishes a proposal again, as Malachite asks in two cases: this node, the proposer
@@ -1505,6 +1519,32 @@ mod tests {
             .metrics
             .render()
             .contains("bansos_equivocations_total 1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_proposer_waits_for_transactions_only_when_it_is_not_catching_up() {
+        let net = testnet();
+        let (key, _) = scheduled(&net, 1, 0);
+        let idle = Duration::from_secs(5);
+        let behind_ms = CATCHING_UP_LAG_MS.max(3 * 5_000) + 1;
+        for (lag_ms, waits) in [(0, true), (behind_ms - 2, true), (behind_ms, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            // The genesis time is the tip's time: the clock `lag_ms` after it.
+            let clock = Arc::new(ManualClock::new(net.genesis.genesis_time_ms + lag_ms));
+            let (mut app, _network) = app_as(dir.path(), &net, clock, &key);
+            app.idle_block_interval = idle;
+            let started = tokio::time::Instant::now();
+            app.get_value(1, Round::new(0), Duration::from_secs(30))
+                .await
+                .unwrap();
+            let waited = started.elapsed() >= idle;
+            assert_eq!(
+                waited,
+                waits,
+                "lag {lag_ms} ms: waited {:?}",
+                started.elapsed()
+            );
+        }
     }
 
     #[tokio::test]
