@@ -50,7 +50,7 @@ pub struct LoadArgs {
     /// The network directory (for the institutions' keys).
     #[arg(long, default_value = "data/demo")]
     net: PathBuf,
-    /// Give up when nothing commits for this long.
+    /// Give up when none of the submitted transactions commits for this long.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
     /// Seed for the generated households (default: from the clock, printed). Two runs with
@@ -316,30 +316,60 @@ async fn submit_at_rate(
     requests
 }
 
+/// Submission attempts per transaction before the load tool records it as refused.
+const SUBMIT_ATTEMPTS_MAX: u32 = 8;
+/// The pause before the first resubmission; it doubles up to [`SUBMIT_RETRY_PAUSE_MAX`].
+const SUBMIT_RETRY_PAUSE: Duration = Duration::from_millis(250);
+const SUBMIT_RETRY_PAUSE_MAX: Duration = Duration::from_secs(4);
+/// Refusals that say "not now" rather than "never": the node is busy or full, or a
+/// predecessor of the transaction has not arrived yet (it may be in a batch being retried).
+const TRANSIENT_REFUSALS: [&str; 4] = ["busy", "timeout", "mempool_full", "nonce_too_far_ahead"];
+
 /// Submits one batch, whose first transaction is number `first`, and records which of its
-/// transactions the node refused (all of them when the request fails).
+/// transactions the node refused. A failed request (a fault between client and node) and
+/// transient refusals are retried with a growing pause, as a real client would: a
+/// transaction given up on leaves a nonce gap that strands its signer's later ones.
 async fn submit_batch(
     client: NodeClient,
     batch: Vec<Transaction>,
     first: usize,
     progress: Arc<Mutex<Progress>>,
 ) {
-    let result = client.submit_batch(&batch).await;
-    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-    match result {
-        Ok(response) => {
-            for (offset, item) in response.results.iter().enumerate() {
-                if let Some(error) = &item.error {
-                    p.refused[first + offset] = Some(error.code.clone());
+    let mut pending: Vec<usize> = (0..batch.len()).collect();
+    let mut pause = SUBMIT_RETRY_PAUSE;
+    for attempt in 1..=SUBMIT_ATTEMPTS_MAX {
+        let txs: Vec<Transaction> = pending.iter().map(|&i| batch[i].clone()).collect();
+        let last = attempt == SUBMIT_ATTEMPTS_MAX;
+        let result = client.submit_batch(&txs).await;
+        let mut retry = Vec::new();
+        {
+            let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+            match result {
+                Ok(response) => {
+                    for (&i, item) in pending.iter().zip(&response.results) {
+                        match &item.error {
+                            Some(e) if !last && TRANSIENT_REFUSALS.contains(&e.code.as_str()) => {
+                                retry.push(i)
+                            }
+                            Some(e) => p.refused[first + i] = Some(e.code.clone()),
+                            None => p.refused[first + i] = None,
+                        }
+                    }
+                }
+                Err(_) if !last => retry.clone_from(&pending),
+                Err(error) => {
+                    for &i in &pending {
+                        p.refused[first + i] = Some(format!("request failed: {error:#}"));
+                    }
                 }
             }
         }
-        Err(error) => {
-            let text = format!("request failed: {error:#}");
-            for slot in &mut p.refused[first..first + batch.len()] {
-                *slot = Some(text.clone());
-            }
+        if retry.is_empty() {
+            return;
         }
+        pending = retry;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(SUBMIT_RETRY_PAUSE_MAX);
     }
 }
 
@@ -398,8 +428,8 @@ fn write_outcomes(path: &Path, hashes: &[String], p: &Progress) -> anyhow::Resul
 }
 
 /// Follows the chain from `height`, recording when each of our transactions is first seen
-/// committed. Stops when every submitted, unrefused transaction is committed, or nothing
-/// new commits for `timeout`.
+/// committed. Stops when every submitted, unrefused transaction is committed, or none of
+/// them commits for `timeout`.
 async fn follow(
     client: NodeClient,
     mut height: u64,
@@ -416,10 +446,12 @@ async fn follow(
                 for hash in &block.tx_hashes {
                     if let Some(&i) = index.get(hash) {
                         p.committed[i] = Some((height, now));
+                        // Progress is our transactions committing, not just blocks (empty
+                        // blocks keep coming while transactions may be stranded).
+                        last_progress = now;
                     }
                 }
                 height += 1;
-                last_progress = now;
             }
             Ok(None) | Err(_) => {
                 {
@@ -436,7 +468,9 @@ async fn follow(
                     }
                 }
                 if last_progress.elapsed() > timeout {
-                    eprintln!("no block committed for {timeout:?}; giving up");
+                    eprintln!(
+                        "none of the outstanding transactions committed for {timeout:?}; giving up"
+                    );
                     return;
                 }
                 tokio::time::sleep(FOLLOW_POLL).await;

@@ -26,7 +26,7 @@ use arc_malachitebft_app_channel::app::types::streaming::{StreamId, StreamMessag
 use arc_malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use arc_malachitebft_app_channel::app::types::MisbehaviorEvidence;
 use arc_malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
-use arc_malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use arc_malachitebft_app_channel::{AppMsg, Channels, NetworkMsg, Reply};
 use bytes::Bytes;
 use ledger::block::Block;
 use ledger::chain::{PreparedBlock, SignatureCheck};
@@ -220,17 +220,7 @@ impl<S: Store + 'static> App<S> {
                 round,
                 timeout,
                 reply,
-            } => {
-                let hash = self.get_value(height.0, round, timeout).await?;
-                let _ = reply.send(LocallyProposedValue::new(height, round, BlockId(hash)));
-                #[cfg(feature = "byzantine")]
-                self.misbehave_before_proposing(height.0, round, &hash)
-                    .await;
-                self.stream_own_proposal(height.0, round, Round::Nil, &hash)
-                    .await;
-                #[cfg(feature = "byzantine")]
-                self.misbehave_as_proposer(height.0, round, &hash).await;
-            }
+            } => self.propose(height, round, timeout, reply).await?,
             AppMsg::ExtendVote { reply, .. } => {
                 // Vote extensions are disabled; this message is only sent when they are
                 // required.
@@ -301,6 +291,27 @@ impl<S: Store + 'static> App<S> {
                 let _ = reply.send(outcome);
             }
         }
+        Ok(())
+    }
+
+    /// Answers `GetValue`: builds (or reloads) this node's block for (height, round),
+    /// replies with its hash once it is on disk, then streams it.
+    async fn propose(
+        &mut self,
+        height: BlockHeight,
+        round: Round,
+        timeout: Duration,
+        reply: Reply<LocallyProposedValue<BansosContext>>,
+    ) -> anyhow::Result<()> {
+        let hash = self.get_value(height.0, round, timeout).await?;
+        let _ = reply.send(LocallyProposedValue::new(height, round, BlockId(hash)));
+        #[cfg(feature = "byzantine")]
+        self.misbehave_before_proposing(height.0, round, &hash)
+            .await;
+        self.stream_own_proposal(height.0, round, Round::Nil, &hash)
+            .await;
+        #[cfg(feature = "byzantine")]
+        self.misbehave_as_proposer(height.0, round, &hash).await;
         Ok(())
     }
 
