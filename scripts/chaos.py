@@ -19,7 +19,7 @@ RESUME_SECONDS_MAX. After the run:
   height;
 - every resume time is at most RESUME_SECONDS_MAX, and every node caught up with the
   others (within CATCH_UP_HEIGHTS) before the next fault;
-- every node reaches the same tip after the faults end, and no transaction the load tool
+- every node reaches the tip (within CATCH_UP_HEIGHTS) after the faults end, and no transaction the load tool
   submitted is left neither committed nor refused.
 
 The seed decides the schedule (kinds, victims, pauses); the same seed gives the same
@@ -369,11 +369,12 @@ def main():
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         tips = cluster.heights(range(NODES))
-        if None not in tips.values() and len(set(tips.values())) == 1:
+        if None not in tips.values() and max(tips.values()) - min(tips.values()) <= CATCH_UP_HEIGHTS:
             break
         time.sleep(1)
     tips, forks = check_no_fork(cluster)
-    converged = len(set(tips.values())) == 1
+    # The chain goes on growing (empty blocks) while the tips are read one node at a time.
+    converged = max(tips.values()) - min(tips.values()) <= CATCH_UP_HEIGHTS
     committed, missing, lost = check_committed(cluster, load_out)
     slow = [r for r in resumes if r is None or r > RESUME_SECONDS_MAX]
     report = {
@@ -405,7 +406,7 @@ def main():
     if unrecovered:
         failures.append(f"{unrecovered} faults after which a node did not catch up within {CATCH_UP_SECONDS_MAX:.0f}s")
     if not converged:
-        failures.append(f"the nodes did not reach one tip within 120 s of the end: {report['tips']}")
+        failures.append(f"the nodes' tips differ by more than {CATCH_UP_HEIGHTS} 120 s after the end: {report['tips']}")
     if lost:
         failures.append(f"{lost} submitted transactions were never committed nor refused")
     if committed == 0:
