@@ -29,6 +29,7 @@ use serde::Deserialize;
 use utoipa::OpenApi;
 
 use crate::mempool::PoolStatus;
+use crate::server::InFlight;
 use crate::shared::{Admitted, Refusal, RefusalKind, Shared};
 
 /// An API error: an HTTP status, a stable code and a sentence.
@@ -116,63 +117,9 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 const _: () = assert!(REQUESTS_PER_CLIENT_MAX <= REQUESTS_IN_FLIGHT_MAX);
 
-/// Counts requests in flight, in total and per client address.
-#[derive(Default)]
-pub struct RequestLimits {
-    in_flight: std::sync::Mutex<(usize, std::collections::HashMap<std::net::IpAddr, usize>)>,
-}
-
-impl RequestLimits {
-    fn enter(&self, client: Option<std::net::IpAddr>) -> Option<RequestSlot<'_>> {
-        let mut guard = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let (total, per_client) = &mut *guard;
-        if *total >= REQUESTS_IN_FLIGHT_MAX {
-            return None;
-        }
-        if let Some(ip) = client {
-            let count = per_client.entry(ip).or_insert(0);
-            if *count >= REQUESTS_PER_CLIENT_MAX {
-                return None;
-            }
-            *count += 1;
-        }
-        *total += 1;
-        Some(RequestSlot {
-            limits: self,
-            client,
-        })
-    }
-}
-
-/// A request's place among those in flight; given back on drop.
-struct RequestSlot<'a> {
-    limits: &'a RequestLimits,
-    client: Option<std::net::IpAddr>,
-}
-
-impl Drop for RequestSlot<'_> {
-    fn drop(&mut self) {
-        let mut guard = self
-            .limits
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let (total, per_client) = &mut *guard;
-        *total = total.saturating_sub(1);
-        if let Some(ip) = self.client {
-            if let Some(count) = per_client.get_mut(&ip) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    per_client.remove(&ip);
-                }
-            }
-        }
-    }
-}
-
 /// Admits a request if there is room (in total and for its client) and bounds its time.
 async fn limit_requests(
-    State(limits): State<Arc<RequestLimits>>,
+    State(limits): State<Arc<InFlight>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -238,7 +185,7 @@ pub fn router<S: Store + 'static>(shared: Arc<Shared<S>>) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(RequestLimits::default()),
+            InFlight::new(REQUESTS_IN_FLIGHT_MAX, REQUESTS_PER_CLIENT_MAX),
             limit_requests,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -643,7 +590,7 @@ mod tests {
 
     #[test]
     fn one_client_cannot_take_every_request_slot() {
-        let limits = RequestLimits::default();
+        let limits = InFlight::new(REQUESTS_IN_FLIGHT_MAX, REQUESTS_PER_CLIENT_MAX);
         let greedy = Some(std::net::IpAddr::from([10, 0, 0, 1]));
         let slots: Vec<_> = (0..REQUESTS_PER_CLIENT_MAX)
             .map(|_| limits.enter(greedy).expect("room"))
@@ -660,7 +607,7 @@ mod tests {
 
     #[test]
     fn the_total_in_flight_is_capped() {
-        let limits = RequestLimits::default();
+        let limits = InFlight::new(REQUESTS_IN_FLIGHT_MAX, REQUESTS_PER_CLIENT_MAX);
         let slots: Vec<_> = (0..REQUESTS_IN_FLIGHT_MAX)
             .map(|i| {
                 let ip = std::net::IpAddr::from([10, 1, (i / 256) as u8, (i % 256) as u8]);

@@ -16,7 +16,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
@@ -52,38 +51,63 @@ impl Default for ServerLimits {
     }
 }
 
-/// Open connections per client address.
-#[derive(Default)]
-struct PerClient(Mutex<HashMap<IpAddr, usize>>);
-
-/// One client's open connection, counted until dropped.
-struct ClientSlot {
-    counts: Arc<PerClient>,
-    ip: IpAddr,
+/// Things in flight (connections here, requests in `api`), counted in total and per
+/// client address, each under its own cap. A client given as `None` counts toward the
+/// total only.
+pub struct InFlight {
+    total_max: usize,
+    per_client_max: usize,
+    counts: Mutex<(usize, HashMap<IpAddr, usize>)>,
 }
 
-impl PerClient {
-    fn enter(counts: &Arc<PerClient>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
-        let mut map = counts.0.lock().unwrap_or_else(|e| e.into_inner());
-        let count = map.entry(ip).or_insert(0);
-        if *count >= max {
+/// One thing's place among those in flight; given back on drop.
+pub struct InFlightSlot {
+    owner: Arc<InFlight>,
+    client: Option<IpAddr>,
+}
+
+impl InFlight {
+    pub fn new(total_max: usize, per_client_max: usize) -> Arc<InFlight> {
+        Arc::new(InFlight {
+            total_max,
+            per_client_max,
+            counts: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// A place for one more from `client`, if both caps leave room.
+    pub fn enter(self: &Arc<Self>, client: Option<IpAddr>) -> Option<InFlightSlot> {
+        let mut guard = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per_client) = &mut *guard;
+        if *total >= self.total_max {
             return None;
         }
-        *count += 1;
-        Some(ClientSlot {
-            counts: counts.clone(),
-            ip,
+        if let Some(ip) = client {
+            let count = per_client.entry(ip).or_insert(0);
+            if *count >= self.per_client_max {
+                return None;
+            }
+            *count += 1;
+        }
+        *total += 1;
+        Some(InFlightSlot {
+            owner: self.clone(),
+            client,
         })
     }
 }
 
-impl Drop for ClientSlot {
+impl Drop for InFlightSlot {
     fn drop(&mut self) {
-        let mut map = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = map.get_mut(&self.ip) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                map.remove(&self.ip);
+        let mut guard = self.owner.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per_client) = &mut *guard;
+        *total = total.saturating_sub(1);
+        if let Some(ip) = self.client {
+            if let Some(count) = per_client.get_mut(&ip) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    per_client.remove(&ip);
+                }
             }
         }
     }
@@ -92,8 +116,7 @@ impl Drop for ClientSlot {
 /// Serves `router` on `listener` until the task is dropped. Each request carries the
 /// client's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits) {
-    let permits = Arc::new(Semaphore::new(limits.connections_max));
-    let per_client = Arc::new(PerClient::default());
+    let connections = InFlight::new(limits.connections_max, limits.connections_per_client_max);
     loop {
         let (stream, client) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -103,22 +126,11 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits) 
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        let exempt = limits.loopback_exempt && client.ip().is_loopback();
+        let Some(slot) = connections.enter((!exempt).then_some(client.ip())) else {
             debug!(%client, "closing a connection over the cap");
             drop(stream);
             continue;
-        };
-        let slot = if limits.loopback_exempt && client.ip().is_loopback() {
-            None
-        } else {
-            let Some(slot) =
-                PerClient::enter(&per_client, client.ip(), limits.connections_per_client_max)
-            else {
-                debug!(%client, "closing a connection over the per-client cap");
-                drop(stream);
-                continue;
-            };
-            Some(slot)
         };
         let service = router
             .clone()
@@ -135,7 +147,6 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits) 
                 debug!(%client, %error, "HTTP connection ended with an error");
             }
             drop(slot);
-            drop(permit);
         });
     }
 }

@@ -97,7 +97,6 @@ struct StreamInit {
 /// proposal).
 #[derive(Clone)]
 struct StreamedBy {
-    round: Round,
     pol_round: Round,
     proposer: ValidatorAddress,
     signature: ConsensusSignature,
@@ -376,7 +375,6 @@ impl<S: Store + 'static> App<S> {
             self.streamed.insert(
                 (round, hash),
                 StreamedBy {
-                    round: proposal.round,
                     pol_round: proposal.pol_round,
                     proposer: proposal.proposer,
                     signature,
@@ -669,7 +667,7 @@ impl<S: Store + 'static> App<S> {
         let bytes = prepared.block.to_bytes();
         let init = StreamInit {
             height,
-            round: streamed.round,
+            round,
             pol_round: streamed.pol_round,
             proposer: streamed.proposer,
         };
