@@ -14,6 +14,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(ls fuzz_targets | sed 's/\.rs$//')
 fi
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
 cargo +nightly run --quiet --bin write-seeds
 for target in "${targets[@]}"; do

@@ -22,10 +22,14 @@ struct Args {
     /// The node's home directory (holding config.toml), as for `bansos node`.
     #[arg(long)]
     home: PathBuf,
-    /// Attacks, comma-separated: equivocate, invalid-blocks, floods, wrong-votes
-    /// (default: all of them).
+    /// Attacks, comma-separated: equivocate, invalid-blocks, floods, wrong-votes,
+    /// double-votes, crafted-signatures (default: all but crafted-signatures).
     #[arg(long, value_delimiter = ',')]
     attacks: Vec<Attack>,
+    /// The institution's transaction key file (NET/keys/<org>.key), which the
+    /// crafted-signatures attack misuses.
+    #[arg(long)]
+    tx_key: Option<PathBuf>,
     /// Seed of the attacks' random choices (printed at start).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -46,7 +50,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         .with_ansi(false)
         .init();
     let attacks = if args.attacks.is_empty() {
-        Attack::ALL.to_vec()
+        Attack::ALL
+            .into_iter()
+            .filter(|a| *a != Attack::CraftedSignatures || args.tx_key.is_some())
+            .collect()
     } else {
         args.attacks
     };
@@ -56,7 +63,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         names.join(","),
         args.seed
     );
-    install(&attacks, args.seed).map_err(anyhow::Error::msg)?;
+    let tx_key = match &args.tx_key {
+        Some(path) => Some(
+            genesis::testnet::read_key(path)
+                .with_context(|| format!("reading --tx-key {}", path.display()))?,
+        ),
+        None => None,
+    };
+    install(&attacks, args.seed, tx_key).map_err(anyhow::Error::msg)?;
     node::run(&args.home)
 }
 

@@ -33,3 +33,19 @@ fn a_missing_home_is_an_error_not_a_panic() {
     );
     assert!(stderr.contains("error:"), "{stderr}");
 }
+
+#[test]
+fn crafted_signatures_without_the_institution_key_is_refused() {
+    let output = binary()
+        .args([
+            "--home",
+            "/nonexistent/bansos-home",
+            "--attacks",
+            "crafted-signatures",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("transaction key"), "{stderr}");
+}

@@ -95,34 +95,62 @@ impl rand_core::RngCore for TranscriptRng {
 
 impl rand_core::CryptoRng for TranscriptRng {}
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
+/// Signatures an attacker crafts, for the tests and the byzantine test node (cargo feature
+/// `crafted-signatures`; never in a shipped binary).
+#[cfg(any(test, feature = "crafted-signatures"))]
+pub mod crafted {
     use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
     use curve25519_dalek::Scalar;
-    use ed25519_dalek::{Signer as _, SigningKey};
+    use ed25519_dalek::SigningKey;
     use sha2::{Digest, Sha512};
+
+    use crate::tx::{Transaction, TxBody};
+    use crate::types::SignatureBytes;
+
+    /// Domain of the crafted signatures' nonce derivation.
+    const NONCE_DOMAIN: &[u8] = b"bansos-ledger crafted mixed-order nonce v1\0";
 
     /// A signature by `key` over `message` whose R carries a small-order component: valid
     /// under the cofactored (ZIP-215) equation, rejected by `verify_strict`, and accepted
-    /// by a cofactorless batch check only for some batch weights.
-    pub(crate) fn mixed_order_signature(key: &SigningKey, message: &[u8]) -> SignatureBytes {
+    /// by a cofactorless batch check only for some batch weights. The nonce is derived from
+    /// the key and the message, so no two messages share one.
+    pub fn mixed_order_signature(key: &SigningKey, message: &[u8]) -> SignatureBytes {
         let a = key.to_scalar();
         let public = key.verifying_key().to_bytes();
-        let r = Scalar::from_bytes_mod_order([7; 32]);
-        let big_r = r * ED25519_BASEPOINT_POINT + EIGHT_TORSION[1];
-        let big_r = big_r.compress().to_bytes();
-        let mut hasher = Sha512::new();
-        hasher.update(big_r);
-        hasher.update(public);
-        hasher.update(message);
-        let k = Scalar::from_hash(hasher);
+        let r = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(NONCE_DOMAIN)
+                .chain_update(key.to_bytes())
+                .chain_update(message),
+        );
+        let big_r = (r * ED25519_BASEPOINT_POINT + EIGHT_TORSION[1])
+            .compress()
+            .to_bytes();
+        let k = Scalar::from_hash(
+            Sha512::new()
+                .chain_update(big_r)
+                .chain_update(public)
+                .chain_update(message),
+        );
         let s = r + k * a;
         let mut bytes = [0u8; 64];
         bytes[..32].copy_from_slice(&big_r);
         bytes[32..].copy_from_slice(s.as_bytes());
         SignatureBytes(bytes)
     }
+
+    /// `body` signed by `key` with a [`mixed_order_signature`].
+    pub fn sign_mixed_order(body: TxBody, key: &SigningKey) -> Transaction {
+        let signature = mixed_order_signature(key, &body.signing_bytes());
+        Transaction { body, signature }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::crafted::mixed_order_signature;
+    use super::*;
+    use ed25519_dalek::{Signer as _, SigningKey};
 
     fn key(seed: u8) -> (SigningKey, PublicKey) {
         let key = SigningKey::from_bytes(&[seed; 32]);

@@ -83,6 +83,10 @@ async fn run_async(
         relay_signer,
     ));
     let sweeper = tokio::spawn(sweep_mempool(shared.clone()));
+    #[cfg(feature = "byzantine")]
+    tokio::spawn(crate::consensus::byzantine::craft_transactions(
+        shared.clone(),
+    ));
     let consensus_settings = settings.clone();
     let consensus_shared = shared.clone();
     let consensus = consensus_runtime

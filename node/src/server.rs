@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
@@ -27,6 +28,9 @@ pub const CONNECTIONS_PER_CLIENT_MAX: usize = 32;
 /// Time a client has to send a request's headers, from the connection's start or from the
 /// previous response on a kept-alive connection.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a response may wait on a client that does not read it (no byte accepted by the
+/// socket) before the connection is closed.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause after a failed accept (out of file descriptors, say) before trying again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -38,6 +42,7 @@ pub struct ServerLimits {
     /// Whether loopback clients are exempt from the per-client cap.
     pub loopback_exempt: bool,
     pub header_read_timeout: Duration,
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -47,6 +52,7 @@ impl Default for ServerLimits {
             connections_per_client_max: CONNECTIONS_PER_CLIENT_MAX,
             loopback_exempt: true,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            write_stall_timeout: WRITE_STALL_TIMEOUT,
         }
     }
 }
@@ -138,11 +144,17 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ServerLimits) 
                 request.extensions_mut().insert(ConnectInfo(client));
                 request
             });
+        // A client that stops reading its response fails the write after the stall time.
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_stall_timeout));
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+                .serve_connection(
+                    TokioIo::new(Box::pin(stream)),
+                    TowerToHyperService::new(service),
+                );
             if let Err(error) = connection.await {
                 debug!(%client, %error, "HTTP connection ended with an error");
             }
@@ -162,16 +174,20 @@ mod tests {
     async fn start(limits: ServerLimits) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let router =
-            Router::new().route(
+        let router = Router::new()
+            .route(
                 "/",
                 get(|ConnectInfo(client): ConnectInfo<SocketAddr>| async move {
                     client.ip().to_string()
                 }),
-            );
+            )
+            .route("/big", get(|| async { vec![b'x'; BIG_RESPONSE_BYTES] }));
         tokio::spawn(serve(listener, router, limits));
         address
     }
+
+    /// Far more than the sockets' buffers hold, so that the server waits on the client.
+    const BIG_RESPONSE_BYTES: usize = 64 << 20;
 
     /// Reads until the server closes the connection; the bytes read, or `None` if it is
     /// still open after `wait`.
@@ -261,5 +277,45 @@ mod tests {
             .await
             .unwrap();
         assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_its_response_is_disconnected_and_its_place_freed() {
+        let limits = ServerLimits {
+            connections_max: 1,
+            write_stall_timeout: Duration::from_millis(500),
+            ..ServerLimits::default()
+        };
+        let address = start(limits).await;
+        let mut stalled = TcpStream::connect(address).await.unwrap();
+        stalled
+            .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // The client reads nothing; the server must give up on it and take the next one.
+        let started = std::time::Instant::now();
+        loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the stalled connection still holds the only place"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut next = TcpStream::connect(address).await.unwrap();
+            next.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let answer = read_to_close(&mut next, Duration::from_secs(5))
+                .await
+                .unwrap_or_default();
+            if String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200") {
+                break;
+            }
+        }
+        // The stalled client gets a cut-off response, never the whole body.
+        let mut received = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut received))
+            .await
+            .expect("the server closed the stalled connection");
+        assert!(received.len() < BIG_RESPONSE_BYTES, "{}", received.len());
     }
 }

@@ -263,11 +263,27 @@ impl Cluster {
 
     /// Starts node `i` as a byzantine validator (`bansos-byzantine`) with `attacks`
     /// (comma-separated names) and `seed`.
-    pub fn start_byzantine_node(&mut self, i: usize, attacks: &str, seed: u64) {
+    /// Starts validator `i` as `bansos-byzantine` with `attacks` (comma-separated). With
+    /// `misuse_tx_key`, it also gets its institution's transaction key to misuse.
+    pub fn start_byzantine_node(
+        &mut self,
+        i: usize,
+        attacks: &str,
+        seed: u64,
+        misuse_tx_key: bool,
+    ) {
         let mut command = Command::new(byzantine_binary());
         command
             .args(["--attacks", attacks])
             .args(["--seed", &seed.to_string()]);
+        if misuse_tx_key {
+            // A validator node is named after its institution.
+            let key = self
+                .net_dir()
+                .join("keys")
+                .join(format!("{}.key", self.nodes[i].name));
+            command.arg("--tx-key").arg(key);
+        }
         self.spawn_node(i, command);
     }
 

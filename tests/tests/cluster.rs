@@ -122,13 +122,24 @@ const HONEST_RSS_KIB_MAX: u64 = 1024 * 1024;
 /// is the scheduled proposer many times.
 const HEIGHTS_UNDER_ATTACK: u64 = 40;
 
+/// The attacks of the first phase, while the demo year is submitted.
+const ATTACKS: &str = "equivocate,invalid-blocks,floods,wrong-votes,double-votes";
+/// The attacks of the second phase. Crafted signatures use the institution key, whose
+/// nonces the demo's pre-signed transactions need, so they wait for the demo. The node
+/// proposes one valid block per round (no equivocation, invalid blocks, or floods, whose
+/// proposals for the heights ahead arrive first), so that its blocks, the only ones
+/// holding the crafted transactions it kept to itself, can be decided.
+const SECOND_ATTACKS: &str = "wrong-votes,double-votes,crafted-signatures";
 /// What the byzantine validator logs when it carries out each attack.
-const ATTACK_MARKERS: [&str; 4] = [
+const ATTACK_MARKERS: [&str; 6] = [
     "byzantine: equivocating",
     "byzantine: proposing an invalid block",
     "byzantine: flooded",
     "byzantine: voting for a value nobody proposed",
+    "byzantine: double vote",
+    CRAFTED_MARKER,
 ];
+const CRAFTED_MARKER: &str = "byzantine: crafted a mixed-order signature transaction";
 
 fn peak_rss(cluster: &Cluster, nodes: &[usize], peak: &mut u64) {
     for &i in nodes {
@@ -136,27 +147,58 @@ fn peak_rss(cluster: &Cluster, nodes: &[usize], peak: &mut u64) {
     }
 }
 
+/// Crafted transactions that must commit, of each kind (relayed to the peers, and kept
+/// to the attacker's own blocks), before the second phase ends.
+const CRAFTED_COMMITTED_MIN: usize = 10;
+
+/// The crafted transactions the byzantine node's log names: (hash, relayed to its peers).
+fn crafted_transactions(log: &str) -> Vec<(String, bool)> {
+    log.lines()
+        .filter(|line| line.contains(CRAFTED_MARKER))
+        .filter_map(|line| {
+            let field = |name: &str| {
+                let start = line.find(name)? + name.len();
+                line[start..].split_whitespace().next()
+            };
+            Some((field("hash=")?.to_owned(), field("relayed=")? == "true"))
+        })
+        .collect()
+}
+
+/// How many crafted transactions node `i` has committed: (relayed, kept private).
+fn committed_crafted(cluster: &Cluster, byzantine: usize, i: usize) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for (hash, relayed) in crafted_transactions(&cluster.log(byzantine)) {
+        let status = cluster.tx_status(i, &hash);
+        if status.is_some_and(|s| s.status == TxState::Committed) {
+            if relayed {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
+        }
+    }
+    counts
+}
+
 #[test]
 #[ignore = "slow tier: multi-process cluster (scripts/test.sh runs it)"]
 fn one_byzantine_validator_of_four_cannot_fork_or_halt_the_chain() {
     let seed = test_seed("one_byzantine_validator_of_four");
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
-    let mut cluster = Cluster::create(4, 0);
+    let mut cluster = Cluster::create(4, 1);
     let all: Vec<usize> = (0..4).collect();
+    let observer = 4;
     let byzantine = *all.choose(&mut rng).expect("a validator");
     let honest: Vec<usize> = all.iter().copied().filter(|&i| i != byzantine).collect();
     eprintln!("{} is byzantine", cluster.nodes[byzantine].name);
-    for &i in &all {
+    for i in 0..cluster.nodes.len() {
         cluster.append_config(i, "[consensus]\nidle_block_interval_ms = 50\n");
     }
     for &i in &honest {
         cluster.start_node(i);
     }
-    cluster.start_byzantine_node(
-        byzantine,
-        "equivocate,invalid-blocks,floods,wrong-votes",
-        seed,
-    );
+    cluster.start_byzantine_node(byzantine, ATTACKS, seed, false);
     cluster.wait_for("every honest validator to commit", COMMIT_TIMEOUT, |c| {
         min_height(c, &honest) >= 2
     });
@@ -177,6 +219,25 @@ fn one_byzantine_validator_of_four_cannot_fork_or_halt_the_chain() {
             min_height(c, &honest) >= start + HEIGHTS_UNDER_ATTACK
         },
     );
+    // Second phase: the insider also misuses its institution's key. Crafted signatures get
+    // one verdict everywhere: ZIP-215 accepts them, so they commit, whether a validator
+    // checked them in its mempool or fresh in its peer's block.
+    cluster.kill_node(byzantine);
+    cluster.start_byzantine_node(byzantine, SECOND_ATTACKS, seed, true);
+    let mut committed = (0, 0);
+    cluster.wait_for(
+        "crafted transactions to commit, relayed and kept private",
+        Duration::from_secs(240),
+        |c| {
+            peak_rss(c, &honest, &mut peak);
+            committed = committed_crafted(c, byzantine, honest[0]);
+            committed.0 >= CRAFTED_COMMITTED_MIN && committed.1 >= CRAFTED_COMMITTED_MIN
+        },
+    );
+    eprintln!(
+        "crafted transactions committed: {} relayed to the peers, {} only in the attacker's blocks",
+        committed.0, committed.1
+    );
     let through = min_height(&cluster, &honest);
     cluster.assert_same_chain(&honest, through);
     // Every attack was carried out, and the honest validators refused what they saw.
@@ -192,12 +253,21 @@ fn one_byzantine_validator_of_four_cannot_fork_or_halt_the_chain() {
         "not the scheduled proposer",
         "a second value for one round is ignored",
         "refusing an invalid proposed block",
+        "misbehaviour evidence: a validator signed conflicting messages",
     ] {
         assert!(
             honest_logs.contains(refusal),
             "no honest validator logged {refusal:?}"
         );
     }
+    // A node that joins late checks every signature of every block as it syncs them.
+    cluster.start_node(observer);
+    cluster.wait_for("the late observer to sync", COMMIT_TIMEOUT, |c| {
+        c.height(observer).unwrap_or(0) >= through
+    });
+    let mut everyone = honest.clone();
+    everyone.push(observer);
+    cluster.assert_same_chain(&everyone, through);
     eprintln!(
         "{through} heights, honest validators' peak RSS {} MiB",
         peak / 1024

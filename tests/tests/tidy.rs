@@ -109,7 +109,7 @@ fn allowed_dependencies() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "bansos-client",
             ],
         ),
-        ("bansos-byzantine", vec!["bansos-node"]),
+        ("bansos-byzantine", vec!["bansos-node", "bansos-genesis"]),
         (
             "bansos-tests",
             vec![

@@ -13,8 +13,8 @@ use arc_malachitebft_app_channel::app::types::codec::Codec;
 use arc_malachitebft_app_channel::app::types::core::{LinearTimeouts, ValidatorProof};
 use arc_malachitebft_app_channel::app::types::Keypair;
 use arc_malachitebft_app_channel::{
-    start_engine, ConsensusContext, EngineHandle, NetworkIdentity, NetworkRequest, RequestContext,
-    Signer, SyncContext, WalContext,
+    start_engine, Channels, ConsensusContext, EngineHandle, NetworkIdentity, NetworkRequest,
+    RequestContext, Signer, SyncContext, WalContext,
 };
 use genesis::testnet::NodeRole;
 use ledger::Store;
@@ -38,10 +38,12 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often value sync asks peers for their tip. Faster than the default (10 s) so that a
 /// restarted node catches up within seconds.
 pub const SYNC_STATUS_INTERVAL: Duration = Duration::from_secs(1);
+/// Requests (state dumps, peer updates) queued for the engine.
+pub const ENGINE_REQUEST_QUEUE: usize = 100;
 /// How often the peer list is refreshed for `/v1/status` and `/metrics`.
 const PEER_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 
-struct EngineConfig {
+pub(crate) struct EngineConfig {
     moniker: String,
     consensus: ConsensusConfig,
     value_sync: ValueSyncConfig,
@@ -169,17 +171,9 @@ pub async fn run<S: Store + 'static>(
             None,
         ),
     };
-    let (channels, handle) = start_engine(
-        ctx.clone(),
-        engine_config(settings)?,
-        WalContext::new(settings.wal_path(), codec),
-        arc_malachitebft_app_channel::NetworkContext::new(identity, codec),
-        consensus_ctx,
-        SyncContext::new(codec),
-        RequestContext::new(100),
-    )
-    .await
-    .map_err(|e| anyhow!("starting the consensus engine: {e:#}"))?;
+    let (channels, handle) = start(settings, ctx.clone(), identity, consensus_ctx)
+        .await
+        .map_err(|e| anyhow!("starting the consensus engine: {e:#}"))?;
     let EngineHandle {
         actor: _actor,
         handle: engine_task,
@@ -217,6 +211,41 @@ pub async fn run<S: Store + 'static>(
     };
     peers_task.abort();
     result
+}
+
+/// Starts Malachite's actors: the default ones, or (in the byzantine test node) a network
+/// that double-signs votes.
+async fn start(
+    settings: &NodeSettings,
+    ctx: BansosContext,
+    identity: NetworkIdentity,
+    consensus_ctx: ConsensusContext<BansosContext>,
+) -> anyhow::Result<(Channels<BansosContext>, EngineHandle)> {
+    let codec = BansosCodec;
+    let wal = WalContext::new(settings.wal_path(), codec);
+    #[cfg(feature = "byzantine")]
+    if let (Some(attack), NodeRole::Validator) = (super::byzantine::double_votes(), settings.role) {
+        return attack
+            .start_engine(
+                ctx,
+                engine_config(settings)?,
+                wal,
+                identity,
+                settings.node_key.clone(),
+            )
+            .await;
+    }
+    start_engine(
+        ctx,
+        engine_config(settings)?,
+        wal,
+        arc_malachitebft_app_channel::NetworkContext::new(identity, codec),
+        consensus_ctx,
+        SyncContext::new(codec),
+        RequestContext::new(ENGINE_REQUEST_QUEUE),
+    )
+    .await
+    .map_err(|e| anyhow!("{e:#}"))
 }
 
 async fn refresh_peers<S: Store>(
