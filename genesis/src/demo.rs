@@ -1185,11 +1185,11 @@ mod tests {
         );
         assert_eq!(
             default_year,
-            "52383dbf6a8413e08d8bf3eb321b6428e7082dec0802e53351f1e8a2799506ad"
+            "014fb533c22318246770b0aee038c9577826e2af04494b845624f7ad3a55afc8"
         );
         assert_eq!(
             small_year,
-            "7693080b109c9f4fb5be37ea4c1d816bdaaa2d6d7397c355bfbebe386fc4d63c"
+            "6a847a111aea1b6f9e7277d922e9b83b4d2f1f1730899616f27a53b3d447e99b"
         );
     }
 }

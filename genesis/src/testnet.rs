@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use ledger::genesis::{Genesis, Observer, OrgKind, Organisation, Program, ValidatorSpec};
+use ledger::note::NoteKey;
 use ledger::privacy::SecretKey;
 use ledger::types::{OrgId, ProgramCode, PublicKey, RegionCode};
 use rand::{CryptoRng, RngCore};
@@ -169,6 +170,8 @@ pub struct NodeSpec {
     /// The institution running it (validators only).
     pub org: Option<OrgId>,
     pub key: SigningKey,
+    /// The key that signs the log's checkpoints (validators only).
+    pub checkpoint_key: Option<SigningKey>,
     pub http: String,
     pub p2p: String,
 }
@@ -235,6 +238,9 @@ pub struct NodeConfigFile {
     pub genesis: String,
     /// Path of the node's key file, relative to the node's home or absolute.
     pub node_key: String,
+    /// Path of the validator's checkpoint-signing key file (validators only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_key: Option<String>,
     /// HTTP listen address, like `127.0.0.1:8701`.
     pub http_listen: String,
     /// libp2p listen multiaddress.
@@ -246,6 +252,9 @@ pub struct NodeConfigFile {
     #[serde(default)]
     pub tx_relay: Vec<String>,
 }
+
+/// The file name of a validator's checkpoint-signing key in its home.
+pub const CHECKPOINT_KEY_FILE: &str = "checkpoint.key";
 
 /// A key file: an ed25519 key pair as hex.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -337,9 +346,10 @@ struct Institutions {
 impl Institutions {
     /// Generates every demo institution in order, the first `validators` running a
     /// validator. Each institution draws its keys in the order transaction key, node key,
-    /// account key.
+    /// checkpoint key, account key.
     fn generate<R: RngCore + CryptoRng>(
         validators: usize,
+        origin: &str,
         rng: &mut R,
     ) -> Result<Institutions, GenesisError> {
         let mut out = Institutions {
@@ -353,7 +363,7 @@ impl Institutions {
                 OrgId::new(institution.id).map_err(|e| GenesisError::Invalid(e.to_string()))?;
             let tx_key = new_key(rng);
             let validator = if index < validators {
-                Some(out.add_validator_node(institution, &id, rng))
+                Some(out.add_validator_node(institution, &id, origin, rng)?)
             } else {
                 None
             };
@@ -380,23 +390,39 @@ impl Institutions {
         &mut self,
         institution: &Institution,
         id: &OrgId,
+        origin: &str,
         rng: &mut R,
-    ) -> ValidatorSpec {
+    ) -> Result<ValidatorSpec, GenesisError> {
         let node_key = new_key(rng);
+        let checkpoint_key = new_key(rng);
+        let note_key = NoteKey::ed25519(&checkpoint_key_name(origin, id), public(&checkpoint_key))
+            .map_err(|e| GenesisError::Invalid(e.to_string()))?;
         let validator = ValidatorSpec {
             key: public(&node_key),
             power: 1,
+            checkpoint_key: note_key.vkey(),
         };
         self.nodes.push(NodeSpec {
             name: institution.id.to_owned(),
             role: NodeRole::Validator,
             org: Some(id.clone()),
             key: node_key,
+            checkpoint_key: Some(checkpoint_key),
             http: String::new(),
             p2p: String::new(),
         });
-        validator
+        Ok(validator)
     }
+}
+
+/// The log origin of a local test network: `bansos.local/<chain id>`.
+pub fn log_origin(chain_id: &str) -> String {
+    format!("bansos.local/{chain_id}")
+}
+
+/// The note-key name of a validator's checkpoint key: `<origin>/<org id>`.
+pub fn checkpoint_key_name(origin: &str, org: &OrgId) -> String {
+    format!("{origin}/{org}")
 }
 
 /// Generates `count` observers, drawing a key for each and adding its node to `nodes`;
@@ -419,6 +445,7 @@ fn generate_observers<R: RngCore + CryptoRng>(
             role: NodeRole::Observer,
             org: None,
             key,
+            checkpoint_key: None,
             http: String::new(),
             p2p: String::new(),
         });
@@ -462,12 +489,14 @@ impl Testnet {
         check_spec(spec)?;
         // Keys are drawn from `rng` in a fixed order (each institution's keys in turn, the
         // observers', then the pseudonym key), so one seed always gives one network.
-        let institutions = Institutions::generate(spec.validators, rng)?;
+        let origin = log_origin(&spec.chain_id);
+        let institutions = Institutions::generate(spec.validators, &origin, rng)?;
         let mut nodes = institutions.nodes;
         let observers = generate_observers(spec.observers, rng, &mut nodes);
         assign_addresses(spec, &mut nodes);
         let genesis = Genesis {
             chain_id: spec.chain_id.clone(),
+            log_origin: origin,
             genesis_time_ms: spec.genesis_time_ms,
             organisations: institutions.organisations,
             observers,
@@ -550,11 +579,23 @@ impl Testnet {
                 secret_key: hex::encode(node.key.to_bytes()),
             };
             write_json(&home.join("node.key"), &key, true)?;
+            if let Some(checkpoint_key) = &node.checkpoint_key {
+                let key = KeyFile {
+                    owner: format!("{} checkpoints", node.name),
+                    public_key: public(checkpoint_key),
+                    secret_key: hex::encode(checkpoint_key.to_bytes()),
+                };
+                write_json(&home.join(CHECKPOINT_KEY_FILE), &key, true)?;
+            }
             let config = NodeConfigFile {
                 name: node.name.clone(),
                 role: node.role,
                 genesis: "../../genesis.json".into(),
                 node_key: "node.key".into(),
+                checkpoint_key: node
+                    .checkpoint_key
+                    .as_ref()
+                    .map(|_| CHECKPOINT_KEY_FILE.into()),
                 http_listen: node.http.clone(),
                 p2p_listen: node.p2p.clone(),
                 peers: self

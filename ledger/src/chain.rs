@@ -26,7 +26,7 @@ use crate::block::{tx_root, Block, BlockHeader};
 use crate::error::LedgerError;
 use crate::genesis::{Genesis, GenesisIndex};
 use crate::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX};
-use crate::merkle::{self, Frontier};
+use crate::merkle::{self, Frontier, TILE_HEIGHT, TILE_WIDTH};
 use crate::rules::{self, log_node_key, Overlay, StoreLog, TxContext, Writes};
 use crate::state::{keys, KeyHolder, KeyRecord};
 use crate::store::{Column, Store, WriteBatch};
@@ -819,6 +819,44 @@ impl<S: Store> Ledger<S> {
         let path = merkle::consistency_proof(&StoreLog(&self.store), first, second)
             .map_err(|e| corrupt("log", e))?;
         Ok(path.into_iter().map(Hash32).collect())
+    }
+
+    /// The hashes of a C2SP tlog-tiles hash tile, concatenated: tile `index` at tile level
+    /// `level`, `width` hashes wide (256 for a full tile). Hash `i` is the root of the
+    /// complete subtree of 256^level leaves at position `index * 256 + i`; every one must be
+    /// complete within the current log.
+    pub fn log_tile(&self, level: u8, index: u64, width: u16) -> Result<Vec<u8>, LedgerError> {
+        let merkle_level = u32::from(level) * TILE_HEIGHT;
+        if width == 0 || usize::from(width) > TILE_WIDTH || merkle_level >= 64 {
+            return Err(LedgerError::NotFound(format!(
+                "no tile at level {level} of width {width}"
+            )));
+        }
+        let end = index
+            .checked_mul(TILE_WIDTH as u64)
+            .and_then(|first| first.checked_add(u64::from(width)))
+            .and_then(|end| end.checked_mul(1u64 << merkle_level));
+        match end {
+            Some(end) if end <= self.tip.log.size() => {}
+            _ => {
+                return Err(LedgerError::NotFound(format!(
+                    "tile {level}/{index} of width {width} is beyond the log's {} leaves",
+                    self.tip.log.size()
+                )))
+            }
+        }
+        let source = StoreLog(&self.store);
+        let mut bytes = Vec::with_capacity(usize::from(width) * 32);
+        for i in 0..u64::from(width) {
+            let hash = merkle::SubtreeSource::subtree(
+                &source,
+                merkle_level as u8,
+                index * TILE_WIDTH as u64 + i,
+            )
+            .map_err(|e| corrupt("log", e))?;
+            bytes.extend_from_slice(&hash);
+        }
+        Ok(bytes)
     }
 
     /// The log indexes of the transactions concerning `beneficiary`, oldest first, at most

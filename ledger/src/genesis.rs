@@ -12,6 +12,7 @@ use crate::limits::{
     CHAIN_ID_BYTES_MAX, GENESIS_ORGANISATIONS_MAX, GENESIS_REGIONS_MAX, NAME_BYTES_MAX,
     ORG_TX_KEYS_MAX,
 };
+use crate::note::NoteKey;
 use crate::types::{Hash32, OrgId, ProgramCode, PublicKey, RegionCode, TimeMs};
 
 /// Domain separation for the genesis hash.
@@ -65,11 +66,15 @@ impl OrgKind {
     }
 }
 
-/// A consensus validator key and its voting power.
+/// A consensus validator key, its voting power, and the key with which it signs the
+/// transparency log's checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct ValidatorSpec {
     pub key: PublicKey,
     pub power: u64,
+    /// The checkpoint-signing key as a C2SP note verifier key
+    /// (`name+keyid+base64(0x01 ‖ key)`); a key of its own, not the consensus key.
+    pub checkpoint_key: String,
 }
 
 /// One institution.
@@ -118,6 +123,9 @@ pub struct Observer {
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Genesis {
     pub chain_id: String,
+    /// The transparency log's name: the first line of every checkpoint (C2SP
+    /// tlog-checkpoint), like `bansos.kemensos.go.id/2026`.
+    pub log_origin: String,
     /// The time of genesis; the first block's time must be later.
     pub genesis_time_ms: TimeMs,
     pub organisations: Vec<Organisation>,
@@ -133,6 +141,7 @@ pub struct ValidatorEntry {
     pub org: OrgId,
     pub key: PublicKey,
     pub power: u64,
+    pub checkpoint_key: NoteKey,
 }
 
 /// A validated genesis with lookup tables.
@@ -201,6 +210,9 @@ impl Genesis {
     fn check_sizes(&self, problems: &mut Vec<String>) {
         if self.chain_id.is_empty() || self.chain_id.len() > CHAIN_ID_BYTES_MAX {
             problems.push(format!("chain_id must be 1 to {CHAIN_ID_BYTES_MAX} bytes"));
+        }
+        if let Err(problem) = crate::note::check_name(&self.log_origin) {
+            problems.push(format!("log_origin: {problem}"));
         }
         if self.organisations.len() > GENESIS_ORGANISATIONS_MAX {
             problems.push(format!(
@@ -281,10 +293,15 @@ impl Genesis {
                     Some(sum) if sum <= u64::MAX / 4 => total_power = sum,
                     _ => problems.push("total voting power is too large".to_owned()),
                 }
+                let Some(checkpoint_key) = checkpoint_key(id, validator, keys_seen, problems)
+                else {
+                    continue;
+                };
                 validators.push(ValidatorEntry {
                     org: id.clone(),
                     key: validator.key,
                     power: validator.power,
+                    checkpoint_key,
                 });
             }
         }
@@ -317,6 +334,40 @@ impl Genesis {
             }
         }
     }
+}
+
+/// Parses a validator's checkpoint key: an Ed25519 note key (type 0x01) of its own.
+fn checkpoint_key(
+    id: &OrgId,
+    validator: &ValidatorSpec,
+    keys_seen: &mut BTreeMap<PublicKey, String>,
+    problems: &mut Vec<String>,
+) -> Option<NoteKey> {
+    let key = match NoteKey::parse(&validator.checkpoint_key) {
+        Ok(key) if key.algorithm == crate::note::ALGORITHM_ED25519 => key,
+        Ok(_) => {
+            problems.push(format!(
+                "the checkpoint key of {id}'s validator is not an Ed25519 (0x01) note key"
+            ));
+            return None;
+        }
+        Err(error) => {
+            problems.push(format!("the checkpoint key of {id}'s validator: {error}"));
+            return None;
+        }
+    };
+    if !is_usable_key(&key.key) {
+        problems.push(format!(
+            "the checkpoint key of {id}'s validator is not a valid ed25519 key"
+        ));
+    }
+    let owner = format!("checkpoint key of {id}");
+    if let Some(other) = keys_seen.insert(key.key, owner) {
+        problems.push(format!(
+            "the checkpoint key of {id}'s validator is already used by {other}"
+        ));
+    }
+    Some(key)
 }
 
 /// Checks an organisation's name, its region and program scopes and its number of
@@ -417,6 +468,7 @@ mod tests {
     fn minimal() -> Genesis {
         Genesis {
             chain_id: "bansos-test".into(),
+            log_origin: "bansos.test/log".into(),
             genesis_time_ms: 1_767_225_600_000,
             organisations: vec![Organisation {
                 id: OrgId::new("kemensos").unwrap(),
@@ -428,6 +480,9 @@ mod tests {
                 validator: Some(ValidatorSpec {
                     key: key(2),
                     power: 1,
+                    checkpoint_key: NoteKey::ed25519("bansos.test/kemensos", key(4))
+                        .unwrap()
+                        .vkey(),
                 }),
             }],
             observers: vec![],

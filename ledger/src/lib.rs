@@ -1,8 +1,8 @@
 //! # Bansos ledger core
 //!
 //! The aid lifecycle as a deterministic state machine: signed transactions go in, blocks come
-//! out, every block hash-chained with BLAKE3 and every transaction appended to an RFC 9162
-//! transparency log. This crate does no networking, reads no clock and draws no randomness:
+//! out, every block hash-chained with BLAKE3 and every transaction appended to a SHA-256
+//! transparency log in the RFC 6962 / C2SP shape ([`merkle`], signed heads in [`note`]). This crate does no networking, reads no clock and draws no randomness:
 //! time arrives in block headers, randomness as arguments. That is what lets every node,
 //! and every auditor offline, reach the same state from the same blocks.
 //!
@@ -34,6 +34,7 @@ pub mod error;
 pub mod genesis;
 pub mod limits;
 pub mod merkle;
+pub mod note;
 pub mod privacy;
 mod rules;
 pub mod signature;

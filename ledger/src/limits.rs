@@ -5,6 +5,11 @@
 
 /// The largest canonical encoding of one signed transaction.
 pub const TX_BYTES_MAX: usize = 4 * 1024;
+/// The largest leaf of the transparency log: a C2SP entry bundle prefixes each entry with
+/// a big-endian u16 length, so 64 KiB less one byte. Every leaf is one transaction's
+/// canonical bytes, so [`TX_BYTES_MAX`] must stay within it (checked at compile time).
+pub const LOG_LEAF_BYTES_MAX: usize = u16::MAX as usize;
+const _: () = assert!(TX_BYTES_MAX <= LOG_LEAF_BYTES_MAX);
 /// The most transactions in one block.
 pub const BLOCK_TXS_MAX: usize = 10_000;
 /// The largest sum of transaction encodings in one block.

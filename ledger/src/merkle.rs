@@ -8,8 +8,10 @@
 //! lets the proof generators here work from O(log n) stored subtrees instead
 //! of rehashing O(n) leaves.
 //!
-//! The hash is BLAKE3 with a 32-byte output instead of SHA-256. The RFC's
-//! domain separation is kept unchanged: leaves are hashed behind a `0x00`
+//! The hash is SHA-256, exactly as RFC 6962 and the C2SP specifications
+//! (tlog-checkpoint, tlog-tiles, tlog-witness, tlog-proof) define it, so that
+//! tools this project did not write (Go's `sumdb/tlog`, witnesses, browsers'
+//! WebCrypto) check its roots and proofs. Leaves are hashed behind a `0x00`
 //! prefix and interior nodes behind a `0x01` prefix (RFC 9162 §2.1.1), so a
 //! leaf can never be passed off as an interior node or the other way round.
 //!
@@ -23,8 +25,16 @@
 //! * the [`Frontier`], the right edge of the tree, which is all a writer
 //!   needs to append leaves and publish tree heads without reading anything.
 
-/// A 32-byte BLAKE3 digest; every node of the tree, leaf or interior, is one.
+use sha2::{Digest, Sha256};
+
+/// A 32-byte SHA-256 digest; every node of the tree, leaf or interior, is one.
 pub type Hash = [u8; 32];
+
+/// Tree levels per C2SP tlog-tiles tile: a tile at tile level `L` holds hashes of merkle
+/// level `8 L`.
+pub const TILE_HEIGHT: u32 = 8;
+/// Hashes in a full tile (2^[`TILE_HEIGHT`]).
+pub const TILE_WIDTH: usize = 1 << TILE_HEIGHT;
 
 /// The prefix that marks a leaf hash, per RFC 9162 §2.1.1, so that a leaf can
 /// never collide with an interior node.
@@ -36,26 +46,28 @@ const NODE_PREFIX: u8 = 0x01;
 
 /// Hashes one leaf's bytes into its level-0 node.
 ///
-/// The leaf is hashed as `BLAKE3(0x00 || leaf_bytes)` (RFC 9162 §2.1.1) so
+/// The leaf is hashed as `SHA-256(0x00 || leaf_bytes)` (RFC 9162 §2.1.1) so
 /// that its digest lives in a different domain from every interior node.
 pub fn leaf_hash(leaf_bytes: &[u8]) -> Hash {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&[LEAF_PREFIX]);
-    hasher.update(leaf_bytes);
-    *hasher.finalize().as_bytes()
+    Sha256::new()
+        .chain_update([LEAF_PREFIX])
+        .chain_update(leaf_bytes)
+        .finalize()
+        .into()
 }
 
 /// Hashes two child nodes into their parent.
 ///
-/// The parent is `BLAKE3(0x01 || left || right)` (RFC 9162 §2.1.1); the
+/// The parent is `SHA-256(0x01 || left || right)` (RFC 9162 §2.1.1); the
 /// prefix keeps interior nodes apart from leaves, and the fixed order makes
 /// the hash commit to which child is on which side.
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&[NODE_PREFIX]);
-    hasher.update(left);
-    hasher.update(right);
-    *hasher.finalize().as_bytes()
+    Sha256::new()
+        .chain_update([NODE_PREFIX])
+        .chain_update(left)
+        .chain_update(right)
+        .finalize()
+        .into()
 }
 
 /// Returns the tree head of a log with no leaves.
@@ -64,7 +76,7 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 /// string, `MTH({}) = HASH()`, so the empty log still has a well-defined,
 /// publishable root.
 pub fn empty_root() -> Hash {
-    *blake3::hash(&[]).as_bytes()
+    Sha256::digest([]).into()
 }
 
 /// Gives access to stored complete subtrees, so that roots and proofs can be
@@ -763,14 +775,110 @@ mod tests {
 
     #[test]
     fn hashes_use_rfc_domain_separation() {
-        assert_eq!(empty_root(), *blake3::hash(b"").as_bytes());
-        assert_eq!(leaf_hash(b"abc"), *blake3::hash(b"\x00abc").as_bytes());
+        let sha256 = |bytes: &[u8]| -> Hash { Sha256::digest(bytes).into() };
+        assert_eq!(empty_root(), sha256(b""));
+        assert_eq!(leaf_hash(b"abc"), sha256(b"\x00abc"));
         let (l, r) = ([1u8; 32], [2u8; 32]);
         let mut buf = vec![1u8];
         buf.extend_from_slice(&l);
         buf.extend_from_slice(&r);
-        assert_eq!(node_hash(&l, &r), *blake3::hash(&buf).as_bytes());
+        assert_eq!(node_hash(&l, &r), sha256(&buf));
         assert_ne!(node_hash(&l, &r), node_hash(&r, &l));
+    }
+
+    /// The leaves of the RFC 6962 test vectors (certificate-transparency's
+    /// `merkle_tree_test`, also used by transparency-dev/merkle).
+    const RFC6962_LEAVES: [&[u8]; 8] = [
+        b"",
+        b"\x00",
+        b"\x10",
+        b"\x20\x21",
+        b"\x30\x31",
+        b"\x40\x41\x42\x43",
+        b"\x50\x51\x52\x53\x54\x55\x56\x57",
+        b"\x60\x61\x62\x63\x64\x65\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f",
+    ];
+
+    /// Their published roots for the first 1 to 8 leaves.
+    const RFC6962_ROOTS: [&str; 8] = [
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    ];
+
+    fn hex(hash: &Hash) -> String {
+        hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn roots_match_the_published_rfc6962_test_vectors() {
+        assert_eq!(
+            hex(&empty_root()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let mut tree = MemoryTree::new();
+        let mut frontier = Frontier::new();
+        for (leaf, expected) in RFC6962_LEAVES.iter().zip(RFC6962_ROOTS) {
+            tree.append(leaf);
+            frontier.append(leaf_hash(leaf));
+            assert_eq!(hex(&root_at(&tree, tree.size()).unwrap()), expected);
+            assert_eq!(hex(&frontier.root()), expected);
+        }
+    }
+
+    #[test]
+    fn proofs_match_the_published_rfc6962_test_vectors() {
+        let mut tree = MemoryTree::new();
+        for leaf in RFC6962_LEAVES {
+            tree.append(leaf);
+        }
+        let path = |proof: Vec<Hash>| -> Vec<String> { proof.iter().map(hex).collect() };
+        // Inclusion of leaf 0 in the tree of 8, and of leaf 5 in the tree of 8.
+        assert_eq!(
+            path(inclusion_proof(&tree, 0, 8).unwrap()),
+            [
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ]
+        );
+        assert_eq!(
+            path(inclusion_proof(&tree, 5, 8).unwrap()),
+            [
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ]
+        );
+        // Consistency between the trees of 1 and 8, 6 and 8, 2 and 5.
+        assert_eq!(
+            path(consistency_proof(&tree, 1, 8).unwrap()),
+            [
+                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+            ]
+        );
+        assert_eq!(
+            path(consistency_proof(&tree, 6, 8).unwrap()),
+            [
+                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            ]
+        );
+        assert_eq!(
+            path(consistency_proof(&tree, 2, 5).unwrap()),
+            [
+                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"
+            ]
+        );
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code: code.to_owned(),
@@ -49,7 +49,7 @@ impl ApiError {
         }
     }
 
-    fn internal(error: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -105,7 +105,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Requests one node handles at once; beyond it, 503 with `Retry-After`.
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 256;
@@ -152,8 +152,21 @@ async fn limit_requests(
         title = "Bansos Ledger node API",
         description = "Submit signed aid-lifecycle transactions and read committed blocks with their commit certificates."
     ),
-    paths(status, submit_tx, submit_txs, tx_status, block, key, metrics),
+    paths(
+        status,
+        submit_tx,
+        submit_txs,
+        tx_status,
+        block,
+        key,
+        metrics,
+        crate::log_api::inclusion_proof,
+        crate::log_api::consistency_proof,
+        crate::log_api::tile
+    ),
     components(schemas(
+        proto::api::InclusionProofJson,
+        proto::api::ConsistencyProofJson,
         StatusJson,
         BlockJson,
         SubmittedJson,
@@ -183,6 +196,7 @@ pub fn router<S: Store + 'static>(shared: Arc<Shared<S>>) -> Router {
         .route("/v1/keys/{public_key}", get(key::<S>))
         .route("/metrics", get(metrics::<S>))
         .route("/openapi.json", get(openapi))
+        .merge(crate::log_api::routes::<S>())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             InFlight::new(REQUESTS_IN_FLIGHT_MAX, REQUESTS_PER_CLIENT_MAX),

@@ -94,6 +94,8 @@ struct ConfigToml {
     role: NodeRole,
     genesis: String,
     node_key: String,
+    #[serde(default)]
+    checkpoint_key: Option<String>,
     http_listen: String,
     p2p_listen: String,
     peers: Vec<String>,
@@ -114,6 +116,8 @@ pub struct NodeSettings {
     pub genesis: Genesis,
     pub genesis_index: GenesisIndex,
     pub node_key: SigningKey,
+    /// The key this validator signs the log's checkpoints with (validators only).
+    pub checkpoint_key: Option<SigningKey>,
     pub http_listen: std::net::SocketAddr,
     pub p2p_listen: String,
     pub peers: Vec<String>,
@@ -172,6 +176,10 @@ impl NodeSettings {
                 config.http_listen
             )
         })?;
+        let checkpoint_key = match &config.checkpoint_key {
+            Some(path) => Some(genesis::testnet::read_key(&resolve(path))?),
+            None => None,
+        };
         let settings = NodeSettings {
             home: home.to_path_buf(),
             name: config.name,
@@ -179,6 +187,7 @@ impl NodeSettings {
             genesis,
             genesis_index,
             node_key,
+            checkpoint_key,
             http_listen,
             p2p_listen: config.p2p_listen,
             peers: config.peers,
@@ -204,8 +213,16 @@ impl NodeSettings {
         let key = self.public_key();
         match self.role {
             NodeRole::Validator => {
-                if !self.genesis_index.validators.iter().any(|v| v.key == key) {
+                let Some(validator) = self.genesis_index.validators.iter().find(|v| v.key == key)
+                else {
                     bail!("node key {key} is not a validator in genesis; a validator must be listed in genesis (or run this node as an observer)");
+                };
+                let Some(checkpoint_key) = &self.checkpoint_key else {
+                    bail!("a validator needs checkpoint_key in config.toml: the key it signs the log's checkpoints with");
+                };
+                let public = PublicKey(checkpoint_key.verifying_key().to_bytes());
+                if public != validator.checkpoint_key.key {
+                    bail!("checkpoint key {public} is not this validator's checkpoint key in genesis ({})", validator.checkpoint_key.vkey());
                 }
             }
             NodeRole::Observer => {

@@ -24,6 +24,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod consensus;
+pub mod log_api;
 pub mod mempool;
 pub mod metrics;
 pub mod relay;

@@ -445,3 +445,117 @@ async fn only_a_node_of_the_network_can_mark_a_batch_as_relayed() {
     let state: TxStatusJson = node.get_as(&path).await;
     assert_eq!(state.status, TxState::Rejected);
 }
+
+/// Decodes a base64 SHA-256 hash from a proof body.
+fn log_hash(text: &str) -> [u8; 32] {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+/// Commits `count` Pemda proposals in blocks of 60 (within the nonce-gap limit); returns
+/// the log size after each block.
+fn commit_proposals(node: &Node, count: u64) -> Vec<u64> {
+    let mut sizes = Vec::new();
+    for start in (0..count).step_by(60) {
+        for nonce in start..(start + 60).min(count) {
+            let tx = node.pemda_propose(nonce, 0);
+            let mut tx = tx;
+            // A distinct pseudonym per proposal: the nonce's bytes.
+            let TxBody { action, .. } = &mut tx.body;
+            if let Action::Propose { beneficiary, .. } = action {
+                beneficiary.0[..8].copy_from_slice(&nonce.to_be_bytes());
+                beneficiary.0[31] = 1;
+            }
+            let key = node.net.keys.org("pemda-3510").unwrap();
+            let tx = tx.body.sign(key);
+            node.shared.admit(tx, false, false).unwrap();
+        }
+        node.commit_block();
+        sizes.push(node.shared.ledger().tip().log.size());
+    }
+    sizes
+}
+
+#[tokio::test]
+async fn log_proofs_and_tiles_verify_against_the_committed_roots() {
+    use ledger::merkle;
+    let node = node(1000);
+    let sizes = commit_proposals(&node, 300);
+    assert_eq!(sizes, [60, 120, 180, 240, 300]);
+    let leaves: Vec<[u8; 32]> = (0..300)
+        .map(|i| merkle::leaf_hash(&node.shared.ledger().log_leaf(i).unwrap().unwrap()))
+        .collect();
+    // Each committed size's root is in its block header; proofs verify against it.
+    for (height, &size) in (1..).zip(&sizes) {
+        let block: BlockJson = node
+            .get_as(&format!("/v1/blocks/{height}?txs=hashes"))
+            .await;
+        assert_eq!(block.header.log_size, size);
+        let header_root = Hash32::from_hex(&block.header.log_root).unwrap().0;
+        for index in [0, size / 2, size - 1] {
+            let proof: proto::api::InclusionProofJson = node
+                .get_as(&format!("/v1/proof/inclusion?index={index}&size={size}"))
+                .await;
+            assert_eq!(log_hash(&proof.root), header_root);
+            assert_eq!(log_hash(&proof.leaf_hash), leaves[index as usize]);
+            let path: Vec<[u8; 32]> = proof.path.iter().map(|h| log_hash(h)).collect();
+            merkle::verify_inclusion(&leaves[index as usize], index, size, &path, &header_root)
+                .unwrap();
+        }
+    }
+    let consistency: proto::api::ConsistencyProofJson = node
+        .get_as("/v1/proof/consistency?first=60&second=300")
+        .await;
+    let path: Vec<[u8; 32]> = consistency.path.iter().map(|h| log_hash(h)).collect();
+    merkle::verify_consistency(
+        60,
+        300,
+        &log_hash(&consistency.first_root),
+        &log_hash(&consistency.second_root),
+        &path,
+    )
+    .unwrap();
+    // Tiles: leaf hashes at level 0, subtree roots of 256 leaves at level 1.
+    let tile = |path: &str| {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        node.send(request)
+    };
+    let (status, full) = tile("/tile/0/000").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(full, leaves[..256].concat());
+    let (status, partial) = tile("/tile/0/001.p/44").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(partial, leaves[256..300].concat());
+    let mut tree = merkle::MemoryTree::new();
+    for leaf in &leaves[..256] {
+        tree.push_leaf_hash(*leaf);
+    }
+    let (status, upper) = tile("/tile/1/000.p/1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(upper, merkle::root_at(&tree, 256).unwrap());
+    // What the log does not have yet, or cannot be a tile, is refused with a code.
+    for (path, expected) in [
+        ("/tile/0/001", "unknown_tile"),
+        ("/tile/0/001.p/45", "unknown_tile"),
+        ("/tile/1/000", "unknown_tile"),
+        ("/tile/00/000", "unknown_tile"),
+        ("/tile/0/1", "unknown_tile"),
+        ("/tile/64/000", "unknown_tile"),
+        ("/tile/entries/000", "unknown_tile"),
+        ("/v1/proof/inclusion?index=300&size=300", "not_in_log"),
+        ("/v1/proof/inclusion?index=0&size=301", "not_in_log"),
+        ("/v1/proof/inclusion?index=-1&size=3", "bad_query"),
+        ("/v1/proof/inclusion?size=3", "bad_query"),
+        ("/v1/proof/consistency?first=0&second=3", "not_in_log"),
+        ("/v1/proof/consistency?first=4&second=3", "not_in_log"),
+        ("/v1/proof/consistency?first=1&second=x", "bad_query"),
+    ] {
+        let (status, body) = node.get(path).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+        assert_eq!(code(&body), expected, "{path}: {body}");
+    }
+}

@@ -263,3 +263,119 @@ pub struct KeyJson {
     /// The next nonce counting this node's pending transactions: what to sign next.
     pub pending_next_nonce: u64,
 }
+
+/// `GET /v1/proof/inclusion?index=I&size=S`: the RFC 6962 / 9162 inclusion proof of leaf
+/// `index` in the log of `size` leaves. Hashes are standard base64 of SHA-256 digests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProofJson {
+    pub index: u64,
+    pub size: u64,
+    /// SHA-256(0x00 ‖ leaf bytes).
+    #[schema(pattern = "^[A-Za-z0-9+/]{43}=$")]
+    pub leaf_hash: String,
+    /// Sibling hashes from the leaf up.
+    pub path: Vec<String>,
+    /// The log root at `size`.
+    #[schema(pattern = "^[A-Za-z0-9+/]{43}=$")]
+    pub root: String,
+}
+
+/// `GET /v1/proof/consistency?first=A&second=B`: the RFC 6962 / 9162 consistency proof
+/// between two sizes of the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProofJson {
+    pub first: u64,
+    pub second: u64,
+    pub path: Vec<String>,
+    #[schema(pattern = "^[A-Za-z0-9+/]{43}=$")]
+    pub first_root: String,
+    #[schema(pattern = "^[A-Za-z0-9+/]{43}=$")]
+    pub second_root: String,
+}
+
+/// The part of a C2SP tlog-tiles path after the level: tile index `index` as zero-padded
+/// 3-digit groups, all but the last prefixed with `x` (1234067 → `x001/x234/067`), then
+/// `.p/<width>` for a partial tile.
+pub fn tile_index_path(index: u64, partial_width: Option<u16>) -> String {
+    let mut groups = vec![format!("{:03}", index % 1000)];
+    let mut rest = index / 1000;
+    while rest > 0 {
+        groups.push(format!("x{:03}", rest % 1000));
+        rest /= 1000;
+    }
+    groups.reverse();
+    let mut path = groups.join("/");
+    if let Some(width) = partial_width {
+        path.push_str(&format!(".p/{width}"));
+    }
+    path
+}
+
+/// Parses what [`tile_index_path`] writes, accepting only that one spelling: the tile index
+/// and, for a partial tile, its width (1 to 255).
+pub fn parse_tile_index_path(path: &str) -> Option<(u64, Option<u16>)> {
+    let (groups, width) = match path.split_once(".p/") {
+        Some((groups, width)) => {
+            let parsed: u16 = width.parse().ok()?;
+            if !(1..=255).contains(&parsed) || parsed.to_string() != width {
+                return None;
+            }
+            (groups, Some(parsed))
+        }
+        None => (path, None),
+    };
+    let parts: Vec<&str> = groups.split('/').collect();
+    let (last, leading) = parts.split_last()?;
+    let mut index: u64 = 0;
+    for part in leading
+        .iter()
+        .map(|p| p.strip_prefix('x'))
+        .chain([Some(*last)])
+    {
+        let digits = part?;
+        if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let group: u64 = digits.parse().ok()?;
+        index = index.checked_mul(1000)?.checked_add(group)?;
+    }
+    // Leading zero groups would be a second spelling of a smaller index.
+    (tile_index_path(index, width) == path).then_some((index, width))
+}
+
+#[cfg(test)]
+mod tile_path_tests {
+    use super::*;
+
+    #[test]
+    fn tile_paths_follow_the_spec_and_parse_back_in_one_spelling_only() {
+        assert_eq!(tile_index_path(1234067, None), "x001/x234/067");
+        assert_eq!(tile_index_path(0, Some(17)), "000.p/17");
+        assert_eq!(tile_index_path(1000, None), "x001/000");
+        for (index, width) in [
+            (0, None),
+            (5, Some(1)),
+            (999, None),
+            (1000, Some(255)),
+            (u64::MAX, None),
+        ] {
+            let path = tile_index_path(index, width);
+            assert_eq!(parse_tile_index_path(&path), Some((index, width)), "{path}");
+        }
+        for bad in [
+            "1",
+            "0001",
+            "x000/001",
+            "001/x001",
+            "000.p/0",
+            "000.p/256",
+            "000.p/017",
+            "x001",
+            "abc",
+            "000/",
+            "",
+        ] {
+            assert_eq!(parse_tile_index_path(bad), None, "{bad}");
+        }
+    }
+}

@@ -200,6 +200,14 @@ mod tests {
     use ed25519_dalek::{Signer as _, SigningKey};
     use ledger::types::OrgId;
 
+    /// A checkpoint key; these tests are about consensus keys only.
+    fn note_key() -> ledger::note::NoteKey {
+        let key = SigningKey::from_bytes(&[200; 32])
+            .verifying_key()
+            .to_bytes();
+        ledger::note::NoteKey::ed25519("test/checkpoints", PublicKey(key)).unwrap()
+    }
+
     fn set(keys: &[SigningKey]) -> ValidatorSet {
         let entries: Vec<ValidatorEntry> = keys
             .iter()
@@ -208,6 +216,7 @@ mod tests {
                 org: OrgId::new(format!("org-{i}")).unwrap(),
                 key: PublicKey(k.verifying_key().to_bytes()),
                 power: 1,
+                checkpoint_key: note_key(),
             })
             .collect();
         ValidatorSet::from_genesis(&entries).unwrap()
@@ -283,6 +292,7 @@ mod tests {
             org: OrgId::new("org").unwrap(),
             key,
             power,
+            checkpoint_key: note_key(),
         };
         assert!(ValidatorSet::from_genesis(&[entry(1), entry(1)]).is_none());
         assert!(ValidatorSet::from_genesis(&[entry(0)]).is_none());

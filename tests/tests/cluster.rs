@@ -399,6 +399,7 @@ fn write_outsider_home(
         role: NodeRole::Validator,
         genesis: genesis_path.display().to_string(),
         node_key: "node.key".into(),
+        checkpoint_key: None,
         http_listen: format!("127.0.0.1:{http}"),
         p2p_listen: format!("/ip4/127.0.0.20/tcp/{p2p}"),
         peers: cluster

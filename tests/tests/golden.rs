@@ -60,6 +60,7 @@ fn golden_block_header_hash() {
 fn golden_genesis_hash() {
     let genesis = Genesis {
         chain_id: "bansos-golden".into(),
+        log_origin: "bansos.golden/log".into(),
         genesis_time_ms: 1_767_225_600_000,
         organisations: vec![Organisation {
             id: OrgId::new("kemensos").unwrap(),
@@ -71,6 +72,12 @@ fn golden_genesis_hash() {
             validator: Some(ValidatorSpec {
                 key: public(4),
                 power: 1,
+                checkpoint_key: ledger::note::NoteKey::ed25519(
+                    "bansos.golden/log/kemensos",
+                    public(5),
+                )
+                .unwrap()
+                .vkey(),
             }),
         }],
         observers: vec![],
@@ -85,6 +92,6 @@ fn golden_genesis_hash() {
     };
     assert_eq!(
         genesis.hash().to_hex(),
-        "3f1f8d4ecfdb35417de69b815a55cd888f44c758d0fa0422305a65465db1eb88"
+        "6ecfe6537ef04e89fa0f13dedbc5b5ab64edd814bc0d946418c6b9725dad0306"
     );
 }

@@ -261,6 +261,12 @@ mod tests {
                 org: OrgId::new(format!("org-{i}")).unwrap(),
                 key: PublicKey(k.verifying_key().to_bytes()),
                 power: 1,
+                // Checkpoint keys play no part in consensus signatures.
+                checkpoint_key: ledger::note::NoteKey::ed25519(
+                    &format!("test/org-{i}"),
+                    PublicKey([9; 32]),
+                )
+                .unwrap(),
             })
             .collect();
         (keys, ValidatorSet::from_genesis(&entries).unwrap())

@@ -1,0 +1,174 @@
+//! The transparency log over HTTP, for anyone (DESIGN §4, §5): inclusion and consistency
+//! proofs as JSON, and C2SP tlog-tiles hash tiles, which any tlog client turns into the
+//! same proofs itself. All of it is public: hashes reveal nothing about the leaves.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use ledger::error::LedgerError;
+use ledger::merkle::{self, TILE_WIDTH};
+use ledger::types::Hash32;
+use ledger::Store;
+use proto::api::{parse_tile_index_path, ConsistencyProofJson, InclusionProofJson};
+use serde::Deserialize;
+
+use crate::api::{ApiError, ApiResult};
+use crate::shared::Shared;
+
+/// Cache lifetime of a tile: a tile's bytes never change once the log has them.
+const TILE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+/// The log's routes.
+pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
+    Router::new()
+        .route("/v1/proof/inclusion", get(inclusion_proof::<S>))
+        .route("/v1/proof/consistency", get(consistency_proof::<S>))
+        .route("/tile/{level}/{*index}", get(tile::<S>))
+}
+
+fn base64(hash: &Hash32) -> String {
+    BASE64.encode(hash.0)
+}
+
+/// A required query parameter that must be a non-negative integer.
+fn number(name: &str, value: Option<&str>) -> ApiResult<u64> {
+    let value = value.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("the query parameter {name} is required"),
+        )
+    })?;
+    value.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("{name}={value:?} is not a non-negative integer"),
+        )
+    })
+}
+
+/// A proof or tile the log cannot give: beyond its size, or out of range.
+fn not_in_log(error: LedgerError) -> ApiError {
+    match error {
+        LedgerError::NotFound(message) => {
+            ApiError::new(StatusCode::NOT_FOUND, "not_in_log", message)
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InclusionQuery {
+    index: Option<String>,
+    size: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/proof/inclusion",
+    params(("index" = u64, Query, description = "Leaf index (the transaction's log index)"),
+           ("size" = u64, Query, description = "Log size the proof is against; at most the current size")),
+    responses((status = 200, body = InclusionProofJson), (status = 400, body = proto::api::ErrorBody),
+              (status = 404, body = proto::api::ErrorBody, description = "index not below size, or size beyond the log")))]
+pub async fn inclusion_proof<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    Query(query): Query<InclusionQuery>,
+) -> ApiResult<Json<InclusionProofJson>> {
+    let index = number("index", query.index.as_deref())?;
+    let size = number("size", query.size.as_deref())?;
+    let ledger = shared.ledger();
+    let path = ledger.inclusion_proof(index, size).map_err(not_in_log)?;
+    let leaf = ledger
+        .log_leaf(index)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal(format!("log leaf {index} is missing")))?;
+    let root = ledger.log_root_at(size).map_err(not_in_log)?;
+    Ok(Json(InclusionProofJson {
+        index,
+        size,
+        leaf_hash: base64(&Hash32(merkle::leaf_hash(&leaf))),
+        path: path.iter().map(base64).collect(),
+        root: base64(&root),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsistencyQuery {
+    first: Option<String>,
+    second: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/proof/consistency",
+    params(("first" = u64, Query, description = "The smaller log size, at least 1"),
+           ("second" = u64, Query, description = "The larger log size; at most the current size")),
+    responses((status = 200, body = ConsistencyProofJson), (status = 400, body = proto::api::ErrorBody),
+              (status = 404, body = proto::api::ErrorBody, description = "sizes out of order or beyond the log")))]
+pub async fn consistency_proof<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    Query(query): Query<ConsistencyQuery>,
+) -> ApiResult<Json<ConsistencyProofJson>> {
+    let first = number("first", query.first.as_deref())?;
+    let second = number("second", query.second.as_deref())?;
+    let ledger = shared.ledger();
+    let path = ledger
+        .consistency_proof(first, second)
+        .map_err(not_in_log)?;
+    Ok(Json(ConsistencyProofJson {
+        first,
+        second,
+        path: path.iter().map(base64).collect(),
+        first_root: base64(&ledger.log_root_at(first).map_err(not_in_log)?),
+        second_root: base64(&ledger.log_root_at(second).map_err(not_in_log)?),
+    }))
+}
+
+/// A tile path's level: a decimal from 0 to 63 without leading zeroes (C2SP tlog-tiles).
+fn tile_level(text: &str) -> Option<u8> {
+    let level: u8 = text.parse().ok()?;
+    (level <= 63 && level.to_string() == text).then_some(level)
+}
+
+fn unknown_tile(message: String) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_tile", message)
+}
+
+#[utoipa::path(get, path = "/tile/{level}/{index}",
+    params(("level" = String, Path, description = "Tile level, 0 to 63"),
+           ("index" = String, Path, description = "Tile index as C2SP tlog-tiles writes it (`x001/x234/067`), with `.p/<width>` for a partial tile")),
+    responses((status = 200, description = "The tile's SHA-256 hashes, concatenated", content_type = "application/octet-stream"),
+              (status = 404, body = proto::api::ErrorBody)))]
+pub async fn tile<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    Path((level, index)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    if level == "entries" {
+        return Err(unknown_tile(
+            "entry bundles hold transactions, which are consortium data; they are not served on the public API".into(),
+        ));
+    }
+    let level = tile_level(&level)
+        .ok_or_else(|| unknown_tile(format!("{level:?} is not a tile level (0 to 63)")))?;
+    let (index, width) = parse_tile_index_path(&index)
+        .ok_or_else(|| unknown_tile(format!("{index:?} is not a tile index path")))?;
+    let width = width.unwrap_or(TILE_WIDTH as u16);
+    let bytes = shared
+        .ledger()
+        .log_tile(level, index, width)
+        .map_err(|e| match e {
+            LedgerError::NotFound(message) => unknown_tile(message),
+            other => ApiError::internal(other),
+        })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, TILE_CACHE_CONTROL),
+        ],
+        bytes,
+    )
+        .into_response())
+}
