@@ -10,8 +10,11 @@ if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_6
 fi
 # The demo script talks to the nodes' HTTP API with curl.
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# The interop test checks the log with Go's own tlog and note packages (golang.org/x/mod).
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || need_apt+=(golang-golang-x-mod-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing ${need_apt[*]} (clang and libclang build RocksDB; curl is used by the demo)"
+  echo "installing ${need_apt[*]} (clang and libclang build RocksDB; curl is used by the demo; Go checks the log in a test)"
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq

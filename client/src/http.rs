@@ -240,6 +240,21 @@ impl NodeClient {
     }
 
     /// `GET /metrics` (Prometheus text).
+    /// The signed checkpoint (a C2SP signed note) at log size `size`, or the latest;
+    /// `None` when the node has none signed by a quorum. Not verified here: a verifier
+    /// checks it with `ledger::note::verify_checkpoint` and the genesis keys.
+    pub async fn checkpoint(&self, size: Option<u64>) -> Result<Option<String>, ClientError> {
+        let query = size.map_or(String::new(), |s| format!("?size={s}"));
+        let url = format!("{}/v1/checkpoint{query}", self.base);
+        let what = format!("GET {url}");
+        let (status, bytes) = self.send(&what, self.http.get(&url)).await?;
+        match status {
+            404 => Ok(None),
+            200..=299 => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+            _ => Err(ClientError::Http { what, status }),
+        }
+    }
+
     pub async fn metrics(&self) -> Result<String, ClientError> {
         let url = format!("{}/metrics", self.base);
         let what = format!("GET {url}");

@@ -38,6 +38,7 @@ pub const STATE_DOMAIN: &[u8] = b"bansos-ledger/state/v1\0";
 
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
 const META_TIP: &[u8] = b"tip";
+const META_LATEST_CHECKPOINT: &[u8] = b"latest_checkpoint";
 
 /// The head of the chain: enough to build or check the next block without reading.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -760,6 +761,53 @@ impl<S: Store> Ledger<S> {
         Ok(self
             .store
             .get(Column::Certificates, &height.to_be_bytes())?)
+    }
+
+    /// The signed checkpoint kept for log size `size` (a C2SP signed note), if any.
+    pub fn checkpoint_note(&self, size: u64) -> Result<Option<String>, LedgerError> {
+        self.store
+            .get(Column::Checkpoints, &size.to_be_bytes())?
+            .map(|bytes| String::from_utf8(bytes).map_err(|e| corrupt("checkpoint", e)))
+            .transpose()
+    }
+
+    /// The largest log size with a kept signed checkpoint.
+    pub fn latest_checkpoint_size(&self) -> Result<Option<u64>, LedgerError> {
+        match self.store.get(Column::Meta, META_LATEST_CHECKPOINT)? {
+            None => Ok(None),
+            Some(bytes) => {
+                Ok(Some(u64::from_be_bytes(bytes.try_into().map_err(
+                    |_| corrupt("latest checkpoint", "not 8 bytes"),
+                )?)))
+            }
+        }
+    }
+
+    /// Keeps `note` as the signed checkpoint of log size `size` (replacing a note with fewer
+    /// signatures), and as the latest when `latest`. The caller has verified it; the ledger
+    /// only checks that the size is committed.
+    pub fn keep_checkpoint_note(
+        &mut self,
+        size: u64,
+        note: &str,
+        latest: bool,
+    ) -> Result<(), LedgerError> {
+        self.require_log_size(size)?;
+        let mut batch = WriteBatch::new();
+        batch.put(
+            Column::Checkpoints,
+            size.to_be_bytes().to_vec(),
+            note.as_bytes().to_vec(),
+        );
+        if latest {
+            batch.put(
+                Column::Meta,
+                META_LATEST_CHECKPOINT.to_vec(),
+                size.to_be_bytes().to_vec(),
+            );
+        }
+        self.store.write(batch)?;
+        Ok(())
     }
 
     /// Where the transaction `hash` was committed.

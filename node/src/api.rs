@@ -57,7 +57,7 @@ impl ApiError {
         )
     }
 
-    fn body(body: BytesRejection) -> ApiError {
+    pub(crate) fn body(body: BytesRejection) -> ApiError {
         let status = body.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -167,6 +167,7 @@ async fn limit_requests(
     components(schemas(
         proto::api::InclusionProofJson,
         proto::api::ConsistencyProofJson,
+        proto::api::CheckpointReceivedJson,
         StatusJson,
         BlockJson,
         SubmittedJson,
@@ -219,8 +220,11 @@ async fn not_found() -> ApiError {
 async fn status<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
 ) -> ApiResult<Json<StatusJson>> {
-    let (chain_id, tip, validators) = {
+    let (chain_id, tip, validators, checkpoint_size) = {
         let ledger = shared.ledger();
+        let checkpoint_size = ledger
+            .latest_checkpoint_size()
+            .map_err(ApiError::internal)?;
         let validators = ledger
             .genesis()
             .validators
@@ -235,8 +239,10 @@ async fn status<S: Store + 'static>(
             ledger.chain_id().to_owned(),
             ledger.tip().clone(),
             validators,
+            checkpoint_size,
         )
     };
+    let (checkpoint_conflicts_seen, checkpoint_conflicts) = shared.checkpoints.conflicts();
     let (mempool_txs, mempool_bytes) = {
         let pool = shared.mempool();
         (pool.len(), pool.bytes())
@@ -258,6 +264,10 @@ async fn status<S: Store + 'static>(
         peers: view.peers,
         mempool_txs,
         mempool_bytes,
+        log_origin: shared.checkpoints.origin().to_owned(),
+        checkpoint_size,
+        checkpoint_conflicts_seen,
+        checkpoint_conflicts,
     }))
 }
 
@@ -312,7 +322,7 @@ async fn submit_tx<S: Store + 'static>(
 /// A batch marked as relayed must carry a current signature of a node of this network
 /// (a validator's or an observer's key in genesis) over its body; anything else is refused
 /// before the body is parsed.
-fn check_relay_mark<S: Store>(
+pub(crate) fn check_relay_mark<S: Store>(
     shared: &Shared<S>,
     mark: &axum::http::HeaderValue,
     body: &[u8],

@@ -21,6 +21,7 @@
 //! which shares only `proto`'s types with this one.
 
 pub mod api;
+pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod consensus;

@@ -4,21 +4,30 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ledger::error::LedgerError;
 use ledger::merkle::{self, TILE_WIDTH};
+use ledger::note::NOTE_BYTES_MAX;
 use ledger::types::Hash32;
 use ledger::Store;
-use proto::api::{parse_tile_index_path, ConsistencyProofJson, InclusionProofJson};
+use proto::api::{
+    parse_tile_index_path, CheckpointReceivedJson, ConsistencyProofJson, InclusionProofJson,
+    RELAYED_HEADER,
+};
 use serde::Deserialize;
 
-use crate::api::{ApiError, ApiResult};
+use crate::api::{check_relay_mark, ApiError, ApiResult};
+use crate::checkpoints::{CheckpointError, Received};
 use crate::shared::Shared;
 
 /// Cache lifetime of a tile: a tile's bytes never change once the log has them.
@@ -30,6 +39,11 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
         .route("/v1/proof/inclusion", get(inclusion_proof::<S>))
         .route("/v1/proof/consistency", get(consistency_proof::<S>))
         .route("/tile/{level}/{*index}", get(tile::<S>))
+        .route("/v1/checkpoint", get(checkpoint::<S>))
+        .route(
+            "/v1/checkpoint/signatures",
+            post(receive_checkpoint::<S>).layer(DefaultBodyLimit::max(NOTE_BYTES_MAX)),
+        )
 }
 
 fn base64(hash: &Hash32) -> String {
@@ -171,4 +185,92 @@ pub async fn tile<S: Store + 'static>(
         bytes,
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckpointQuery {
+    size: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/checkpoint",
+    params(("size" = Option<u64>, Query, description = "A log size with a signed checkpoint; the latest by default")),
+    responses((status = 200, description = "The checkpoint as a C2SP signed note, signed by more than two thirds of the validators' voting power", content_type = "text/plain"),
+              (status = 400, body = proto::api::ErrorBody), (status = 404, body = proto::api::ErrorBody)))]
+pub async fn checkpoint<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    Query(query): Query<CheckpointQuery>,
+) -> ApiResult<Response> {
+    let size = match query.size.as_deref() {
+        None => None,
+        Some(text) => Some(number("size", Some(text))?),
+    };
+    let note = shared
+        .checkpoints
+        .served(&shared.ledger(), size)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            let what = size.map_or("yet".to_owned(), |s| format!("at log size {s}"));
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_checkpoint",
+                format!("no checkpoint signed by a quorum of validators {what}"),
+            )
+        })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        note,
+    )
+        .into_response())
+}
+
+#[utoipa::path(post, path = "/v1/checkpoint/signatures", request_body(content = String, content_type = "text/plain", description = "A checkpoint as a C2SP signed note, signed by validators' checkpoint keys"),
+    params(("x-bansos-relayed" = String, Header, description = "The sending node's mark: `<node key hex> <unix ms> <ed25519 signature hex>` over the body (consortium only)")),
+    responses((status = 202, body = CheckpointReceivedJson), (status = 401, body = proto::api::ErrorBody, description = "no or bad node mark"),
+              (status = 413, body = proto::api::ErrorBody), (status = 422, body = proto::api::ErrorBody, description = "not a checkpoint of this log signed by its validators")))]
+pub async fn receive_checkpoint<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<CheckpointReceivedJson>)> {
+    let body = body.map_err(ApiError::body)?;
+    let mark = headers.get(RELAYED_HEADER).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_relay_mark",
+            format!("{RELAYED_HEADER} is required: only the network's nodes push checkpoints"),
+        )
+    })?;
+    check_relay_mark(&shared, mark, &body)?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_checkpoint",
+            "the body is not UTF-8 text",
+        )
+    })?;
+    let received = shared
+        .checkpoints
+        .receive(&mut shared.ledger_mut(), text)
+        .map_err(|error| match error {
+            CheckpointError::Ledger(error) => ApiError::internal(error),
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_checkpoint",
+                other.to_string(),
+            ),
+        })?;
+    let status = match received {
+        Received::Merged => "merged",
+        Received::Pending => "pending",
+        Received::Conflict => "conflict",
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CheckpointReceivedJson {
+            status: status.into(),
+        }),
+    ))
 }

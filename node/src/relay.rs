@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use ledger::Store;
 use proto::signing::{ChainBinding, RelayMark};
 
 use ledger::tx::Transaction;
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::clock::Clock;
+use crate::shared::Shared;
 
 /// The most transactions relayed to a peer in one request.
 pub const RELAY_BATCH_TXS_MAX: usize = 500;
@@ -149,4 +151,105 @@ async fn next_batch(
         }
     }
     true
+}
+
+/// Checkpoint notes queued per peer; a slow peer misses the oldest (a later checkpoint
+/// supersedes them).
+pub const CHECKPOINT_PEER_QUEUE_MAX: usize = 64;
+
+/// Pushes this validator's signed checkpoints (one-signature notes) to every peer's
+/// `POST /v1/checkpoint/signatures`, signed like relayed transactions, until the channel
+/// closes. One queue and sender per peer.
+pub async fn push_checkpoints(
+    mut receiver: mpsc::Receiver<String>,
+    peers: Vec<String>,
+    signer: RelaySigner,
+) {
+    let client = match reqwest::Client::builder()
+        .timeout(RELAY_REQUEST_TIMEOUT)
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            warn!(%error, "checkpoint push disabled: no HTTP client");
+            return;
+        }
+    };
+    let mut queues = Vec::with_capacity(peers.len());
+    let mut senders = Vec::with_capacity(peers.len());
+    for peer in peers {
+        let (queue, mut peer_receiver) = mpsc::channel::<String>(CHECKPOINT_PEER_QUEUE_MAX);
+        queues.push(queue);
+        let client = client.clone();
+        let signer = signer.clone();
+        senders.push(tokio::spawn(async move {
+            while let Some(note) = peer_receiver.recv().await {
+                let mark = signer.mark(note.as_bytes());
+                let request = client
+                    .post(format!("{peer}/v1/checkpoint/signatures"))
+                    .header(RELAYED_HEADER, mark.to_header())
+                    .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .body(note)
+                    .send();
+                match request.await {
+                    Ok(response) if response.status().is_success() => {}
+                    Ok(response) => {
+                        warn!(%peer, status = %response.status(), "a peer refused a checkpoint signature")
+                    }
+                    Err(error) => debug!(%peer, %error, "pushing a checkpoint signature failed"),
+                }
+            }
+        }));
+    }
+    while let Some(note) = receiver.recv().await {
+        for queue in &queues {
+            let _ = queue.try_send(note.clone());
+        }
+    }
+    for sender in senders {
+        sender.abort();
+    }
+}
+
+/// How often a node whose latest signed checkpoint is behind its log asks its peers for
+/// theirs (a pushed signature can be lost, and a node that was down missed them).
+pub const CHECKPOINT_PULL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Fetches the peers' latest checkpoints (`GET /v1/checkpoint`, public: the note's
+/// signatures authenticate it) whenever this node's latest signed one is behind its log.
+pub async fn pull_checkpoints<S: Store + 'static>(shared: Arc<Shared<S>>, peers: Vec<String>) {
+    let client = match reqwest::Client::builder()
+        .timeout(RELAY_REQUEST_TIMEOUT)
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            warn!(%error, "checkpoint pull disabled: no HTTP client");
+            return;
+        }
+    };
+    loop {
+        tokio::time::sleep(CHECKPOINT_PULL_INTERVAL).await;
+        let behind = {
+            let ledger = shared.ledger();
+            let size = ledger.tip().log.size();
+            size > 0 && ledger.latest_checkpoint_size().ok().flatten() < Some(size)
+        };
+        if !behind {
+            continue;
+        }
+        for peer in &peers {
+            let response = client.get(format!("{peer}/v1/checkpoint")).send().await;
+            let Ok(response) = response else { continue };
+            if !response.status().is_success() {
+                continue;
+            }
+            let Ok(note) = response.text().await else {
+                continue;
+            };
+            if let Err(error) = shared.checkpoints.receive(&mut shared.ledger_mut(), &note) {
+                debug!(%peer, %error, "a peer's checkpoint was not taken");
+            }
+        }
+    }
 }

@@ -14,7 +14,10 @@ use crate::clock::SystemClock;
 use crate::config::NodeSettings;
 use crate::consensus;
 use crate::mempool::Mempool;
-use crate::relay::{relay_transactions, RelaySigner, RELAY_QUEUE_TXS_MAX};
+use crate::relay::{
+    pull_checkpoints, push_checkpoints, relay_transactions, RelaySigner, CHECKPOINT_PEER_QUEUE_MAX,
+    RELAY_QUEUE_TXS_MAX,
+};
 use crate::server::{self, ServerLimits};
 use crate::shared::{Shared, MEMPOOL_SWEEP_INTERVAL};
 
@@ -58,14 +61,19 @@ async fn run_async(
     );
     let (relay_sender, relay_receiver) = mpsc::channel(RELAY_QUEUE_TXS_MAX);
     let relay_enabled = !settings.tx_relay.is_empty();
-    let shared = Arc::new(Shared::new(
+    let (checkpoint_sender, checkpoint_receiver) = mpsc::channel(CHECKPOINT_PEER_QUEUE_MAX);
+    let mut shared = Shared::new(
         settings.name.clone(),
         settings.role,
         ledger,
         Mempool::new(settings.mempool.txs_max, settings.mempool.bytes_max),
         relay_enabled.then_some(relay_sender),
         Arc::new(SystemClock::new()),
-    ));
+    );
+    if let Some(key) = &settings.checkpoint_key {
+        shared = shared.with_checkpoint_signer(key.clone(), Some(checkpoint_sender));
+    }
+    let shared = Arc::new(shared);
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await
         .with_context(|| format!("listening for HTTP on {}", settings.http_listen))?;
@@ -77,6 +85,12 @@ async fn run_async(
         chain: proto::signing::ChainBinding::of(&settings.genesis),
         clock: shared.clock.clone(),
     };
+    let checkpoint_push = tokio::spawn(push_checkpoints(
+        checkpoint_receiver,
+        settings.tx_relay.clone(),
+        relay_signer.clone(),
+    ));
+    let checkpoint_pull = tokio::spawn(pull_checkpoints(shared.clone(), settings.tx_relay.clone()));
     let relay = tokio::spawn(relay_transactions(
         relay_receiver,
         settings.tx_relay.clone(),
@@ -106,6 +120,8 @@ async fn run_async(
         }
     };
     relay.abort();
+    checkpoint_push.abort();
+    checkpoint_pull.abort();
     sweeper.abort();
     result
 }

@@ -6,12 +6,14 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use ed25519_dalek::SigningKey;
 use ledger::chain::{PreparedBlock, SignatureCheck};
 use ledger::tx::Transaction;
 use ledger::types::{PublicKey, TxHash};
 use ledger::{Ledger, LedgerError, Store};
 use tokio::sync::{mpsc, Notify};
 
+use crate::checkpoints::Checkpoints;
 use crate::clock::Clock;
 use crate::mempool::{Mempool, MempoolError};
 use crate::metrics::Metrics;
@@ -101,6 +103,10 @@ pub struct Shared<S: Store> {
     pub metrics: Metrics,
     pub consensus: Mutex<ConsensusView>,
     relay: Option<mpsc::Sender<Transaction>>,
+    /// The log's signed checkpoints: signing, gathering, serving.
+    pub checkpoints: Checkpoints,
+    /// Where this validator's own checkpoint signatures go to be pushed to peers.
+    checkpoint_push: Option<mpsc::Sender<String>>,
 }
 
 impl<S: Store> Shared<S> {
@@ -116,6 +122,7 @@ impl<S: Store> Shared<S> {
     ) -> Shared<S> {
         let metrics = Metrics::new();
         metrics.height.set(gauge(ledger.tip().height));
+        let checkpoints = Checkpoints::new(ledger.genesis(), None);
         Shared {
             node_name,
             role,
@@ -126,7 +133,22 @@ impl<S: Store> Shared<S> {
             metrics,
             consensus: Mutex::new(ConsensusView::default()),
             relay,
+            checkpoints,
+            checkpoint_push: None,
         }
+    }
+
+    /// A validator's shared state: it signs each new log head with `checkpoint_key` and
+    /// sends the note to `push`.
+    pub fn with_checkpoint_signer(
+        mut self,
+        checkpoint_key: SigningKey,
+        push: Option<mpsc::Sender<String>>,
+    ) -> Shared<S> {
+        let checkpoints = Checkpoints::new(self.ledger().genesis(), Some(checkpoint_key));
+        self.checkpoints = checkpoints;
+        self.checkpoint_push = push;
+        self
     }
 
     /// Read access to the ledger. A poisoned lock means a thread panicked while writing;
@@ -317,7 +339,15 @@ impl<S: Store> Shared<S> {
         signers.sort();
         signers.dedup();
         let height = prepared.block.header.height;
-        self.ledger_mut().commit(prepared, certificate)?;
+        let own_checkpoint = {
+            let mut ledger = self.ledger_mut();
+            ledger.commit(prepared, certificate)?;
+            self.checkpoints.after_commit(&mut ledger)
+        };
+        if let (Some(note), Some(push)) = (own_checkpoint, &self.checkpoint_push) {
+            // A full queue only delays this signature's peers until the next checkpoint.
+            let _ = push.try_send(note);
+        }
         let ledger = self.ledger();
         let mut pool = self.mempool();
         pool.on_commit(&committed, &signers, |signer| {

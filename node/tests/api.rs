@@ -36,18 +36,31 @@ struct Node {
 }
 
 fn node(mempool_txs_max: usize) -> Node {
+    node_signing_checkpoints(mempool_txs_max, None)
+}
+
+/// A node that, with `validator`, signs checkpoints with that validator's checkpoint key.
+fn node_signing_checkpoints(mempool_txs_max: usize, validator: Option<usize>) -> Node {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
     let net = Testnet::generate(&TestnetSpec::default(), &mut rng).unwrap();
     let clock = Arc::new(ManualClock::new(net.genesis.genesis_time_ms + 1_000));
     let ledger = Ledger::open(MemoryStore::new(), net.genesis.clone()).unwrap();
-    let shared = Arc::new(Shared::new(
+    let mut shared = Shared::new(
         "kemensos".into(),
         NodeRole::Validator,
         ledger,
         Mempool::new(mempool_txs_max, 1 << 20),
         None,
         clock.clone(),
-    ));
+    );
+    if let Some(validator) = validator {
+        let key = net.nodes[validator]
+            .checkpoint_key
+            .clone()
+            .expect("a validator");
+        shared = shared.with_checkpoint_signer(key, None);
+    }
+    let shared = Arc::new(shared);
     let router = node::api::router(shared.clone());
     Node {
         net,
@@ -558,4 +571,175 @@ async fn log_proofs_and_tiles_verify_against_the_committed_roots() {
         assert!(status.is_client_error(), "{path}: {status}");
         assert_eq!(code(&body), expected, "{path}: {body}");
     }
+}
+
+/// A validator's one-signature checkpoint note for (size, root).
+fn checkpoint_note(net: &Testnet, validator: usize, size: u64, root: [u8; 32]) -> String {
+    use ledger::note::{sign, Checkpoint, SignedNote};
+    let node = &net.nodes[validator];
+    let key = node.checkpoint_key.as_ref().expect("a validator");
+    let name = genesis::testnet::checkpoint_key_name(
+        &net.genesis.log_origin,
+        node.org.as_ref().expect("a validator's institution"),
+    );
+    let text = Checkpoint {
+        origin: net.genesis.log_origin.clone(),
+        size,
+        root,
+    }
+    .text();
+    SignedNote {
+        signatures: vec![sign(&text, &name, key)],
+        text,
+    }
+    .to_text()
+}
+
+async fn push_checkpoint(
+    node: &Node,
+    note: &str,
+    mark: Option<&SigningKey>,
+) -> (StatusCode, Value) {
+    let chain = proto::signing::ChainBinding::of(&node.net.genesis);
+    let mut request =
+        Request::post("/v1/checkpoint/signatures").header("content-type", "text/plain");
+    if let Some(key) = mark {
+        let mark =
+            proto::signing::RelayMark::sign(key, &chain, node.clock.unix_ms(), note.as_bytes());
+        request = request.header(proto::api::RELAYED_HEADER, mark.to_header());
+    }
+    let (status, bytes) = node
+        .send(request.body(Body::from(note.to_owned())).unwrap())
+        .await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn checkpoints_gather_validator_signatures_serve_at_quorum_and_flag_a_forged_conflict() {
+    use ledger::note::{verify_checkpoint, NoteKey};
+    // This node is validator 0: it signs each new log head itself.
+    let node = node_signing_checkpoints(100, Some(0));
+    let sender = node.net.nodes[1].key.clone();
+
+    node.shared
+        .admit(node.pemda_propose(0, 1), false, false)
+        .unwrap();
+    let height = node.commit_block();
+    let block: BlockJson = node
+        .get_as(&format!("/v1/blocks/{height}?txs=hashes"))
+        .await;
+    let root = Hash32::from_hex(&block.header.log_root).unwrap().0;
+    // One signature of four is no checkpoint yet.
+    let (status, body) = node.get("/v1/checkpoint").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "no_checkpoint")
+    );
+
+    // Refused: no node mark, a stranger's mark, a stranger's checkpoint key, a bad signature.
+    let from_1 = checkpoint_note(&node.net, 1, 1, root);
+    let (status, body) = push_checkpoint(&node, &from_1, None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "bad_relay_mark")
+    );
+    let stranger = SigningKey::from_bytes(&[77; 32]);
+    let (status, _) = push_checkpoint(&node, &from_1, Some(&stranger)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let by_stranger = {
+        use ledger::note::{sign, SignedNote};
+        let mut note = SignedNote::parse(&from_1).unwrap();
+        note.signatures = vec![sign(&note.text, "bansos.local/evil", &stranger)];
+        note.to_text()
+    };
+    let (status, body) = push_checkpoint(&node, &by_stranger, Some(&sender)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "bad_checkpoint")
+    );
+    let tampered = from_1.replacen("\n1\n", "\n2\n", 1);
+    let (status, body) = push_checkpoint(&node, &tampered, Some(&sender)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "bad_checkpoint"),
+        "{body}"
+    );
+    let (status, body) = node.get("/v1/checkpoint").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "no_checkpoint")
+    );
+
+    // Validators 1 and 2 sign: three of four, a quorum.
+    for validator in [1, 2] {
+        let note = checkpoint_note(&node.net, validator, 1, root);
+        let (status, body) = push_checkpoint(&node, &note, Some(&sender)).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::ACCEPTED, Some("merged"))
+        );
+    }
+    let request = Request::get("/v1/checkpoint").body(Body::empty()).unwrap();
+    let (status, served) = node.send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let served = String::from_utf8(served).unwrap();
+    let validators: Vec<(NoteKey, u64)> = node
+        .shared
+        .ledger()
+        .genesis()
+        .validators
+        .iter()
+        .map(|v| (v.checkpoint_key.clone(), v.power))
+        .collect();
+    let verified =
+        verify_checkpoint(&served, &node.net.genesis.log_origin, &validators, &[]).unwrap();
+    assert_eq!(
+        (verified.checkpoint.size, verified.checkpoint.root),
+        (1, root)
+    );
+    assert_eq!(verified.signers.len(), 3);
+
+    // A signature for a size this node has not reached waits, then counts.
+    node.shared
+        .admit(node.pemda_propose(1, 2), false, false)
+        .unwrap();
+    let ahead = checkpoint_note(&node.net, 3, 2, [0; 32]);
+    let (status, body) = push_checkpoint(&node, &ahead, Some(&sender)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending"))
+    );
+    let status: StatusJson = node.get_as("/v1/status").await;
+    assert_eq!(
+        (status.checkpoint_size, status.checkpoint_conflicts_seen),
+        (Some(1), 0)
+    );
+    // The pending one named a root the log does not have at size 2: once there, it is a
+    // conflict, kept as evidence.
+    node.commit_block();
+    let status: StatusJson = node.get_as("/v1/status").await;
+    assert_eq!(status.checkpoint_conflicts_seen, 1);
+    assert_eq!(status.checkpoint_conflicts, std::slice::from_ref(&ahead));
+    // A forged conflicting checkpoint at a committed size is flagged the same way.
+    let forged = checkpoint_note(&node.net, 2, 1, [7; 32]);
+    let (status, body) = push_checkpoint(&node, &forged, Some(&sender)).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("conflict"))
+    );
+    let status: StatusJson = node.get_as("/v1/status").await;
+    assert_eq!(status.checkpoint_conflicts_seen, 2);
+    assert!(status.checkpoint_conflicts.contains(&forged));
+    // The served checkpoint at size 1 is unchanged by all of it.
+    let request = Request::get("/v1/checkpoint?size=1")
+        .body(Body::empty())
+        .unwrap();
+    let (status, again) = node.send(request).await;
+    assert_eq!(
+        (status, String::from_utf8(again).unwrap()),
+        (StatusCode::OK, served)
+    );
 }

@@ -167,6 +167,15 @@ pub struct StatusJson {
     pub peers: Vec<String>,
     pub mempool_txs: usize,
     pub mempool_bytes: usize,
+    /// The transparency log's origin (the first line of its checkpoints).
+    pub log_origin: String,
+    /// The log size of the latest checkpoint signed by a quorum of validators.
+    pub checkpoint_size: Option<u64>,
+    /// Validly signed checkpoints seen that conflict with this node's log (evidence of a
+    /// validator signing a false head); the first ones are in `checkpoint_conflicts`.
+    pub checkpoint_conflicts_seen: u64,
+    /// The first conflicting checkpoints, as signed notes.
+    pub checkpoint_conflicts: Vec<String>,
 }
 
 /// A block header with its hash.
@@ -378,4 +387,14 @@ mod tile_path_tests {
             assert_eq!(parse_tile_index_path(bad), None, "{bad}");
         }
     }
+}
+
+/// `POST /v1/checkpoint/signatures`: what became of the pushed signatures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointReceivedJson {
+    /// `merged` (into this node's note at that size), `pending` (this node's log has not
+    /// reached that size yet) or `conflict` (validly signed, but another root than this
+    /// node's log at that size: kept as evidence).
+    #[schema(pattern = "^(merged|pending|conflict)$")]
+    pub status: String,
 }

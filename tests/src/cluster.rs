@@ -160,6 +160,9 @@ pub struct Cluster {
     _slot: ClusterSlot,
 }
 
+/// Where Debian's golang-golang-x-mod-dev puts Go's x/mod sources (GOPATH layout).
+pub const GO_DEBIAN_PATH: &str = "/usr/share/gocode";
+
 /// How long a test waits for one HTTP answer before it counts the node as not answering.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -375,6 +378,54 @@ impl Cluster {
     }
 
     /// The status of a transaction at node `i`, if it answers.
+    /// Runs `tests/interop/tlogcheck.go` (Go's golang.org/x/mod/sumdb tlog and note, from
+    /// Debian's golang-golang-x-mod-dev, which `scripts/setup.sh` installs) against node
+    /// `i`: its checkpoint, tiles and proofs must verify. Returns the program's report.
+    pub fn go_tlogcheck(&self, i: usize) -> String {
+        let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/tlogcheck.go");
+        let cache = self.dir.path().join("go-cache");
+        let output = Command::new("go")
+            .arg("run")
+            .arg(&program)
+            .arg(&self.nodes[i].http)
+            .arg(self.net_dir().join("genesis.json"))
+            .env("GO111MODULE", "off")
+            .env("GOPATH", GO_DEBIAN_PATH)
+            .env("GOCACHE", &cache)
+            .env("GOFLAGS", "")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("running go ({e}): run scripts/setup.sh, which installs golang-go")
+            });
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "Go's tlog/note refused {}: {stdout}{stderr}",
+            self.nodes[i].name
+        );
+        stdout
+    }
+
+    /// Node `i`'s latest checkpoint signed by a quorum, verified with the genesis keys.
+    pub fn verified_checkpoint(&self, i: usize) -> Option<ledger::note::VerifiedCheckpoint> {
+        let note = self.call(self.nodes[i].client.checkpoint(None)).flatten()?;
+        let genesis: ledger::Genesis =
+            genesis::testnet::read_json(&self.net_dir().join("genesis.json")).expect("genesis");
+        let index = genesis.validate().expect("genesis validates");
+        let validators: Vec<(ledger::note::NoteKey, u64)> = index
+            .validators
+            .iter()
+            .map(|v| (v.checkpoint_key.clone(), v.power))
+            .collect();
+        let verified =
+            ledger::note::verify_checkpoint(&note, &index.genesis.log_origin, &validators, &[]);
+        Some(
+            verified
+                .unwrap_or_else(|e| panic!("{} served a bad checkpoint: {e}", self.nodes[i].name)),
+        )
+    }
+
     pub fn tx_status(&self, i: usize, hash: &str) -> Option<TxStatusJson> {
         self.call(self.nodes[i].client.tx_status(hash))
     }

@@ -87,6 +87,27 @@ fn four_validators_commit_the_demo_data_and_an_observer_started_late_syncs_every
     );
     let all: Vec<usize> = (0..5).collect();
     cluster.assert_same_chain(&all, target);
+    // Every node, the late observer included, serves the log's head as a checkpoint signed
+    // by a quorum of validators, with the root its block headers commit to.
+    let log_size = data.tx_count() as u64;
+    for &i in &all {
+        cluster.wait_for("a checkpoint of the whole log", COMMIT_TIMEOUT, |c| {
+            c.verified_checkpoint(i)
+                .is_some_and(|v| v.checkpoint.size == log_size)
+        });
+        let checkpoint = cluster.verified_checkpoint(i).expect("checked").checkpoint;
+        let root = cluster
+            .block(i, target)
+            .flatten()
+            .map(|b| b.header.log_root)
+            .expect("a block");
+        assert_eq!(hex::encode(checkpoint.root), root);
+    }
+    // Tools this project did not write agree: Go's sumdb tlog and note, on the observer
+    // (anyone's node) and on a validator.
+    for i in [observer, 0] {
+        eprintln!("{}", cluster.go_tlogcheck(i).trim());
+    }
     // Every block the observer synced carries a certificate that verifies with nothing but
     // genesis: more than two thirds of the validators signed exactly that block.
     let genesis: ledger::Genesis =

@@ -39,11 +39,14 @@ pub enum Column {
     TxIndex,
     /// Log indexes of the transactions that concern a beneficiary, for tracking lookups.
     BeneficiaryIndex,
+    /// Signed checkpoints (C2SP signed notes) by log size (8-byte big-endian): the
+    /// validators' signatures gathered after the blocks, outside consensus.
+    Checkpoints,
 }
 
 impl Column {
     /// Every column, in a fixed order.
-    pub const ALL: [Column; 9] = [
+    pub const ALL: [Column; 10] = [
         Column::Meta,
         Column::State,
         Column::Blocks,
@@ -53,6 +56,7 @@ impl Column {
         Column::LogNodes,
         Column::TxIndex,
         Column::BeneficiaryIndex,
+        Column::Checkpoints,
     ];
 
     /// The column's name (a RocksDB column family name).
@@ -67,6 +71,7 @@ impl Column {
             Column::LogNodes => "log_nodes",
             Column::TxIndex => "tx_index",
             Column::BeneficiaryIndex => "beneficiary_index",
+            Column::Checkpoints => "checkpoints",
         }
     }
 }

@@ -1,0 +1,308 @@
+//! Signed checkpoints of the transparency log (DESIGN §6, C2SP tlog-checkpoint and
+//! signed-note), gathered outside consensus.
+//!
+//! Every block header already commits to the log's size and root under a commit
+//! certificate; a checkpoint says the same in the form every transparency tool reads. After
+//! each commit that grows the log, a validator signs the checkpoint with its checkpoint key
+//! (in genesis, apart from its consensus key) and pushes the one-signature note to its
+//! peers (`POST /v1/checkpoint/signatures`, consortium-authenticated like the relay). Every
+//! node merges the validators' signatures per log size and keeps the note in its store; a
+//! note is served once its signers hold more than two thirds of the voting power.
+//!
+//! A signature for a size this node has not reached waits in a small buffer until it does.
+//! A validly signed checkpoint whose root differs from this node's log at that size is a
+//! conflicting checkpoint: evidence that a validator signed a false head (or that this node
+//! holds a different log). It is kept, counted and shown by `/v1/status`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use ed25519_dalek::SigningKey;
+use ledger::error::LedgerError;
+use ledger::genesis::GenesisIndex;
+use ledger::note::{self, Checkpoint, NoteError, NoteKey, SignedNote};
+use ledger::types::PublicKey;
+use ledger::{Ledger, Store};
+use tracing::warn;
+
+/// Signed notes for log sizes this node has not reached yet, kept in all.
+pub const PENDING_NOTES_MAX: usize = 256;
+/// Conflicting checkpoints kept as evidence (the first ones; later ones are counted only).
+pub const CONFLICTS_KEPT_MAX: usize = 16;
+
+/// Why a pushed checkpoint signature was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(transparent)]
+    Note(#[from] NoteError),
+    #[error("the note carries no signature by a validator of this network")]
+    NoValidatorSignature,
+    #[error("the log size is 0: there is nothing to sign")]
+    EmptyLog,
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// What became of a pushed checkpoint signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Merged into this node's note for that size.
+    Merged,
+    /// Kept until this node's log reaches that size.
+    Pending,
+    /// Validly signed, but for another root than this node's log at that size.
+    Conflict,
+}
+
+/// The checkpoint gatherer of one node.
+pub struct Checkpoints {
+    origin: String,
+    validators: Vec<(NoteKey, u64)>,
+    signer: Option<(String, SigningKey)>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The largest log size this node has signed.
+    signed_through: u64,
+    /// One-signature notes by log size, for sizes beyond this node's log.
+    pending: BTreeMap<u64, Vec<SignedNote>>,
+    pending_count: usize,
+    /// Conflicting signed checkpoints, as served text.
+    conflicts: Vec<String>,
+    conflicts_seen: u64,
+}
+
+impl Checkpoints {
+    /// A gatherer for the network of `genesis`; `signer` is a validator's checkpoint key.
+    pub fn new(genesis: &GenesisIndex, signer: Option<SigningKey>) -> Checkpoints {
+        let validators: Vec<(NoteKey, u64)> = genesis
+            .validators
+            .iter()
+            .map(|v| (v.checkpoint_key.clone(), v.power))
+            .collect();
+        let signer = signer.and_then(|key| {
+            let public = PublicKey(key.verifying_key().to_bytes());
+            let name = validators
+                .iter()
+                .find(|(k, _)| k.key == public)
+                .map(|(k, _)| k.name.clone());
+            if name.is_none() {
+                warn!(key = %public, "the checkpoint key is not in genesis; this node signs no checkpoints");
+            }
+            name.map(|name| (name, key))
+        });
+        Checkpoints {
+            origin: genesis.genesis.log_origin.clone(),
+            validators,
+            signer,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The log's origin line.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The validators' note keys and voting powers.
+    pub fn validators(&self) -> &[(NoteKey, u64)] {
+        &self.validators
+    }
+
+    /// After a commit: signs the new log head (a validator, when the log grew) and merges
+    /// the signatures that waited for it. Returns this node's one-signature note to push.
+    pub fn after_commit<S: Store>(&self, ledger: &mut Ledger<S>) -> Option<String> {
+        let size = ledger.tip().log.size();
+        let own = self.sign_head(ledger, size);
+        let ready: Vec<SignedNote> = {
+            let mut state = self.state();
+            let later = state.pending.split_off(&(size + 1));
+            let ready = std::mem::replace(&mut state.pending, later);
+            let ready: Vec<SignedNote> = ready.into_values().flatten().collect();
+            state.pending_count -= ready.len();
+            ready
+        };
+        for note in ready.into_iter().chain(own.clone()) {
+            if let Err(error) = self.take(ledger, note) {
+                warn!(%error, "could not keep a checkpoint signature");
+            }
+        }
+        own.map(|note| note.to_text())
+    }
+
+    fn sign_head<S: Store>(&self, ledger: &Ledger<S>, size: u64) -> Option<SignedNote> {
+        let (name, key) = self.signer.as_ref()?;
+        {
+            let mut state = self.state();
+            if size == 0 || size <= state.signed_through {
+                return None;
+            }
+            state.signed_through = size;
+        }
+        let root = ledger.log_root_at(size).ok()?.0;
+        let text = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+        }
+        .text();
+        let signature = note::sign(&text, name, key);
+        Some(SignedNote {
+            text,
+            signatures: vec![signature],
+        })
+    }
+
+    /// Takes a pushed note: every signature on it must be a validator's and verify; then it
+    /// is merged, kept for later, or kept as a conflict.
+    pub fn receive<S: Store>(
+        &self,
+        ledger: &mut Ledger<S>,
+        text: &str,
+    ) -> Result<Received, CheckpointError> {
+        let note = SignedNote::parse(text)?;
+        let checkpoint = Checkpoint::parse(&note.text)?;
+        if checkpoint.origin != self.origin {
+            return Err(NoteError::WrongOrigin {
+                expected: self.origin.clone(),
+                found: checkpoint.origin,
+            }
+            .into());
+        }
+        if checkpoint.size == 0 {
+            return Err(CheckpointError::EmptyLog);
+        }
+        self.check_signatures(&note)?;
+        if checkpoint.size > ledger.tip().log.size() {
+            self.keep_pending(checkpoint.size, note);
+            return Ok(Received::Pending);
+        }
+        self.take(ledger, note)
+    }
+
+    /// Every signature must be by a validator's checkpoint key and verify.
+    fn check_signatures(&self, note: &SignedNote) -> Result<(), CheckpointError> {
+        if note.signatures.is_empty() {
+            return Err(CheckpointError::NoValidatorSignature);
+        }
+        for signature in &note.signatures {
+            let key = self
+                .validators
+                .iter()
+                .map(|(k, _)| k)
+                .find(|k| k.name == signature.name && k.key_id() == signature.key_id)
+                .ok_or(CheckpointError::NoValidatorSignature)?;
+            if !note::verify_signature(&note.text, key, signature) {
+                return Err(NoteError::BadSignature {
+                    name: key.name.clone(),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn keep_pending(&self, size: u64, note: SignedNote) {
+        let mut state = self.state();
+        if state.pending_count >= PENDING_NOTES_MAX {
+            // Drop the farthest size: the nearest ones are needed first.
+            let farthest = *state.pending.keys().next_back().expect("count > 0");
+            if farthest <= size {
+                return;
+            }
+            let dropped = state.pending.remove(&farthest).map_or(0, |v| v.len());
+            state.pending_count -= dropped;
+        }
+        state.pending.entry(size).or_default().push(note);
+        state.pending_count += 1;
+    }
+
+    /// Merges a checked note for a committed size into the kept one, or records a conflict.
+    fn take<S: Store>(
+        &self,
+        ledger: &mut Ledger<S>,
+        note: SignedNote,
+    ) -> Result<Received, CheckpointError> {
+        let checkpoint = Checkpoint::parse(&note.text)?;
+        let ours = Checkpoint {
+            origin: self.origin.clone(),
+            size: checkpoint.size,
+            root: ledger.log_root_at(checkpoint.size)?.0,
+        };
+        if ours != checkpoint {
+            self.record_conflict(&note);
+            return Ok(Received::Conflict);
+        }
+        let mut kept = match ledger.checkpoint_note(checkpoint.size)? {
+            Some(text) => SignedNote::parse(&text)?,
+            None => SignedNote {
+                text: ours.text(),
+                signatures: Vec::new(),
+            },
+        };
+        let before = kept.signatures.len();
+        for signature in note.signatures {
+            if !kept
+                .signatures
+                .iter()
+                .any(|s| s.name == signature.name && s.key_id == signature.key_id)
+            {
+                kept.signatures.push(signature);
+            }
+        }
+        if kept.signatures.len() == before {
+            return Ok(Received::Merged);
+        }
+        kept.signatures.sort_by(|a, b| a.name.cmp(&b.name));
+        let text = kept.to_text();
+        let quorum = note::verify_checkpoint(&text, &self.origin, &self.validators, &[]).is_ok();
+        let latest = quorum
+            && ledger
+                .latest_checkpoint_size()?
+                .is_none_or(|latest| checkpoint.size > latest);
+        ledger.keep_checkpoint_note(checkpoint.size, &text, latest)?;
+        Ok(Received::Merged)
+    }
+
+    fn record_conflict(&self, note: &SignedNote) {
+        let text = note.to_text();
+        warn!(note = %text.escape_debug(), "conflicting checkpoint: validly signed, but not this log's head at that size");
+        let mut state = self.state();
+        state.conflicts_seen += 1;
+        if state.conflicts.len() < CONFLICTS_KEPT_MAX && !state.conflicts.contains(&text) {
+            state.conflicts.push(text);
+        }
+    }
+
+    /// Conflicting checkpoints seen (how many in all, and the first ones kept).
+    pub fn conflicts(&self) -> (u64, Vec<String>) {
+        let state = self.state();
+        (state.conflicts_seen, state.conflicts.clone())
+    }
+
+    /// The signed checkpoint at `size` (or the latest) if it carries a quorum.
+    pub fn served<S: Store>(
+        &self,
+        ledger: &Ledger<S>,
+        size: Option<u64>,
+    ) -> Result<Option<String>, LedgerError> {
+        let size = match size {
+            Some(size) => size,
+            None => match ledger.latest_checkpoint_size()? {
+                Some(size) => size,
+                None => return Ok(None),
+            },
+        };
+        let Some(text) = ledger.checkpoint_note(size)? else {
+            return Ok(None);
+        };
+        let verified = note::verify_checkpoint(&text, &self.origin, &self.validators, &[]);
+        Ok(verified.is_ok().then_some(text))
+    }
+}
