@@ -395,7 +395,7 @@ impl Institutions {
     ) -> Result<ValidatorSpec, GenesisError> {
         let node_key = new_key(rng);
         let checkpoint_key = new_key(rng);
-        let note_key = NoteKey::ed25519(&checkpoint_key_name(origin, id), public(&checkpoint_key))
+        let note_key = NoteKey::ed25519(origin, public(&checkpoint_key))
             .map_err(|e| GenesisError::Invalid(e.to_string()))?;
         let validator = ValidatorSpec {
             key: public(&node_key),
@@ -418,11 +418,6 @@ impl Institutions {
 /// The log origin of a local test network: `bansos.local/<chain id>`.
 pub fn log_origin(chain_id: &str) -> String {
     format!("bansos.local/{chain_id}")
-}
-
-/// The note-key name of a validator's checkpoint key: `<origin>/<org id>`.
-pub fn checkpoint_key_name(origin: &str, org: &OrgId) -> String {
-    format!("{origin}/{org}")
 }
 
 /// Generates `count` observers, drawing a key for each and adding its node to `nodes`;

@@ -276,6 +276,7 @@ impl Genesis {
     ) -> (BTreeMap<OrgId, Organisation>, Vec<ValidatorEntry>) {
         let mut organisations = BTreeMap::new();
         let mut validators = Vec::new();
+        let mut key_ids = BTreeMap::new();
         let mut total_power: u64 = 0;
         for org in &self.organisations {
             let id = &org.id;
@@ -293,8 +294,14 @@ impl Genesis {
                     Some(sum) if sum <= u64::MAX / 4 => total_power = sum,
                     _ => problems.push("total voting power is too large".to_owned()),
                 }
-                let Some(checkpoint_key) = checkpoint_key(id, validator, keys_seen, problems)
-                else {
+                let Some(checkpoint_key) = checkpoint_key(
+                    id,
+                    validator,
+                    &self.log_origin,
+                    &mut key_ids,
+                    keys_seen,
+                    problems,
+                ) else {
                     continue;
                 };
                 validators.push(ValidatorEntry {
@@ -340,6 +347,8 @@ impl Genesis {
 fn checkpoint_key(
     id: &OrgId,
     validator: &ValidatorSpec,
+    log_origin: &str,
+    key_ids: &mut BTreeMap<[u8; 4], String>,
     keys_seen: &mut BTreeMap<PublicKey, String>,
     problems: &mut Vec<String>,
 ) -> Option<NoteKey> {
@@ -359,6 +368,19 @@ fn checkpoint_key(
     if !is_usable_key(&key.key) {
         problems.push(format!(
             "the checkpoint key of {id}'s validator is not a valid ed25519 key"
+        ));
+    }
+    // The C2SP log key of a checkpoint is named after the log (c2sp.org/tlog-policy): every
+    // validator's key bears the origin as its name and differs by key ID.
+    if key.name != log_origin {
+        problems.push(format!(
+            "the checkpoint key of {id}'s validator is named {:?}; it must be the log origin {log_origin:?}",
+            key.name
+        ));
+    }
+    if let Some(other) = key_ids.insert(key.key_id(), id.to_string()) {
+        problems.push(format!(
+            "the checkpoint keys of {id} and {other} have the same key ID; generate another key"
         ));
     }
     let owner = format!("checkpoint key of {id}");
@@ -480,9 +502,7 @@ mod tests {
                 validator: Some(ValidatorSpec {
                     key: key(2),
                     power: 1,
-                    checkpoint_key: NoteKey::ed25519("bansos.test/kemensos", key(4))
-                        .unwrap()
-                        .vkey(),
+                    checkpoint_key: NoteKey::ed25519("bansos.test/log", key(4)).unwrap().vkey(),
                 }),
             }],
             observers: vec![],
@@ -527,6 +547,44 @@ mod tests {
                 message.contains(expected),
                 "{expected:?} missing from {message}"
             );
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_key_must_be_an_ed25519_vkey_named_after_the_log_and_its_own_key() {
+        let validator = |g: &mut Genesis| g.organisations[0].validator.as_mut().unwrap().clone();
+        let set = |g: &mut Genesis, vkey: String| {
+            g.organisations[0]
+                .validator
+                .as_mut()
+                .unwrap()
+                .checkpoint_key = vkey;
+        };
+        for (vkey, problem) in [
+            (
+                NoteKey::ed25519("another/log", key(4)).unwrap().vkey(),
+                "must be the log origin",
+            ),
+            (
+                NoteKey::cosigner("bansos.test/log", key(4)).unwrap().vkey(),
+                "not an Ed25519 (0x01) note key",
+            ),
+            (
+                NoteKey::ed25519("bansos.test/log", key(2)).unwrap().vkey(),
+                "already used by",
+            ),
+            (
+                "bansos.test/log+00000000+AAAA".to_owned(),
+                "malformed verifier key",
+            ),
+        ] {
+            let mut genesis = minimal();
+            assert!(validator(&mut genesis)
+                .checkpoint_key
+                .starts_with("bansos.test/log+"));
+            set(&mut genesis, vkey);
+            let error = genesis.validate().unwrap_err().to_string();
+            assert!(error.contains(problem), "{error}");
         }
     }
 

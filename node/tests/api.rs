@@ -578,10 +578,7 @@ fn checkpoint_note(net: &Testnet, validator: usize, size: u64, root: [u8; 32]) -
     use ledger::note::{sign, Checkpoint, SignedNote};
     let node = &net.nodes[validator];
     let key = node.checkpoint_key.as_ref().expect("a validator");
-    let name = genesis::testnet::checkpoint_key_name(
-        &net.genesis.log_origin,
-        node.org.as_ref().expect("a validator's institution"),
-    );
+    let name = net.genesis.log_origin.clone();
     let text = Checkpoint {
         origin: net.genesis.log_origin.clone(),
         size,

@@ -394,15 +394,34 @@ fn with_two_of_four_validators_down_the_chain_halts_without_forking_and_resumes(
     cluster.assert_same_chain(&all, min_height(&cluster, &all));
 }
 
+fn genesis_origin(genesis: &serde_json::Value) -> String {
+    genesis["log_origin"]
+        .as_str()
+        .expect("log_origin")
+        .to_owned()
+}
+
 fn write_outsider_home(
     cluster: &Cluster,
     genesis_path: &std::path::Path,
     name: &str,
     http: u16,
     p2p: u16,
-) -> (std::path::PathBuf, PublicKey) {
+) -> (std::path::PathBuf, PublicKey, PublicKey) {
     let home = cluster.dir.path().join(name);
     std::fs::create_dir_all(&home).expect("outsider home");
+    let checkpoint_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let checkpoint_public = PublicKey(checkpoint_key.verifying_key().to_bytes());
+    let checkpoint_file = KeyFile {
+        owner: format!("{name} checkpoints"),
+        public_key: checkpoint_public,
+        secret_key: hex::encode(checkpoint_key.to_bytes()),
+    };
+    std::fs::write(
+        home.join("checkpoint.key"),
+        serde_json::to_vec(&checkpoint_file).expect("key json"),
+    )
+    .expect("checkpoint key file");
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     let public = PublicKey(key.verifying_key().to_bytes());
     let key_file = KeyFile {
@@ -420,7 +439,7 @@ fn write_outsider_home(
         role: NodeRole::Validator,
         genesis: genesis_path.display().to_string(),
         node_key: "node.key".into(),
-        checkpoint_key: None,
+        checkpoint_key: Some("checkpoint.key".into()),
         http_listen: format!("127.0.0.1:{http}"),
         p2p_listen: format!("/ip4/127.0.0.20/tcp/{p2p}"),
         peers: cluster
@@ -436,7 +455,7 @@ fn write_outsider_home(
         toml::to_string(&config).expect("toml"),
     )
     .expect("config");
-    (home, public)
+    (home, public, checkpoint_public)
 }
 
 #[test]
@@ -452,7 +471,7 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
 
     // With the real genesis, the node refuses to start and says why.
     let genesis_path = cluster.net_dir().join("genesis.json");
-    let (home, _) = write_outsider_home(
+    let (home, _, _) = write_outsider_home(
         &cluster,
         &genesis_path,
         "outsider",
@@ -478,13 +497,14 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
         serde_json::from_slice(&std::fs::read(&genesis_path).expect("genesis")).expect("json");
     let forged_path = cluster.dir.path().join("forged-genesis.json");
     let intruder_http = free_ports(1);
-    let (home, public) = write_outsider_home(
+    let (home, public, checkpoint_public) = write_outsider_home(
         &cluster,
         &forged_path,
         "intruder",
         intruder_http,
         free_ports(1),
     );
+    let origin = genesis_origin(&forged);
     let organisations = forged["organisations"]
         .as_array_mut()
         .expect("organisations");
@@ -500,6 +520,11 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
     intruder["tx_keys"] =
         serde_json::json!([PublicKey(tx_key.verifying_key().to_bytes()).to_string()]);
     intruder["validator"]["key"] = public.to_string().into();
+    intruder["validator"]["checkpoint_key"] =
+        ledger::note::NoteKey::ed25519(&origin, checkpoint_public)
+            .expect("a key name")
+            .vkey()
+            .into();
     organisations.push(intruder);
     std::fs::write(&forged_path, serde_json::to_vec(&forged).expect("json"))
         .expect("forged genesis");

@@ -72,12 +72,9 @@ fn golden_genesis_hash() {
             validator: Some(ValidatorSpec {
                 key: public(4),
                 power: 1,
-                checkpoint_key: ledger::note::NoteKey::ed25519(
-                    "bansos.golden/log/kemensos",
-                    public(5),
-                )
-                .unwrap()
-                .vkey(),
+                checkpoint_key: ledger::note::NoteKey::ed25519("bansos.golden/log", public(5))
+                    .unwrap()
+                    .vkey(),
             }),
         }],
         observers: vec![],
@@ -92,6 +89,6 @@ fn golden_genesis_hash() {
     };
     assert_eq!(
         genesis.hash().to_hex(),
-        "6ecfe6537ef04e89fa0f13dedbc5b5ab64edd814bc0d946418c6b9725dad0306"
+        "75db72b4c0a9651a4c20e04e6c75eecbc04ef797f25959582b581f6bac1578da"
     );
 }
