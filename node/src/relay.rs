@@ -55,45 +55,63 @@ impl RelaySigner {
     }
 }
 
-/// Relays what arrives on `receiver` to every peer (`http://host:port` base URLs) until the
-/// channel closes. Each peer has its own queue and sender, so one slow or unreachable peer
-/// delays only itself.
-pub async fn relay_transactions(
-    mut receiver: mpsc::Receiver<Transaction>,
-    peers: Vec<String>,
-    signer: RelaySigner,
-) {
-    let client = match reqwest::Client::builder()
+/// An HTTP client for talking to peers, or `None` (logged) if none can be built.
+fn peer_client(purpose: &str) -> Option<reqwest::Client> {
+    match reqwest::Client::builder()
         .timeout(RELAY_REQUEST_TIMEOUT)
         .build()
     {
-        Ok(client) => client,
+        Ok(client) => Some(client),
         Err(error) => {
-            warn!(%error, "transaction relay disabled: no HTTP client");
-            return;
+            warn!(%error, "{purpose} disabled: no HTTP client");
+            None
         }
-    };
+    }
+}
+
+/// Starts one sender per peer, each fed by its own queue of `capacity`, and hands every
+/// item from `receiver` to every queue until the channel closes. A full queue means that
+/// peer is slow or down: it misses that item, and the others do not wait for it.
+async fn fan_out<T: Clone + Send + 'static, F>(
+    mut receiver: mpsc::Receiver<T>,
+    peers: Vec<String>,
+    capacity: usize,
+    sender: impl Fn(String, mpsc::Receiver<T>) -> F,
+) where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut queues = Vec::with_capacity(peers.len());
     let mut senders = Vec::with_capacity(peers.len());
     for peer in peers {
-        let (queue, peer_receiver) = mpsc::channel(RELAY_PEER_QUEUE_TXS_MAX);
+        let (queue, peer_receiver) = mpsc::channel(capacity);
         queues.push(queue);
-        senders.push(tokio::spawn(relay_to_peer(
-            client.clone(),
-            peer,
-            peer_receiver,
-            signer.clone(),
-        )));
+        senders.push(tokio::spawn(sender(peer, peer_receiver)));
     }
-    while let Some(tx) = receiver.recv().await {
+    while let Some(item) = receiver.recv().await {
         for queue in &queues {
-            // A full queue means that peer is slow or down: it misses this one.
-            let _ = queue.try_send(tx.clone());
+            let _ = queue.try_send(item.clone());
         }
     }
     for sender in senders {
         sender.abort();
     }
+}
+
+/// Relays what arrives on `receiver` to every peer (`http://host:port` base URLs) until the
+/// channel closes. Each peer has its own queue and sender, so one slow or unreachable peer
+/// delays only itself.
+pub async fn relay_transactions(
+    receiver: mpsc::Receiver<Transaction>,
+    peers: Vec<String>,
+    signer: RelaySigner,
+) {
+    let Some(client) = peer_client("transaction relay") else {
+        return;
+    };
+    fan_out(receiver, peers, RELAY_PEER_QUEUE_TXS_MAX, |peer, queue| {
+        relay_to_peer(client.clone(), peer, queue, signer.clone())
+    })
+    .await;
 }
 
 /// Sends one peer its transactions in batches, one request at a time.
@@ -161,53 +179,41 @@ pub const CHECKPOINT_PEER_QUEUE_MAX: usize = 64;
 /// `POST /v1/checkpoint/signatures`, signed like relayed transactions, until the channel
 /// closes. One queue and sender per peer.
 pub async fn push_checkpoints(
-    mut receiver: mpsc::Receiver<String>,
+    receiver: mpsc::Receiver<String>,
     peers: Vec<String>,
     signer: RelaySigner,
 ) {
-    let client = match reqwest::Client::builder()
-        .timeout(RELAY_REQUEST_TIMEOUT)
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
-            warn!(%error, "checkpoint push disabled: no HTTP client");
-            return;
-        }
+    let Some(client) = peer_client("checkpoint push") else {
+        return;
     };
-    let mut queues = Vec::with_capacity(peers.len());
-    let mut senders = Vec::with_capacity(peers.len());
-    for peer in peers {
-        let (queue, mut peer_receiver) = mpsc::channel::<String>(CHECKPOINT_PEER_QUEUE_MAX);
-        queues.push(queue);
-        let client = client.clone();
-        let signer = signer.clone();
-        senders.push(tokio::spawn(async move {
-            while let Some(note) = peer_receiver.recv().await {
-                let mark = signer.mark(note.as_bytes());
-                let request = client
-                    .post(format!("{peer}/v1/checkpoint/signatures"))
-                    .header(RELAYED_HEADER, mark.to_header())
-                    .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                    .body(note)
-                    .send();
-                match request.await {
-                    Ok(response) if response.status().is_success() => {}
-                    Ok(response) => {
-                        warn!(%peer, status = %response.status(), "a peer refused a checkpoint signature")
-                    }
-                    Err(error) => debug!(%peer, %error, "pushing a checkpoint signature failed"),
-                }
-            }
-        }));
-    }
+    fan_out(receiver, peers, CHECKPOINT_PEER_QUEUE_MAX, |peer, queue| {
+        push_to_peer(client.clone(), peer, queue, signer.clone())
+    })
+    .await;
+}
+
+/// Sends one peer this validator's checkpoint notes, one request each.
+async fn push_to_peer(
+    client: reqwest::Client,
+    peer: String,
+    mut receiver: mpsc::Receiver<String>,
+    signer: RelaySigner,
+) {
     while let Some(note) = receiver.recv().await {
-        for queue in &queues {
-            let _ = queue.try_send(note.clone());
+        let mark = signer.mark(note.as_bytes());
+        let request = client
+            .post(format!("{peer}/v1/checkpoint/signatures"))
+            .header(RELAYED_HEADER, mark.to_header())
+            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(note)
+            .send();
+        match request.await {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                warn!(%peer, status = %response.status(), "a peer refused a checkpoint signature")
+            }
+            Err(error) => debug!(%peer, %error, "pushing a checkpoint signature failed"),
         }
-    }
-    for sender in senders {
-        sender.abort();
     }
 }
 
@@ -218,15 +224,8 @@ pub const CHECKPOINT_PULL_INTERVAL: Duration = Duration::from_secs(2);
 /// Fetches the peers' latest checkpoints (`GET /v1/checkpoint`, public: the note's
 /// signatures authenticate it) whenever this node's latest signed one is behind its log.
 pub async fn pull_checkpoints<S: Store + 'static>(shared: Arc<Shared<S>>, peers: Vec<String>) {
-    let client = match reqwest::Client::builder()
-        .timeout(RELAY_REQUEST_TIMEOUT)
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
-            warn!(%error, "checkpoint pull disabled: no HTTP client");
-            return;
-        }
+    let Some(client) = peer_client("checkpoint pull") else {
+        return;
     };
     loop {
         tokio::time::sleep(CHECKPOINT_PULL_INTERVAL).await;
