@@ -2,7 +2,7 @@
 //!
 //! Subcommands: `testnet` (write a local network), `node` (run one node), `tx` (sign and
 //! submit one lifecycle step), `demo load` / `demo replay` (the synthetic demo year) and
-//! `load` (the benchmark client). A thin shell: the node is the `node` crate, the client
+//! `load` (the benchmark client), `audit verify` (the `audit` crate). A thin shell: the node is the `node` crate, the client
 //! commands are the `client` crate; this file parses the command line, sets up logging and
 //! prints one-line errors. See ARCHITECTURE.md for the crate map.
 
@@ -40,6 +40,28 @@ enum Command {
     /// Benchmark: submit signed transactions at a rate and report committed tx/s and
     /// finality latency percentiles.
     Load(loadgen::LoadArgs),
+    /// Re-verify a chain from genesis, trusting nothing but genesis.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check a node's data directory offline (read-only; the node may be running): the
+    /// hash chain, every commit certificate, every transaction by replay, every root, the
+    /// stored log and the signed checkpoints. Exit 0 only if everything holds; otherwise
+    /// the first bad height and what failed.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The node's home directory (holding config.toml and data/ledger).
+    #[arg(long)]
+    home: PathBuf,
+    /// Print the result as JSON on standard output.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -223,6 +245,45 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     node::run(&args.home)
 }
 
+fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let result = audit::home_genesis(&args.home).and_then(|genesis| {
+        let source = audit::open_home(&args.home, genesis.clone())?;
+        let bar = indicatif::ProgressBar::new(source.tip().height);
+        if std::io::stderr().is_terminal() {
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} heights {per_sec} eta {eta}",
+                )
+                .expect("a valid template"),
+            );
+        } else {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let result = audit::verify_chain(&source, genesis, |height, _| bar.set_position(height));
+        bar.finish_and_clear();
+        result
+    });
+    match (&result, args.json) {
+        (Ok(summary), true) => println!(
+            "{}",
+            serde_json::json!({"ok": true, "summary": summary})
+        ),
+        (Err(failure), true) => println!(
+            "{}",
+            serde_json::json!({"ok": false, "failure": failure})
+        ),
+        (Ok(s), false) => println!(
+            "ok: chain {} verified from genesis: {} heights, {} transactions replayed, {} certificate signatures, log size {} root {}, {} log nodes, {} signed checkpoints, in {:.1} s",
+            s.chain_id, s.heights, s.transactions, s.certificate_signatures, s.log_size, s.log_root, s.log_nodes, s.checkpoints, s.seconds
+        ),
+        (Err(_), false) => {}
+    }
+    result
+        .map(|_| ())
+        .map_err(|failure| anyhow::anyhow!("audit failed: {failure}"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -232,6 +293,7 @@ fn main() -> ExitCode {
         Command::Node(args) => run_node(args),
         Command::Tx(step) => txcmd::run(step),
         Command::Load(args) => loadgen::run(args),
+        Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -142,3 +142,33 @@ fn a_node_whose_key_is_not_in_genesis_refuses_to_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("is not an observer in genesis"), "{stderr}");
 }
+
+#[test]
+fn audit_verify_of_a_home_without_data_fails_with_one_line_and_json_names_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("net");
+    testnet(&net);
+    // A node that never ran has no ledger yet: nothing to verify is a failure, not a pass.
+    let home = net.join("nodes/kemensos");
+    let output = bansos()
+        .args(["audit", "verify", "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: audit failed: store:"),
+        "{stderr}"
+    );
+    let output = bansos()
+        .args(["audit", "verify", "--json", "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["failure"]["check"], "store");
+}

@@ -108,6 +108,25 @@ fn four_validators_commit_the_demo_data_and_an_observer_started_late_syncs_every
     for i in [observer, 0] {
         eprintln!("{}", cluster.go_tlogcheck(i).trim());
     }
+    // `bansos audit verify` re-checks a running validator's data directory from genesis.
+    let output = std::process::Command::new(bansos_tests::cluster::bansos_binary())
+        .args(["audit", "verify", "--json", "--home"])
+        .arg(&cluster.nodes[0].home)
+        .output()
+        .expect("bansos audit runs");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
+    assert!(output.status.success(), "{report}");
+    assert!(
+        report["summary"]["heights"].as_u64() >= Some(target),
+        "{report}"
+    );
+    assert_eq!(
+        report["summary"]["transactions"].as_u64(),
+        Some(log_size),
+        "{report}"
+    );
+    eprintln!("audit: {}", report["summary"]);
     // Every block the observer synced carries a certificate that verifies with nothing but
     // genesis: more than two thirds of the validators signed exactly that block.
     let genesis: ledger::Genesis =

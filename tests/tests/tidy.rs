@@ -107,9 +107,11 @@ fn allowed_dependencies() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "bansos-genesis",
                 "bansos-node",
                 "bansos-client",
+                "bansos-audit",
             ],
         ),
         ("bansos-byzantine", vec!["bansos-node", "bansos-genesis"]),
+        ("bansos-audit", vec!["bansos-ledger", "bansos-proto"]),
         (
             "bansos-tests",
             vec![

@@ -52,6 +52,22 @@ impl RocksStore {
         })
     }
 
+    /// Opens the database at `path` read-only, as an auditor reads a node's data directory
+    /// (the node may be running: nothing is written, nothing is locked). Writes fail.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |e: rocksdb::Error| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let options = Options::default();
+        let names = Column::ALL.iter().map(|column| column.name());
+        let db = DB::open_cf_for_read_only(&options, path, names, false).map_err(open_error)?;
+        Ok(RocksStore {
+            db,
+            path: path.display().to_string(),
+        })
+    }
+
     fn family(&self, column: Column) -> Result<&rocksdb::ColumnFamily, StoreError> {
         self.db
             .cf_handle(column.name())

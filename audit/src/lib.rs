@@ -1,0 +1,339 @@
+//! # bansos-audit: trust nothing, re-verify everything
+//!
+//! [`verify_chain`] takes a chain as a node stored it and checks it from genesis with
+//! nothing but the genesis document:
+//!
+//! 1. every block's header hash chain (previous hash, height, chain id);
+//! 2. every commit certificate, strictly: valid signatures only, signers in the validator
+//!    set, more than two thirds of the voting power, bound to chain, genesis, height, round
+//!    and block hash (`proto::StoredCertificate::verify`);
+//! 3. every transaction — signature, nonce, role, region, every lifecycle rule — by replaying
+//!    the blocks through a fresh ledger in memory, which recomputes the tx root, the log
+//!    size and root and the state root and compares them with each header;
+//! 4. the stored log: every stored subtree hash against the replayed log, and the tip;
+//! 5. every kept checkpoint: the validators' note signatures (more than two thirds of the
+//!    voting power) and its root against the replayed log at that size.
+//!
+//! The first failure stops the run and names the height (or log size) and what failed.
+//! The store is only read; `bansos audit verify --home DIR` opens a node's RocksDB
+//! read-only, so a running node can be audited in place.
+
+use std::time::Instant;
+
+use ledger::chain::SignatureCheck;
+use ledger::genesis::{Genesis, GenesisIndex};
+use ledger::note::{self, NoteKey};
+use ledger::store::{Column, Store};
+use ledger::{Ledger, MemoryStore};
+use proto::certificate::{StoredCertificate, ValidatorSet};
+use proto::signing::ChainBinding;
+use serde::Serialize;
+
+/// Entries read per scan when comparing stored columns.
+const SCAN_BATCH: usize = 4096;
+
+/// The first check that failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{}{check}: {detail}", .height.map(|h| format!("height {h}: ")).unwrap_or_default())]
+pub struct Failure {
+    /// The height at fault, when one block is.
+    pub height: Option<u64>,
+    /// Which check failed (`block`, `certificate`, `replay`, `log`, `tip`, `checkpoint`,
+    /// `genesis`, `store`).
+    pub check: &'static str,
+    pub detail: String,
+}
+
+impl Failure {
+    fn at(height: u64, check: &'static str, detail: impl ToString) -> Failure {
+        Failure {
+            height: Some(height),
+            check,
+            detail: detail.to_string(),
+        }
+    }
+
+    fn general(check: &'static str, detail: impl ToString) -> Failure {
+        Failure {
+            height: None,
+            check,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// What a passing run checked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub chain_id: String,
+    pub heights: u64,
+    pub transactions: u64,
+    pub certificate_signatures: u64,
+    pub log_size: u64,
+    /// The log root at the tip, hex.
+    pub log_root: String,
+    pub log_nodes: u64,
+    pub checkpoints: u64,
+    pub seconds: f64,
+}
+
+/// Re-verifies the chain held by `source` (a node's ledger, opened read-only) against
+/// `genesis`. `progress(height, tip)` is called after each block.
+pub fn verify_chain<S: Store>(
+    source: &Ledger<S>,
+    genesis: Genesis,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Summary, Failure> {
+    let started = Instant::now();
+    let index = genesis
+        .clone()
+        .validate()
+        .map_err(|e| Failure::general("genesis", e))?;
+    if source.genesis().hash != index.hash {
+        return Err(Failure::general(
+            "genesis",
+            "the store was made for another genesis",
+        ));
+    }
+    let set = ValidatorSet::from_genesis(&index.validators)
+        .ok_or_else(|| Failure::general("genesis", "no usable validator set"))?;
+    let chain = ChainBinding::of(&genesis);
+    let mut replay =
+        Ledger::open(MemoryStore::new(), genesis).map_err(|e| Failure::general("genesis", e))?;
+    let tip = source.tip().height;
+    let mut signatures = 0u64;
+    for height in 1..=tip {
+        signatures += verify_block(source, &mut replay, &chain, &set, height)?;
+        progress(height, tip);
+    }
+    verify_tip(source, &replay)?;
+    let log_nodes = verify_log_nodes(source, &replay)?;
+    let checkpoints = verify_checkpoints(source, &replay, &index)?;
+    let replayed = replay.tip();
+    Ok(Summary {
+        chain_id: index.genesis.chain_id.clone(),
+        heights: tip,
+        transactions: replayed.log.size(),
+        certificate_signatures: signatures,
+        log_size: replayed.log.size(),
+        log_root: hex::encode(replayed.log.root()),
+        log_nodes,
+        checkpoints,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One height: the block as stored, its certificate, and its replay. Returns the number of
+/// certificate signatures checked.
+fn verify_block<S: Store>(
+    source: &Ledger<S>,
+    replay: &mut Ledger<MemoryStore>,
+    chain: &ChainBinding,
+    set: &ValidatorSet,
+    height: u64,
+) -> Result<u64, Failure> {
+    let block = source
+        .block(height)
+        .map_err(|e| Failure::at(height, "block", e))?
+        .ok_or_else(|| Failure::at(height, "block", "missing"))?;
+    if block.header.height != height {
+        return Err(Failure::at(
+            height,
+            "block",
+            format!(
+                "the header stored here is for height {}",
+                block.header.height
+            ),
+        ));
+    }
+    let hash = block.header.hash();
+    let certificate = source
+        .certificate(height)
+        .map_err(|e| Failure::at(height, "certificate", e))?
+        .ok_or_else(|| Failure::at(height, "certificate", "missing"))?;
+    let stored = StoredCertificate::from_bytes(&certificate)
+        .map_err(|e| Failure::at(height, "certificate", e))?;
+    stored
+        .verify(chain, set, height, &hash)
+        .map_err(|e| Failure::at(height, "certificate", e))?;
+    let prepared = replay
+        .prepare_block(&block, SignatureCheck::VerifyAll)
+        .map_err(|e| Failure::at(height, "replay", e))?;
+    replay
+        .commit(prepared, &certificate)
+        .map_err(|e| Failure::at(height, "replay", e))?;
+    Ok(stored.signatures.len() as u64)
+}
+
+/// The stored tip must be the replayed one.
+fn verify_tip<S: Store>(source: &Ledger<S>, replay: &Ledger<MemoryStore>) -> Result<(), Failure> {
+    let (stored, replayed) = (source.tip(), replay.tip());
+    if stored.block_hash != replayed.block_hash || stored.log.root() != replayed.log.root() {
+        return Err(Failure::at(
+            stored.height,
+            "tip",
+            "the stored tip is not the replayed chain's",
+        ));
+    }
+    Ok(())
+}
+
+/// Every stored log subtree hash must be the replayed one, and none may be missing or extra.
+fn verify_log_nodes<S: Store>(
+    source: &Ledger<S>,
+    replay: &Ledger<MemoryStore>,
+) -> Result<u64, Failure> {
+    let mut start: Vec<u8> = Vec::new();
+    let mut count = 0u64;
+    loop {
+        let stored = scan(source.store(), Column::LogNodes, &start)?;
+        let replayed = scan(replay.store(), Column::LogNodes, &start)?;
+        for (i, entry) in stored.iter().enumerate() {
+            if replayed.get(i) != Some(entry) {
+                return Err(log_node_failure(replay, &entry.0));
+            }
+        }
+        if replayed.len() != stored.len() {
+            let missing = &replayed[stored.len().min(replayed.len())].0;
+            return Err(log_node_failure(replay, missing));
+        }
+        count += stored.len() as u64;
+        match stored.last() {
+            Some((key, _)) if stored.len() == SCAN_BATCH => {
+                start = key.clone();
+                start.push(0);
+            }
+            _ => return Ok(count),
+        }
+    }
+}
+
+fn scan<S: Store>(
+    store: &S,
+    column: Column,
+    start: &[u8],
+) -> Result<Vec<ledger::store::KeyValue>, Failure> {
+    store
+        .scan(column, &[], start, SCAN_BATCH)
+        .map_err(|e| Failure::general("store", e))
+}
+
+/// Names the block that completed the subtree under `key` (level byte, index u64 BE).
+fn log_node_failure(replay: &Ledger<MemoryStore>, key: &[u8]) -> Failure {
+    let (level, index) = match key {
+        [level, rest @ ..] if rest.len() == 8 => (
+            *level,
+            u64::from_be_bytes(rest.try_into().expect("8 bytes")),
+        ),
+        _ => return Failure::general("log", "a stored log node has a malformed key"),
+    };
+    let last_leaf = (index + 1)
+        .checked_shl(u32::from(level))
+        .map_or(u64::MAX, |end| end - 1);
+    let detail = format!("the stored log node at level {level}, index {index} is not the replayed one (or is missing or extra)");
+    match height_of_leaf(replay, last_leaf) {
+        Some(height) => Failure::at(height, "log", detail),
+        None => Failure::general("log", detail),
+    }
+}
+
+/// The height whose block appended log leaf `leaf`, by binary search over the headers.
+fn height_of_leaf(replay: &Ledger<MemoryStore>, leaf: u64) -> Option<u64> {
+    let (mut low, mut high) = (1u64, replay.tip().height);
+    if high == 0 || leaf >= replay.tip().log.size() {
+        return None;
+    }
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let size = replay.header(middle).ok()??.log_size;
+        if size > leaf {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    Some(low)
+}
+
+/// Every kept checkpoint must carry a quorum of valid validator signatures and name the
+/// replayed root at its size.
+fn verify_checkpoints<S: Store>(
+    source: &Ledger<S>,
+    replay: &Ledger<MemoryStore>,
+    index: &GenesisIndex,
+) -> Result<u64, Failure> {
+    let validators: Vec<(NoteKey, u64)> = index
+        .validators
+        .iter()
+        .map(|v| (v.checkpoint_key.clone(), v.power))
+        .collect();
+    let origin = &index.genesis.log_origin;
+    let mut start: Vec<u8> = Vec::new();
+    let mut count = 0u64;
+    loop {
+        let entries = scan(source.store(), Column::Checkpoints, &start)?;
+        for (key, value) in &entries {
+            let size = u64::from_be_bytes(
+                key.as_slice()
+                    .try_into()
+                    .map_err(|_| Failure::general("checkpoint", "a malformed key"))?,
+            );
+            let fail = |detail: String| {
+                Failure::general("checkpoint", format!("log size {size}: {detail}"))
+            };
+            let text = std::str::from_utf8(value).map_err(|e| fail(e.to_string()))?;
+            let root = replay.log_root_at(size).map_err(|e| fail(e.to_string()))?;
+            match note::verify_checkpoint(text, origin, &validators, &[]) {
+                Ok(verified) if verified.checkpoint.root != root.0 => {
+                    return Err(fail("signed, but not the replayed log's root".into()))
+                }
+                Ok(_) => count += 1,
+                // Kept while signatures were still arriving: not yet a claim anyone made.
+                Err(note::NoteError::NoQuorum { .. }) => {}
+                Err(error) => return Err(fail(error.to_string())),
+            }
+        }
+        match entries.last() {
+            Some((key, _)) if entries.len() == SCAN_BATCH => {
+                start = key.clone();
+                start.push(0);
+            }
+            _ => return Ok(count),
+        }
+    }
+}
+
+/// The genesis a node's home uses: the `genesis` path in `HOME/config.toml`, relative to
+/// the home or absolute.
+pub fn home_genesis(home: &std::path::Path) -> Result<Genesis, Failure> {
+    let config_path = home.join("config.toml");
+    let text = std::fs::read_to_string(&config_path)
+        .map_err(|e| Failure::general("genesis", format!("{}: {e}", config_path.display())))?;
+    let config: toml::Value = toml::from_str(&text)
+        .map_err(|e| Failure::general("genesis", format!("{}: {e}", config_path.display())))?;
+    let path = config
+        .get("genesis")
+        .and_then(|g| g.as_str())
+        .ok_or_else(|| Failure::general("genesis", "config.toml names no genesis"))?;
+    let path = home.join(path);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Failure::general("genesis", format!("{}: {e}", path.display())))?;
+    Genesis::from_json(&text).map_err(|e| Failure::general("genesis", e))
+}
+
+/// Opens a node home's ledger store read-only: `HOME/data/ledger`.
+pub fn open_home(
+    home: &std::path::Path,
+    genesis: Genesis,
+) -> Result<Ledger<ledger::RocksStore>, Failure> {
+    let path = home.join("data").join("ledger");
+    if !path.exists() {
+        return Err(Failure::general(
+            "store",
+            format!("{} does not exist", path.display()),
+        ));
+    }
+    let store =
+        ledger::RocksStore::open_read_only(&path).map_err(|e| Failure::general("store", e))?;
+    Ledger::open(store, genesis).map_err(|e| Failure::general("store", e))
+}
