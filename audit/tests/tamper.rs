@@ -244,6 +244,19 @@ fn an_untouched_chain_passes_and_every_tamper_fails_at_its_height() {
             }),
         ),
     ];
+    // Two faults: the earlier height is the one reported, even when a later block cannot
+    // even be read (signatures are checked ahead for many blocks at once).
+    let two = tampered(&home, "two-faults", |s| {
+        flip(s, Column::Certificates, &height, |len| len - 1);
+        let mut batch = WriteBatch::new();
+        batch.delete(Column::Blocks, (TARGET + 1).to_be_bytes().to_vec());
+        s.write(batch).unwrap();
+    });
+    assert_eq!(
+        (two.height, two.check),
+        (Some(TARGET), "certificate"),
+        "{two}"
+    );
     for (name, failure) in &cases {
         assert_eq!(failure.height, Some(TARGET), "{name}: {failure}");
     }
