@@ -27,6 +27,8 @@ use tracing::warn;
 
 /// Signed notes for log sizes this node has not reached yet, kept in all.
 pub const PENDING_NOTES_MAX: usize = 256;
+/// Notes still gathering signatures kept in memory (the oldest sizes are dropped first).
+pub const PARTIAL_NOTES_MAX: usize = 64;
 /// Conflicting checkpoints kept as evidence (the first ones; later ones are counted only).
 pub const CONFLICTS_KEPT_MAX: usize = 16;
 
@@ -68,6 +70,8 @@ struct State {
     signed_through: u64,
     /// One-signature notes by log size, for sizes beyond this node's log.
     pending: BTreeMap<u64, Vec<SignedNote>>,
+    /// Notes still gathering signatures, by log size (written to the store at a quorum).
+    partial: BTreeMap<u64, SignedNote>,
     pending_count: usize,
     /// Conflicting signed checkpoints, as served text.
     conflicts: Vec<String>,
@@ -224,6 +228,9 @@ impl Checkpoints {
     }
 
     /// Merges a checked note for a committed size into the kept one, or records a conflict.
+    /// Signatures gather in memory; the note is written to the store (a synced write) when
+    /// it first reaches a quorum and again when every validator has signed, not at each
+    /// signature.
     fn take<S: Store>(
         &self,
         ledger: &mut Ledger<S>,
@@ -239,13 +246,18 @@ impl Checkpoints {
             self.record_conflict(&note);
             return Ok(Received::Conflict);
         }
-        let mut kept = match ledger.checkpoint_note(checkpoint.size)? {
-            Some(text) => SignedNote::parse(&text)?,
-            None => SignedNote {
-                text: ours.text(),
-                signatures: Vec::new(),
+        let mut state = self.state();
+        let mut kept = match state.partial.remove(&checkpoint.size) {
+            Some(kept) => kept,
+            None => match ledger.checkpoint_note(checkpoint.size)? {
+                Some(text) => SignedNote::parse(&text)?,
+                None => SignedNote {
+                    text: ours.text(),
+                    signatures: Vec::new(),
+                },
             },
         };
+        let had_quorum = self.has_quorum(&kept);
         let before = kept.signatures.len();
         for signature in note.signatures {
             if !kept
@@ -256,18 +268,40 @@ impl Checkpoints {
                 kept.signatures.push(signature);
             }
         }
-        if kept.signatures.len() == before {
-            return Ok(Received::Merged);
-        }
-        kept.signatures.sort_by(|a, b| a.name.cmp(&b.name));
-        let text = kept.to_text();
-        let quorum = note::verify_checkpoint(&text, &self.origin, &self.validators, &[]).is_ok();
-        let latest = quorum
-            && ledger
+        let complete = kept.signatures.len() == self.validators.len();
+        let quorum = self.has_quorum(&kept);
+        if kept.signatures.len() > before && quorum && (!had_quorum || complete) {
+            kept.signatures.sort_by_key(|s| s.key_id);
+            let latest = ledger
                 .latest_checkpoint_size()?
                 .is_none_or(|latest| checkpoint.size > latest);
-        ledger.keep_checkpoint_note(checkpoint.size, &text, latest)?;
+            ledger.keep_checkpoint_note(checkpoint.size, &kept.to_text(), latest)?;
+        }
+        if !complete {
+            state.partial.insert(checkpoint.size, kept);
+            while state.partial.len() > PARTIAL_NOTES_MAX {
+                state.partial.pop_first();
+            }
+        }
         Ok(Received::Merged)
+    }
+
+    /// Whether the validators that signed `note` hold more than two thirds of the voting
+    /// power. Every signature on it was verified before it was merged.
+    fn has_quorum(&self, note: &SignedNote) -> bool {
+        let total: u64 = self.validators.iter().map(|(_, power)| power).sum();
+        let signed: u64 = self
+            .validators
+            .iter()
+            .filter(|(key, _)| {
+                let id = key.key_id();
+                note.signatures
+                    .iter()
+                    .any(|s| s.name == key.name && s.key_id == id)
+            })
+            .map(|(_, power)| power)
+            .sum();
+        signed.saturating_mul(3) > total.saturating_mul(2)
     }
 
     fn record_conflict(&self, note: &SignedNote) {
