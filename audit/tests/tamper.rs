@@ -6,37 +6,22 @@
 use std::path::{Path, PathBuf};
 
 use audit::Failure;
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 use genesis::demo::{generate, DemoParams};
 use genesis::testnet::{NodeRole, Testnet, TestnetSpec};
 use ledger::note::{sign, Checkpoint, SignedNote};
 use ledger::store::{Column, Store, WriteBatch};
-use ledger::types::{Hash32, PublicKey, SignatureBytes};
+use ledger::types::Hash32;
 use ledger::{Ledger, RocksStore, SignatureCheck};
 use proto::certificate::StoredCertificate;
-use proto::signing::{self, ChainBinding, VoteKind};
+use proto::signing::ChainBinding;
 use rand::SeedableRng;
 
 /// The height every tamper aims at: a block with transactions, neither first nor last.
 const TARGET: u64 = 3;
 
 fn certificate(chain: &ChainBinding, keys: &[SigningKey], height: u64, hash: &Hash32) -> Vec<u8> {
-    let signatures = keys
-        .iter()
-        .map(|key| {
-            let public = PublicKey(key.verifying_key().to_bytes());
-            let bytes =
-                signing::vote_bytes(chain, VoteKind::Precommit, height, 0, Some(hash), &public);
-            (public, SignatureBytes(key.sign(&bytes).to_bytes()))
-        })
-        .collect();
-    StoredCertificate {
-        height,
-        round: 0,
-        block_hash: *hash,
-        signatures,
-    }
-    .to_bytes()
+    StoredCertificate::sign(chain, keys, height, 0, *hash).to_bytes()
 }
 
 /// Writes a node home: genesis, config.toml, and data/ledger with the demo year committed
@@ -297,4 +282,13 @@ fn an_untouched_chain_passes_and_every_tamper_fails_at_its_height() {
         put(s, Column::Checkpoints, &key, note.to_text().into_bytes());
     });
     assert_eq!(checkpoint.check, "checkpoint", "{checkpoint}");
+    // Dropping signatures below the quorum is caught too.
+    let thinned = tampered(&home, "thinned-checkpoint", |s| {
+        let entries = s.scan(Column::Checkpoints, &[], &[], 1).unwrap();
+        let (key, value) = entries.into_iter().next().expect("a checkpoint");
+        let mut note = SignedNote::parse(&String::from_utf8(value).unwrap()).unwrap();
+        note.signatures.truncate(2);
+        put(s, Column::Checkpoints, &key, note.to_text().into_bytes());
+    });
+    assert_eq!(thinned.check, "checkpoint", "{thinned}");
 }

@@ -132,21 +132,46 @@ async fn relay_to_peer(
             }
         };
         batch.clear();
+        let post = MarkedPost {
+            path: "/v1/txs",
+            content_type: "application/json",
+            what: "relayed transactions",
+        };
+        post.send(&client, &peer, &signer, body).await;
+    }
+}
+
+/// A POST to a peer signed with this node's mark.
+struct MarkedPost {
+    path: &'static str,
+    content_type: &'static str,
+    /// What is sent, for the log.
+    what: &'static str,
+}
+
+impl MarkedPost {
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        peer: &str,
+        signer: &RelaySigner,
+        body: Vec<u8>,
+    ) {
         let mark = signer.mark(&body);
         let request = client
-            .post(format!("{peer}/v1/txs"))
+            .post(format!("{peer}{}", self.path))
             .header(RELAYED_HEADER, mark.to_header())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, self.content_type)
             .body(body)
             .send();
         match request.await {
             Ok(response) if response.status().is_success() => {}
-            // A peer that refuses the relay mark (a key it does not know, or clocks more
-            // than a minute apart) would otherwise drop every batch without a trace.
+            // A peer that refuses the mark (a key it does not know, or clocks more than a
+            // minute apart) would otherwise drop everything without a trace.
             Ok(response) => {
-                warn!(%peer, status = %response.status(), "a peer refused relayed transactions")
+                warn!(%peer, status = %response.status(), what = self.what, "a peer refused what this node sent")
             }
-            Err(error) => debug!(%peer, %error, "relaying transactions failed"),
+            Err(error) => debug!(%peer, %error, what = self.what, "sending to a peer failed"),
         }
     }
 }
@@ -199,21 +224,13 @@ async fn push_to_peer(
     mut receiver: mpsc::Receiver<String>,
     signer: RelaySigner,
 ) {
+    let post = MarkedPost {
+        path: "/v1/checkpoint/signatures",
+        content_type: "text/plain; charset=utf-8",
+        what: "a checkpoint signature",
+    };
     while let Some(note) = receiver.recv().await {
-        let mark = signer.mark(note.as_bytes());
-        let request = client
-            .post(format!("{peer}/v1/checkpoint/signatures"))
-            .header(RELAYED_HEADER, mark.to_header())
-            .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(note)
-            .send();
-        match request.await {
-            Ok(response) if response.status().is_success() => {}
-            Ok(response) => {
-                warn!(%peer, status = %response.status(), "a peer refused a checkpoint signature")
-            }
-            Err(error) => debug!(%peer, %error, "pushing a checkpoint signature failed"),
-        }
+        post.send(&client, &peer, &signer, note.into_bytes()).await;
     }
 }
 

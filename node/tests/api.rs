@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 use genesis::testnet::{NodeRole, Testnet, TestnetSpec};
 use http_body_util::BodyExt;
 use ledger::tx::{Action, Transaction, TxBody};
-use ledger::types::{Hash32, PublicKey, RegionCode, SignatureBytes};
+use ledger::types::{Hash32, PublicKey, RegionCode};
 use ledger::{Ledger, MemoryStore};
 use node::clock::{Clock as _, ManualClock};
 use node::mempool::Mempool;
@@ -24,7 +24,7 @@ use proto::api::{
     BatchJson, BlockJson, StatusJson, SubmitStatus, SubmittedJson, TxState, TxStatusJson,
 };
 use proto::certificate::StoredCertificate;
-use proto::signing::{self, VoteKind};
+use proto::signing;
 use rand::SeedableRng;
 use serde_json::Value;
 
@@ -114,19 +114,15 @@ impl Node {
         let prepared = self.shared.build_block(proposer).unwrap();
         let height = prepared.block.header.height;
         let hash = prepared.hash;
-        let signatures = self
+        let keys: Vec<SigningKey> = self
             .net
             .nodes
             .iter()
             .filter(|n| n.role == NodeRole::Validator)
-            .map(|n| validator_signature(&self.net, &n.key, height, &hash))
+            .map(|n| n.key.clone())
             .collect();
-        let certificate = StoredCertificate {
-            height,
-            round: 0,
-            block_hash: hash,
-            signatures,
-        };
+        let chain = signing::ChainBinding::of(&self.net.genesis);
+        let certificate = StoredCertificate::sign(&chain, &keys, height, 0, hash);
         self.shared
             .commit(prepared, &certificate.to_bytes())
             .unwrap();
@@ -156,24 +152,6 @@ impl Node {
         }
         .sign(key)
     }
-}
-
-fn validator_signature(
-    net: &Testnet,
-    key: &SigningKey,
-    height: u64,
-    hash: &Hash32,
-) -> (PublicKey, SignatureBytes) {
-    let public = PublicKey(key.verifying_key().to_bytes());
-    let bytes = signing::vote_bytes(
-        &signing::ChainBinding::of(&net.genesis),
-        VoteKind::Precommit,
-        height,
-        0,
-        Some(hash),
-        &public,
-    );
-    (public, SignatureBytes(key.sign(&bytes).to_bytes()))
 }
 
 fn code(body: &Value) -> &str {

@@ -129,6 +129,40 @@ impl CertificateError {
 }
 
 impl StoredCertificate {
+    /// A certificate of `keys`' precommits for `block_hash` at (`height`, `round`), as the
+    /// validators holding those keys would sign it (for tests, tools and simulations; the
+    /// node takes its certificates from consensus).
+    pub fn sign(
+        chain: &ChainBinding,
+        keys: &[ed25519_dalek::SigningKey],
+        height: u64,
+        round: u32,
+        block_hash: Hash32,
+    ) -> StoredCertificate {
+        use ed25519_dalek::Signer as _;
+        let signatures = keys
+            .iter()
+            .map(|key| {
+                let public = PublicKey(key.verifying_key().to_bytes());
+                let bytes = signing::vote_bytes(
+                    chain,
+                    VoteKind::Precommit,
+                    height,
+                    i64::from(round),
+                    Some(&block_hash),
+                    &public,
+                );
+                (public, SignatureBytes(key.sign(&bytes).to_bytes()))
+            })
+            .collect();
+        StoredCertificate {
+            height,
+            round,
+            block_hash,
+            signatures,
+        }
+    }
+
     /// Canonical bytes, as stored with the block.
     pub fn to_bytes(&self) -> Vec<u8> {
         ledger::encode::canonical(self)
@@ -197,7 +231,7 @@ impl StoredCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ed25519_dalek::{Signer as _, SigningKey};
+    use ed25519_dalek::SigningKey;
     use ledger::types::OrgId;
 
     /// A checkpoint key; these tests are about consensus keys only.
@@ -229,39 +263,21 @@ mod tests {
         }
     }
 
-    fn sign(
-        chain: &ChainBinding,
-        keys: &[SigningKey],
-        height: u64,
-        block: Hash32,
-    ) -> StoredCertificate {
-        let signatures = keys
-            .iter()
-            .map(|k| {
-                let key = PublicKey(k.verifying_key().to_bytes());
-                let bytes =
-                    signing::vote_bytes(chain, VoteKind::Precommit, height, 0, Some(&block), &key);
-                (key, SignatureBytes(k.sign(&bytes).to_bytes()))
-            })
-            .collect();
-        StoredCertificate {
-            height,
-            round: 0,
-            block_hash: block,
-            signatures,
-        }
-    }
-
     #[test]
     fn three_of_four_prove_a_block_and_two_do_not() {
         let keys: Vec<SigningKey> = (1..=4).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
         let validators = set(&keys);
         let block = Hash32([7; 32]);
-        let three = sign(&chain("c"), &keys[..3], 7, block);
+        let three = StoredCertificate::sign(&chain("c"), &keys[..3], 7, 0, block);
         let three = StoredCertificate::from_bytes(&three.to_bytes()).unwrap();
         three.verify(&chain("c"), &validators, 7, &block).unwrap();
         assert_eq!(
-            sign(&chain("c"), &keys[..2], 7, block).verify(&chain("c"), &validators, 7, &block),
+            StoredCertificate::sign(&chain("c"), &keys[..2], 7, 0, block).verify(
+                &chain("c"),
+                &validators,
+                7,
+                &block
+            ),
             Err(CertificateError::NotEnoughPower {
                 signed: 2,
                 total: 4
