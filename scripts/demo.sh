@@ -61,7 +61,7 @@ echo "the network is running:"
 for url in $urls; do
   echo "  $url/v1/status   $url/metrics   $url/openapi.json"
 done
-echo "  blocks: $first/v1/blocks/latest"
+echo "  blocks: $first/v1/blocks/latest?txs=hashes"
 echo "sample tracking codes ($data/sample-tracking-codes.txt):"
 head -n 5 "$data/sample-tracking-codes.txt" | sed 's/^/  /'
 echo "logs: $data/nodes/*/node.log — press Ctrl-C to stop"

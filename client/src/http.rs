@@ -8,7 +8,8 @@ use futures::StreamExt;
 use ledger::tx::Transaction;
 use ledger::types::PublicKey;
 use proto::api::{
-    BatchJson, BlockJson, ErrorBody, KeyJson, StatusJson, SubmittedJson, TxState, TxStatusJson,
+    BatchJson, BlockJson, ErrorBody, KeyJson, LeafJson, StatusJson, SubmittedJson, TxState,
+    TxStatusJson,
 };
 use serde::de::DeserializeOwned;
 
@@ -43,6 +44,8 @@ pub enum ClientError {
     Http { what: String, status: u16 },
     #[error("{what}: unexpected response: {detail}")]
     Decode { what: String, detail: String },
+    #[error("{what}: cannot sign the request: {detail}")]
+    Sign { what: String, detail: String },
     #[error(
         "{remaining} of {total} transactions not committed after {timeout:?} (first: {first})"
     )]
@@ -85,11 +88,13 @@ pub struct RawResponse {
     pub body: serde_json::Value,
 }
 
-/// A node's API.
+/// A node's API. With a key ([`NodeClient::signed_by`]) every request carries an RFC 9421
+/// signature (`auth`), which consortium endpoints require (DESIGN §4).
 #[derive(Clone, Debug)]
 pub struct NodeClient {
     base: String,
     http: reqwest::Client,
+    key: Option<ed25519_dalek::SigningKey>,
 }
 
 impl NodeClient {
@@ -103,7 +108,53 @@ impl NodeClient {
         Ok(NodeClient {
             base: base.trim_end_matches('/').to_owned(),
             http,
+            key: None,
         })
+    }
+
+    /// The same client, signing every request with `key` (an institution's or a node's key
+    /// listed in genesis, or a signer's own key for its nonces).
+    pub fn signed_by(mut self, key: ed25519_dalek::SigningKey) -> NodeClient {
+        self.key = Some(key);
+        self
+    }
+
+    /// A request, signed when this client has a key.
+    async fn request(
+        &self,
+        what: &str,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<reqwest::RequestBuilder, ClientError> {
+        let mut request = self.http.request(method.clone(), url);
+        let (content_type, body) = body.unwrap_or(("", Vec::new()));
+        if let Some(key) = &self.key {
+            let uri: reqwest::Url = url.parse().map_err(|e| ClientError::Decode {
+                what: what.to_owned(),
+                detail: format!("not a URL: {e}"),
+            })?;
+            let uri = uri.as_str().parse().map_err(|e| ClientError::Decode {
+                what: what.to_owned(),
+                detail: format!("not a URI: {e}"),
+            })?;
+            let now_s = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let headers = auth::sign_fresh(&method, &uri, &body, key, now_s)
+                .await
+                .map_err(|e| ClientError::Sign {
+                    what: what.to_owned(),
+                    detail: e.to_string(),
+                })?;
+            request = request.headers(headers);
+        }
+        if !content_type.is_empty() {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body);
+        }
+        Ok(request)
     }
 
     /// The node's base URL.
@@ -151,20 +202,37 @@ impl NodeClient {
         })
     }
 
+    /// `GET url`: status and body.
+    async fn get_bytes(&self, url: &str) -> Result<(String, u16, Vec<u8>), ClientError> {
+        let what = format!("GET {url}");
+        let request = self.request(&what, reqwest::Method::GET, url, None).await?;
+        let (status, bytes) = self.send(&what, request).await?;
+        Ok((what, status, bytes))
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let what = format!("GET {url}");
-        let (status, bytes) = self.send(&what, self.http.get(&url)).await?;
+        let (what, status, bytes) = self.get_bytes(&url).await?;
         Self::decode(&what, status, &bytes)
+    }
+
+    /// `POST url` with a JSON body: status and body.
+    async fn post_json(
+        &self,
+        what: &str,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        let body = Some(("application/json", body));
+        let request = self.request(what, reqwest::Method::POST, url, body).await?;
+        self.send(what, request).await
     }
 
     /// `GET path` with the status and whatever JSON came back: for callers that check
     /// error answers themselves.
     pub async fn get_raw(&self, path: &str) -> Result<RawResponse, ClientError> {
         let url = format!("{}{path}", self.base);
-        let (status, bytes) = self
-            .send(&format!("GET {url}"), self.http.get(&url))
-            .await?;
+        let (_, status, bytes) = self.get_bytes(&url).await?;
         Ok(RawResponse {
             status,
             body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
@@ -174,12 +242,7 @@ impl NodeClient {
     /// `POST path` with `body` as JSON bytes, returning the status and JSON answer.
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Result<RawResponse, ClientError> {
         let url = format!("{}{path}", self.base);
-        let request = self
-            .http
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        let (status, bytes) = self.send(&format!("POST {url}"), request).await?;
+        let (status, bytes) = self.post_json(&format!("POST {url}"), &url, body).await?;
         Ok(RawResponse {
             status,
             body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
@@ -196,6 +259,11 @@ impl NodeClient {
         self.get(&format!("/v1/keys/{key}")).await
     }
 
+    /// `GET /v1/log/leaf/{index}` (consortium: the client must be signed by a genesis key).
+    pub async fn leaf(&self, index: u64) -> Result<LeafJson, ClientError> {
+        self.get(&format!("/v1/log/leaf/{index}")).await
+    }
+
     /// `GET /v1/tx/{hash}`.
     pub async fn tx_status(&self, hash: &str) -> Result<TxStatusJson, ClientError> {
         self.get(&format!("/v1/tx/{hash}")).await
@@ -210,8 +278,7 @@ impl NodeClient {
     ) -> Result<Option<BlockJson>, ClientError> {
         let query = if hashes_only { "?txs=hashes" } else { "" };
         let url = format!("{}/v1/blocks/{height}{query}", self.base);
-        let what = format!("GET {url}");
-        let (status, bytes) = self.send(&what, self.http.get(&url)).await?;
+        let (what, status, bytes) = self.get_bytes(&url).await?;
         if status == 404 {
             return Ok(None);
         }
@@ -227,7 +294,11 @@ impl NodeClient {
     pub async fn submit(&self, tx: &Transaction) -> Result<SubmittedJson, ClientError> {
         let url = format!("{}/v1/tx", self.base);
         let what = "submitting the transaction";
-        let (status, bytes) = self.send(what, self.http.post(&url).json(tx)).await?;
+        let body = serde_json::to_vec(tx).map_err(|e| ClientError::Decode {
+            what: what.to_owned(),
+            detail: e.to_string(),
+        })?;
+        let (status, bytes) = self.post_json(what, &url, body).await?;
         Self::decode(what, status, &bytes)
     }
 
@@ -235,19 +306,21 @@ impl NodeClient {
     pub async fn submit_batch(&self, txs: &[Transaction]) -> Result<BatchJson, ClientError> {
         let url = format!("{}/v1/txs", self.base);
         let what = "submitting transactions";
-        let (status, bytes) = self.send(what, self.http.post(&url).json(txs)).await?;
+        let body = serde_json::to_vec(txs).map_err(|e| ClientError::Decode {
+            what: what.to_owned(),
+            detail: e.to_string(),
+        })?;
+        let (status, bytes) = self.post_json(what, &url, body).await?;
         Self::decode(what, status, &bytes)
     }
 
-    /// `GET /metrics` (Prometheus text).
     /// The signed checkpoint (a C2SP signed note) at log size `size`, or the latest;
     /// `None` when the node has none signed by a quorum. Not verified here: a verifier
     /// checks it with `ledger::note::verify_checkpoint` and the genesis keys.
     pub async fn checkpoint(&self, size: Option<u64>) -> Result<Option<String>, ClientError> {
         let query = size.map_or(String::new(), |s| format!("?size={s}"));
         let url = format!("{}/v1/checkpoint{query}", self.base);
-        let what = format!("GET {url}");
-        let (status, bytes) = self.send(&what, self.http.get(&url)).await?;
+        let (what, status, bytes) = self.get_bytes(&url).await?;
         match status {
             404 => Ok(None),
             200..=299 => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
@@ -255,10 +328,10 @@ impl NodeClient {
         }
     }
 
+    /// `GET /metrics` (Prometheus text).
     pub async fn metrics(&self) -> Result<String, ClientError> {
         let url = format!("{}/metrics", self.base);
-        let what = format!("GET {url}");
-        let (status, bytes) = self.send(&what, self.http.get(&url)).await?;
+        let (what, status, bytes) = self.get_bytes(&url).await?;
         if !(200..300).contains(&status) {
             return Err(ClientError::Http { what, status });
         }

@@ -179,7 +179,9 @@ fn pemda_signers(
             continue;
         }
         let public = PublicKey(key.verifying_key().to_bytes());
-        let next_nonce = runtime.block_on(client.key(&public))?.pending_next_nonce;
+        // Nonces are consortium data: asked as the institution itself.
+        let own = client.clone().signed_by(key.clone());
+        let next_nonce = runtime.block_on(own.key(&public))?.pending_next_nonce;
         signers.push(Signer {
             key: key.clone(),
             public,

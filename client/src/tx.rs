@@ -689,7 +689,8 @@ pub fn run(step: TxStep) -> anyhow::Result<()> {
     let (action, common, tracking) = action(step)?;
     let key = genesis::testnet::read_key(&common.key)?;
     let signer = PublicKey(key.verifying_key().to_bytes());
-    let client = NodeClient::new(&common.node)?;
+    // Signed with the signer's own key: a key may read its own nonces (consortium data).
+    let client = NodeClient::new(&common.node)?.signed_by(key.clone());
     let runtime = runtime()?;
     let chain_id = match common.chain_id.clone() {
         Some(id) => id,

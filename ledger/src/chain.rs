@@ -874,6 +874,24 @@ impl<S: Store> Ledger<S> {
     /// complete subtree of 256^level leaves at position `index * 256 + i`; every one must be
     /// complete within the current log.
     pub fn log_tile(&self, level: u8, index: u64, width: u16) -> Result<Vec<u8>, LedgerError> {
+        let merkle_level = self.require_tile(level, index, width)?;
+        let source = StoreLog(&self.store);
+        let mut bytes = Vec::with_capacity(usize::from(width) * 32);
+        for i in 0..u64::from(width) {
+            let hash = merkle::SubtreeSource::subtree(
+                &source,
+                merkle_level as u8,
+                index * TILE_WIDTH as u64 + i,
+            )
+            .map_err(|e| corrupt("log", e))?;
+            bytes.extend_from_slice(&hash);
+        }
+        Ok(bytes)
+    }
+
+    /// Checks that tile `index` at tile level `level`, `width` wide, lies within the log;
+    /// returns its Merkle level.
+    fn require_tile(&self, level: u8, index: u64, width: u16) -> Result<u32, LedgerError> {
         let merkle_level = u32::from(level) * TILE_HEIGHT;
         if width == 0 || usize::from(width) > TILE_WIDTH || merkle_level >= 64 {
             return Err(LedgerError::NotFound(format!(
@@ -885,24 +903,28 @@ impl<S: Store> Ledger<S> {
             .and_then(|first| first.checked_add(u64::from(width)))
             .and_then(|end| end.checked_mul(1u64 << merkle_level));
         match end {
-            Some(end) if end <= self.tip.log.size() => {}
-            _ => {
-                return Err(LedgerError::NotFound(format!(
-                    "tile {level}/{index} of width {width} is beyond the log's {} leaves",
-                    self.tip.log.size()
-                )))
-            }
+            Some(end) if end <= self.tip.log.size() => Ok(merkle_level),
+            _ => Err(LedgerError::NotFound(format!(
+                "tile {level}/{index} of width {width} is beyond the log's {} leaves",
+                self.tip.log.size()
+            ))),
         }
-        let source = StoreLog(&self.store);
-        let mut bytes = Vec::with_capacity(usize::from(width) * 32);
+    }
+
+    /// A C2SP tlog-tiles entry bundle: leaves `index * 256` onwards, `width` of them, each
+    /// as a big-endian 16-bit length and its bytes.
+    pub fn log_entry_bundle(&self, index: u64, width: u16) -> Result<Vec<u8>, LedgerError> {
+        self.require_tile(0, index, width)?;
+        let mut bytes = Vec::new();
         for i in 0..u64::from(width) {
-            let hash = merkle::SubtreeSource::subtree(
-                &source,
-                merkle_level as u8,
-                index * TILE_WIDTH as u64 + i,
-            )
-            .map_err(|e| corrupt("log", e))?;
-            bytes.extend_from_slice(&hash);
+            let position = index * TILE_WIDTH as u64 + i;
+            let leaf = self
+                .log_leaf(position)?
+                .ok_or_else(|| corrupt("log", format!("leaf {position} is missing")))?;
+            let length = u16::try_from(leaf.len())
+                .map_err(|_| corrupt("log", format!("leaf {position} is over 64 KiB")))?;
+            bytes.extend_from_slice(&length.to_be_bytes());
+            bytes.extend_from_slice(&leaf);
         }
         Ok(bytes)
     }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,14 +21,14 @@ use ledger::Store;
 use proto::api::{
     time_text, BatchItemJson, BatchJson, BlockJson, CertificateJson, ErrorBody, ErrorDetail,
     HeaderJson, KeyJson, NodeRoleJson, SignedTxJson, StatusJson, SubmitStatus, SubmittedJson,
-    TxJson, TxState, TxStatusJson, ValidatorJson, RELAYED_HEADER, TX_BATCH_REQUEST_BYTES_MAX,
-    TX_BATCH_TXS_MAX, TX_REQUEST_BYTES_MAX,
+    TxJson, TxState, TxStatusJson, ValidatorJson, TX_BATCH_REQUEST_BYTES_MAX, TX_BATCH_TXS_MAX,
+    TX_REQUEST_BYTES_MAX,
 };
 use proto::certificate::StoredCertificate;
-use proto::signing::{ChainBinding, RelayMark};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
+use crate::consortium::Allowed;
 use crate::mempool::PoolStatus;
 use crate::server::InFlight;
 use crate::shared::{Admitted, Refusal, RefusalKind, Shared};
@@ -38,6 +39,8 @@ pub struct ApiError {
     status: StatusCode,
     code: String,
     message: String,
+    /// A header the answer carries besides the JSON error.
+    header: Option<(&'static str, &'static str)>,
 }
 
 impl ApiError {
@@ -46,7 +49,14 @@ impl ApiError {
             status,
             code: code.to_owned(),
             message: message.into(),
+            header: None,
         }
+    }
+
+    /// The same error, answered with `name: value` as well.
+    pub(crate) fn with_header(mut self, name: &'static str, value: &'static str) -> ApiError {
+        self.header = Some((name, value));
+        self
     }
 
     pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
@@ -80,6 +90,7 @@ impl ApiError {
             status,
             code: refusal.code,
             message: refusal.message,
+            header: None,
         }
     }
 }
@@ -100,6 +111,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some((name, value)) = self.header {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
         }
         response
     }
@@ -162,12 +178,14 @@ async fn limit_requests(
         metrics,
         crate::log_api::inclusion_proof,
         crate::log_api::consistency_proof,
-        crate::log_api::tile
+        crate::log_api::tile,
+        crate::log_api::leaf
     ),
     components(schemas(
         proto::api::InclusionProofJson,
         proto::api::ConsistencyProofJson,
         proto::api::CheckpointReceivedJson,
+        proto::api::LeafJson,
         StatusJson,
         BlockJson,
         SubmittedJson,
@@ -319,64 +337,33 @@ async fn submit_tx<S: Store + 'static>(
     }
 }
 
-/// A batch marked as relayed must carry a current signature of a node of this network
-/// (a validator's or an observer's key in genesis) over its body; anything else is refused
-/// before the body is parsed.
-pub(crate) fn check_relay_mark<S: Store>(
-    shared: &Shared<S>,
-    mark: &axum::http::HeaderValue,
-    body: &[u8],
-) -> ApiResult<()> {
-    let refuse = |message: &str| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_relay_mark",
-            format!("{RELAYED_HEADER}: {message}"),
-        )
-    };
-    let mark = mark
-        .to_str()
-        .ok()
-        .and_then(RelayMark::parse)
-        .ok_or_else(|| refuse("not of the form `<node key hex> <unix ms> <signature hex>`"))?;
-    let chain = {
-        let ledger = shared.ledger();
-        let index = ledger.genesis();
-        let known = index.validators.iter().any(|v| v.key == mark.node)
-            || index.genesis.observers.iter().any(|o| o.key == mark.node);
-        if !known {
-            return Err(refuse("the key is not a node of this network"));
-        }
-        ChainBinding {
-            chain_id: index.genesis.chain_id.clone(),
-            genesis_hash: index.hash,
-        }
-    };
-    if !mark.verify(&chain, body, shared.clock.unix_ms()) {
-        return Err(refuse(
-            "the signature does not match the body, or its time is more than a minute off",
-        ));
-    }
-    Ok(())
+/// Whether a request carries a signature (and so must be checked as a consortium request).
+fn is_signed(request: &Parts) -> bool {
+    request.headers.contains_key("signature-input") || request.headers.contains_key("signature")
 }
 
 /// Submits up to 2,000 signed transactions at once (signatures verified as a batch).
-/// Nodes use it to relay transactions to each other.
+/// Nodes use it to relay transactions to each other: a batch signed (RFC 9421) by a node
+/// key in genesis counts as relayed and is not relayed again. Unsigned, it is a public
+/// submission like `POST /v1/tx` (each transaction authenticates itself).
 #[utoipa::path(post, path = "/v1/txs", request_body = Vec<SignedTxJson>,
-    params(("x-bansos-relayed" = Option<String>, Header, description = "Set by a node relaying to a peer: `<node key hex> <unix ms> <ed25519 signature hex>` over the body (see proto::signing::RelayMark)")),
-    responses((status = 200, body = BatchJson), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "bad relay mark"), (status = 413, body = ErrorBody)))]
+    responses((status = 200, body = BatchJson), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody, description = "signed, but not validly by a key in genesis"), (status = 413, body = ErrorBody)))]
 async fn submit_txs<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
-    headers: HeaderMap,
+    request: Parts,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BatchJson>> {
     let body = body.map_err(ApiError::body)?;
-    let relay = match headers.get(RELAYED_HEADER) {
-        None => true,
-        Some(mark) => {
-            check_relay_mark(&shared, mark, &body)?;
-            false
-        }
+    let relay = if is_signed(&request) {
+        let now = shared.clock.unix_ms();
+        let signer = shared
+            .consortium
+            .check(&request, body.clone(), now, Allowed::Member)
+            .await?;
+        !shared.consortium.is_node(&signer.key)
+    } else {
+        true
     };
     let shared2 = shared.clone();
     // Parsing up to 8 MiB of JSON and verifying up to 2,000 signatures is CPU work: off the
@@ -484,14 +471,20 @@ struct BlockQuery {
     txs: Option<String>,
 }
 
-/// A committed block (`latest` for the tip) with its commit certificate.
+/// A committed block (`latest` for the tip) with its commit certificate. With its
+/// transactions (`txs=full`, the default) it is consortium data: the request must be
+/// signed (RFC 9421) by a key in genesis. Header, certificate and transaction hashes
+/// (`txs=hashes`) are public.
 #[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = String, Path, description = "A height, or `latest`"),
-    ("txs" = Option<String>, Query, description = "`full` (default) or `hashes`")),
-    responses((status = 200, body = BlockJson), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    ("txs" = Option<String>, Query, description = "`full` (default; consortium only) or `hashes` (public)")),
+    responses((status = 200, body = BlockJson), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody, description = "full transactions asked for without a consortium signature"),
+              (status = 404, body = ErrorBody)))]
 async fn block<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
     Path(height): Path<String>,
     Query(query): Query<BlockQuery>,
+    request: Parts,
 ) -> ApiResult<Json<BlockJson>> {
     let full = match query.txs.as_deref() {
         None | Some("full") => true,
@@ -504,19 +497,26 @@ async fn block<S: Store + 'static>(
             ))
         }
     };
+    let requested = match height.as_str() {
+        "latest" => None,
+        text => Some(text.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_height",
+                format!("{height:?} is not a height (a number or `latest`)"),
+            )
+        })?),
+    };
+    if full {
+        let now = shared.clock.unix_ms();
+        shared
+            .consortium
+            .check(&request, Bytes::new(), now, Allowed::Member)
+            .await?;
+    }
     let (block, certificate): (Block, Option<Vec<u8>>) = {
         let ledger = shared.ledger();
-        let height = if height == "latest" {
-            ledger.tip().height
-        } else {
-            height.parse::<u64>().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_height",
-                    format!("{height:?} is not a height (a number or `latest`)"),
-                )
-            })?
-        };
+        let height = requested.unwrap_or(ledger.tip().height);
         let block = ledger
             .block(height)
             .map_err(ApiError::internal)?
@@ -564,12 +564,16 @@ async fn block<S: Store + 'static>(
     }))
 }
 
-/// A signer's nonces: what to sign next.
+/// A signer's nonces: what to sign next. How many steps a key has signed is agent
+/// activity, so it is consortium data: the request must be signed (RFC 9421) by a key in
+/// genesis, or by the key asked about (a signer reading its own nonces).
 #[utoipa::path(get, path = "/v1/keys/{public_key}", params(("public_key" = String, Path, description = "ed25519 public key, hex")),
-    responses((status = 200, body = KeyJson), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = KeyJson), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody, description = "not signed by a key in genesis or by this key")))]
 async fn key<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
     Path(text): Path<String>,
+    request: Parts,
 ) -> ApiResult<Json<KeyJson>> {
     let key = PublicKey::from_hex(&text).map_err(|e| {
         ApiError::new(
@@ -578,6 +582,11 @@ async fn key<S: Store + 'static>(
             format!("{text:?} is not a 32-byte hex public key: {e}"),
         )
     })?;
+    let now = shared.clock.unix_ms();
+    shared
+        .consortium
+        .check(&request, Bytes::new(), now, Allowed::MemberOrSelf(key))
+        .await?;
     let next = shared
         .ledger()
         .next_nonce(&key)

@@ -10,7 +10,8 @@
 //! - [`clock`]: injected time;
 //! - [`shared`]: the state the tasks share, and transaction admission;
 //! - [`mempool`]: bounded pending transactions;
-//! - [`api`] and [`metrics`]: HTTP and Prometheus; [`server`]: the connection loop
+//! - [`api`] and [`metrics`]: HTTP and Prometheus; [`log_api`]: proofs, tiles, checkpoints;
+//!   [`consortium`]: which requests must be signed by a key in genesis (DESIGN §4); [`server`]: the connection loop
 //!   (connection cap, header time-out);
 //! - [`relay`]: passing admitted transactions on to peers;
 //! - [`consensus`]: everything that touches Malachite (nothing outside it names a Malachite
@@ -25,6 +26,7 @@ pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod consensus;
+pub mod consortium;
 pub mod log_api;
 pub mod mempool;
 pub mod metrics;

@@ -1,6 +1,9 @@
-//! The transparency log over HTTP, for anyone (DESIGN §4, §5): inclusion and consistency
-//! proofs as JSON, and C2SP tlog-tiles hash tiles, which any tlog client turns into the
-//! same proofs itself. All of it is public: hashes reveal nothing about the leaves.
+//! The transparency log over HTTP (DESIGN §4, §5). For anyone: inclusion and consistency
+//! proofs as JSON, C2SP tlog-tiles hash tiles (which any tlog client turns into the same
+//! proofs itself) and signed checkpoints; hashes reveal nothing about the leaves. For the
+//! consortium only (signed requests, see `consortium`): the leaves themselves, one at a
+//! time (`/v1/log/leaf/{index}`) or as entry bundles (`/tile/entries/...`), and pushes of
+//! checkpoint signatures between nodes.
 
 use std::sync::Arc;
 
@@ -8,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,12 +25,13 @@ use ledger::types::Hash32;
 use ledger::Store;
 use proto::api::{
     parse_tile_index_path, CheckpointReceivedJson, ConsistencyProofJson, InclusionProofJson,
-    RELAYED_HEADER,
+    LeafJson,
 };
 use serde::Deserialize;
 
-use crate::api::{check_relay_mark, ApiError, ApiResult};
+use crate::api::{ApiError, ApiResult};
 use crate::checkpoints::{CheckpointError, Received};
+use crate::consortium::Allowed;
 use crate::shared::Shared;
 
 /// Cache lifetime of a tile: a tile's bytes never change once the log has them.
@@ -39,6 +43,7 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
         .route("/v1/proof/inclusion", get(inclusion_proof::<S>))
         .route("/v1/proof/consistency", get(consistency_proof::<S>))
         .route("/tile/{level}/{*index}", get(tile::<S>))
+        .route("/v1/log/leaf/{index}", get(leaf::<S>))
         .route("/v1/checkpoint", get(checkpoint::<S>))
         .route(
             "/v1/checkpoint/signatures",
@@ -152,31 +157,38 @@ fn unknown_tile(message: String) -> ApiError {
 }
 
 #[utoipa::path(get, path = "/tile/{level}/{index}",
-    params(("level" = String, Path, description = "Tile level, 0 to 63"),
+    params(("level" = String, Path, description = "Tile level, 0 to 63, or `entries` for an entry bundle (consortium only: a signed request)"),
            ("index" = String, Path, description = "Tile index as C2SP tlog-tiles writes it (`x001/x234/067`), with `.p/<width>` for a partial tile")),
-    responses((status = 200, description = "The tile's SHA-256 hashes, concatenated", content_type = "application/octet-stream"),
+    responses((status = 200, description = "The tile's SHA-256 hashes, concatenated; or the entry bundle (each leaf as a big-endian 16-bit length and its bytes)", content_type = "application/octet-stream"),
+              (status = 401, body = proto::api::ErrorBody, description = "an entry bundle asked for without a consortium signature"),
               (status = 404, body = proto::api::ErrorBody)))]
 pub async fn tile<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
     Path((level, index)): Path<(String, String)>,
+    request: Parts,
 ) -> ApiResult<Response> {
-    if level == "entries" {
-        return Err(unknown_tile(
-            "entry bundles hold transactions, which are consortium data; they are not served on the public API".into(),
-        ));
+    let entries = level == "entries";
+    if entries {
+        let now = shared.clock.unix_ms();
+        shared
+            .consortium
+            .check(&request, Bytes::new(), now, Allowed::Member)
+            .await?;
     }
-    let level = tile_level(&level)
-        .ok_or_else(|| unknown_tile(format!("{level:?} is not a tile level (0 to 63)")))?;
     let (index, width) = parse_tile_index_path(&index)
         .ok_or_else(|| unknown_tile(format!("{index:?} is not a tile index path")))?;
     let width = width.unwrap_or(TILE_WIDTH as u16);
-    let bytes = shared
-        .ledger()
-        .log_tile(level, index, width)
-        .map_err(|e| match e {
-            LedgerError::NotFound(message) => unknown_tile(message),
-            other => ApiError::internal(other),
-        })?;
+    let bytes = if entries {
+        shared.ledger().log_entry_bundle(index, width)
+    } else {
+        let level = tile_level(&level)
+            .ok_or_else(|| unknown_tile(format!("{level:?} is not a tile level (0 to 63)")))?;
+        shared.ledger().log_tile(level, index, width)
+    };
+    let bytes = bytes.map_err(|e| match e {
+        LedgerError::NotFound(message) => unknown_tile(message),
+        other => ApiError::internal(other),
+    })?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
@@ -227,23 +239,19 @@ pub async fn checkpoint<S: Store + 'static>(
 }
 
 #[utoipa::path(post, path = "/v1/checkpoint/signatures", request_body(content = String, content_type = "text/plain", description = "A checkpoint as a C2SP signed note, signed by validators' checkpoint keys"),
-    params(("x-bansos-relayed" = String, Header, description = "The sending node's mark: `<node key hex> <unix ms> <ed25519 signature hex>` over the body (consortium only)")),
-    responses((status = 202, body = CheckpointReceivedJson), (status = 401, body = proto::api::ErrorBody, description = "no or bad node mark"),
+    responses((status = 202, body = CheckpointReceivedJson), (status = 401, body = proto::api::ErrorBody, description = "not signed (RFC 9421) by a node key in genesis"),
               (status = 413, body = proto::api::ErrorBody), (status = 422, body = proto::api::ErrorBody, description = "not a checkpoint of this log signed by its validators")))]
 pub async fn receive_checkpoint<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
-    headers: HeaderMap,
+    request: Parts,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<CheckpointReceivedJson>)> {
     let body = body.map_err(ApiError::body)?;
-    let mark = headers.get(RELAYED_HEADER).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_relay_mark",
-            format!("{RELAYED_HEADER} is required: only the network's nodes push checkpoints"),
-        )
-    })?;
-    check_relay_mark(&shared, mark, &body)?;
+    let now = shared.clock.unix_ms();
+    shared
+        .consortium
+        .check(&request, body.clone(), now, Allowed::Node)
+        .await?;
     let text = std::str::from_utf8(&body).map_err(|_| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -273,4 +281,38 @@ pub async fn receive_checkpoint<S: Store + 'static>(
             status: status.into(),
         }),
     ))
+}
+
+#[utoipa::path(get, path = "/v1/log/leaf/{index}",
+    params(("index" = u64, Path, description = "The leaf's index in the log (a transaction's log index)")),
+    responses((status = 200, body = LeafJson), (status = 400, body = proto::api::ErrorBody),
+              (status = 401, body = proto::api::ErrorBody, description = "not signed (RFC 9421) by a key in genesis: leaves are consortium data"),
+              (status = 404, body = proto::api::ErrorBody)))]
+pub async fn leaf<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    Path(index): Path<String>,
+    request: Parts,
+) -> ApiResult<Json<LeafJson>> {
+    let now = shared.clock.unix_ms();
+    shared
+        .consortium
+        .check(&request, Bytes::new(), now, Allowed::Member)
+        .await?;
+    let index = number("index", Some(&index))?;
+    let leaf = shared
+        .ledger()
+        .log_leaf(index)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_in_log",
+                format!("no leaf {index}: the log is smaller"),
+            )
+        })?;
+    Ok(Json(LeafJson {
+        index,
+        leaf: BASE64.encode(&leaf),
+        tx_hash: Hash32::digest(&leaf).to_string(),
+    }))
 }

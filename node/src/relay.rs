@@ -3,19 +3,17 @@
 //! them. Peers do not relay them further (the batch is marked as relayed); a client that
 //! submits a pending transaction again has it relayed again (a peer may have missed it).
 //!
-//! The mark is this node's signature over the batch and the time it was sent
-//! (`proto::signing::RelayMark`), which the peer checks against the node keys in genesis:
-//! nobody else can have a batch treated as relayed.
+//! Every push to a peer is signed with this node's key as a consortium request (RFC 9421,
+//! `auth`), which the peer checks against the node keys in genesis: nobody else can have a
+//! batch treated as relayed, or push checkpoint signatures.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use ledger::Store;
-use proto::signing::{ChainBinding, RelayMark};
-
 use ledger::tx::Transaction;
-use proto::api::{RELAYED_HEADER, TX_BATCH_TXS_MAX};
+use ledger::Store;
+use proto::api::TX_BATCH_TXS_MAX;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -41,18 +39,11 @@ const _: () = assert!(RELAY_BATCH_TXS_MAX <= RELAY_PEER_QUEUE_TXS_MAX);
 /// see them in a proposal), and no other peer is slowed down.
 pub const RELAY_PEER_QUEUE_TXS_MAX: usize = 5_000;
 
-/// What a node signs its relay batches with: its node key, the chain and its clock.
+/// What a node signs its pushes to peers with: its node key and its clock.
 #[derive(Clone)]
 pub struct RelaySigner {
     pub key: SigningKey,
-    pub chain: ChainBinding,
     pub clock: Arc<dyn Clock>,
-}
-
-impl RelaySigner {
-    fn mark(&self, body: &[u8]) -> RelayMark {
-        RelayMark::sign(&self.key, &self.chain, self.clock.unix_ms(), body)
-    }
 }
 
 /// An HTTP client for talking to peers, or `None` (logged) if none can be built.
@@ -141,7 +132,7 @@ async fn relay_to_peer(
     }
 }
 
-/// A POST to a peer signed with this node's mark.
+/// A POST to a peer, signed as a consortium request with this node's key.
 struct MarkedPost {
     path: &'static str,
     content_type: &'static str,
@@ -157,17 +148,31 @@ impl MarkedPost {
         signer: &RelaySigner,
         body: Vec<u8>,
     ) {
-        let mark = signer.mark(&body);
+        let url = format!("{peer}{}", self.path);
+        let Ok(uri) = url.parse::<axum::http::Uri>() else {
+            warn!(%peer, "not a peer URL");
+            return;
+        };
+        let now_s = signer.clock.unix_ms() / 1_000;
+        let signature =
+            auth::sign_fresh(&axum::http::Method::POST, &uri, &body, &signer.key, now_s).await;
+        let signature = match signature {
+            Ok(headers) => headers,
+            Err(error) => {
+                warn!(%error, what = self.what, "could not sign a push to peers");
+                return;
+            }
+        };
         let request = client
-            .post(format!("{peer}{}", self.path))
-            .header(RELAYED_HEADER, mark.to_header())
+            .post(url)
+            .headers(signature)
             .header(reqwest::header::CONTENT_TYPE, self.content_type)
             .body(body)
             .send();
         match request.await {
             Ok(response) if response.status().is_success() => {}
-            // A peer that refuses the mark (a key it does not know, or clocks more than a
-            // minute apart) would otherwise drop everything without a trace.
+            // A peer that refuses the signature (a key it does not know, or clocks more
+            // than half a minute apart) would otherwise drop everything without a trace.
             Ok(response) => {
                 warn!(%peer, status = %response.status(), what = self.what, "a peer refused what this node sent")
             }

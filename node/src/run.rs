@@ -82,7 +82,6 @@ async fn run_async(
     let http = tokio::spawn(server::serve(listener, router, ServerLimits::default()));
     let relay_signer = RelaySigner {
         key: settings.node_key.clone(),
-        chain: proto::signing::ChainBinding::of(&settings.genesis),
         clock: shared.clock.clone(),
     };
     let checkpoint_push = tokio::spawn(push_checkpoints(

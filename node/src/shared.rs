@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::checkpoints::Checkpoints;
 use crate::clock::Clock;
+use crate::consortium::Consortium;
 use crate::mempool::{Mempool, MempoolError};
 use crate::metrics::Metrics;
 
@@ -105,6 +106,8 @@ pub struct Shared<S: Store> {
     relay: Option<mpsc::Sender<Transaction>>,
     /// The log's signed checkpoints: signing, gathering, serving.
     pub checkpoints: Checkpoints,
+    /// The keys that may read consortium data, and the signatures seen recently.
+    pub consortium: Consortium,
     /// Where this validator's own checkpoint signatures go to be pushed to peers.
     checkpoint_push: Option<mpsc::Sender<String>>,
 }
@@ -123,6 +126,7 @@ impl<S: Store> Shared<S> {
         let metrics = Metrics::new();
         metrics.height.set(gauge(ledger.tip().height));
         let checkpoints = Checkpoints::new(ledger.genesis(), None);
+        let consortium = Consortium::new(ledger.genesis());
         Shared {
             node_name,
             role,
@@ -134,6 +138,7 @@ impl<S: Store> Shared<S> {
             consensus: Mutex::new(ConsensusView::default()),
             relay,
             checkpoints,
+            consortium,
             checkpoint_push: None,
         }
     }

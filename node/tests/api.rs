@@ -7,7 +7,9 @@
 //! a full mempool answers 503 instead of growing; the contract's endpoints answer.
 
 use std::sync::Arc;
+
 use std::time::Duration;
+use tower::ServiceExt as _;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -129,6 +131,54 @@ impl Node {
         height
     }
 
+    /// A request signed as a consortium member (RFC 9421) with `key`, created at
+    /// `created_s` (unix seconds; the node's clock when `None`).
+    async fn signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        key: &SigningKey,
+        created_s: Option<u64>,
+    ) -> Request<Body> {
+        let headers = self.signature(method, path, body, key, created_s).await;
+        with_headers(method, path, body, &headers)
+    }
+
+    /// The signature headers of such a request.
+    async fn signature(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        key: &SigningKey,
+        created_s: Option<u64>,
+    ) -> axum::http::HeaderMap {
+        let method = axum::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let uri: axum::http::Uri = path.parse().unwrap();
+        let now = created_s.unwrap_or(self.clock.unix_ms() / 1_000);
+        auth::sign_fresh(&method, &uri, body, key, now)
+            .await
+            .unwrap()
+    }
+
+    /// `GET path` signed by an institution in genesis (Kemensos).
+    async fn get_signed(&self, path: &str) -> (StatusCode, Value) {
+        let key = self.net.keys.org("kemensos").unwrap().clone();
+        let request = self.signed("GET", path, b"", &key, None).await;
+        let (status, bytes) = self.send(request).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn get_signed_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let (status, body) = self.get_signed(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        serde_json::from_value(body).unwrap()
+    }
+
     fn pemda_propose(&self, nonce: u64, pseudonym: u8) -> Transaction {
         let key = self.net.keys.org("pemda-3510").unwrap();
         let village = self
@@ -152,6 +202,23 @@ impl Node {
         }
         .sign(key)
     }
+}
+
+/// A request carrying `headers` (a signature made earlier: sending it twice is a replay).
+fn with_headers(
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &axum::http::HeaderMap,
+) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    request.body(Body::from(body.to_vec())).unwrap()
 }
 
 fn code(body: &Value) -> &str {
@@ -182,7 +249,7 @@ async fn a_valid_transaction_is_admitted_committed_and_its_block_served_with_a_c
         (StatusCode::ACCEPTED, Some("committed"))
     );
 
-    let block: BlockJson = node.get_as(&format!("/v1/blocks/{height}")).await;
+    let block: BlockJson = node.get_signed_as(&format!("/v1/blocks/{height}")).await;
     assert_eq!(block.txs.len(), 1);
     assert_eq!(block.txs[0].hash, submitted.hash);
     let certificate = block.certificate.expect("a certificate");
@@ -252,7 +319,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     for (path, expected) in [
         ("/v1/tx/xyz", StatusCode::BAD_REQUEST),
         ("/v1/blocks/abc", StatusCode::BAD_REQUEST),
-        ("/v1/blocks/99999999", StatusCode::NOT_FOUND),
+        ("/v1/blocks/99999999?txs=hashes", StatusCode::NOT_FOUND),
         ("/v1/blocks/1?txs=some", StatusCode::BAD_REQUEST),
         ("/v1/keys/00", StatusCode::BAD_REQUEST),
         ("/v1/nothing", StatusCode::NOT_FOUND),
@@ -366,20 +433,24 @@ async fn metrics_openapi_and_key_endpoints_answer() {
         );
     }
     let signer = tx.body.signer;
-    let (_, key) = node.get(&format!("/v1/keys/{signer}")).await;
+    let (_, key) = node.get_signed(&format!("/v1/keys/{signer}")).await;
     assert_eq!(
         (key["known"].as_bool(), key["next_nonce"].as_u64()),
         (Some(true), Some(1))
     );
 }
 
-/// POSTs a batch to `/v1/txs` with `mark` in the relayed header.
-async fn post_relayed(node: &Node, txs: &[Transaction], mark: &str) -> (StatusCode, Value) {
-    let request = Request::post("/v1/txs")
-        .header("content-type", "application/json")
-        .header(proto::api::RELAYED_HEADER, mark)
-        .body(Body::from(serde_json::to_vec(txs).unwrap()))
-        .unwrap();
+/// POSTs a batch to `/v1/txs` signed by `key` at `created_s`, its signature then changed
+/// by `spoil`.
+async fn post_signed_batch(
+    node: &Node,
+    body: &[u8],
+    key: &SigningKey,
+    created_s: Option<u64>,
+    spoil: impl FnOnce(&mut Request<Body>),
+) -> (StatusCode, Value) {
+    let mut request = node.signed("POST", "/v1/txs", body, key, created_s).await;
+    spoil(&mut request);
     let (status, bytes) = node.send(request).await;
     (
         status,
@@ -388,51 +459,67 @@ async fn post_relayed(node: &Node, txs: &[Transaction], mark: &str) -> (StatusCo
 }
 
 #[tokio::test]
-async fn only_a_node_of_the_network_can_mark_a_batch_as_relayed() {
+async fn only_a_node_of_the_network_can_have_a_batch_treated_as_relayed() {
     let node = node(100);
-    let chain = proto::signing::ChainBinding::of(&node.net.genesis);
-    let now = node.clock.unix_ms();
+    let now_s = node.clock.unix_ms() / 1_000;
     let waiting = vec![node.pemda_propose(10, 10)];
     let body = serde_json::to_vec(&waiting).unwrap();
-    let validator = &node.net.nodes[0].key;
-    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-    let mark = |key: &ed25519_dalek::SigningKey, time: u64, body: &[u8]| {
-        proto::signing::RelayMark::sign(key, &chain, time, body).to_header()
-    };
-    let refused = [
-        "1".to_string(),
-        mark(&stranger, now, &body),
-        mark(validator, now - 120_000, &body),
-        mark(validator, now, b"another body"),
+    let validator = node.net.nodes[0].key.clone();
+    let stranger = SigningKey::from_bytes(&[9; 32]);
+    let other_body = serde_json::to_vec(&[node.pemda_propose(10, 11)]).unwrap();
+    type Spoil = Box<dyn FnOnce(&mut Request<Body>)>;
+    let refused: [(&str, SigningKey, Option<u64>, Spoil); 4] = [
+        ("unknown_key", stranger, None, Box::new(|_| {})),
+        (
+            "signature_expired",
+            validator.clone(),
+            Some(now_s - 120),
+            Box::new(|_| {}),
+        ),
+        (
+            "bad_content_digest",
+            validator.clone(),
+            None,
+            Box::new(move |r| *r.body_mut() = Body::from(other_body)),
+        ),
+        (
+            "bad_signature_input",
+            validator.clone(),
+            None,
+            Box::new(|r| {
+                r.headers_mut()
+                    .insert("signature-input", "bansos=();created=1".parse().unwrap());
+            }),
+        ),
     ];
-    for bad in &refused {
-        let (status, answer) = post_relayed(&node, &waiting, bad).await;
+    for (expected, key, created, spoil) in refused {
+        let (status, answer) = post_signed_batch(&node, &body, &key, created, spoil).await;
         assert_eq!(
             (status, code(&answer)),
-            (StatusCode::UNAUTHORIZED, "bad_relay_mark"),
-            "{bad}: {answer}"
+            (StatusCode::UNAUTHORIZED, expected),
+            "{answer}"
         );
-        assert_eq!(node.shared.mempool().len(), 0, "{bad} changed the mempool");
+        assert_eq!(
+            node.shared.mempool().len(),
+            0,
+            "{expected} changed the mempool"
+        );
     }
-    let (status, answer) = post_relayed(&node, &waiting, &mark(validator, now, &body)).await;
+    let (status, answer) = post_signed_batch(&node, &body, &validator, None, |_| {}).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(node.shared.mempool().len(), 1);
     // A relayed refusal is not remembered (this node may only be behind); the same
-    // refusal from a client is.
+    // refusal from a client, or from an institution's signed batch, is.
     let mut forged = node.pemda_propose(11, 11);
     forged.signature.0[0] ^= 1;
     let forged_body = serde_json::to_vec(&[forged.clone()]).unwrap();
-    let (status, answer) = post_relayed(
-        &node,
-        std::slice::from_ref(&forged),
-        &mark(validator, now, &forged_body),
-    )
-    .await;
+    let (status, answer) = post_signed_batch(&node, &forged_body, &validator, None, |_| {}).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let path = format!("/v1/tx/{}", forged.hash());
     let state: TxStatusJson = node.get_as(&path).await;
     assert_eq!(state.status, TxState::Unknown);
-    node.post("/v1/txs", forged_body).await;
+    let institution = node.net.keys.org("kemensos").unwrap().clone();
+    post_signed_batch(&node, &forged_body, &institution, None, |_| {}).await;
     let state: TxStatusJson = node.get_as(&path).await;
     assert_eq!(state.status, TxState::Rejected);
 }
@@ -536,7 +623,6 @@ async fn log_proofs_and_tiles_verify_against_the_committed_roots() {
         ("/tile/00/000", "unknown_tile"),
         ("/tile/0/1", "unknown_tile"),
         ("/tile/64/000", "unknown_tile"),
-        ("/tile/entries/000", "unknown_tile"),
         ("/v1/proof/inclusion?index=300&size=300", "not_in_log"),
         ("/v1/proof/inclusion?index=0&size=301", "not_in_log"),
         ("/v1/proof/inclusion?index=-1&size=3", "bad_query"),
@@ -573,19 +659,17 @@ fn checkpoint_note(net: &Testnet, validator: usize, size: u64, root: [u8; 32]) -
 async fn push_checkpoint(
     node: &Node,
     note: &str,
-    mark: Option<&SigningKey>,
+    signer: Option<&SigningKey>,
 ) -> (StatusCode, Value) {
-    let chain = proto::signing::ChainBinding::of(&node.net.genesis);
-    let mut request =
-        Request::post("/v1/checkpoint/signatures").header("content-type", "text/plain");
-    if let Some(key) = mark {
-        let mark =
-            proto::signing::RelayMark::sign(key, &chain, node.clock.unix_ms(), note.as_bytes());
-        request = request.header(proto::api::RELAYED_HEADER, mark.to_header());
-    }
-    let (status, bytes) = node
-        .send(request.body(Body::from(note.to_owned())).unwrap())
-        .await;
+    let path = "/v1/checkpoint/signatures";
+    let request = match signer {
+        Some(key) => node.signed("POST", path, note.as_bytes(), key, None).await,
+        None => Request::post(path)
+            .header("content-type", "text/plain")
+            .body(Body::from(note.to_owned()))
+            .unwrap(),
+    };
+    let (status, bytes) = node.send(request).await;
     (
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
@@ -614,16 +698,23 @@ async fn checkpoints_gather_validator_signatures_serve_at_quorum_and_flag_a_forg
         (StatusCode::NOT_FOUND, "no_checkpoint")
     );
 
-    // Refused: no node mark, a stranger's mark, a stranger's checkpoint key, a bad signature.
+    // Refused: unsigned, signed by a stranger or by an institution (not a node), a
+    // stranger's checkpoint key, a bad signature.
     let from_1 = checkpoint_note(&node.net, 1, 1, root);
     let (status, body) = push_checkpoint(&node, &from_1, None).await;
     assert_eq!(
         (status, code(&body)),
-        (StatusCode::UNAUTHORIZED, "bad_relay_mark")
+        (StatusCode::UNAUTHORIZED, "signature_required")
     );
     let stranger = SigningKey::from_bytes(&[77; 32]);
-    let (status, _) = push_checkpoint(&node, &from_1, Some(&stranger)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let institution = node.net.keys.org("kemensos").unwrap().clone();
+    for key in [&stranger, &institution] {
+        let (status, body) = push_checkpoint(&node, &from_1, Some(key)).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNAUTHORIZED, "unknown_key")
+        );
+    }
     let by_stranger = {
         use ledger::note::{sign, SignedNote};
         let mut note = SignedNote::parse(&from_1).unwrap();
@@ -717,4 +808,160 @@ async fn checkpoints_gather_validator_signatures_serve_at_quorum_and_flag_a_forg
         (status, String::from_utf8(again).unwrap()),
         (StatusCode::OK, served)
     );
+}
+
+#[tokio::test]
+async fn consortium_endpoints_refuse_unsigned_foreign_replayed_and_expired_requests() {
+    let node = node_signing_checkpoints(100, Some(0));
+    let tx = node.pemda_propose(0, 1);
+    node.shared.admit(tx.clone(), false, false).unwrap();
+    let height = node.commit_block();
+    let root = node.shared.ledger().tip().log.root();
+    let kemensos = node.net.keys.org("kemensos").unwrap().clone();
+    let validator = node.net.nodes[1].key.clone();
+    let stranger = SigningKey::from_bytes(&[42; 32]);
+    let note = checkpoint_note(&node.net, 1, 1, root);
+    let batch = serde_json::to_vec(&[node.pemda_propose(1, 2)]).unwrap();
+    let signer = tx.body.signer;
+    // (method, path, body, a member allowed to ask, whether unsigned is allowed)
+    let consortium: [(&str, String, Vec<u8>, &SigningKey, bool); 7] = [
+        (
+            "GET",
+            format!("/v1/blocks/{height}"),
+            vec![],
+            &kemensos,
+            false,
+        ),
+        (
+            "GET",
+            "/v1/blocks/latest?txs=full".into(),
+            vec![],
+            &validator,
+            false,
+        ),
+        ("GET", "/v1/log/leaf/0".into(), vec![], &kemensos, false),
+        (
+            "GET",
+            "/tile/entries/000.p/1".into(),
+            vec![],
+            &kemensos,
+            false,
+        ),
+        (
+            "GET",
+            format!("/v1/keys/{signer}"),
+            vec![],
+            &kemensos,
+            false,
+        ),
+        (
+            "POST",
+            "/v1/checkpoint/signatures".into(),
+            note.into_bytes(),
+            &validator,
+            false,
+        ),
+        // Unsigned, a batch is a public submission; signed, it must be signed well.
+        ("POST", "/v1/txs".into(), batch, &validator, true),
+    ];
+    let now_s = node.clock.unix_ms() / 1_000;
+    for (method, path, body, member, unsigned_ok) in &consortium {
+        let what = format!("{method} {path}");
+        let attempts = [
+            (
+                node.signature(method, path, body, &stranger, None).await,
+                "unknown_key",
+            ),
+            (
+                node.signature(method, path, body, member, Some(now_s - 61))
+                    .await,
+                "signature_expired",
+            ),
+            (
+                node.signature(method, path, body, member, Some(now_s + 60))
+                    .await,
+                "signature_expired",
+            ),
+        ];
+        let unsigned = (!unsigned_ok).then(|| (axum::http::HeaderMap::new(), "signature_required"));
+        for (headers, expected) in attempts.into_iter().chain(unsigned) {
+            let response = node
+                .router
+                .clone()
+                .oneshot(with_headers(method, path, body, &headers))
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{what}: {expected}"
+            );
+            assert!(
+                response.headers().contains_key("accept-signature"),
+                "{what}"
+            );
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let answer: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(code(&answer), expected, "{what}: {answer}");
+        }
+        let headers = node.signature(method, path, body, member, None).await;
+        let (status, answer) = node.send(with_headers(method, path, body, &headers)).await;
+        assert!(
+            status.is_success(),
+            "{what} signed by a member: {status} {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let (status, answer) = node.send(with_headers(method, path, body, &headers)).await;
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(
+            (status, code(&answer)),
+            (StatusCode::UNAUTHORIZED, "signature_replayed"),
+            "{what}"
+        );
+    }
+    // What they serve: the leaf and the entry bundle are the transaction's canonical bytes.
+    use base64::Engine as _;
+    let leaf: proto::api::LeafJson = node.get_signed_as("/v1/log/leaf/0").await;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&leaf.leaf)
+        .unwrap();
+    assert_eq!(
+        (bytes.clone(), leaf.tx_hash),
+        (tx.to_bytes(), tx.hash().to_string())
+    );
+    let request = node
+        .signed("GET", "/tile/entries/000.p/1", b"", &kemensos, None)
+        .await;
+    let (status, bundle) = node.send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut expected = (bytes.len() as u16).to_be_bytes().to_vec();
+    expected.extend_from_slice(&bytes);
+    assert_eq!(bundle, expected);
+    let (status, body) = node.get_signed("/tile/entries/000.p/2").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "unknown_tile")
+    );
+
+    // Public endpoints answer without a signature (a third validator's checkpoint
+    // signature first, so that size 1 has a quorum).
+    let third = checkpoint_note(&node.net, 2, 1, root);
+    let (status, _) = push_checkpoint(&node, &third, Some(&validator)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    for path in [
+        "/v1/status".to_owned(),
+        format!("/v1/blocks/{height}?txs=hashes"),
+        "/v1/checkpoint?size=1".into(),
+        "/tile/0/000.p/1".into(),
+        "/v1/proof/inclusion?index=0&size=1".into(),
+        format!("/v1/tx/{}", tx.hash()),
+        "/metrics".into(),
+        "/openapi.json".into(),
+    ] {
+        let request = Request::get(&path).body(Body::empty()).unwrap();
+        let (status, _) = node.send(request).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (status, _) = node.post("/v1/tx", serde_json::to_vec(&tx).unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
 }

@@ -22,9 +22,6 @@ pub const TX_REQUEST_BYTES_MAX: usize = 4 * TX_BYTES_MAX;
 pub const TX_BATCH_REQUEST_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// The most transactions in one `POST /v1/txs`.
 pub const TX_BATCH_TXS_MAX: usize = 2_000;
-/// The header a node sets when it relays transactions to a peer, so that the peer does not
-/// relay them again.
-pub const RELAYED_HEADER: &str = "x-bansos-relayed";
 
 /// What `POST /v1/tx` made of a transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -287,6 +284,18 @@ pub struct InclusionProofJson {
     /// The log root at `size`.
     #[schema(pattern = "^[A-Za-z0-9+/]{43}=$")]
     pub root: String,
+}
+
+/// `GET /v1/log/leaf/{index}` (consortium): one leaf of the log, which is a committed
+/// transaction's canonical bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LeafJson {
+    pub index: u64,
+    /// The leaf bytes, standard base64.
+    pub leaf: String,
+    /// The transaction's hash (BLAKE3 of the leaf bytes), hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub tx_hash: String,
 }
 
 /// `GET /v1/proof/consistency?first=A&second=B`: the RFC 6962 / 9162 consistency proof

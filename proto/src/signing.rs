@@ -18,8 +18,6 @@ pub const PROPOSAL_DOMAIN: &[u8] = b"bansos-ledger/proposal/v2\0";
 pub const VOTE_DOMAIN: &[u8] = b"bansos-ledger/vote/v2\0";
 /// Domain separation for proposal-stream signatures (the `Fin` part).
 pub const STREAM_DOMAIN: &[u8] = b"bansos-ledger/proposal-stream/v2\0";
-/// Domain of a node's signature over a batch of transactions it relays to a peer.
-pub const RELAY_DOMAIN: &[u8] = b"bansos-ledger/relay/v1\0";
 
 /// What binds a signature to one network: its chain id and the hash of its genesis.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,79 +118,6 @@ pub fn stream_bytes(
     bytes
 }
 
-/// The bytes a node signs when it relays a batch: the time it sent it and the BLAKE3 hash
-/// of the request body, bound to the chain.
-pub fn relay_bytes(chain: &ChainBinding, time_ms: u64, body: &[u8]) -> Vec<u8> {
-    let mut bytes = prefix(RELAY_DOMAIN, chain, 8 + 32);
-    bytes.extend_from_slice(&time_ms.to_be_bytes());
-    bytes.extend_from_slice(Hash32::digest(body).as_bytes());
-    bytes
-}
-
-/// How far the time in a relay mark may be from the receiving node's clock, either way.
-pub const RELAY_MARK_SKEW_MS_MAX: u64 = 60_000;
-
-/// A node's signature on a batch it relays, carried in the `x-bansos-relayed` header as
-/// `<node key hex> <unix ms> <signature hex>`: the peer checks that a node of the network
-/// sent the batch before it treats the batch as relayed (not relayed again, refusals not
-/// remembered).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelayMark {
-    pub node: PublicKey,
-    pub time_ms: u64,
-    pub signature: SignatureBytes,
-}
-
-impl RelayMark {
-    /// Signs `body`, sent at `time_ms`, as the node holding `key`.
-    pub fn sign(
-        key: &ed25519_dalek::SigningKey,
-        chain: &ChainBinding,
-        time_ms: u64,
-        body: &[u8],
-    ) -> RelayMark {
-        use ed25519_dalek::Signer as _;
-        let signature = key.sign(&relay_bytes(chain, time_ms, body));
-        RelayMark {
-            node: PublicKey(key.verifying_key().to_bytes()),
-            time_ms,
-            signature: SignatureBytes(signature.to_bytes()),
-        }
-    }
-
-    /// The header value.
-    pub fn to_header(&self) -> String {
-        format!("{} {} {}", self.node, self.time_ms, self.signature)
-    }
-
-    /// Parses a header value; `None` if it is not of that form.
-    pub fn parse(text: &str) -> Option<RelayMark> {
-        let mut fields = text.split(' ');
-        let node = PublicKey::from_hex(fields.next()?).ok()?;
-        let time_ms = fields.next()?.parse().ok()?;
-        let signature = SignatureBytes::from_hex(fields.next()?).ok()?;
-        if fields.next().is_some() {
-            return None;
-        }
-        Some(RelayMark {
-            node,
-            time_ms,
-            signature,
-        })
-    }
-
-    /// Whether the mark is `node`'s signature over `body`, made within
-    /// [`RELAY_MARK_SKEW_MS_MAX`] of `now_ms`.
-    pub fn verify(&self, chain: &ChainBinding, body: &[u8], now_ms: u64) -> bool {
-        now_ms.abs_diff(self.time_ms) <= RELAY_MARK_SKEW_MS_MAX
-            && verify(
-                &self.node,
-                &relay_bytes(chain, self.time_ms, body),
-                &self.signature.0,
-            )
-    }
-}
-
 /// Whether `signature` is `key`'s ed25519 signature over `message`, by the one rule every
 /// signature check of this chain uses (`ledger::signature`: ZIP-215, the same alone and in
 /// batches).
@@ -203,38 +128,6 @@ pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_relay_mark_binds_the_node_the_body_the_time_and_the_chain() {
-        let key = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
-        let net = chain("bansos-test", 1);
-        let mark = RelayMark::sign(&key, &net, 1_000_000, b"[tx]");
-        let header = mark.to_header();
-        assert_eq!(RelayMark::parse(&header), Some(mark.clone()));
-        assert!(mark.verify(&net, b"[tx]", 1_000_000 + RELAY_MARK_SKEW_MS_MAX));
-        assert!(!mark.verify(&net, b"[tx2]", 1_000_000), "another body");
-        assert!(
-            !mark.verify(&chain("bansos-test", 2), b"[tx]", 1_000_000),
-            "another genesis"
-        );
-        assert!(
-            !mark.verify(&net, b"[tx]", 1_000_001 + RELAY_MARK_SKEW_MS_MAX),
-            "too old"
-        );
-        let mut other = mark.clone();
-        other.node = PublicKey(
-            ed25519_dalek::SigningKey::from_bytes(&[5; 32])
-                .verifying_key()
-                .to_bytes(),
-        );
-        assert!(
-            !other.verify(&net, b"[tx]", 1_000_000),
-            "claimed by another node"
-        );
-        for bad in ["1", "", &format!("{header} x"), &header.replace(' ', ",")] {
-            assert_eq!(RelayMark::parse(bad), None, "{bad:?}");
-        }
-    }
 
     fn chain(id: &str, genesis: u8) -> ChainBinding {
         ChainBinding {
