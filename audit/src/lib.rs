@@ -19,6 +19,10 @@
 //! The first failure stops the run and names the height (or log size) and what failed.
 //! The store is only read; `bansos audit verify --home DIR` opens a node's RocksDB
 //! read-only, so a running node can be audited in place.
+//!
+//! [`verify_served`] runs checks 1 to 3 over blocks and certificates from any
+//! [`ChainSource`] (`bansos audit verify --node URL` downloads them from a node as a
+//! consortium member), then checks the node's latest signed checkpoint against the replay.
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -84,38 +88,67 @@ pub struct Summary {
     pub seconds: f64,
 }
 
-/// Re-verifies the chain held by `source` (a node's ledger, opened read-only) against
-/// `genesis`. `progress(height, tip)` is called after each block.
-pub fn verify_chain<S: Store>(
-    source: &Ledger<S>,
+/// Where blocks to verify come from: a node's store, or a node's API.
+pub trait ChainSource {
+    /// The height to verify up to.
+    fn tip_height(&mut self) -> Result<u64, Failure>;
+    /// The block at `height` and its commit certificate (stored bytes). A block that is
+    /// not there, or cannot be read, is a failure at that height.
+    fn block(&mut self, height: u64) -> Result<(Block, Vec<u8>), Failure>;
+}
+
+/// A node's ledger as a [`ChainSource`].
+struct Stored<'a, S: Store>(&'a Ledger<S>);
+
+impl<S: Store> ChainSource for Stored<'_, S> {
+    fn tip_height(&mut self) -> Result<u64, Failure> {
+        Ok(self.0.tip().height)
+    }
+
+    fn block(&mut self, height: u64) -> Result<(Block, Vec<u8>), Failure> {
+        let block = read_block(self.0, height)?;
+        let certificate = self
+            .0
+            .certificate(height)
+            .map_err(|e| Failure::at(height, "certificate", e))?
+            .ok_or_else(|| Failure::at(height, "certificate", "missing"))?;
+        Ok((block, certificate))
+    }
+}
+
+/// The chain replayed from genesis, and what it took.
+struct Replayed {
+    ledger: Ledger<MemoryStore>,
+    index: GenesisIndex,
+    heights: u64,
+    signatures: u64,
+}
+
+/// Checks 1 to 3 over every block `source` has: hash chain, certificates, replay.
+fn replay_chain(
+    source: &mut impl ChainSource,
     genesis: Genesis,
     mut progress: impl FnMut(u64, u64),
-) -> Result<Summary, Failure> {
-    let started = Instant::now();
+) -> Result<Replayed, Failure> {
     let index = genesis
         .clone()
         .validate()
         .map_err(|e| Failure::general("genesis", e))?;
-    if source.genesis().hash != index.hash {
-        return Err(Failure::general(
-            "genesis",
-            "the store was made for another genesis",
-        ));
-    }
     let set = ValidatorSet::from_genesis(&index.validators)
         .ok_or_else(|| Failure::general("genesis", "no usable validator set"))?;
     let chain = ChainBinding::of(&genesis);
     let mut replay =
         Ledger::open(MemoryStore::new(), genesis).map_err(|e| Failure::general("genesis", e))?;
-    let tip = source.tip().height;
+    let tip = source.tip_height()?;
     let mut signatures = 0u64;
     let mut next = 1;
     while next <= tip {
         let (window, unreadable) = read_window(source, next, tip);
-        let verified = verified_signatures(&window);
-        for block in window {
+        let blocks: Vec<&Block> = window.iter().map(|(block, _)| block).collect();
+        let verified = verified_signatures(&blocks);
+        for (block, certificate) in window {
             let height = block.header.height;
-            signatures += verify_block(source, &mut replay, &chain, &set, block, &verified)?;
+            signatures += verify_block(&mut replay, &chain, &set, block, certificate, &verified)?;
             progress(height, tip);
         }
         // The blocks before an unreadable one were checked first: the first failure wins.
@@ -124,39 +157,98 @@ pub fn verify_chain<S: Store>(
         }
         next = replay.tip().height + 1;
     }
-    verify_tip(source, &replay)?;
-    let log_nodes = verify_log_nodes(source, &replay)?;
-    let checkpoints = verify_checkpoints(source, &replay, &index)?;
-    let replayed = replay.tip();
-    Ok(Summary {
-        chain_id: index.genesis.chain_id.clone(),
+    Ok(Replayed {
+        ledger: replay,
+        index,
         heights: tip,
-        transactions: replayed.log.size(),
-        certificate_signatures: signatures,
-        log_size: replayed.log.size(),
-        log_root: hex::encode(replayed.log.root()),
-        log_nodes,
-        checkpoints,
-        seconds: started.elapsed().as_secs_f64(),
+        signatures,
     })
+}
+
+impl Replayed {
+    fn summary(&self, log_nodes: u64, checkpoints: u64, started: Instant) -> Summary {
+        let tip = self.ledger.tip();
+        Summary {
+            chain_id: self.index.genesis.chain_id.clone(),
+            heights: self.heights,
+            transactions: tip.log.size(),
+            certificate_signatures: self.signatures,
+            log_size: tip.log.size(),
+            log_root: hex::encode(tip.log.root()),
+            log_nodes,
+            checkpoints,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// Re-verifies the chain held by `source` (a node's ledger, opened read-only) against
+/// `genesis`. `progress(height, tip)` is called after each block.
+pub fn verify_chain<S: Store>(
+    source: &Ledger<S>,
+    genesis: Genesis,
+    progress: impl FnMut(u64, u64),
+) -> Result<Summary, Failure> {
+    let started = Instant::now();
+    let hash = genesis
+        .clone()
+        .validate()
+        .map_err(|e| Failure::general("genesis", e))?
+        .hash;
+    if source.genesis().hash != hash {
+        return Err(Failure::general(
+            "genesis",
+            "the store was made for another genesis",
+        ));
+    }
+    let replayed = replay_chain(&mut Stored(source), genesis, progress)?;
+    verify_tip(source, &replayed.ledger)?;
+    let log_nodes = verify_log_nodes(source, &replayed.ledger)?;
+    let checkpoints = verify_checkpoints(source, &replayed.ledger, &replayed.index)?;
+    Ok(replayed.summary(log_nodes, checkpoints, started))
+}
+
+/// Re-verifies the chain `source` serves against `genesis` (hash chain, certificates,
+/// every transaction by replay) and, when given, a signed checkpoint it served: signed by
+/// a quorum of the validators in genesis, of a size the served chain reaches, naming the
+/// replayed root at that size.
+pub fn verify_served(
+    source: &mut impl ChainSource,
+    genesis: Genesis,
+    checkpoint: Option<&str>,
+    progress: impl FnMut(u64, u64),
+) -> Result<Summary, Failure> {
+    let started = Instant::now();
+    let replayed = replay_chain(source, genesis, progress)?;
+    if let Some(text) = checkpoint {
+        check_note(text, &replayed.ledger, &replayed.index)?;
+    }
+    Ok(replayed.summary(0, u64::from(checkpoint.is_some()), started))
 }
 
 /// Reads the blocks from `first` on, until they hold [`VERIFY_WINDOW_TXS`] transactions or
 /// the tip is reached; a block that cannot be read ends the window with its failure.
-fn read_window<S: Store>(
-    source: &Ledger<S>,
+fn read_window(
+    source: &mut impl ChainSource,
     first: u64,
     tip: u64,
-) -> (Vec<Block>, Option<Failure>) {
+) -> (Vec<(Block, Vec<u8>)>, Option<Failure>) {
     let mut window = Vec::new();
     let mut txs = 0;
     for height in first..=tip {
-        let block = match read_block(source, height) {
-            Ok(block) => block,
+        let (block, certificate) = match source.block(height) {
+            Ok(read) => read,
             Err(failure) => return (window, Some(failure)),
         };
+        if block.header.height != height {
+            let detail = format!(
+                "the header served here is for height {}",
+                block.header.height
+            );
+            return (window, Some(Failure::at(height, "block", detail)));
+        }
         txs += block.txs.len();
-        window.push(block);
+        window.push((block, certificate));
         if txs >= VERIFY_WINDOW_TXS {
             break;
         }
@@ -186,7 +278,7 @@ fn read_block<S: Store>(source: &Ledger<S>, height: u64) -> Result<Block, Failur
 /// The hashes of the transactions in `blocks` whose signatures are valid, checked in
 /// batches on every core. Any other transaction is checked again, alone, by the replay,
 /// which then fails at its block: the verdict is the replay's, this only saves time.
-fn verified_signatures(blocks: &[Block]) -> HashSet<TxHash> {
+fn verified_signatures(blocks: &[&Block]) -> HashSet<TxHash> {
     let txs: Vec<&Transaction> = blocks.iter().flat_map(|b| &b.txs).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = txs.len().div_ceil(threads).max(1);
@@ -216,20 +308,16 @@ fn verified_signatures(blocks: &[Block]) -> HashSet<TxHash> {
 
 /// One height: its certificate and the replay of its block. Returns the number of
 /// certificate signatures checked.
-fn verify_block<S: Store>(
-    source: &Ledger<S>,
+fn verify_block(
     replay: &mut Ledger<MemoryStore>,
     chain: &ChainBinding,
     set: &ValidatorSet,
     block: Block,
+    certificate: Vec<u8>,
     verified: &HashSet<TxHash>,
 ) -> Result<u64, Failure> {
     let height = block.header.height;
     let hash = block.header.hash();
-    let certificate = source
-        .certificate(height)
-        .map_err(|e| Failure::at(height, "certificate", e))?
-        .ok_or_else(|| Failure::at(height, "certificate", "missing"))?;
     let stored = StoredCertificate::from_bytes(&certificate)
         .map_err(|e| Failure::at(height, "certificate", e))?;
     stored
@@ -341,12 +429,6 @@ fn verify_checkpoints<S: Store>(
     replay: &Ledger<MemoryStore>,
     index: &GenesisIndex,
 ) -> Result<u64, Failure> {
-    let validators: Vec<(NoteKey, u64)> = index
-        .validators
-        .iter()
-        .map(|v| (v.checkpoint_key.clone(), v.power))
-        .collect();
-    let origin = &index.genesis.log_origin;
     let mut start: Vec<u8> = Vec::new();
     let mut count = 0u64;
     loop {
@@ -357,19 +439,16 @@ fn verify_checkpoints<S: Store>(
                     .try_into()
                     .map_err(|_| Failure::general("checkpoint", "a malformed key"))?,
             );
-            let fail = |detail: String| {
-                Failure::general("checkpoint", format!("log size {size}: {detail}"))
-            };
-            let text = std::str::from_utf8(value).map_err(|e| fail(e.to_string()))?;
-            let root = replay.log_root_at(size).map_err(|e| fail(e.to_string()))?;
-            match note::verify_checkpoint(text, origin, &validators, &[]) {
-                Ok(verified) if verified.checkpoint.root != root.0 => {
-                    return Err(fail("signed, but not the replayed log's root".into()))
-                }
-                Ok(_) => count += 1,
-                // A node writes a note only once it carries a quorum.
-                Err(error) => return Err(fail(error.to_string())),
+            let text = std::str::from_utf8(value)
+                .map_err(|e| Failure::general("checkpoint", format!("log size {size}: {e}")))?;
+            // A node writes a note only once it carries a quorum.
+            if check_note(text, replay, index)? != size {
+                return Err(Failure::general(
+                    "checkpoint",
+                    format!("log size {size}: the note kept there is for another size"),
+                ));
             }
+            count += 1;
         }
         match entries.last() {
             Some((key, _)) if entries.len() == SCAN_BATCH => {
@@ -379,6 +458,33 @@ fn verify_checkpoints<S: Store>(
             _ => return Ok(count),
         }
     }
+}
+
+/// A signed checkpoint must carry a quorum of valid validator signatures (genesis keys)
+/// and name the replayed root at its size, which the replay must reach. Returns the size.
+fn check_note(
+    text: &str,
+    replay: &Ledger<MemoryStore>,
+    index: &GenesisIndex,
+) -> Result<u64, Failure> {
+    let validators: Vec<(NoteKey, u64)> = index
+        .validators
+        .iter()
+        .map(|v| (v.checkpoint_key.clone(), v.power))
+        .collect();
+    let verified = note::verify_checkpoint(text, &index.genesis.log_origin, &validators, &[])
+        .map_err(|e| Failure::general("checkpoint", e))?;
+    let size = verified.checkpoint.size;
+    let root = replay
+        .log_root_at(size)
+        .map_err(|e| Failure::general("checkpoint", format!("log size {size}: {e}")))?;
+    if verified.checkpoint.root != root.0 {
+        return Err(Failure::general(
+            "checkpoint",
+            format!("log size {size}: signed, but not the replayed log's root"),
+        ));
+    }
+    Ok(size)
 }
 
 /// The genesis a node's home uses: the `genesis` path in `HOME/config.toml`, relative to

@@ -8,7 +8,7 @@
 
 use client::{demo as demo_load, load as loadgen, tx as txcmd};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -47,18 +47,30 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check a node's data directory offline (read-only; the node may be running): the
-    /// hash chain, every commit certificate, every transaction by replay, every root, the
-    /// stored log and the signed checkpoints. Exit 0 only if everything holds; otherwise
-    /// the first bad height and what failed.
+    /// Re-verify a chain from genesis: the hash chain, every commit certificate, every
+    /// transaction by replay, every root, and the signed checkpoints. Either a node's data
+    /// directory, read offline (`--home`; read-only, the node may be running; also its
+    /// stored log), or what a node serves (`--node URL --key KEY --genesis FILE`, as a
+    /// consortium member). Exit 0 only if everything holds; otherwise the first bad height
+    /// and what failed.
     Verify(VerifyArgs),
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["home", "node"])))]
 struct VerifyArgs {
     /// The node's home directory (holding config.toml and data/ledger).
     #[arg(long)]
-    home: PathBuf,
+    home: Option<PathBuf>,
+    /// A node's API, like http://127.0.0.1:8701 (needs --key and --genesis).
+    #[arg(long, requires_all = ["key", "genesis"])]
+    node: Option<String>,
+    /// With --node: a key listed in genesis (an institution's), to sign the requests.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// With --node: the genesis document you trust (the node's is not asked for).
+    #[arg(long)]
+    genesis: Option<PathBuf>,
     /// Print the result as JSON on standard output.
     #[arg(long)]
     json: bool,
@@ -245,25 +257,57 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     node::run(&args.home)
 }
 
-fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
+/// A progress bar over heights on a terminal, hidden otherwise.
+fn height_bar(tip: u64) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
-    let result = audit::home_genesis(&args.home).and_then(|genesis| {
-        let source = audit::open_home(&args.home, genesis.clone())?;
-        let bar = indicatif::ProgressBar::new(source.tip().height);
-        if std::io::stderr().is_terminal() {
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} heights {per_sec} eta {eta}",
-                )
-                .expect("a valid template"),
-            );
-        } else {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
-        let result = audit::verify_chain(&source, genesis, |height, _| bar.set_position(height));
-        bar.finish_and_clear();
-        result
+    let bar = indicatif::ProgressBar::new(tip);
+    if std::io::stderr().is_terminal() {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} heights {per_sec} eta {eta}",
+            )
+            .expect("a valid template"),
+        );
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// `audit verify --home`: the node's store, offline.
+fn audit_home(home: &std::path::Path) -> Result<audit::Summary, audit::Failure> {
+    let genesis = audit::home_genesis(home)?;
+    let source = audit::open_home(home, genesis.clone())?;
+    let bar = height_bar(source.tip().height);
+    let result = audit::verify_chain(&source, genesis, |height, _| bar.set_position(height));
+    bar.finish_and_clear();
+    result
+}
+
+/// `audit verify --node`: what the node serves, as a consortium member.
+fn audit_node(
+    url: &str,
+    key: &Path,
+    genesis: &Path,
+) -> anyhow::Result<Result<audit::Summary, audit::Failure>> {
+    let genesis: ledger::Genesis = genesis::testnet::read_json(genesis)?;
+    let key = genesis::testnet::read_key(key)?;
+    let mut remote = client::remote::RemoteChain::connect(url, key)?;
+    let checkpoint = remote.latest_checkpoint()?;
+    let bar = height_bar(remote.tip());
+    let result = audit::verify_served(&mut remote, genesis, checkpoint.as_deref(), |height, _| {
+        bar.set_position(height)
     });
+    bar.finish_and_clear();
+    Ok(result)
+}
+
+fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let result = match (&args.home, &args.node, &args.key, &args.genesis) {
+        (Some(home), _, _, _) => audit_home(home),
+        (None, Some(url), Some(key), Some(genesis)) => audit_node(url, key, genesis)?,
+        _ => anyhow::bail!("give --home DIR, or --node URL with --key and --genesis"),
+    };
     match (&result, args.json) {
         (Ok(summary), true) => println!(
             "{}",

@@ -12,6 +12,7 @@
 pub mod demo;
 pub mod http;
 pub mod load;
+pub mod remote;
 pub mod tx;
 
 pub use http::{ClientError, NodeClient};

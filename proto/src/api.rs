@@ -77,6 +77,37 @@ impl HeaderJson {
     }
 }
 
+impl HeaderJson {
+    /// The header back, for verification: `None` if a hex field is malformed. The `hash`
+    /// and `time` fields are derived and not read; a verifier recomputes the hash.
+    pub fn to_header(&self) -> Option<BlockHeader> {
+        use ledger::types::{Hash32, PublicKey};
+        Some(BlockHeader {
+            chain_id: self.chain_id.clone(),
+            height: self.height,
+            prev_hash: Hash32::from_hex(&self.prev_hash).ok()?,
+            time_ms: self.time_ms,
+            proposer: PublicKey::from_hex(&self.proposer).ok()?,
+            tx_count: self.tx_count,
+            tx_root: Hash32::from_hex(&self.tx_root).ok()?,
+            log_size: self.log_size,
+            log_root: Hash32::from_hex(&self.log_root).ok()?,
+            state_root: Hash32::from_hex(&self.state_root).ok()?,
+        })
+    }
+}
+
+impl BlockJson {
+    /// The block with its full transactions back, for verification (`None` if a header
+    /// field is malformed). A block served with `txs=hashes` has no transactions.
+    pub fn to_block(&self) -> Option<ledger::block::Block> {
+        Some(ledger::block::Block {
+            header: self.header.to_header()?,
+            txs: self.txs.iter().map(|t| t.tx.clone()).collect(),
+        })
+    }
+}
+
 impl CertificateJson {
     /// The stored form back, for verification: `None` if a hex field is malformed.
     pub fn to_stored(&self) -> Option<StoredCertificate> {

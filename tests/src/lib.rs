@@ -5,6 +5,7 @@
 //! lifecycle it checks.
 
 pub mod cluster;
+pub mod proxy;
 
 use std::collections::HashMap;
 

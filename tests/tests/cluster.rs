@@ -127,6 +127,29 @@ fn four_validators_commit_the_demo_data_and_an_observer_started_late_syncs_every
         "{report}"
     );
     eprintln!("audit: {}", report["summary"]);
+    // `--node`: the same checks over what a node serves, asked for as BPK (an auditor
+    // institution's key in genesis) with the genesis the auditor holds; then through a
+    // proxy that alters one transaction of one block, which the audit names.
+    let altered = (1..=target)
+        .find(|&h| {
+            cluster
+                .block(0, h)
+                .flatten()
+                .is_some_and(|b| !b.tx_hashes.is_empty())
+        })
+        .expect("a block with transactions");
+    let direct = audit_node(&cluster, &cluster.nodes[0].http);
+    assert_eq!(direct["ok"], true, "{direct}");
+    assert_eq!(direct["summary"]["checkpoints"], 1, "{direct}");
+    eprintln!("audit --node: {}", direct["summary"]);
+    let proxy = bansos_tests::proxy::TamperingProxy::start(&cluster.nodes[0].http, altered);
+    let tampered = audit_node(&cluster, &proxy.url);
+    assert_eq!(tampered["ok"], false, "{tampered}");
+    assert_eq!(tampered["failure"]["height"], altered, "{tampered}");
+    eprintln!(
+        "audit --node through a tampering proxy: {}",
+        tampered["failure"]
+    );
     // Every block the observer synced carries a certificate that verifies with nothing but
     // genesis: more than two thirds of the validators signed exactly that block.
     let genesis: ledger::Genesis =
@@ -594,4 +617,20 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
         max_height(&cluster, &all) > height_before,
         "the genesis validators kept committing"
     );
+}
+
+/// `bansos audit verify --node URL --json` as BPK, with the network's genesis.
+fn audit_node(cluster: &Cluster, url: &str) -> serde_json::Value {
+    let net = cluster.net_dir();
+    let output = std::process::Command::new(bansos_tests::cluster::bansos_binary())
+        .args(["audit", "verify", "--json", "--node", url, "--key"])
+        .arg(net.join("keys").join("bpk.key"))
+        .arg("--genesis")
+        .arg(net.join("genesis.json"))
+        .output()
+        .expect("bansos audit runs");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.success(), report["ok"] == true, "{report}");
+    report
 }

@@ -109,6 +109,7 @@ fn allowed_dependencies() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "bansos-proto",
                 "bansos-genesis",
                 "bansos-auth",
+                "bansos-audit",
             ],
         ),
         (
