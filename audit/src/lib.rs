@@ -14,7 +14,8 @@
 //!    by the replay, which decides);
 //! 4. the stored log: every stored subtree hash against the replayed log, and the tip;
 //! 5. every kept checkpoint: the validators' note signatures (more than two thirds of the
-//!    voting power) and its root against the replayed log at that size.
+//!    voting power), the witnesses' cosignatures, and its root against the replayed log at
+//!    that size.
 //!
 //! The first failure stops the run and names the height (or log size) and what failed.
 //! The store is only read; `bansos audit verify --home DIR` opens a node's RocksDB
@@ -29,7 +30,7 @@ use std::time::Instant;
 
 use ledger::chain::SignatureCheck;
 use ledger::genesis::{Genesis, GenesisIndex};
-use ledger::note::{self, NoteKey};
+use ledger::note;
 use ledger::store::{Column, Store};
 use ledger::types::TxHash;
 use ledger::{Block, Ledger, MemoryStore, Transaction};
@@ -467,13 +468,15 @@ fn check_note(
     replay: &Ledger<MemoryStore>,
     index: &GenesisIndex,
 ) -> Result<u64, Failure> {
-    let validators: Vec<(NoteKey, u64)> = index
-        .validators
-        .iter()
-        .map(|v| (v.checkpoint_key.clone(), v.power))
-        .collect();
-    let verified = note::verify_checkpoint(text, &index.genesis.log_origin, &validators, &[])
-        .map_err(|e| Failure::general("checkpoint", e))?;
+    // Witnesses' cosignatures are checked too: one by a genesis witness key that does not
+    // verify fails the note.
+    let verified = note::verify_checkpoint(
+        text,
+        &index.genesis.log_origin,
+        &index.checkpoint_keys(),
+        &index.witness_keys(),
+    )
+    .map_err(|e| Failure::general("checkpoint", e))?;
     let size = verified.checkpoint.size;
     let root = replay
         .log_root_at(size)

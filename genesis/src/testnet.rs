@@ -172,6 +172,8 @@ pub struct NodeSpec {
     pub key: SigningKey,
     /// The key that signs the log's checkpoints (validators only).
     pub checkpoint_key: Option<SigningKey>,
+    /// The key that cosigns checkpoints as a C2SP witness (an auditor's node).
+    pub witness_key: Option<SigningKey>,
     pub http: String,
     pub p2p: String,
 }
@@ -241,6 +243,9 @@ pub struct NodeConfigFile {
     /// Path of the validator's checkpoint-signing key file (validators only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_key: Option<String>,
+    /// Path of the witness cosigning key file (an auditor's node that runs a witness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_key: Option<String>,
     /// HTTP listen address, like `127.0.0.1:8701`.
     pub http_listen: String,
     /// libp2p listen multiaddress.
@@ -251,10 +256,21 @@ pub struct NodeConfigFile {
     /// submitted here are relayed so that whichever validator proposes next has them.
     #[serde(default)]
     pub tx_relay: Vec<String>,
+    /// The witnesses' HTTP APIs (validators only), to which signed checkpoints are pushed
+    /// for cosigning (C2SP tlog-witness `add-checkpoint`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<String>,
 }
 
 /// The file name of a validator's checkpoint-signing key in its home.
 pub const CHECKPOINT_KEY_FILE: &str = "checkpoint.key";
+/// The file name of a witness's cosigning key in its node's home.
+pub const WITNESS_KEY_FILE: &str = "witness.key";
+
+/// The name of `org`'s witness key for the log `origin`: `<origin>/witness/<org>`.
+pub fn witness_name(origin: &str, org: &OrgId) -> String {
+    format!("{origin}/witness/{org}")
+}
 
 /// A key file: an ed25519 key pair as hex.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -378,6 +394,7 @@ impl Institutions {
                 programs: codes(institution.programs, ProgramCode::new)?,
                 tx_keys: vec![public(&tx_key)],
                 validator,
+                witness_key: None,
             });
             out.org_keys.insert(id, tx_key);
         }
@@ -408,6 +425,7 @@ impl Institutions {
             org: Some(id.clone()),
             key: node_key,
             checkpoint_key: Some(checkpoint_key),
+            witness_key: None,
             http: String::new(),
             p2p: String::new(),
         });
@@ -441,11 +459,38 @@ fn generate_observers<R: RngCore + CryptoRng>(
             org: None,
             key,
             checkpoint_key: None,
+            witness_key: None,
             http: String::new(),
             p2p: String::new(),
         });
     }
     observers
+}
+
+/// Gives every auditor institution that runs a validator a witness: a cosigning key drawn
+/// from `rng` (after every other key, so that earlier keys do not change), in genesis and
+/// on its node.
+fn add_witnesses<R: RngCore + CryptoRng>(
+    origin: &str,
+    organisations: &mut [Organisation],
+    nodes: &mut [NodeSpec],
+    rng: &mut R,
+) -> Result<(), GenesisError> {
+    for org in organisations
+        .iter_mut()
+        .filter(|o| o.kind == OrgKind::Auditor)
+    {
+        let Some(node) = nodes.iter_mut().find(|n| n.org.as_ref() == Some(&org.id)) else {
+            continue;
+        };
+        let key = new_key(rng);
+        let vkey = NoteKey::cosigner(&witness_name(origin, &org.id), public(&key))
+            .map_err(|e| GenesisError::Invalid(e.to_string()))?
+            .vkey();
+        org.witness_key = Some(vkey);
+        node.witness_key = Some(key);
+    }
+    Ok(())
 }
 
 /// Gives node i the HTTP port `http_port_base + i` on 127.0.0.1, and the p2p port
@@ -485,9 +530,11 @@ impl Testnet {
         // Keys are drawn from `rng` in a fixed order (each institution's keys in turn, the
         // observers', then the pseudonym key), so one seed always gives one network.
         let origin = log_origin(&spec.chain_id);
-        let institutions = Institutions::generate(spec.validators, &origin, rng)?;
+        let mut institutions = Institutions::generate(spec.validators, &origin, rng)?;
         let mut nodes = institutions.nodes;
         let observers = generate_observers(spec.observers, rng, &mut nodes);
+        let pseudonym = SecretKey::generate(rng);
+        add_witnesses(&origin, &mut institutions.organisations, &mut nodes, rng)?;
         assign_addresses(spec, &mut nodes);
         let genesis = Genesis {
             chain_id: spec.chain_id.clone(),
@@ -507,7 +554,7 @@ impl Testnet {
             genesis,
             keys: TestnetKeys {
                 orgs: institutions.org_keys,
-                pseudonym: SecretKey::generate(rng),
+                pseudonym,
                 accounts: institutions.accounts,
             },
             nodes,
@@ -582,6 +629,14 @@ impl Testnet {
                 };
                 write_json(&home.join(CHECKPOINT_KEY_FILE), &key, true)?;
             }
+            if let Some(witness_key) = &node.witness_key {
+                let key = KeyFile {
+                    owner: format!("{} witness", node.name),
+                    public_key: public(witness_key),
+                    secret_key: hex::encode(witness_key.to_bytes()),
+                };
+                write_json(&home.join(WITNESS_KEY_FILE), &key, true)?;
+            }
             let config = NodeConfigFile {
                 name: node.name.clone(),
                 role: node.role,
@@ -591,6 +646,7 @@ impl Testnet {
                     .checkpoint_key
                     .as_ref()
                     .map(|_| CHECKPOINT_KEY_FILE.into()),
+                witness_key: node.witness_key.as_ref().map(|_| WITNESS_KEY_FILE.into()),
                 http_listen: node.http.clone(),
                 p2p_listen: node.p2p.clone(),
                 peers: self
@@ -605,6 +661,15 @@ impl Testnet {
                     .filter(|other| other.name != node.name)
                     .map(|other| format!("http://{}", other.http))
                     .collect(),
+                witnesses: if node.role == NodeRole::Validator {
+                    self.nodes
+                        .iter()
+                        .filter(|other| other.witness_key.is_some())
+                        .map(|other| format!("http://{}", other.http))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             };
             let text = toml::to_string_pretty(&config)
                 .map_err(|e| GenesisError::Invalid(format!("config: {e}")))?;

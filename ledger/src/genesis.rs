@@ -94,6 +94,10 @@ pub struct Organisation {
     /// The organisation's consensus key, if it runs a validator.
     #[serde(default)]
     pub validator: Option<ValidatorSpec>,
+    /// The organisation's witness key, if it runs a C2SP witness (auditors): a note
+    /// verifier key for tlog-cosignature (`name+keyid+base64(0x04 ‖ key)`), a key of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_key: Option<String>,
 }
 
 /// An aid program.
@@ -144,6 +148,13 @@ pub struct ValidatorEntry {
     pub checkpoint_key: NoteKey,
 }
 
+/// A witness (an institution that cosigns checkpoints) and its cosignature key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessEntry {
+    pub org: OrgId,
+    pub key: NoteKey,
+}
+
 /// A validated genesis with lookup tables.
 #[derive(Clone, Debug)]
 pub struct GenesisIndex {
@@ -153,6 +164,23 @@ pub struct GenesisIndex {
     pub programs: BTreeSet<ProgramCode>,
     pub regions: BTreeMap<RegionCode, String>,
     pub validators: Vec<ValidatorEntry>,
+    /// The witnesses, in genesis order.
+    pub witnesses: Vec<WitnessEntry>,
+}
+
+impl GenesisIndex {
+    /// The validators' checkpoint keys with their voting powers.
+    pub fn checkpoint_keys(&self) -> Vec<(NoteKey, u64)> {
+        self.validators
+            .iter()
+            .map(|v| (v.checkpoint_key.clone(), v.power))
+            .collect()
+    }
+
+    /// The witnesses' cosignature keys.
+    pub fn witness_keys(&self) -> Vec<NoteKey> {
+        self.witnesses.iter().map(|w| w.key.clone()).collect()
+    }
 }
 
 impl Genesis {
@@ -180,6 +208,7 @@ impl Genesis {
         let (organisations, validators) =
             self.organisation_table(&regions, &programs, &mut keys_seen, &mut problems);
         self.check_observers(&mut keys_seen, &mut problems);
+        let witnesses = self.witness_table(&mut keys_seen, &mut problems);
         if validators.is_empty() {
             problems.push("no organisation runs a validator".to_owned());
         }
@@ -203,7 +232,55 @@ impl Genesis {
             programs,
             regions,
             validators,
+            witnesses,
         })
+    }
+
+    /// Parses the witnesses' cosignature keys: tlog-cosignature (0x04) note keys, each of
+    /// its own, with distinct names.
+    fn witness_table(
+        &self,
+        keys_seen: &mut BTreeMap<PublicKey, String>,
+        problems: &mut Vec<String>,
+    ) -> Vec<WitnessEntry> {
+        let mut witnesses: Vec<WitnessEntry> = Vec::new();
+        for org in &self.organisations {
+            let Some(vkey) = &org.witness_key else {
+                continue;
+            };
+            let id = &org.id;
+            let key = match NoteKey::parse(vkey) {
+                Ok(key) if key.algorithm == crate::note::ALGORITHM_COSIGNATURE_V1 => key,
+                Ok(_) => {
+                    problems.push(format!(
+                        "the witness key of {id} is not a tlog-cosignature (0x04) note key"
+                    ));
+                    continue;
+                }
+                Err(error) => {
+                    problems.push(format!("the witness key of {id}: {error}"));
+                    continue;
+                }
+            };
+            if !is_usable_key(&key.key) {
+                problems.push(format!(
+                    "the witness key of {id} is not a valid ed25519 key"
+                ));
+            }
+            if witnesses.iter().any(|w| w.key.name == key.name) {
+                problems.push(format!("the witness name {:?} is used twice", key.name));
+            }
+            if let Some(other) = keys_seen.insert(key.key, format!("witness key of {id}")) {
+                problems.push(format!(
+                    "the witness key of {id} is already used by {other}"
+                ));
+            }
+            witnesses.push(WitnessEntry {
+                org: id.clone(),
+                key,
+            });
+        }
+        witnesses
     }
 
     /// Checks the chain id's length and the numbers of organisations and regions.
@@ -504,6 +581,7 @@ mod tests {
                     power: 1,
                     checkpoint_key: NoteKey::ed25519("bansos.test/log", key(4)).unwrap().vkey(),
                 }),
+                witness_key: None,
             }],
             observers: vec![],
             programs: vec![Program {

@@ -179,7 +179,8 @@ async fn limit_requests(
         crate::log_api::inclusion_proof,
         crate::log_api::consistency_proof,
         crate::log_api::tile,
-        crate::log_api::leaf
+        crate::log_api::leaf,
+        crate::log_api::add_checkpoint
     ),
     components(schemas(
         proto::api::InclusionProofJson,

@@ -37,7 +37,7 @@ pub const CONFLICTS_KEPT_MAX: usize = 16;
 pub enum CheckpointError {
     #[error(transparent)]
     Note(#[from] NoteError),
-    #[error("the note carries no signature by a validator of this network")]
+    #[error("the note carries no signature, or one by a key that is neither a validator's checkpoint key nor a witness's")]
     NoValidatorSignature,
     #[error("the log size is 0: there is nothing to sign")]
     EmptyLog,
@@ -60,6 +60,8 @@ pub enum Received {
 pub struct Checkpoints {
     origin: String,
     validators: Vec<(NoteKey, u64)>,
+    /// The witnesses' cosignature keys: their cosignatures are merged into served notes.
+    witnesses: Vec<NoteKey>,
     signer: Option<(String, SigningKey)>,
     state: Mutex<State>,
 }
@@ -100,6 +102,7 @@ impl Checkpoints {
         Checkpoints {
             origin: genesis.genesis.log_origin.clone(),
             validators,
+            witnesses: genesis.witness_keys(),
             signer,
             state: Mutex::new(State::default()),
         }
@@ -190,7 +193,8 @@ impl Checkpoints {
         self.take(ledger, note)
     }
 
-    /// Every signature must be by a validator's checkpoint key and verify.
+    /// Every signature must be by a validator's checkpoint key or a witness's cosignature
+    /// key, and verify.
     fn check_signatures(&self, note: &SignedNote) -> Result<(), CheckpointError> {
         if note.signatures.is_empty() {
             return Err(CheckpointError::NoValidatorSignature);
@@ -200,6 +204,7 @@ impl Checkpoints {
                 .validators
                 .iter()
                 .map(|(k, _)| k)
+                .chain(&self.witnesses)
                 .find(|k| k.name == signature.name && k.key_id() == signature.key_id)
                 .ok_or(CheckpointError::NoValidatorSignature)?;
             if !note::verify_signature(&note.text, key, signature) {
@@ -258,19 +263,21 @@ impl Checkpoints {
             },
         };
         let had_quorum = self.has_quorum(&kept);
-        let before = kept.signatures.len();
+        let (mut added, mut cosigned) = (false, false);
         for signature in note.signatures {
             if !kept
                 .signatures
                 .iter()
                 .any(|s| s.name == signature.name && s.key_id == signature.key_id)
             {
+                cosigned |= self.witnesses.iter().any(|w| w.name == signature.name);
+                added = true;
                 kept.signatures.push(signature);
             }
         }
-        let complete = kept.signatures.len() == self.validators.len();
+        let complete = self.validator_signatures(&kept) == self.validators.len();
         let quorum = self.has_quorum(&kept);
-        if kept.signatures.len() > before && quorum && (!had_quorum || complete) {
+        if added && quorum && (!had_quorum || complete || cosigned) {
             kept.signatures.sort_by_key(|s| s.key_id);
             let latest = ledger
                 .latest_checkpoint_size()?
@@ -284,6 +291,19 @@ impl Checkpoints {
             }
         }
         Ok(Received::Merged)
+    }
+
+    /// How many validators signed `note`.
+    fn validator_signatures(&self, note: &SignedNote) -> usize {
+        self.validators
+            .iter()
+            .filter(|(key, _)| {
+                let id = key.key_id();
+                note.signatures
+                    .iter()
+                    .any(|s| s.name == key.name && s.key_id == id)
+            })
+            .count()
     }
 
     /// Whether the validators that signed `note` hold more than two thirds of the voting
@@ -305,7 +325,11 @@ impl Checkpoints {
     }
 
     fn record_conflict(&self, note: &SignedNote) {
-        let text = note.to_text();
+        self.record_evidence(note.to_text());
+    }
+
+    /// Keeps a validly signed checkpoint that contradicts this log as evidence.
+    fn record_evidence(&self, text: String) {
         warn!(note = %text.escape_debug(), "conflicting checkpoint: validly signed, but not this log's head at that size");
         let mut state = self.state();
         state.conflicts_seen += 1;
@@ -336,7 +360,8 @@ impl Checkpoints {
         let Some(text) = ledger.checkpoint_note(size)? else {
             return Ok(None);
         };
-        let verified = note::verify_checkpoint(&text, &self.origin, &self.validators, &[]);
+        let verified =
+            note::verify_checkpoint(&text, &self.origin, &self.validators, &self.witnesses);
         Ok(verified.is_ok().then_some(text))
     }
 }

@@ -96,11 +96,15 @@ struct ConfigToml {
     node_key: String,
     #[serde(default)]
     checkpoint_key: Option<String>,
+    #[serde(default)]
+    witness_key: Option<String>,
     http_listen: String,
     p2p_listen: String,
     peers: Vec<String>,
     #[serde(default)]
     tx_relay: Vec<String>,
+    #[serde(default)]
+    witnesses: Vec<String>,
     #[serde(default)]
     mempool: MempoolSettings,
     #[serde(default)]
@@ -118,10 +122,14 @@ pub struct NodeSettings {
     pub node_key: SigningKey,
     /// The key this validator signs the log's checkpoints with (validators only).
     pub checkpoint_key: Option<SigningKey>,
+    /// The key this node cosigns checkpoints with as a C2SP witness (an auditor's node).
+    pub witness_key: Option<SigningKey>,
     pub http_listen: std::net::SocketAddr,
     pub p2p_listen: String,
     pub peers: Vec<String>,
     pub tx_relay: Vec<String>,
+    /// Witnesses' HTTP APIs this validator pushes its signed checkpoints to.
+    pub witnesses: Vec<String>,
     pub mempool: MempoolSettings,
     pub consensus: ConsensusSettings,
 }
@@ -180,6 +188,10 @@ impl NodeSettings {
             Some(path) => Some(genesis::testnet::read_key(&resolve(path))?),
             None => None,
         };
+        let witness_key = match &config.witness_key {
+            Some(path) => Some(genesis::testnet::read_key(&resolve(path))?),
+            None => None,
+        };
         let settings = NodeSettings {
             home: home.to_path_buf(),
             name: config.name,
@@ -188,10 +200,12 @@ impl NodeSettings {
             genesis_index,
             node_key,
             checkpoint_key,
+            witness_key,
             http_listen,
             p2p_listen: config.p2p_listen,
             peers: config.peers,
             tx_relay: config.tx_relay,
+            witnesses: config.witnesses,
             mempool: config.mempool,
             consensus: config.consensus,
         };
@@ -229,6 +243,17 @@ impl NodeSettings {
                 if !self.genesis.observers.iter().any(|o| o.key == key) {
                     bail!("node key {key} is not an observer in genesis; only institutions listed in genesis may join the network");
                 }
+            }
+        }
+        if let Some(witness_key) = &self.witness_key {
+            let public = PublicKey(witness_key.verifying_key().to_bytes());
+            if !self
+                .genesis_index
+                .witnesses
+                .iter()
+                .any(|w| w.key.key == public)
+            {
+                bail!("witness key {public} is not a witness key in genesis; remove witness_key from config.toml or list the key in genesis");
             }
         }
         if self.mempool.txs_max == 0 || self.mempool.bytes_max == 0 {

@@ -11,7 +11,8 @@
 //! - [`shared`]: the state the tasks share, and transaction admission;
 //! - [`mempool`]: bounded pending transactions;
 //! - [`api`] and [`metrics`]: HTTP and Prometheus; [`log_api`]: proofs, tiles, checkpoints;
-//!   [`consortium`]: which requests must be signed by a key in genesis (DESIGN §4); [`server`]: the connection loop
+//!   [`consortium`]: which requests must be signed by a key in genesis (DESIGN §4);
+//!   [`witness`]: the C2SP witness an auditor's node runs; [`server`]: the connection loop
 //!   (connection cap, header time-out);
 //! - [`relay`]: passing admitted transactions on to peers;
 //! - [`consensus`]: everything that touches Malachite (nothing outside it names a Malachite
@@ -35,6 +36,7 @@ pub mod relay;
 pub mod run;
 pub mod server;
 pub mod shared;
+pub mod witness;
 
 #[cfg(feature = "rocksdb")]
 pub use run::run;

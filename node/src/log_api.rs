@@ -33,6 +33,7 @@ use crate::api::{ApiError, ApiResult};
 use crate::checkpoints::{CheckpointError, Received};
 use crate::consortium::Allowed;
 use crate::shared::Shared;
+use crate::witness::{WitnessError, ADD_CHECKPOINT_BYTES_MAX};
 
 /// Cache lifetime of a tile: a tile's bytes never change once the log has them.
 const TILE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -48,6 +49,10 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
         .route(
             "/v1/checkpoint/signatures",
             post(receive_checkpoint::<S>).layer(DefaultBodyLimit::max(NOTE_BYTES_MAX)),
+        )
+        .route(
+            "/witness/add-checkpoint",
+            post(add_checkpoint::<S>).layer(DefaultBodyLimit::max(ADD_CHECKPOINT_BYTES_MAX)),
         )
 }
 
@@ -315,4 +320,73 @@ pub async fn leaf<S: Store + 'static>(
         leaf: BASE64.encode(&leaf),
         tx_hash: Hash32::digest(&leaf).to_string(),
     }))
+}
+
+/// The C2SP tlog-witness answer for a refused checkpoint.
+fn witness_refusal(error: WitnessError) -> ApiError {
+    let (status, code) = match &error {
+        WitnessError::Malformed(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        WitnessError::UnknownLog(_) => (StatusCode::NOT_FOUND, "unknown_log"),
+        WitnessError::NotSigned(_) => (StatusCode::FORBIDDEN, "not_signed"),
+        WitnessError::OldSize(_) => (StatusCode::CONFLICT, "old_size"),
+        WitnessError::Inconsistent(_) => (StatusCode::UNPROCESSABLE_ENTITY, "inconsistent"),
+        WitnessError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+        WitnessError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    ApiError::new(status, code, error.to_string())
+}
+
+#[utoipa::path(post, path = "/witness/add-checkpoint",
+    request_body(content = String, content_type = "text/plain", description = "C2SP tlog-witness: `old <size>`, consistency proof lines (base64), an empty line, the checkpoint note"),
+    responses((status = 200, description = "The witness's cosignature line (tlog-cosignature, Ed25519, timestamped)", content_type = "text/plain"),
+              (status = 400, body = proto::api::ErrorBody), (status = 403, body = proto::api::ErrorBody, description = "not signed by a quorum of the validators"),
+              (status = 404, body = proto::api::ErrorBody, description = "another log, or this node runs no witness"),
+              (status = 409, description = "the old size is not the witness's; the body is its size", content_type = "text/x.tlog.size"),
+              (status = 413, body = proto::api::ErrorBody), (status = 422, body = proto::api::ErrorBody, description = "the consistency proof does not hold")))]
+pub async fn add_checkpoint<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body.map_err(ApiError::body)?;
+    let Some(witness) = &shared.witness else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_a_witness",
+            "this node runs no witness",
+        ));
+    };
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the body is not UTF-8 text",
+        )
+    })?;
+    let now_s = shared.clock.unix_ms() / 1_000;
+    match witness.add_checkpoint(text, now_s) {
+        Ok(cosignature) => Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            cosignature,
+        )
+            .into_response()),
+        Err(WitnessError::OldSize(size)) => Ok((
+            StatusCode::CONFLICT,
+            [(header::CONTENT_TYPE, "text/x.tlog.size")],
+            format!("{size}\n"),
+        )
+            .into_response()),
+        Err(error) => {
+            // A quorum-signed checkpoint the witness found inconsistent is evidence if it
+            // contradicts this node's log (a bad proof alone is not): the gatherer keeps
+            // it as a conflict then.
+            if let (WitnessError::Inconsistent(_), Ok(request)) =
+                (&error, crate::witness::AddCheckpoint::parse(text))
+            {
+                let _ = shared
+                    .checkpoints
+                    .receive(&mut shared.ledger_mut(), &request.note);
+            }
+            Err(witness_refusal(error))
+        }
+    }
 }

@@ -274,3 +274,131 @@ pub async fn pull_checkpoints<S: Store + 'static>(shared: Arc<Shared<S>>, peers:
         }
     }
 }
+
+/// How often a validator looks for a newer signed checkpoint to take to the witnesses.
+pub const WITNESS_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What a witness made of a checkpoint.
+enum Witnessed {
+    /// Cosigned: the cosignature lines.
+    Cosigned(String),
+    /// The old size was not the witness's; this is its size.
+    OldSize(u64),
+    Failed,
+}
+
+/// Takes this node's latest signed checkpoint to every witness (C2SP tlog-witness
+/// `add-checkpoint`, with a consistency proof from the size the witness last cosigned) and
+/// merges the cosignatures they return into the note it serves. A witness that was down
+/// gets the latest checkpoint when it is back; sizes in between are not cosigned.
+pub async fn push_to_witnesses<S: Store + 'static>(shared: Arc<Shared<S>>, witnesses: Vec<String>) {
+    let Some(client) = peer_client("witness push") else {
+        return;
+    };
+    // Per witness: the size it last cosigned (as far as this node knows), and the size
+    // this node last had cosigned by it.
+    let mut known = vec![0u64; witnesses.len()];
+    let mut done = vec![0u64; witnesses.len()];
+    loop {
+        tokio::time::sleep(WITNESS_PUSH_INTERVAL).await;
+        let Some((size, note)) = latest_signed(&shared) else {
+            continue;
+        };
+        for (i, witness) in witnesses.iter().enumerate() {
+            // A 409 teaches the witness's size; one retry with it.
+            for _ in 0..2 {
+                if done[i] >= size || known[i] > size {
+                    break;
+                }
+                match add_checkpoint(&client, &shared, witness, known[i], size, &note).await {
+                    Witnessed::Cosigned(lines) => {
+                        merge_cosignatures(&shared, &note, &lines, witness);
+                        (known[i], done[i]) = (size, size);
+                    }
+                    Witnessed::OldSize(theirs) => {
+                        known[i] = theirs;
+                        continue;
+                    }
+                    Witnessed::Failed => {}
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// This node's latest checkpoint signed by a quorum: its size and the note.
+fn latest_signed<S: Store>(shared: &Shared<S>) -> Option<(u64, String)> {
+    let note = shared.checkpoints.served(&shared.ledger(), None).ok()??;
+    let text = ledger::note::SignedNote::parse(&note).ok()?.text;
+    let size = ledger::note::Checkpoint::parse(&text).ok()?.size;
+    Some((size, note))
+}
+
+/// One `add-checkpoint` request.
+async fn add_checkpoint<S: Store>(
+    client: &reqwest::Client,
+    shared: &Shared<S>,
+    witness: &str,
+    old: u64,
+    size: u64,
+    note: &str,
+) -> Witnessed {
+    let proof = if old > 0 && old < size {
+        match shared.ledger().consistency_proof(old, size) {
+            Ok(path) => path.iter().map(|h| h.0).collect(),
+            Err(error) => {
+                warn!(%error, old, size, "no consistency proof for a witness");
+                return Witnessed::Failed;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let body = crate::witness::AddCheckpoint {
+        old,
+        proof,
+        note: note.to_owned(),
+    }
+    .to_text();
+    let sent = client
+        .post(format!("{witness}/witness/add-checkpoint"))
+        .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(body)
+        .send()
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(error) => {
+            debug!(%witness, %error, "a witness did not answer");
+            return Witnessed::Failed;
+        }
+    };
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    match status.as_u16() {
+        200 => Witnessed::Cosigned(text),
+        409 => text
+            .trim_end()
+            .parse()
+            .map_or(Witnessed::Failed, Witnessed::OldSize),
+        _ => {
+            warn!(%witness, %status, answer = %text.trim(), "a witness refused a checkpoint");
+            Witnessed::Failed
+        }
+    }
+}
+
+/// Adds a witness's cosignature lines to the note (checked like any signature first).
+fn merge_cosignatures<S: Store>(shared: &Shared<S>, note: &str, lines: &str, witness: &str) {
+    let Ok(parsed) = ledger::note::SignedNote::parse(note) else {
+        return;
+    };
+    let cosigned = format!("{}\n{lines}", parsed.text);
+    if let Err(error) = shared
+        .checkpoints
+        .receive(&mut shared.ledger_mut(), &cosigned)
+    {
+        warn!(%witness, %error, "a witness's cosignature was not taken");
+    }
+}

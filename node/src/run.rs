@@ -15,8 +15,8 @@ use crate::config::NodeSettings;
 use crate::consensus;
 use crate::mempool::Mempool;
 use crate::relay::{
-    pull_checkpoints, push_checkpoints, relay_transactions, RelaySigner, CHECKPOINT_PEER_QUEUE_MAX,
-    RELAY_QUEUE_TXS_MAX,
+    pull_checkpoints, push_checkpoints, push_to_witnesses, relay_transactions, RelaySigner,
+    CHECKPOINT_PEER_QUEUE_MAX, RELAY_QUEUE_TXS_MAX,
 };
 use crate::server::{self, ServerLimits};
 use crate::shared::{Shared, MEMPOOL_SWEEP_INTERVAL};
@@ -73,6 +73,17 @@ async fn run_async(
     if let Some(key) = &settings.checkpoint_key {
         shared = shared.with_checkpoint_signer(key.clone(), Some(checkpoint_sender));
     }
+    if let Some(key) = &settings.witness_key {
+        let record = settings
+            .home
+            .join("data")
+            .join(crate::witness::WITNESS_STATE_FILE);
+        let witness =
+            crate::witness::Witness::open(&settings.genesis_index, key.clone(), Some(record))
+                .map_err(|e| anyhow::anyhow!("the witness cannot start: {e}"))?;
+        info!(cosigned = witness.cosigned_size(), "witnessing the log");
+        shared = shared.with_witness(witness);
+    }
     let shared = Arc::new(shared);
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await
@@ -90,6 +101,10 @@ async fn run_async(
         relay_signer.clone(),
     ));
     let checkpoint_pull = tokio::spawn(pull_checkpoints(shared.clone(), settings.tx_relay.clone()));
+    let witness_push = tokio::spawn(push_to_witnesses(
+        shared.clone(),
+        settings.witnesses.clone(),
+    ));
     let relay = tokio::spawn(relay_transactions(
         relay_receiver,
         settings.tx_relay.clone(),
@@ -121,6 +136,7 @@ async fn run_async(
     relay.abort();
     checkpoint_push.abort();
     checkpoint_pull.abort();
+    witness_push.abort();
     sweeper.abort();
     result
 }

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::consortium::Consortium;
 use crate::mempool::{Mempool, MempoolError};
 use crate::metrics::Metrics;
+use crate::witness::Witness;
 
 /// How often the mempool drops transactions that waited longer than their time to live.
 pub const MEMPOOL_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -108,6 +109,8 @@ pub struct Shared<S: Store> {
     pub checkpoints: Checkpoints,
     /// The keys that may read consortium data, and the signatures seen recently.
     pub consortium: Consortium,
+    /// The C2SP witness this node runs (an auditor's node), if any.
+    pub witness: Option<Witness>,
     /// Where this validator's own checkpoint signatures go to be pushed to peers.
     checkpoint_push: Option<mpsc::Sender<String>>,
 }
@@ -139,6 +142,7 @@ impl<S: Store> Shared<S> {
             relay,
             checkpoints,
             consortium,
+            witness: None,
             checkpoint_push: None,
         }
     }
@@ -153,6 +157,12 @@ impl<S: Store> Shared<S> {
         let checkpoints = Checkpoints::new(self.ledger().genesis(), Some(checkpoint_key));
         self.checkpoints = checkpoints;
         self.checkpoint_push = push;
+        self
+    }
+
+    /// This node as a C2SP witness, cosigning with `witness`.
+    pub fn with_witness(mut self, witness: Witness) -> Shared<S> {
+        self.witness = Some(witness);
         self
     }
 

@@ -965,3 +965,152 @@ async fn consortium_endpoints_refuse_unsigned_foreign_replayed_and_expired_reque
     let (status, _) = node.post("/v1/tx", serde_json::to_vec(&tx).unwrap()).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
+
+/// A checkpoint at `size` with the log's root there, signed by `validators`.
+fn quorum_note(node: &Node, validators: &[usize], size: u64, root: Option<[u8; 32]>) -> String {
+    use ledger::note::{sign, Checkpoint, SignedNote};
+    let root = root.unwrap_or_else(|| node.shared.ledger().log_root_at(size).unwrap().0);
+    let origin = node.net.genesis.log_origin.clone();
+    let text = Checkpoint {
+        origin: origin.clone(),
+        size,
+        root,
+    }
+    .text();
+    let signatures = validators
+        .iter()
+        .map(|&v| {
+            sign(
+                &text,
+                &origin,
+                node.net.nodes[v].checkpoint_key.as_ref().unwrap(),
+            )
+        })
+        .collect();
+    SignedNote { text, signatures }.to_text()
+}
+
+/// An `add-checkpoint` body from `old` to the note's size, with the log's proof.
+fn add_checkpoint_body(node: &Node, old: u64, size: u64, note: &str) -> String {
+    let proof = if old > 0 && old < size {
+        let path = node.shared.ledger().consistency_proof(old, size).unwrap();
+        path.iter().map(|h| h.0).collect()
+    } else {
+        Vec::new()
+    };
+    node::witness::AddCheckpoint {
+        old,
+        proof,
+        note: note.to_owned(),
+    }
+    .to_text()
+}
+
+async fn witness_post(node: &Node, body: &str) -> (StatusCode, String, String) {
+    use tower::ServiceExt;
+    let request = Request::post("/witness/add-checkpoint")
+        .header("content-type", "text/plain")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = node.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_auditors_witness_cosigns_only_quorum_signed_checkpoints_consistent_with_the_last() {
+    use ledger::note::verify_checkpoint;
+    let mut node = node(1000);
+    let bpk = node
+        .net
+        .nodes
+        .iter()
+        .find(|n| n.witness_key.is_some())
+        .expect("the auditor's node runs a witness");
+    let witness = node::witness::Witness::open(
+        node.shared.ledger().genesis(),
+        bpk.witness_key.clone().unwrap(),
+        None,
+    )
+    .unwrap();
+    node.router = axum::Router::new();
+    let shared = Arc::try_unwrap(node.shared).ok().expect("one owner");
+    node.shared = Arc::new(shared.with_witness(witness));
+    node.router = node::api::router(node.shared.clone());
+    commit_proposals(&node, 180);
+    let index = node.shared.ledger().genesis().clone();
+
+    // Refused, and nothing recorded: malformed, another log, two of four signatures, a
+    // validator's bad signature, an old size above the checkpoint's.
+    let at_60 = quorum_note(&node, &[0, 1, 2], 60, None);
+    let another_log = at_60.replace(&index.genesis.log_origin, "example.com/log");
+    let two = quorum_note(&node, &[0, 1], 60, None);
+    let bad_signature = at_60.replacen("\n60\n", "\n61\n", 1);
+    for (body, expected) in [
+        ("old 0\n".to_owned(), StatusCode::BAD_REQUEST),
+        (format!("old 01\n\n{at_60}"), StatusCode::BAD_REQUEST),
+        (
+            format!("old 0\nnot base64\n\n{at_60}"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (format!("old 0\n\n{another_log}"), StatusCode::NOT_FOUND),
+        (format!("old 0\n\n{two}"), StatusCode::FORBIDDEN),
+        (format!("old 0\n\n{bad_signature}"), StatusCode::FORBIDDEN),
+        (format!("old 61\n\n{at_60}"), StatusCode::BAD_REQUEST),
+    ] {
+        let (status, _, answer) = witness_post(&node, &body).await;
+        assert_eq!(status, expected, "{body:?}: {answer}");
+    }
+    // The first checkpoint, from size 0: cosigned, timestamped with the node's clock.
+    let (status, _, line) = witness_post(&node, &add_checkpoint_body(&node, 0, 60, &at_60)).await;
+    assert_eq!(status, StatusCode::OK, "{line}");
+    let cosigned = format!("{at_60}{line}");
+    let verified = verify_checkpoint(
+        &cosigned,
+        &index.genesis.log_origin,
+        &index.checkpoint_keys(),
+        &index.witness_keys(),
+    )
+    .unwrap();
+    assert_eq!(verified.cosigners, [index.witnesses[0].key.name.clone()]);
+    // Asked again from 0: 409 with the size it holds.
+    let (status, content_type, body) =
+        witness_post(&node, &add_checkpoint_body(&node, 0, 60, &at_60)).await;
+    assert_eq!(
+        (status, content_type.as_str(), body.as_str()),
+        (StatusCode::CONFLICT, "text/x.tlog.size", "60\n")
+    );
+    // A bad proof to 120 is refused and moves nothing; the right one is cosigned.
+    let at_120 = quorum_note(&node, &[1, 2, 3], 120, None);
+    let good = add_checkpoint_body(&node, 60, 120, &at_120);
+    let mut request = node::witness::AddCheckpoint::parse(&good).unwrap();
+    request.proof[0][0] ^= 1;
+    let (status, _, answer) = witness_post(&node, &request.to_text()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let (status, _, answer) = witness_post(&node, &good).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // A forged head at 180, signed by a quorum of validator keys but not the log's, is
+    // refused and kept as evidence.
+    let forged = quorum_note(&node, &[0, 1, 3], 180, Some([9; 32]));
+    let (status, _, answer) =
+        witness_post(&node, &add_checkpoint_body(&node, 120, 180, &forged)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    let status: StatusJson = node.get_as("/v1/status").await;
+    assert_eq!(status.checkpoint_conflicts, [forged]);
+    let (status, _, body) = witness_post(
+        &node,
+        &add_checkpoint_body(&node, 0, 180, &quorum_note(&node, &[0, 1, 2], 180, None)),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (StatusCode::CONFLICT, "120\n"));
+}

@@ -381,7 +381,7 @@ impl Cluster {
     /// Runs `tests/interop/tlogcheck.go` (Go's golang.org/x/mod/sumdb tlog and note, from
     /// Debian's golang-golang-x-mod-dev, which `scripts/setup.sh` installs) against node
     /// `i`: its checkpoint, tiles and proofs must verify. Returns the program's report.
-    pub fn go_tlogcheck(&self, i: usize) -> String {
+    pub fn go_tlogcheck(&self, i: usize, require_cosignature: bool) -> String {
         let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/tlogcheck.go");
         let cache = self.dir.path().join("go-cache");
         let output = Command::new("go")
@@ -389,6 +389,7 @@ impl Cluster {
             .arg(&program)
             .arg(&self.nodes[i].http)
             .arg(self.net_dir().join("genesis.json"))
+            .args(require_cosignature.then_some("--require-cosignature"))
             .env("GO111MODULE", "off")
             .env("GOPATH", GO_DEBIAN_PATH)
             .env("GOCACHE", &cache)
@@ -407,19 +408,19 @@ impl Cluster {
         stdout
     }
 
-    /// Node `i`'s latest checkpoint signed by a quorum, verified with the genesis keys.
+    /// Node `i`'s latest checkpoint signed by a quorum, verified with the genesis keys (the
+    /// witnesses' cosignatures too: `cosigners` names those it carries).
     pub fn verified_checkpoint(&self, i: usize) -> Option<ledger::note::VerifiedCheckpoint> {
         let note = self.call(self.nodes[i].client.checkpoint(None)).flatten()?;
         let genesis: ledger::Genesis =
             genesis::testnet::read_json(&self.net_dir().join("genesis.json")).expect("genesis");
         let index = genesis.validate().expect("genesis validates");
-        let validators: Vec<(ledger::note::NoteKey, u64)> = index
-            .validators
-            .iter()
-            .map(|v| (v.checkpoint_key.clone(), v.power))
-            .collect();
-        let verified =
-            ledger::note::verify_checkpoint(&note, &index.genesis.log_origin, &validators, &[]);
+        let verified = ledger::note::verify_checkpoint(
+            &note,
+            &index.genesis.log_origin,
+            &index.checkpoint_keys(),
+            &index.witness_keys(),
+        );
         Some(
             verified
                 .unwrap_or_else(|e| panic!("{} served a bad checkpoint: {e}", self.nodes[i].name)),

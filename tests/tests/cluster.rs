@@ -103,10 +103,19 @@ fn four_validators_commit_the_demo_data_and_an_observer_started_late_syncs_every
             .expect("a block");
         assert_eq!(hex::encode(checkpoint.root), root);
     }
+    // BPK's node is a C2SP witness: the validators take it their checkpoints, and the
+    // ones they serve carry its cosignature.
+    for &i in &validators {
+        cluster.wait_for("the witness's cosignature", COMMIT_TIMEOUT, |c| {
+            c.verified_checkpoint(i)
+                .is_some_and(|v| v.checkpoint.size == log_size && !v.cosigners.is_empty())
+        });
+    }
     // Tools this project did not write agree: Go's sumdb tlog and note, on the observer
     // (anyone's node) and on a validator.
-    for i in [observer, 0] {
-        eprintln!("{}", cluster.go_tlogcheck(i).trim());
+    // The validator's checkpoint carries the witness's cosignature, checked from the spec.
+    for (i, cosigned) in [(observer, false), (0, true)] {
+        eprintln!("{}", cluster.go_tlogcheck(i, cosigned).trim());
     }
     // `bansos audit verify` re-checks a running validator's data directory from genesis.
     let output = std::process::Command::new(bansos_tests::cluster::bansos_binary())
@@ -487,6 +496,7 @@ fn write_outsider_home(
         genesis: genesis_path.display().to_string(),
         node_key: "node.key".into(),
         checkpoint_key: Some("checkpoint.key".into()),
+        witness_key: None,
         http_listen: format!("127.0.0.1:{http}"),
         p2p_listen: format!("/ip4/127.0.0.20/tcp/{p2p}"),
         peers: cluster
@@ -496,6 +506,7 @@ fn write_outsider_home(
             .map(|n| n.p2p.clone())
             .collect(),
         tx_relay: Vec::new(),
+        witnesses: Vec::new(),
     };
     std::fs::write(
         home.join("config.toml"),

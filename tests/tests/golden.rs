@@ -76,6 +76,7 @@ fn golden_genesis_hash() {
                     .unwrap()
                     .vkey(),
             }),
+            witness_key: None,
         }],
         observers: vec![],
         programs: vec![Program {
@@ -87,8 +88,9 @@ fn golden_genesis_hash() {
             name: "Jawa Timur".into(),
         }],
     };
+    // Changed deliberately when organisations gained `witness_key` (C2SP witnesses).
     assert_eq!(
         genesis.hash().to_hex(),
-        "75db72b4c0a9651a4c20e04e6c75eecbc04ef797f25959582b581f6bac1578da"
+        "c05bdcd74ecba2204b4cc1e2e726d0ef364ea1eab888a3728569b0e840e62612"
     );
 }
