@@ -54,6 +54,23 @@ enum AuditCommand {
     /// consortium member). Exit 0 only if everything holds; otherwise the first bad height
     /// and what failed.
     Verify(VerifyArgs),
+    /// Check a C2SP tlog-proof file offline, with nothing but the network's tlog-policy:
+    /// the checkpoint is signed by enough validators (log keys) and cosigned by the
+    /// witness quorum, and the transaction in the proof is in the log under that
+    /// checkpoint. Exit 0 only if it holds.
+    CheckProof(CheckProofArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckProofArgs {
+    /// The proof file (`.tlog-proof`: c2sp.org/tlog-proof@v1).
+    file: PathBuf,
+    /// The network's tlog-policy file (`bansos testnet` writes NET/tlog-policy).
+    #[arg(long)]
+    policy: PathBuf,
+    /// Print the result as JSON on standard output.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -328,6 +345,58 @@ fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
         .map_err(|failure| anyhow::anyhow!("audit failed: {failure}"))
 }
 
+/// Reads a text file of at most `max` bytes.
+fn read_text(path: &Path, max: usize) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() > max {
+        anyhow::bail!("{} is over {max} bytes", path.display());
+    }
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// What a checked proof shows: the transaction and the checkpoint it is under.
+fn proven(
+    proof: &ledger::policy::TlogProof,
+    checkpoint: &ledger::note::Checkpoint,
+) -> serde_json::Value {
+    let tx = proof
+        .extra
+        .as_deref()
+        .and_then(|bytes| ledger::Transaction::from_bytes(bytes).ok());
+    serde_json::json!({
+        "origin": checkpoint.origin,
+        "checkpoint_size": checkpoint.size,
+        "index": proof.index,
+        "tx_hash": tx.as_ref().map(|t| t.hash().to_string()),
+        "tx": tx,
+    })
+}
+
+fn check_proof(args: CheckProofArgs) -> anyhow::Result<()> {
+    use ledger::policy::{Policy, TlogProof, POLICY_BYTES_MAX, PROOF_BYTES_MAX};
+    let policy = Policy::parse(&read_text(&args.policy, POLICY_BYTES_MAX)?)
+        .with_context(|| format!("{} is not a tlog-policy", args.policy.display()))?;
+    let result = TlogProof::parse(&read_text(&args.file, PROOF_BYTES_MAX)?)
+        .and_then(|proof| proof.verify(&policy).map(|c| proven(&proof, &c)));
+    match (&result, args.json) {
+        (Ok(shown), true) => println!("{}", serde_json::json!({"ok": true, "proof": shown})),
+        (Err(error), true) => {
+            println!("{}", serde_json::json!({"ok": false, "error": error.to_string()}))
+        }
+        (Ok(shown), false) => println!(
+            "ok: transaction {} is leaf {} of the log {}, under a checkpoint of size {} that the policy accepts",
+            shown["tx_hash"].as_str().unwrap_or("?"),
+            shown["index"],
+            shown["origin"].as_str().unwrap_or("?"),
+            shown["checkpoint_size"]
+        ),
+        (Err(_), false) => {}
+    }
+    result
+        .map(|_| ())
+        .map_err(|error| anyhow::anyhow!("the proof does not hold: {error}"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -338,6 +407,7 @@ fn main() -> ExitCode {
         Command::Tx(step) => txcmd::run(step),
         Command::Load(args) => loadgen::run(args),
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
+        Command::Audit(AuditCommand::CheckProof(args)) => check_proof(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -264,6 +264,20 @@ impl NodeClient {
         self.get(&format!("/v1/log/leaf/{index}")).await
     }
 
+    /// `GET /v1/log/proof/{index}` (consortium): a C2SP tlog-proof of the leaf, as text.
+    pub async fn tlog_proof(&self, index: u64) -> Result<String, ClientError> {
+        let url = format!("{}/v1/log/proof/{index}", self.base);
+        let (what, status, bytes) = self.get_bytes(&url).await?;
+        if !(200..300).contains(&status) {
+            let error = Self::decode::<serde_json::Value>(&what, status, &bytes).err();
+            return Err(error.unwrap_or(ClientError::Http { what, status }));
+        }
+        String::from_utf8(bytes).map_err(|e| ClientError::Decode {
+            what,
+            detail: e.to_string(),
+        })
+    }
+
     /// `GET /v1/tx/{hash}`.
     pub async fn tx_status(&self, hash: &str) -> Result<TxStatusJson, ClientError> {
         self.get(&format!("/v1/tx/{hash}")).await

@@ -6,6 +6,7 @@
 //! ```text
 //! DIR/genesis.json              the genesis document
 //! DIR/network.json              {"chain_id", "nodes": [{"name", "role", "home", "http", "p2p"}]}
+//! DIR/tlog-policy               the C2SP tlog-policy: validators' log keys, witnesses, quorum
 //! DIR/keys/<org>.key            each institution's transaction key (0600)
 //! DIR/keys/pseudonym.secret     the intake systems' pseudonym key (0600; never on public nodes)
 //! DIR/keys/<payer>.account.secret  a payer's key for hashing account references (0600)
@@ -264,6 +265,10 @@ pub struct NodeConfigFile {
 
 /// The file name of a validator's checkpoint-signing key in its home.
 pub const CHECKPOINT_KEY_FILE: &str = "checkpoint.key";
+/// The network's C2SP tlog-policy (log keys, witnesses, quorum), beside `genesis.json`: what
+/// a citizen's or an auditor's tool needs to check a proof offline.
+pub const POLICY_FILE: &str = "tlog-policy";
+
 /// The file name of a witness's cosigning key in its node's home.
 pub const WITNESS_KEY_FILE: &str = "witness.key";
 
@@ -588,6 +593,13 @@ impl Testnet {
         create_dir(&dir.join("keys"))?;
         write_json(&dir.join("genesis.json"), &self.genesis, false)?;
         write_json(&dir.join("network.json"), &self.network_file(), false)?;
+        let index = self
+            .genesis
+            .clone()
+            .validate()
+            .map_err(|e| GenesisError::Invalid(e.to_string()))?;
+        let policy = ledger::policy::Policy::for_network(&index).to_text();
+        write_file(&dir.join(POLICY_FILE), policy.as_bytes(), false)?;
         for (org, key) in &self.keys.orgs {
             let file = KeyFile {
                 owner: org.to_string(),
@@ -613,68 +625,74 @@ impl Testnet {
             )?;
         }
         for node in &self.nodes {
-            let home = dir.join("nodes").join(&node.name);
-            create_dir(&home)?;
-            let key = KeyFile {
-                owner: node.name.clone(),
-                public_key: public(&node.key),
-                secret_key: hex::encode(node.key.to_bytes()),
-            };
-            write_json(&home.join("node.key"), &key, true)?;
-            if let Some(checkpoint_key) = &node.checkpoint_key {
-                let key = KeyFile {
-                    owner: format!("{} checkpoints", node.name),
-                    public_key: public(checkpoint_key),
-                    secret_key: hex::encode(checkpoint_key.to_bytes()),
-                };
-                write_json(&home.join(CHECKPOINT_KEY_FILE), &key, true)?;
-            }
-            if let Some(witness_key) = &node.witness_key {
-                let key = KeyFile {
-                    owner: format!("{} witness", node.name),
-                    public_key: public(witness_key),
-                    secret_key: hex::encode(witness_key.to_bytes()),
-                };
-                write_json(&home.join(WITNESS_KEY_FILE), &key, true)?;
-            }
-            let config = NodeConfigFile {
-                name: node.name.clone(),
-                role: node.role,
-                genesis: "../../genesis.json".into(),
-                node_key: "node.key".into(),
-                checkpoint_key: node
-                    .checkpoint_key
-                    .as_ref()
-                    .map(|_| CHECKPOINT_KEY_FILE.into()),
-                witness_key: node.witness_key.as_ref().map(|_| WITNESS_KEY_FILE.into()),
-                http_listen: node.http.clone(),
-                p2p_listen: node.p2p.clone(),
-                peers: self
-                    .nodes
-                    .iter()
-                    .filter(|other| other.name != node.name)
-                    .map(NodeSpec::p2p_with_peer_id)
-                    .collect(),
-                tx_relay: self
-                    .nodes
-                    .iter()
-                    .filter(|other| other.name != node.name)
-                    .map(|other| format!("http://{}", other.http))
-                    .collect(),
-                witnesses: if node.role == NodeRole::Validator {
-                    self.nodes
-                        .iter()
-                        .filter(|other| other.witness_key.is_some())
-                        .map(|other| format!("http://{}", other.http))
-                        .collect()
-                } else {
-                    Vec::new()
-                },
-            };
-            let text = toml::to_string_pretty(&config)
-                .map_err(|e| GenesisError::Invalid(format!("config: {e}")))?;
-            write_file(&home.join("config.toml"), text.as_bytes(), false)?;
+            self.write_node(dir, node)?;
         }
+        Ok(())
+    }
+
+    /// Writes one node's home: its keys and `config.toml`.
+    fn write_node(&self, dir: &Path, node: &NodeSpec) -> Result<(), GenesisError> {
+        let home = dir.join("nodes").join(&node.name);
+        create_dir(&home)?;
+        let key = KeyFile {
+            owner: node.name.clone(),
+            public_key: public(&node.key),
+            secret_key: hex::encode(node.key.to_bytes()),
+        };
+        write_json(&home.join("node.key"), &key, true)?;
+        if let Some(checkpoint_key) = &node.checkpoint_key {
+            let key = KeyFile {
+                owner: format!("{} checkpoints", node.name),
+                public_key: public(checkpoint_key),
+                secret_key: hex::encode(checkpoint_key.to_bytes()),
+            };
+            write_json(&home.join(CHECKPOINT_KEY_FILE), &key, true)?;
+        }
+        if let Some(witness_key) = &node.witness_key {
+            let key = KeyFile {
+                owner: format!("{} witness", node.name),
+                public_key: public(witness_key),
+                secret_key: hex::encode(witness_key.to_bytes()),
+            };
+            write_json(&home.join(WITNESS_KEY_FILE), &key, true)?;
+        }
+        let config = NodeConfigFile {
+            name: node.name.clone(),
+            role: node.role,
+            genesis: "../../genesis.json".into(),
+            node_key: "node.key".into(),
+            checkpoint_key: node
+                .checkpoint_key
+                .as_ref()
+                .map(|_| CHECKPOINT_KEY_FILE.into()),
+            witness_key: node.witness_key.as_ref().map(|_| WITNESS_KEY_FILE.into()),
+            http_listen: node.http.clone(),
+            p2p_listen: node.p2p.clone(),
+            peers: self
+                .nodes
+                .iter()
+                .filter(|other| other.name != node.name)
+                .map(NodeSpec::p2p_with_peer_id)
+                .collect(),
+            tx_relay: self
+                .nodes
+                .iter()
+                .filter(|other| other.name != node.name)
+                .map(|other| format!("http://{}", other.http))
+                .collect(),
+            witnesses: if node.role == NodeRole::Validator {
+                self.nodes
+                    .iter()
+                    .filter(|other| other.witness_key.is_some())
+                    .map(|other| format!("http://{}", other.http))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        };
+        let text = toml::to_string_pretty(&config)
+            .map_err(|e| GenesisError::Invalid(format!("config: {e}")))?;
+        write_file(&home.join("config.toml"), text.as_bytes(), false)?;
         Ok(())
     }
 }

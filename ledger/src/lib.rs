@@ -35,6 +35,7 @@ pub mod genesis;
 pub mod limits;
 pub mod merkle;
 pub mod note;
+pub mod policy;
 pub mod privacy;
 mod rules;
 pub mod signature;

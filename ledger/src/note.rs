@@ -297,7 +297,7 @@ impl SignedNote {
     }
 
     /// The signatures by `key` (same name and key ID); a valid note has at most one.
-    fn by<'a>(&'a self, key: &'a NoteKey) -> impl Iterator<Item = &'a NoteSignature> + 'a {
+    pub fn by<'a>(&'a self, key: &'a NoteKey) -> impl Iterator<Item = &'a NoteSignature> + 'a {
         let id = key.key_id();
         self.signatures
             .iter()

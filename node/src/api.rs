@@ -180,6 +180,7 @@ async fn limit_requests(
         crate::log_api::consistency_proof,
         crate::log_api::tile,
         crate::log_api::leaf,
+        crate::log_api::tlog_proof,
         crate::log_api::add_checkpoint
     ),
     components(schemas(

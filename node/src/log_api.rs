@@ -45,6 +45,7 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
         .route("/v1/proof/consistency", get(consistency_proof::<S>))
         .route("/tile/{level}/{*index}", get(tile::<S>))
         .route("/v1/log/leaf/{index}", get(leaf::<S>))
+        .route("/v1/log/proof/{index}", get(tlog_proof::<S>))
         .route("/v1/checkpoint", get(checkpoint::<S>))
         .route(
             "/v1/checkpoint/signatures",
@@ -389,4 +390,55 @@ pub async fn add_checkpoint<S: Store + 'static>(
             Err(witness_refusal(error))
         }
     }
+}
+
+#[utoipa::path(get, path = "/v1/log/proof/{index}",
+    params(("index" = u64, Path, description = "The leaf's index in the log (a transaction's log index)")),
+    responses((status = 200, description = "A C2SP tlog-proof: the transaction's bytes (extra), the index, the inclusion path and the latest signed checkpoint with its cosignatures; checked offline with `bansos audit check-proof` and the network's tlog-policy", content_type = "text/plain"),
+              (status = 400, body = proto::api::ErrorBody),
+              (status = 401, body = proto::api::ErrorBody, description = "not signed (RFC 9421) by a key in genesis: the proof carries a transaction"),
+              (status = 404, body = proto::api::ErrorBody, description = "no such leaf under the latest signed checkpoint")))]
+pub async fn tlog_proof<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    Path(index): Path<String>,
+    request: Parts,
+) -> ApiResult<Response> {
+    let now = shared.clock.unix_ms();
+    shared
+        .consortium
+        .check(&request, Bytes::new(), now, Allowed::Member)
+        .await?;
+    let index = number("index", Some(&index))?;
+    let ledger = shared.ledger();
+    let missing = |why: &str| ApiError::new(StatusCode::NOT_FOUND, "not_in_log", why.to_owned());
+    let checkpoint = shared
+        .checkpoints
+        .served(&ledger, None)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| missing("no checkpoint signed by a quorum yet"))?;
+    let size = ledger::note::SignedNote::parse(&checkpoint)
+        .and_then(|n| ledger::note::Checkpoint::parse(&n.text))
+        .map_err(ApiError::internal)?
+        .size;
+    if index >= size {
+        return Err(missing(&format!(
+            "leaf {index} is not under the latest signed checkpoint (size {size}) yet"
+        )));
+    }
+    let leaf = ledger
+        .log_leaf(index)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal(format!("log leaf {index} is missing")))?;
+    let path = ledger.inclusion_proof(index, size).map_err(not_in_log)?;
+    let proof = ledger::policy::TlogProof {
+        extra: Some(leaf),
+        index,
+        path: path.iter().map(|h| h.0).collect(),
+        checkpoint,
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        proof.to_text(),
+    )
+        .into_response())
 }

@@ -159,6 +159,29 @@ fn four_validators_commit_the_demo_data_and_an_observer_started_late_syncs_every
         "audit --node through a tampering proxy: {}",
         tampered["failure"]
     );
+    // A citizen's offline proof: a tlog-proof of one transaction, fetched by an institution
+    // (it carries the transaction), checked with nothing but the network's tlog-policy.
+    let bpk_key = genesis::testnet::read_key(&cluster.net_dir().join("keys").join("bpk.key"))
+        .expect("BPK's key");
+    let bpk = cluster.nodes[0].client.clone().signed_by(bpk_key);
+    let proof = cluster
+        .call(bpk.tlog_proof(log_size / 2))
+        .expect("a tlog-proof");
+    let file = cluster.dir.path().join("leaf.tlog-proof");
+    std::fs::write(&file, &proof).expect("proof file");
+    let checked = check_proof(&cluster, &file);
+    assert_eq!(checked["ok"], true, "{checked}\n{proof}");
+    eprintln!("check-proof: {}", checked["proof"]["tx_hash"]);
+    let extra = proof.lines().nth(1).expect("an extra line").to_owned();
+    let flipped = if extra.ends_with('A') { "B" } else { "A" };
+    let altered = proof.replacen(
+        &extra,
+        &format!("{}{flipped}", &extra[..extra.len() - 1]),
+        1,
+    );
+    std::fs::write(&file, altered).expect("proof file");
+    let checked = check_proof(&cluster, &file);
+    assert_eq!(checked["ok"], false, "{checked}");
     // Every block the observer synced carries a certificate that verifies with nothing but
     // genesis: more than two thirds of the validators signed exactly that block.
     let genesis: ledger::Genesis =
@@ -638,6 +661,20 @@ fn audit_node(cluster: &Cluster, url: &str) -> serde_json::Value {
         .arg(net.join("keys").join("bpk.key"))
         .arg("--genesis")
         .arg(net.join("genesis.json"))
+        .output()
+        .expect("bansos audit runs");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(output.status.success(), report["ok"] == true, "{report}");
+    report
+}
+
+/// `bansos audit check-proof FILE --policy NET/tlog-policy --json`.
+fn check_proof(cluster: &Cluster, file: &std::path::Path) -> serde_json::Value {
+    let output = std::process::Command::new(bansos_tests::cluster::bansos_binary())
+        .args(["audit", "check-proof", "--json", "--policy"])
+        .arg(cluster.net_dir().join("tlog-policy"))
+        .arg(file)
         .output()
         .expect("bansos audit runs");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout)
