@@ -10,6 +10,9 @@
 //! p2p_listen = "/ip4/127.0.0.2/tcp/27001"
 //! peers = ["/ip4/127.0.0.3/tcp/27002/p2p/12D3KooW…", …]
 //! tx_relay = ["http://127.0.0.1:8702", …]
+//! checkpoint_key = "checkpoint.key"          # validators
+//! witnesses = ["http://127.0.0.1:8704"]      # validators: where checkpoints are cosigned
+//! witness_key = "witness.key"                # an auditor's node that runs a witness
 //!
 //! [mempool]            # optional
 //! txs_max = 50000
