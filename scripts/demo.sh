@@ -61,7 +61,10 @@ echo "the network is running:"
 for url in $urls; do
   echo "  $url/v1/status   $url/metrics   $url/openapi.json"
 done
-echo "  blocks: $first/v1/blocks/latest?txs=hashes"
+echo "  blocks: $first/v1/blocks/latest?txs=hashes   checkpoint: $first/v1/checkpoint"
+echo "  audit: $bansos audit verify --home $data/nodes/bpk"
+echo "         $bansos audit verify --node $first --key $data/keys/bpk.key --genesis $data/genesis.json"
+echo "  policy for offline proofs: $data/tlog-policy (bansos audit check-proof FILE --policy ...)"
 echo "sample tracking codes ($data/sample-tracking-codes.txt):"
 head -n 5 "$data/sample-tracking-codes.txt" | sed 's/^/  /'
 echo "logs: $data/nodes/*/node.log — press Ctrl-C to stop"

@@ -596,6 +596,11 @@ fn a_node_with_a_key_outside_genesis_cannot_join_consensus() {
         .clone();
     intruder["id"] = "intruder".into();
     intruder["name"] = "Intruder".into();
+    // BPK runs a witness; the intruder's copy must not claim BPK's witness key.
+    intruder
+        .as_object_mut()
+        .expect("an organisation")
+        .remove("witness_key");
     // A key appears once in genesis, so the intruder signs transactions with another key.
     let tx_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     intruder["tx_keys"] =
