@@ -157,7 +157,8 @@ pub enum TxStep {
         who: BeneficiaryArg,
         #[arg(long)]
         program: String,
-        /// The citizen's tracking code (BNS-XXXX-XXXX-XXXX); a new one is made if absent.
+        /// The citizen's tracking code (BNS- and 21 letters and digits, the last a check); a new
+        /// one is made if absent.
         #[arg(long)]
         tracking_code: Option<String>,
         /// The beneficiary's own app key (hex), to let them confirm receipt themselves.
@@ -470,8 +471,9 @@ fn enrol(
     beneficiary_key: Option<String>,
 ) -> anyhow::Result<(Action, String)> {
     let code_text = match tracking_code {
-        Some(text) => privacy::normalise_tracking_code(&text)
-            .with_context(|| format!("--tracking-code {text:?} is not BNS-XXXX-XXXX-XXXX"))?,
+        Some(text) => privacy::parse_tracking_code(&text)
+            .map(|_| privacy::normalise_tracking_code(&text).unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("--tracking-code {text:?}: {e}"))?,
         None => privacy::new_tracking_code(&mut rand::rngs::OsRng),
     };
     let hash = privacy::tracking_code_hash(&code_text)
