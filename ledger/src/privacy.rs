@@ -149,9 +149,15 @@ pub fn parse_tracking_code(input: &str) -> Result<Vec<u8>, TrackingCodeError> {
             other => other,
         })
         .collect();
-    // A bare code may itself begin with B, N, S: the prefix is dropped only when the
-    // length says it is one.
-    if symbols.starts_with(TRACKING_CODE_PREFIX) && symbols.len() != TRACKING_CODE_SYMBOLS + 1 {
+    // A bare code may itself begin with B, N, S: the prefix is dropped when it is set
+    // apart (`BNS-`, `BNS `) or when the length says it is there.
+    let set_apart = input
+        .trim_start()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("BNS-") || p.eq_ignore_ascii_case("BNS "));
+    let prefixed_length = TRACKING_CODE_PREFIX.len() + TRACKING_CODE_SYMBOLS + 1;
+    if symbols.starts_with(TRACKING_CODE_PREFIX) && (set_apart || symbols.len() == prefixed_length)
+    {
         symbols.drain(..TRACKING_CODE_PREFIX.len());
     }
     let found = symbols.chars().count();
@@ -244,6 +250,11 @@ mod tests {
             parse_tracking_code(&"U".repeat(21)),
             Err(TrackingCodeError::Symbol('U'))
         );
+        // A code cut short after its prefix is too short, not mistyped.
+        assert!(matches!(
+            parse_tracking_code(&code[..code.len() - 4]),
+            Err(TrackingCodeError::Length { found: 18, .. })
+        ));
         // O, I and L read as 0, 1 and 1.
         let zeros = format_tracking_code(&[0; TRACKING_CODE_SYMBOLS]);
         assert_eq!(

@@ -181,6 +181,8 @@ async fn limit_requests(
         crate::log_api::tile,
         crate::log_api::leaf,
         crate::log_api::tlog_proof,
+        crate::track::track,
+        crate::track::step_proof,
         crate::log_api::add_checkpoint
     ),
     components(schemas(
@@ -188,6 +190,8 @@ async fn limit_requests(
         proto::api::ConsistencyProofJson,
         proto::api::CheckpointReceivedJson,
         proto::api::LeafJson,
+        proto::api::TrackJson,
+        proto::api::TrackStepJson,
         StatusJson,
         BlockJson,
         SubmittedJson,
@@ -218,6 +222,7 @@ pub fn router<S: Store + 'static>(shared: Arc<Shared<S>>) -> Router {
         .route("/metrics", get(metrics::<S>))
         .route("/openapi.json", get(openapi))
         .merge(crate::log_api::routes::<S>())
+        .merge(crate::track::routes::<S>())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             InFlight::new(REQUESTS_IN_FLIGHT_MAX, REQUESTS_PER_CLIENT_MAX),

@@ -12,7 +12,8 @@
 //! - [`mempool`]: bounded pending transactions;
 //! - [`api`] and [`metrics`]: HTTP and Prometheus; [`log_api`]: proofs, tiles, checkpoints;
 //!   [`consortium`]: which requests must be signed by a key in genesis (DESIGN §4);
-//!   [`witness`]: the C2SP witness an auditor's node runs; [`server`]: the connection loop
+//!   [`witness`]: the C2SP witness an auditor's node runs; [`track`]: a citizen's timeline
+//!   by tracking code, with proofs; [`server`]: the connection loop
 //!   (connection cap, header time-out);
 //! - [`relay`]: passing admitted transactions on to peers;
 //! - [`consensus`]: everything that touches Malachite (nothing outside it names a Malachite
@@ -36,6 +37,7 @@ pub mod relay;
 pub mod run;
 pub mod server;
 pub mod shared;
+pub mod track;
 pub mod witness;
 
 #[cfg(feature = "rocksdb")]

@@ -111,6 +111,8 @@ pub struct Shared<S: Store> {
     pub consortium: Consortium,
     /// The C2SP witness this node runs (an auditor's node), if any.
     pub witness: Option<Witness>,
+    /// Tracking lookups allowed per client address.
+    pub track_limiter: crate::track::LookupLimiter,
     /// Where this validator's own checkpoint signatures go to be pushed to peers.
     checkpoint_push: Option<mpsc::Sender<String>>,
 }
@@ -143,6 +145,7 @@ impl<S: Store> Shared<S> {
             checkpoints,
             consortium,
             witness: None,
+            track_limiter: crate::track::LookupLimiter::default(),
             checkpoint_push: None,
         }
     }

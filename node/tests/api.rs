@@ -1116,3 +1116,215 @@ async fn the_auditors_witness_cosigns_only_quorum_signed_checkpoints_consistent_
     .await;
     assert_eq!((status, body.as_str()), (StatusCode::CONFLICT, "120\n"));
 }
+
+/// A node over the demo year (`households` households), its latest log size checkpointed by
+/// three validators and cosigned by the auditor's witness; and the year's sample codes.
+fn demo_node(households: usize) -> (Node, genesis::demo::DemoData) {
+    use ledger::chain::SignatureCheck;
+    let mut node = node(100);
+    let data = genesis::demo::generate(
+        &node.net.genesis,
+        &node.net.keys,
+        &genesis::demo::DemoParams {
+            beneficiaries: households,
+            seed: 5,
+        },
+    )
+    .unwrap();
+    node.router = axum::Router::new();
+    {
+        let mut ledger = node.shared.ledger_mut();
+        let proposer = ledger.genesis().validators[0].key;
+        for batch in &data.batches {
+            let prepared = ledger
+                .build_block(
+                    batch.txs.clone(),
+                    batch.time_ms,
+                    proposer,
+                    SignatureCheck::VerifyAll,
+                )
+                .unwrap();
+            assert!(prepared.rejected.is_empty(), "{}", batch.label);
+            ledger.commit(prepared, b"test").unwrap();
+        }
+    }
+    node.router = node::api::router(node.shared.clone());
+    let size = node.shared.ledger().tip().log.size();
+    let note = quorum_note(&node, &[0, 1, 2], size, None);
+    let witness = node
+        .net
+        .nodes
+        .iter()
+        .find_map(|n| n.witness_key.clone())
+        .unwrap();
+    let index = node.shared.ledger().genesis().clone();
+    let parsed = ledger::note::SignedNote::parse(&note).unwrap();
+    let cosignature = ledger::note::cosign(&parsed.text, &index.witnesses[0].key.name, &witness, 1);
+    let cosigned = format!("{note}{}", cosignature.line());
+    node.shared
+        .checkpoints
+        .receive(&mut node.shared.ledger_mut(), &cosigned)
+        .unwrap();
+    (node, data)
+}
+
+#[tokio::test]
+async fn a_tracking_code_shows_its_holders_timeline_with_proofs_and_nothing_of_anyone_else() {
+    use ledger::merkle;
+    let (node, data) = demo_node(30);
+    let index = node.shared.ledger().genesis().clone();
+    let sample = data
+        .tracking_codes
+        .iter()
+        .find(|s| s.program == "PKH")
+        .expect("a PKH code");
+    // Typed as a person might: lower case, spaces instead of hyphens.
+    let typed = sample.code.to_lowercase().replace('-', " ");
+    let track: proto::api::TrackJson = node
+        .get_as(&format!("/v1/track/{}", typed.replace(' ', "%20")))
+        .await;
+    assert_eq!(track.program, "PKH");
+    let kinds: Vec<&str> = track.steps.iter().map(|s| s.kind.as_str()).collect();
+    for kind in ["proposed", "verified", "enrolled", "allocated", "disbursed"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    // Every step's path leads to the root of the checkpoint served with it, which the
+    // genesis keys and the policy accept.
+    let checkpoint = track.checkpoint.clone().expect("a checkpoint");
+    let verified = ledger::note::verify_checkpoint(
+        &checkpoint,
+        &index.genesis.log_origin,
+        &index.checkpoint_keys(),
+        &index.witness_keys(),
+    )
+    .unwrap();
+    for step in &track.steps {
+        let path: Vec<[u8; 32]> = step
+            .path
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|h| log_hash(h))
+            .collect();
+        merkle::verify_inclusion(
+            &log_hash(&step.leaf_hash),
+            step.log_index,
+            verified.checkpoint.size,
+            &path,
+            &verified.checkpoint.root,
+        )
+        .unwrap_or_else(|e| panic!("step {} does not verify: {e}", step.log_index));
+        assert!(!step.institution.is_empty() && step.institution != "unknown");
+    }
+    // No pseudonym, no key of a signer, no account reference in the answer.
+    let (_, body) = node.get(&format!("/v1/track/{}", sample.code)).await;
+    let text = body.to_string();
+    let person = data
+        .people
+        .iter()
+        .map(|p| p.pseudonym.to_string())
+        .collect::<Vec<_>>();
+    for pseudonym in &person {
+        assert!(!text.contains(pseudonym.as_str()), "a pseudonym in {text}");
+    }
+    for key in node.net.keys.orgs.values() {
+        let public = PublicKey(key.verifying_key().to_bytes()).to_string();
+        assert!(!text.contains(&public), "a signer's key in the answer");
+    }
+    for person in &data.people {
+        assert!(!text.contains(&person.name) && !text.contains(&person.nik));
+    }
+    // A step's tlog-proof checks offline with the network's policy.
+    let step = &track.steps[0];
+    let request = Request::get(format!(
+        "/v1/track/{}/proof/{}",
+        sample.code, step.log_index
+    ))
+    .body(Body::empty())
+    .unwrap();
+    let (status, file) = node.send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let proof = ledger::policy::TlogProof::parse(&String::from_utf8(file).unwrap()).unwrap();
+    let policy = ledger::policy::Policy::for_network(&index);
+    assert_eq!(
+        proof.verify(&policy).unwrap().size,
+        verified.checkpoint.size
+    );
+    // Another code's step is not served under this code.
+    let other = data
+        .tracking_codes
+        .iter()
+        .find(|s| s.code != sample.code)
+        .unwrap();
+    let theirs: proto::api::TrackJson = node.get_as(&format!("/v1/track/{}", other.code)).await;
+    let foreign = theirs
+        .steps
+        .iter()
+        .find(|s| track.steps.iter().all(|m| m.log_index != s.log_index))
+        .expect("a step of theirs only");
+    let (status, body) = node
+        .get(&format!(
+            "/v1/track/{}/proof/{}",
+            sample.code, foreign.log_index
+        ))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "no_such_step")
+    );
+}
+
+#[tokio::test]
+async fn mistyped_malformed_and_unknown_codes_get_helpful_answers_and_guessing_is_limited() {
+    let (node, data) = demo_node(10);
+    let sample = &data.tracking_codes[0].code;
+    // One symbol changed: the check symbol catches it.
+    let last = sample.chars().last().unwrap();
+    let typo = format!(
+        "{}{}",
+        &sample[..sample.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(99);
+    let unknown = ledger::privacy::new_tracking_code(&mut rng);
+    for (path, status, expected) in [
+        (
+            format!("/v1/track/{typo}"),
+            StatusCode::BAD_REQUEST,
+            "mistyped_tracking_code",
+        ),
+        (
+            "/v1/track/BNS-1234".into(),
+            StatusCode::BAD_REQUEST,
+            "bad_tracking_code",
+        ),
+        (
+            format!("/v1/track/{}", &sample[..sample.len() - 4]),
+            StatusCode::BAD_REQUEST,
+            "bad_tracking_code",
+        ),
+        (
+            format!("/v1/track/{unknown}"),
+            StatusCode::NOT_FOUND,
+            "unknown_tracking_code",
+        ),
+    ] {
+        let (got, body) = node.get(&path).await;
+        assert_eq!((got, code(&body)), (status, expected), "{path}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().len() > 20);
+    }
+    // The burst allowance is 20 lookups; the clock does not move, so more are refused.
+    let mut limited = 0;
+    for _ in 0..30 {
+        let (status, _) = node.get(&format!("/v1/track/{unknown}")).await;
+        limited += usize::from(status == StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(
+        limited,
+        30 - (node::track::TRACK_LOOKUPS_BURST as usize - 4)
+    );
+    // Allowance comes back with time.
+    node.clock.advance(Duration::from_secs(5));
+    let (status, _) = node.get(&format!("/v1/track/{}", sample)).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -317,6 +317,46 @@ pub struct InclusionProofJson {
     pub root: String,
 }
 
+/// `GET /v1/track/{code}`: a tracking code holder's timeline, each step with its inclusion
+/// proof against the checkpoint served with it. Never a pseudonym or a key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TrackJson {
+    /// The program the code belongs to.
+    pub program: String,
+    pub steps: Vec<TrackStepJson>,
+    /// The latest checkpoint signed by a quorum (C2SP signed note), which every `path`
+    /// leads to; `None` before the first.
+    pub checkpoint: Option<String>,
+    /// Its log size.
+    pub checkpoint_size: Option<u64>,
+}
+
+/// One step of a timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TrackStepJson {
+    /// The transaction's index in the log.
+    pub log_index: u64,
+    pub height: u64,
+    /// RFC 3339, UTC: the block's time.
+    pub time: String,
+    /// `proposed`, `identity_checked`, `verified`, `rejected`, `enrolled`, `allocated`,
+    /// `disbursed`, `received`, `not_received`, `objection_filed`, `status_changed`.
+    pub kind: String,
+    pub program: Option<String>,
+    pub period: Option<String>,
+    /// Rupiah.
+    pub amount: Option<u64>,
+    pub outcome: Option<String>,
+    /// The institution that signed the step (its name; an agent's key is never shown).
+    pub institution: String,
+    /// SHA-256(0x00 ‖ leaf), base64.
+    #[schema(pattern = "^[A-Za-z0-9+/]{43}=$")]
+    pub leaf_hash: String,
+    /// The inclusion path to the checkpoint's root, base64; `None` while the step is newer
+    /// than the latest checkpoint.
+    pub path: Option<Vec<String>>,
+}
+
 /// `GET /v1/log/leaf/{index}` (consortium): one leaf of the log, which is a committed
 /// transaction's canonical bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

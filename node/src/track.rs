@@ -1,0 +1,295 @@
+//! A citizen's own aid, by tracking code (issue: the public explorer): `GET /v1/track/{code}`
+//! answers with the timeline of that enrolment, each step with its inclusion proof against
+//! the latest signed checkpoint, and `GET /v1/track/{code}/proof/{log_index}` with one
+//! step's C2SP tlog-proof file (the transaction in its `extra` line), which
+//! `bansos audit check-proof` checks offline with the network's tlog-policy.
+//!
+//! Only the code's holder can ask: the code carries 100 random bits and the ledger holds
+//! only its hash. Lookups are rate-limited per client address, so that guessing is slow
+//! here as well as offline. A mistyped code (the check symbol fails) and an unknown one get
+//! different, helpful answers; there is no partial matching.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use ledger::privacy::{parse_tracking_code, tracking_code_hash, TrackingCodeError};
+use ledger::state::{keys, KeyHolder, KeyRecord, TrackingRecord};
+use ledger::{Ledger, Store, Transaction};
+use proto::api::{time_text, TrackJson, TrackStepJson};
+
+use crate::api::{ApiError, ApiResult};
+use crate::shared::Shared;
+
+/// Lookups one client address may make per second, on average.
+pub const TRACK_LOOKUPS_PER_SECOND: f64 = 2.0;
+/// Lookups one client may make at once before the rate applies.
+pub const TRACK_LOOKUPS_BURST: f64 = 20.0;
+/// Client addresses remembered by the limiter; when full, those with a full allowance go.
+pub const TRACK_CLIENTS_MAX: usize = 100_000;
+/// The most steps one timeline shows.
+pub const TRACK_STEPS_MAX: usize = 256;
+
+/// A token bucket per client address.
+#[derive(Default)]
+pub struct LookupLimiter {
+    clients: Mutex<HashMap<IpAddr, (f64, Duration)>>,
+}
+
+impl LookupLimiter {
+    /// Takes one lookup from `client`'s allowance at `now` (a monotonic reading); false
+    /// when it has none left.
+    pub fn allow(&self, client: IpAddr, now: Duration) -> bool {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if clients.len() >= TRACK_CLIENTS_MAX && !clients.contains_key(&client) {
+            clients.retain(|_, (tokens, at)| {
+                *tokens + (now.saturating_sub(*at)).as_secs_f64() * TRACK_LOOKUPS_PER_SECOND
+                    < TRACK_LOOKUPS_BURST
+            });
+            if clients.len() >= TRACK_CLIENTS_MAX {
+                return false;
+            }
+        }
+        let (tokens, at) = clients.entry(client).or_insert((TRACK_LOOKUPS_BURST, now));
+        let refilled = *tokens + now.saturating_sub(*at).as_secs_f64() * TRACK_LOOKUPS_PER_SECOND;
+        *tokens = refilled.min(TRACK_LOOKUPS_BURST);
+        *at = now;
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
+    }
+}
+
+/// The tracking routes.
+pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
+    Router::new()
+        .route("/v1/track/{code}", get(track::<S>))
+        .route("/v1/track/{code}/proof/{log_index}", get(step_proof::<S>))
+}
+
+/// The client's address (none in in-process tests, which then share one allowance).
+fn client(request: &Parts) -> IpAddr {
+    request
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip())
+}
+
+/// Checks the allowance, the code's form and its enrolment; returns the enrolment.
+fn lookup<S: Store>(shared: &Shared<S>, client: IpAddr, code: &str) -> ApiResult<TrackingRecord> {
+    if !shared.track_limiter.allow(client, shared.clock.monotonic()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many tracking lookups from this address; wait a little and try again",
+        )
+        .with_header("retry-after", "1"));
+    }
+    if let Err(error) = parse_tracking_code(code) {
+        let code = match error {
+            TrackingCodeError::Check => "mistyped_tracking_code",
+            _ => "bad_tracking_code",
+        };
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, code, format!(
+            "{error}. A tracking code looks like BNS-7K3-Q9X-WDM-2PA-QR4-THZ-8NC (on the KKS card or in the SMS)."
+        )));
+    }
+    let hash = tracking_code_hash(code)
+        .ok_or_else(|| ApiError::internal("a code that parses has a hash"))?;
+    shared
+        .ledger()
+        .state_get::<TrackingRecord>(&keys::tracking(&hash))
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_tracking_code",
+                "no aid is recorded under this tracking code; check it against the card or SMS, or ask the village office (kantor desa)",
+            )
+        })
+}
+
+/// The name of the institution holding the key that signed `tx`.
+fn institution<S: Store>(ledger: &Ledger<S>, tx: &Transaction) -> String {
+    let holder = ledger
+        .state_get::<KeyRecord>(&keys::signer(&tx.body.signer))
+        .ok()
+        .flatten()
+        .map(|record| record.holder);
+    let org = match holder {
+        Some(KeyHolder::Organisation { org }) | Some(KeyHolder::Agent { org, .. }) => org,
+        Some(KeyHolder::Beneficiary { .. }) => return "penerima (beneficiary)".into(),
+        None => return "unknown".into(),
+    };
+    ledger
+        .genesis()
+        .organisations
+        .get(&org)
+        .map_or_else(|| org.to_string(), |o| o.name.clone())
+}
+
+/// The latest quorum-signed checkpoint and its size.
+fn latest_checkpoint<S: Store>(
+    shared: &Shared<S>,
+    ledger: &Ledger<S>,
+) -> ApiResult<Option<(String, u64)>> {
+    let Some(note) = shared
+        .checkpoints
+        .served(ledger, None)
+        .map_err(ApiError::internal)?
+    else {
+        return Ok(None);
+    };
+    let size = ledger::note::SignedNote::parse(&note)
+        .and_then(|n| ledger::note::Checkpoint::parse(&n.text))
+        .map_err(ApiError::internal)?
+        .size;
+    Ok(Some((note, size)))
+}
+
+/// The steps of an enrolment's timeline with their proofs against the checkpoint of `size`.
+fn timeline<S: Store>(
+    ledger: &Ledger<S>,
+    record: &TrackingRecord,
+    size: Option<u64>,
+) -> ApiResult<Vec<TrackStepJson>> {
+    let indexes = ledger
+        .beneficiary_log_indexes(&record.beneficiary, TRACK_STEPS_MAX)
+        .map_err(ApiError::internal)?;
+    let mut steps = Vec::new();
+    for log_index in indexes {
+        let (tx, leaf) = leaf_tx(ledger, log_index)?;
+        let allocation = |id: &_| ledger.state_get(&keys::allocation(id)).ok().flatten();
+        let Some(step) = explorer::describe(&tx, &record.beneficiary, &record.program, allocation)
+        else {
+            continue;
+        };
+        let location = ledger
+            .tx_location(&tx.hash())
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::internal("a logged transaction has no location"))?;
+        let time_ms = ledger
+            .header(location.height)
+            .map_err(ApiError::internal)?
+            .map_or(0, |h| h.time_ms);
+        let path = match size {
+            Some(size) if log_index < size => Some(
+                ledger
+                    .inclusion_proof(log_index, size)
+                    .map_err(ApiError::internal)?
+                    .iter()
+                    .map(|h| BASE64.encode(h.0))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        steps.push(TrackStepJson {
+            log_index,
+            height: location.height,
+            time: time_text(time_ms),
+            kind: step.kind.into(),
+            program: step.program,
+            period: step.period,
+            amount: step.amount,
+            outcome: step.outcome.map(Into::into),
+            institution: institution(ledger, &tx),
+            leaf_hash: BASE64.encode(ledger::merkle::leaf_hash(&leaf)),
+            path,
+        });
+    }
+    Ok(steps)
+}
+
+/// A log leaf and the transaction it is.
+fn leaf_tx<S: Store>(ledger: &Ledger<S>, log_index: u64) -> ApiResult<(Transaction, Vec<u8>)> {
+    let leaf = ledger
+        .log_leaf(log_index)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal(format!("log leaf {log_index} is missing")))?;
+    let tx = Transaction::from_bytes(&leaf).map_err(ApiError::internal)?;
+    Ok((tx, leaf))
+}
+
+#[utoipa::path(get, path = "/v1/track/{code}",
+    params(("code" = String, Path, description = "A tracking code, as printed (BNS-XXX-…) or typed (case, spaces and hyphens ignored)")),
+    responses((status = 200, body = TrackJson),
+              (status = 400, body = proto::api::ErrorBody, description = "not a tracking code (`bad_tracking_code`) or mistyped (`mistyped_tracking_code`: the check symbol fails)"),
+              (status = 404, body = proto::api::ErrorBody, description = "no aid under this code"),
+              (status = 429, body = proto::api::ErrorBody, description = "too many lookups from this address")))]
+pub async fn track<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    Path(code): Path<String>,
+    request: Parts,
+) -> ApiResult<Json<TrackJson>> {
+    let record = lookup(&shared, client(&request), &code)?;
+    let ledger = shared.ledger();
+    let checkpoint = latest_checkpoint(&shared, &ledger)?;
+    let steps = timeline(&ledger, &record, checkpoint.as_ref().map(|c| c.1))?;
+    Ok(Json(TrackJson {
+        program: record.program.to_string(),
+        steps,
+        checkpoint_size: checkpoint.as_ref().map(|c| c.1),
+        checkpoint: checkpoint.map(|c| c.0),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/track/{code}/proof/{log_index}",
+    params(("code" = String, Path, description = "The tracking code"),
+           ("log_index" = u64, Path, description = "A step's log index, from the timeline")),
+    responses((status = 200, description = "The step's C2SP tlog-proof (the transaction in `extra`)", content_type = "text/plain"),
+              (status = 400, body = proto::api::ErrorBody), (status = 404, body = proto::api::ErrorBody, description = "no such step of this code's timeline under the latest checkpoint"),
+              (status = 429, body = proto::api::ErrorBody)))]
+pub async fn step_proof<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    Path((code, log_index)): Path<(String, String)>,
+    request: Parts,
+) -> ApiResult<Response> {
+    let record = lookup(&shared, client(&request), &code)?;
+    let not_here = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_step",
+            "this step is not in this code's timeline under the latest signed checkpoint",
+        )
+    };
+    let log_index: u64 = log_index.parse().map_err(|_| not_here())?;
+    let ledger = shared.ledger();
+    let (checkpoint, size) = latest_checkpoint(&shared, &ledger)?.ok_or_else(not_here)?;
+    let steps = timeline(&ledger, &record, Some(size))?;
+    let step = steps
+        .iter()
+        .find(|s| s.log_index == log_index && s.path.is_some())
+        .ok_or_else(not_here)?;
+    let (_, leaf) = leaf_tx(&ledger, step.log_index)?;
+    let path = ledger
+        .inclusion_proof(log_index, size)
+        .map_err(ApiError::internal)?;
+    let proof = ledger::policy::TlogProof {
+        extra: Some(leaf),
+        index: log_index,
+        path: path.iter().map(|h| h.0).collect(),
+        checkpoint,
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"langkah.tlog-proof\"",
+            ),
+        ],
+        proof.to_text(),
+    )
+        .into_response())
+}
