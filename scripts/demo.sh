@@ -67,6 +67,8 @@ echo "         $bansos audit verify --node $first --key $data/keys/bpk.key --gen
 echo "  policy for offline proofs: $data/tlog-policy (bansos audit check-proof FILE --policy ...)"
 echo "sample tracking codes ($data/sample-tracking-codes.txt):"
 head -n 5 "$data/sample-tracking-codes.txt" | sed 's/^/  /'
+code=$(head -n 1 "$data/sample-tracking-codes.txt" | cut -d' ' -f1)
+echo "  a citizen's timeline with proofs: $first/v1/track/$code"
 echo "logs: $data/nodes/*/node.log — press Ctrl-C to stop"
 # Returns when a node exits (or on Ctrl-C, through the trap).
 wait -n "${pids[@]}" || true
