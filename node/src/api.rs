@@ -123,6 +123,16 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
+/// A query string, or the JSON error for one that does not parse (a repeated or
+/// malformed parameter), instead of axum's plain-text rejection.
+pub(crate) fn query<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<T> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
+}
+
 /// Requests one node handles at once; beyond it, 503 with `Retry-After`.
 pub const REQUESTS_IN_FLIGHT_MAX: usize = 256;
 /// Requests one client (IP address) may have in flight at once, so that one caller cannot
@@ -434,7 +444,7 @@ fn parse_hash(text: &str, what: &str) -> ApiResult<Hash32> {
 
 /// Where a transaction stands: pending here, committed (height, index, log index), refused
 /// (with the reason), or unknown.
-#[utoipa::path(get, path = "/v1/tx/{hash}", params(("hash" = String, Path, description = "Transaction hash, hex")),
+#[utoipa::path(get, path = "/v1/tx/{hash}", params(("hash" = String, Path, description = "Transaction hash, hex", pattern = "^[0-9a-fA-F]{64}$")),
     responses((status = 200, body = TxStatusJson), (status = 400, body = ErrorBody)))]
 async fn tx_status<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
@@ -482,7 +492,7 @@ struct BlockQuery {
 /// transactions (`txs=full`, the default) it is consortium data: the request must be
 /// signed (RFC 9421) by a key in genesis. Header, certificate and transaction hashes
 /// (`txs=hashes`) are public.
-#[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = String, Path, description = "A height, or `latest`"),
+#[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = String, Path, description = "A height, or `latest`", pattern = "^(latest|0|[1-9][0-9]{0,18})$"),
     ("txs" = Option<String>, Query, description = "`full` (default; consortium only) or `hashes` (public)")),
     responses((status = 200, body = BlockJson), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody, description = "full transactions asked for without a consortium signature"),
@@ -490,9 +500,10 @@ struct BlockQuery {
 async fn block<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
     Path(height): Path<String>,
-    Query(query): Query<BlockQuery>,
+    block_query: Result<Query<BlockQuery>, axum::extract::rejection::QueryRejection>,
     request: Parts,
 ) -> ApiResult<Json<BlockJson>> {
+    let query = query(block_query)?;
     let full = match query.txs.as_deref() {
         None | Some("full") => true,
         Some("hashes") => false,
@@ -574,7 +585,7 @@ async fn block<S: Store + 'static>(
 /// A signer's nonces: what to sign next. How many steps a key has signed is agent
 /// activity, so it is consortium data: the request must be signed (RFC 9421) by a key in
 /// genesis, or by the key asked about (a signer reading its own nonces).
-#[utoipa::path(get, path = "/v1/keys/{public_key}", params(("public_key" = String, Path, description = "ed25519 public key, hex")),
+#[utoipa::path(get, path = "/v1/keys/{public_key}", params(("public_key" = String, Path, description = "ed25519 public key, hex", pattern = "^[0-9a-fA-F]{64}$")),
     responses((status = 200, body = KeyJson), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody, description = "not signed by a key in genesis or by this key")))]
 async fn key<S: Store + 'static>(

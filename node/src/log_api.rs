@@ -102,8 +102,9 @@ pub struct InclusionQuery {
               (status = 404, body = proto::api::ErrorBody, description = "index not below size, or size beyond the log")))]
 pub async fn inclusion_proof<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
-    Query(query): Query<InclusionQuery>,
+    query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<InclusionProofJson>> {
+    let query = crate::api::query(query)?;
     let index = number("index", query.index.as_deref())?;
     let size = number("size", query.size.as_deref())?;
     let ledger = shared.ledger();
@@ -135,8 +136,9 @@ pub struct ConsistencyQuery {
               (status = 404, body = proto::api::ErrorBody, description = "sizes out of order or beyond the log")))]
 pub async fn consistency_proof<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
-    Query(query): Query<ConsistencyQuery>,
+    query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<ConsistencyProofJson>> {
+    let query = crate::api::query(query)?;
     let first = number("first", query.first.as_deref())?;
     let second = number("second", query.second.as_deref())?;
     let ledger = shared.ledger();
@@ -216,8 +218,9 @@ pub struct CheckpointQuery {
               (status = 400, body = proto::api::ErrorBody), (status = 404, body = proto::api::ErrorBody)))]
 pub async fn checkpoint<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
-    Query(query): Query<CheckpointQuery>,
+    query: Result<Query<CheckpointQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
+    let query = crate::api::query(query)?;
     let size = match query.size.as_deref() {
         None => None,
         Some(text) => Some(number("size", Some(text))?),
@@ -290,7 +293,7 @@ pub async fn receive_checkpoint<S: Store + 'static>(
 }
 
 #[utoipa::path(get, path = "/v1/log/leaf/{index}",
-    params(("index" = u64, Path, description = "The leaf's index in the log (a transaction's log index)")),
+    params(("index" = String, Path, description = "The leaf's index in the log (a transaction's log index)", pattern = "^(0|[1-9][0-9]{0,18})$")),
     responses((status = 200, body = LeafJson), (status = 400, body = proto::api::ErrorBody),
               (status = 401, body = proto::api::ErrorBody, description = "not signed (RFC 9421) by a key in genesis: leaves are consortium data"),
               (status = 404, body = proto::api::ErrorBody)))]
@@ -393,7 +396,7 @@ pub async fn add_checkpoint<S: Store + 'static>(
 }
 
 #[utoipa::path(get, path = "/v1/log/proof/{index}",
-    params(("index" = u64, Path, description = "The leaf's index in the log (a transaction's log index)")),
+    params(("index" = String, Path, description = "The leaf's index in the log (a transaction's log index)", pattern = "^(0|[1-9][0-9]{0,18})$")),
     responses((status = 200, description = "A C2SP tlog-proof: the transaction's bytes (extra), the index, the inclusion path and the latest signed checkpoint with its cosignatures; checked offline with `bansos audit check-proof` and the network's tlog-policy", content_type = "text/plain"),
               (status = 400, body = proto::api::ErrorBody),
               (status = 401, body = proto::api::ErrorBody, description = "not signed (RFC 9421) by a key in genesis: the proof carries a transaction"),

@@ -222,7 +222,7 @@ fn leaf_tx<S: Store>(ledger: &Ledger<S>, log_index: u64) -> ApiResult<(Transacti
 }
 
 #[utoipa::path(get, path = "/v1/track/{code}",
-    params(("code" = String, Path, description = "A tracking code, as printed (BNS-XXX-…) or typed (case, spaces and hyphens ignored)")),
+    params(("code" = String, Path, description = "A tracking code, as printed (BNS-XXX-…) or typed (case, spaces and hyphens ignored); the last symbol is a check", pattern = "^(BNS-)?[0-9A-HJKMNP-TV-Z]{3}(-[0-9A-HJKMNP-TV-Z]{3}){6}$")),
     responses((status = 200, body = TrackJson),
               (status = 400, body = proto::api::ErrorBody, description = "not a tracking code (`bad_tracking_code`) or mistyped (`mistyped_tracking_code`: the check symbol fails)"),
               (status = 404, body = proto::api::ErrorBody, description = "no aid under this code"),
@@ -245,8 +245,8 @@ pub async fn track<S: Store + 'static>(
 }
 
 #[utoipa::path(get, path = "/v1/track/{code}/proof/{log_index}",
-    params(("code" = String, Path, description = "The tracking code"),
-           ("log_index" = u64, Path, description = "A step's log index, from the timeline")),
+    params(("code" = String, Path, description = "The tracking code", pattern = "^(BNS-)?[0-9A-HJKMNP-TV-Z]{3}(-[0-9A-HJKMNP-TV-Z]{3}){6}$"),
+           ("log_index" = String, Path, description = "A step's log index, from the timeline", pattern = "^(0|[1-9][0-9]{0,18})$")),
     responses((status = 200, description = "The step's C2SP tlog-proof (the transaction in `extra`)", content_type = "text/plain"),
               (status = 400, body = proto::api::ErrorBody), (status = 404, body = proto::api::ErrorBody, description = "no such step of this code's timeline under the latest checkpoint"),
               (status = 429, body = proto::api::ErrorBody)))]
