@@ -305,6 +305,42 @@ impl SignedNote {
     }
 }
 
+/// A decimal as C2SP text formats write sizes and indexes: ASCII digits, no leading zeroes
+/// (except `0` itself), within u64.
+pub fn parse_decimal(text: &str) -> Option<u64> {
+    let canonical = text == "0" || (!text.starts_with('0') && !text.is_empty());
+    if !canonical || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Reads lines of base64 SHA-256 hashes up to an empty line (a proof in C2SP tlog-witness
+/// and tlog-proof bodies), at most `max` of them; returns them and what follows the empty
+/// line, or why not.
+pub fn take_hash_lines(text: &str, max: usize) -> Result<(Vec<[u8; 32]>, &str), &'static str> {
+    let mut hashes = Vec::new();
+    let mut rest = text;
+    loop {
+        let (line, after) = rest
+            .split_once('\n')
+            .ok_or("no empty line before the checkpoint")?;
+        rest = after;
+        if line.is_empty() {
+            return Ok((hashes, rest));
+        }
+        if hashes.len() == max {
+            return Err("too many proof lines");
+        }
+        let hash = BASE64
+            .decode(line)
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or("a proof line is not a base64 SHA-256 hash")?;
+        hashes.push(hash);
+    }
+}
+
 /// Signs a checkpoint text as `key`'s note signature (type 0x01).
 pub fn sign(text: &str, name: &str, key: &SigningKey) -> NoteSignature {
     let public = PublicKey(key.verifying_key().to_bytes());

@@ -382,30 +382,11 @@ impl TlogProof {
         }
         let index = line
             .strip_prefix("index ")
-            .filter(|n| *n == "0" || (!n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())))
-            .and_then(|n| n.parse().ok())
+            .and_then(note::parse_decimal)
             .ok_or_else(|| {
                 bad("the index line must be `index <n>` (decimal, no leading zeroes)")
             })?;
-        let mut path = Vec::new();
-        loop {
-            let (line, after) = rest
-                .split_once('\n')
-                .ok_or_else(|| bad("no empty line before the checkpoint"))?;
-            rest = after;
-            if line.is_empty() {
-                break;
-            }
-            if path.len() == PROOF_PATH_LINES_MAX {
-                return Err(bad("too many inclusion proof lines"));
-            }
-            let hash = BASE64
-                .decode(line)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| bad("a proof line is not a base64 SHA-256 hash"))?;
-            path.push(hash);
-        }
+        let (path, rest) = note::take_hash_lines(rest, PROOF_PATH_LINES_MAX).map_err(bad)?;
         Ok(TlogProof {
             extra,
             index,

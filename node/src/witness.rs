@@ -94,35 +94,17 @@ impl AddCheckpoint {
     /// Parses `old <size>\n`, up to 63 base64 hash lines, an empty line, then the note.
     pub fn parse(body: &str) -> Result<AddCheckpoint, WitnessError> {
         let bad = |m: &str| WitnessError::Malformed(m.to_owned());
-        let (first, mut rest) = body
+        let (first, rest) = body
             .split_once('\n')
             .ok_or_else(|| bad("no old size line"))?;
         let old = first
             .strip_prefix("old ")
-            .filter(|n| *n == "0" || (!n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())))
-            .and_then(|n| n.parse().ok())
+            .and_then(note::parse_decimal)
             .ok_or_else(|| {
                 bad("the first line must be `old <size>` (decimal, no leading zeroes)")
             })?;
-        let mut proof = Vec::new();
-        loop {
-            let (line, after) = rest
-                .split_once('\n')
-                .ok_or_else(|| bad("no empty line before the checkpoint"))?;
-            rest = after;
-            if line.is_empty() {
-                break;
-            }
-            if proof.len() == CONSISTENCY_PROOF_LINES_MAX {
-                return Err(bad("more than 63 consistency proof lines"));
-            }
-            let hash = BASE64
-                .decode(line)
-                .ok()
-                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-                .ok_or_else(|| bad("a proof line is not a base64 SHA-256 hash"))?;
-            proof.push(hash);
-        }
+        let (proof, rest) =
+            note::take_hash_lines(rest, CONSISTENCY_PROOF_LINES_MAX).map_err(bad)?;
         Ok(AddCheckpoint {
             old,
             proof,

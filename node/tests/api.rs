@@ -323,7 +323,10 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         ("/v1/blocks/1?txs=some", StatusCode::BAD_REQUEST),
         ("/v1/keys/00", StatusCode::BAD_REQUEST),
         // A repeated query parameter is a JSON error too, not axum's plain text.
-        ("/v1/proof/inclusion?index=0&size=1&size=2", StatusCode::BAD_REQUEST),
+        (
+            "/v1/proof/inclusion?index=0&size=1&size=2",
+            StatusCode::BAD_REQUEST,
+        ),
         ("/v1/blocks/1?txs=hashes&txs=full", StatusCode::BAD_REQUEST),
         ("/v1/nothing", StatusCode::NOT_FOUND),
     ] {
