@@ -8,9 +8,16 @@
 //! **Invariant:** nothing here reads a clock, a socket or a file; the caller passes the
 //! ledger's records in.
 
-use ledger::state::AllocationRecord;
+use ledger::state::{AllocationRecord, ObjectionRecord};
 use ledger::tx::{Action, ObjectionSubject, StatusChange, Transaction, Verification};
-use ledger::types::{AllocationId, ProgramCode, Pseudonym};
+use ledger::types::{AllocationId, ObjectionId, ProgramCode, Pseudonym};
+
+/// The committed records a timeline step may need, for the steps that name only an
+/// allocation or an objection.
+pub trait Records {
+    fn allocation(&self, id: &AllocationId) -> Option<AllocationRecord>;
+    fn objection(&self, id: &ObjectionId) -> Option<ObjectionRecord>;
+}
 
 /// One step of a citizen's timeline, as the public may see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,16 +49,52 @@ impl Step {
 }
 
 /// The step `tx` is in the timeline of `beneficiary`'s enrolment in `program`, or `None`
-/// when it belongs to another program's timeline (or to no one's). `allocation` reads an
-/// allocation record, for the steps that name only an allocation.
+/// when it belongs to another program's timeline (or to no one's).
 pub fn describe(
     tx: &Transaction,
     beneficiary: &Pseudonym,
     program: &ProgramCode,
-    allocation: impl Fn(&AllocationId) -> Option<AllocationRecord>,
+    records: &impl Records,
 ) -> Option<Step> {
-    person_step(&tx.body.action, beneficiary, program)
-        .or_else(|| allocation_step(&tx.body.action, beneficiary, program, allocation))
+    let action = &tx.body.action;
+    person_step(action, beneficiary, program)
+        .or_else(|| allocation_step(action, beneficiary, program, records))
+        .or_else(|| resolution_step(action, beneficiary, program, records))
+}
+
+/// The resolution of an objection about the beneficiary, or about one of their
+/// allocations in `program`.
+fn resolution_step(
+    action: &Action,
+    beneficiary: &Pseudonym,
+    program: &ProgramCode,
+    records: &impl Records,
+) -> Option<Step> {
+    let Action::ResolveObjection {
+        objection, upheld, ..
+    } = action
+    else {
+        return None;
+    };
+    let record = records.objection(objection)?;
+    let step = Step {
+        outcome: Some(if *upheld { "upheld" } else { "dismissed" }),
+        ..Step::new("objection_resolved")
+    };
+    match record.subject {
+        ObjectionSubject::Beneficiary(b) if b == *beneficiary => Some(step),
+        ObjectionSubject::Allocation(id) => {
+            let allocation = records
+                .allocation(&id)
+                .filter(|a| a.beneficiary == *beneficiary && a.program == *program)?;
+            Some(Step {
+                program: Some(allocation.program.to_string()),
+                period: Some(allocation.period.to_string()),
+                ..step
+            })
+        }
+        ObjectionSubject::Beneficiary(_) => None,
+    }
 }
 
 /// Steps that name the beneficiary.
@@ -123,11 +166,12 @@ fn allocation_step(
     action: &Action,
     beneficiary: &Pseudonym,
     program: &ProgramCode,
-    allocation: impl Fn(&AllocationId) -> Option<AllocationRecord>,
+    records: &impl Records,
 ) -> Option<Step> {
     let of_allocation = |id: &AllocationId, kind: &'static str| {
-        let record =
-            allocation(id).filter(|r| r.beneficiary == *beneficiary && r.program == *program)?;
+        let record = records
+            .allocation(id)
+            .filter(|r| r.beneficiary == *beneficiary && r.program == *program)?;
         Some(Step {
             program: Some(record.program.to_string()),
             period: Some(record.period.to_string()),
@@ -209,8 +253,24 @@ mod tests {
             beneficiary_statement: None,
         };
         let my_allocation = Hash32([7; 32]);
-        let lookup = |id: &AllocationId| (*id == my_allocation).then(|| mine.clone());
-        let view = |action: Action| describe(&tx(action), &me, &pkh, lookup);
+        let my_objection = Hash32([5; 32]);
+        let records = Known {
+            allocation: (my_allocation, mine.clone()),
+            objection: (
+                my_objection,
+                ObjectionRecord {
+                    subject: ObjectionSubject::Allocation(my_allocation),
+                    beneficiary: me,
+                    claim: ledger::tx::ClaimCode::NotReceived,
+                    evidence_hash: Hash32([0; 32]),
+                    filed_by: code(|t| ledger::types::OrgId::new(t), "pemda-3510"),
+                    filed_at: 0,
+                    deadline: 1,
+                    resolution: None,
+                },
+            ),
+        };
+        let view = |action: Action| describe(&tx(action), &me, &pkh, &records);
         let village: RegionCode = code(|t| RegionCode::new(t), "35.10.01.2001");
         let propose = |b| Action::Propose {
             beneficiary: b,
@@ -259,5 +319,35 @@ mod tests {
             change: StatusChange::Deceased,
         };
         assert_eq!(view(died).and_then(|s| s.outcome), Some("deceased"));
+        let resolve = |objection| Action::ResolveObjection {
+            objection,
+            upheld: true,
+            consequence: ledger::tx::Consequence::Repayment,
+        };
+        let resolved = view(resolve(my_objection)).expect("a step");
+        assert_eq!(
+            (resolved.kind, resolved.outcome, resolved.period.as_deref()),
+            ("objection_resolved", Some("upheld"), Some("2026-T4"))
+        );
+        assert_eq!(
+            view(resolve(Hash32([6; 32]))),
+            None,
+            "someone else's objection"
+        );
+    }
+
+    struct Known {
+        allocation: (AllocationId, AllocationRecord),
+        objection: (ObjectionId, ObjectionRecord),
+    }
+
+    impl Records for Known {
+        fn allocation(&self, id: &AllocationId) -> Option<AllocationRecord> {
+            (*id == self.allocation.0).then(|| self.allocation.1.clone())
+        }
+
+        fn objection(&self, id: &ObjectionId) -> Option<ObjectionRecord> {
+            (*id == self.objection.0).then(|| self.objection.1.clone())
+        }
     }
 }

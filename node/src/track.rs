@@ -170,8 +170,8 @@ fn timeline<S: Store>(
     let mut steps = Vec::new();
     for log_index in indexes {
         let (tx, leaf) = leaf_tx(ledger, log_index)?;
-        let allocation = |id: &_| ledger.state_get(&keys::allocation(id)).ok().flatten();
-        let Some(step) = explorer::describe(&tx, &record.beneficiary, &record.program, allocation)
+        let records = Committed(ledger);
+        let Some(step) = explorer::describe(&tx, &record.beneficiary, &record.program, &records)
         else {
             continue;
         };
@@ -209,6 +209,22 @@ fn timeline<S: Store>(
         });
     }
     Ok(steps)
+}
+
+/// The ledger's committed records, as the explorer reads them.
+struct Committed<'a, S: Store>(&'a Ledger<S>);
+
+impl<S: Store> explorer::Records for Committed<'_, S> {
+    fn allocation(
+        &self,
+        id: &ledger::types::AllocationId,
+    ) -> Option<ledger::state::AllocationRecord> {
+        self.0.state_get(&keys::allocation(id)).ok().flatten()
+    }
+
+    fn objection(&self, id: &ledger::types::ObjectionId) -> Option<ledger::state::ObjectionRecord> {
+        self.0.state_get(&keys::objection(id)).ok().flatten()
+    }
 }
 
 /// A log leaf and the transaction it is.
