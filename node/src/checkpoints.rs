@@ -78,6 +78,9 @@ struct State {
     /// Conflicting signed checkpoints, as served text.
     conflicts: Vec<String>,
     conflicts_seen: u64,
+    /// The largest log size whose kept note carries a witness's cosignature as well as a
+    /// quorum (since this node started).
+    cosigned_through: u64,
 }
 
 impl Checkpoints {
@@ -283,6 +286,9 @@ impl Checkpoints {
                 .latest_checkpoint_size()?
                 .is_none_or(|latest| checkpoint.size > latest);
             ledger.keep_checkpoint_note(checkpoint.size, &kept.to_text(), latest)?;
+            if self.is_cosigned(&kept) {
+                state.cosigned_through = state.cosigned_through.max(checkpoint.size);
+            }
         }
         if !complete {
             state.partial.insert(checkpoint.size, kept);
@@ -291,6 +297,22 @@ impl Checkpoints {
             }
         }
         Ok(Received::Merged)
+    }
+
+    /// Whether a witness of this network cosigned `note` (every signature on it was
+    /// verified before it was merged).
+    fn is_cosigned(&self, note: &SignedNote) -> bool {
+        self.witnesses.iter().any(|w| note.by(w).next().is_some())
+    }
+
+    /// The checkpoint a proof for a citizen should name: the latest one a witness cosigned
+    /// when the network has witnesses (its policy requires one), else the latest.
+    pub fn for_proofs<S: Store>(&self, ledger: &Ledger<S>) -> Result<Option<String>, LedgerError> {
+        let cosigned = self.state().cosigned_through;
+        match (self.witnesses.is_empty(), cosigned) {
+            (false, size) if size > 0 => self.served(ledger, Some(size)),
+            _ => self.served(ledger, None),
+        }
     }
 
     /// How many validators signed `note`.

@@ -416,7 +416,7 @@ pub async fn tlog_proof<S: Store + 'static>(
     let missing = |why: &str| ApiError::new(StatusCode::NOT_FOUND, "not_in_log", why.to_owned());
     let checkpoint = shared
         .checkpoints
-        .served(&ledger, None)
+        .for_proofs(&ledger)
         .map_err(ApiError::internal)?
         .ok_or_else(|| missing("no checkpoint signed by a quorum yet"))?;
     let size = ledger::note::SignedNote::parse(&checkpoint)

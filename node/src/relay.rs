@@ -389,16 +389,19 @@ async fn add_checkpoint<S: Store>(
     }
 }
 
-/// Adds a witness's cosignature lines to the note (checked like any signature first).
+/// Adds a witness's cosignature lines to the note (checked like any signature first) and
+/// passes them on to the peers, observers included, so that every node serves checkpoints
+/// a citizen's policy accepts.
 fn merge_cosignatures<S: Store>(shared: &Shared<S>, note: &str, lines: &str, witness: &str) {
     let Ok(parsed) = ledger::note::SignedNote::parse(note) else {
         return;
     };
     let cosigned = format!("{}\n{lines}", parsed.text);
-    if let Err(error) = shared
+    match shared
         .checkpoints
         .receive(&mut shared.ledger_mut(), &cosigned)
     {
-        warn!(%witness, %error, "a witness's cosignature was not taken");
+        Ok(_) => shared.push_checkpoint_note(cosigned),
+        Err(error) => warn!(%witness, %error, "a witness's cosignature was not taken"),
     }
 }

@@ -169,6 +169,15 @@ impl<S: Store> Shared<S> {
         self
     }
 
+    /// Queues a note (a witness's cosignatures on a checkpoint) for this validator's peers,
+    /// as its own checkpoint signatures are.
+    pub fn push_checkpoint_note(&self, note: String) {
+        if let Some(push) = &self.checkpoint_push {
+            // A full queue: the peers get the next cosigned checkpoint instead.
+            let _ = push.try_send(note);
+        }
+    }
+
     /// Read access to the ledger. A poisoned lock means a thread panicked while writing;
     /// the ledger's own writes are atomic batches, so its state is still consistent.
     pub fn ledger(&self) -> RwLockReadGuard<'_, Ledger<S>> {

@@ -139,14 +139,15 @@ fn institution<S: Store>(ledger: &Ledger<S>, tx: &Transaction) -> String {
         .map_or_else(|| org.to_string(), |o| o.name.clone())
 }
 
-/// The latest quorum-signed checkpoint and its size.
+/// The checkpoint proofs name (the latest one a witness cosigned, when the network has
+/// witnesses) and its size.
 fn latest_checkpoint<S: Store>(
     shared: &Shared<S>,
     ledger: &Ledger<S>,
 ) -> ApiResult<Option<(String, u64)>> {
     let Some(note) = shared
         .checkpoints
-        .served(ledger, None)
+        .for_proofs(ledger)
         .map_err(ApiError::internal)?
     else {
         return Ok(None);

@@ -1256,6 +1256,28 @@ async fn a_tracking_code_shows_its_holders_timeline_with_proofs_and_nothing_of_a
         proof.verify(&policy).unwrap().size,
         verified.checkpoint.size
     );
+    // A newer checkpoint that no witness has cosigned yet is served as the latest, but
+    // proofs keep naming the cosigned one, which the network's policy accepts.
+    let before = verified.checkpoint.size;
+    let pemda = node.net.keys.org("pemda-3510").unwrap().clone();
+    let signer = PublicKey(pemda.verifying_key().to_bytes());
+    let nonce = node.shared.ledger().next_nonce(&signer).unwrap().unwrap();
+    let mut tx = node.pemda_propose(nonce, 200);
+    tx = tx.body.sign(&pemda);
+    node.shared.admit(tx, false, false).unwrap();
+    node.commit_block();
+    let newer = quorum_note(&node, &[0, 1, 2], before + 1, None);
+    node.shared
+        .checkpoints
+        .receive(&mut node.shared.ledger_mut(), &newer)
+        .unwrap();
+    let request = Request::get("/v1/checkpoint").body(Body::empty()).unwrap();
+    let (_, latest) = node.send(request).await;
+    assert!(String::from_utf8(latest)
+        .unwrap()
+        .contains(&format!("\n{}\n", before + 1)));
+    let again: proto::api::TrackJson = node.get_as(&format!("/v1/track/{}", sample.code)).await;
+    assert_eq!(again.checkpoint_size, Some(before));
     // Another code's step is not served under this code.
     let other = data
         .tracking_codes
