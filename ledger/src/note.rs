@@ -305,6 +305,11 @@ impl SignedNote {
     }
 }
 
+/// The checkpoint a signed note carries (its signatures not checked).
+pub fn checkpoint_of(note: &str) -> Result<Checkpoint, NoteError> {
+    Checkpoint::parse(&SignedNote::parse(note)?.text)
+}
+
 /// A decimal as C2SP text formats write sizes and indexes: ASCII digits, no leading zeroes
 /// (except `0` itself), within u64.
 pub fn parse_decimal(text: &str) -> Option<u64> {

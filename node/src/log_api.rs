@@ -414,20 +414,44 @@ pub async fn tlog_proof<S: Store + 'static>(
     let index = number("index", Some(&index))?;
     let ledger = shared.ledger();
     let missing = |why: &str| ApiError::new(StatusCode::NOT_FOUND, "not_in_log", why.to_owned());
-    let checkpoint = shared
-        .checkpoints
-        .for_proofs(&ledger)
-        .map_err(ApiError::internal)?
+    let (checkpoint, size) = proof_checkpoint(&shared, &ledger)?
         .ok_or_else(|| missing("no checkpoint signed by a quorum yet"))?;
-    let size = ledger::note::SignedNote::parse(&checkpoint)
-        .and_then(|n| ledger::note::Checkpoint::parse(&n.text))
-        .map_err(ApiError::internal)?
-        .size;
     if index >= size {
         return Err(missing(&format!(
             "leaf {index} is not under the latest signed checkpoint (size {size}) yet"
         )));
     }
+    let proof = tlog_proof_file(&ledger, index, checkpoint, size)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], proof).into_response())
+}
+
+/// The checkpoint proofs name (the latest one a witness cosigned, when the network has
+/// witnesses) and its size.
+pub(crate) fn proof_checkpoint<S: Store>(
+    shared: &Shared<S>,
+    ledger: &ledger::Ledger<S>,
+) -> ApiResult<Option<(String, u64)>> {
+    let Some(note) = shared
+        .checkpoints
+        .for_proofs(ledger)
+        .map_err(ApiError::internal)?
+    else {
+        return Ok(None);
+    };
+    let size = ledger::note::checkpoint_of(&note)
+        .map_err(ApiError::internal)?
+        .size;
+    Ok(Some((note, size)))
+}
+
+/// The C2SP tlog-proof of leaf `index` (below `size`) under `checkpoint`, the leaf's bytes
+/// in its `extra` line.
+pub(crate) fn tlog_proof_file<S: Store>(
+    ledger: &ledger::Ledger<S>,
+    index: u64,
+    checkpoint: String,
+    size: u64,
+) -> ApiResult<String> {
     let leaf = ledger
         .log_leaf(index)
         .map_err(ApiError::internal)?
@@ -439,9 +463,5 @@ pub async fn tlog_proof<S: Store + 'static>(
         path: path.iter().map(|h| h.0).collect(),
         checkpoint,
     };
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        proof.to_text(),
-    )
-        .into_response())
+    Ok(proof.to_text())
 }

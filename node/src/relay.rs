@@ -330,8 +330,7 @@ pub async fn push_to_witnesses<S: Store + 'static>(shared: Arc<Shared<S>>, witne
 /// This node's latest checkpoint signed by a quorum: its size and the note.
 fn latest_signed<S: Store>(shared: &Shared<S>) -> Option<(u64, String)> {
     let note = shared.checkpoints.served(&shared.ledger(), None).ok()??;
-    let text = ledger::note::SignedNote::parse(&note).ok()?.text;
-    let size = ledger::note::Checkpoint::parse(&text).ok()?.size;
+    let size = ledger::note::checkpoint_of(&note).ok()?.size;
     Some((size, note))
 }
 

@@ -28,6 +28,7 @@ use ledger::{Ledger, Store, Transaction};
 use proto::api::{time_text, TrackJson, TrackStepJson};
 
 use crate::api::{ApiError, ApiResult};
+use crate::log_api::{proof_checkpoint, tlog_proof_file};
 use crate::shared::Shared;
 
 /// Lookups one client address may make per second, on average.
@@ -139,26 +140,6 @@ fn institution<S: Store>(ledger: &Ledger<S>, tx: &Transaction) -> String {
         .map_or_else(|| org.to_string(), |o| o.name.clone())
 }
 
-/// The checkpoint proofs name (the latest one a witness cosigned, when the network has
-/// witnesses) and its size.
-fn latest_checkpoint<S: Store>(
-    shared: &Shared<S>,
-    ledger: &Ledger<S>,
-) -> ApiResult<Option<(String, u64)>> {
-    let Some(note) = shared
-        .checkpoints
-        .for_proofs(ledger)
-        .map_err(ApiError::internal)?
-    else {
-        return Ok(None);
-    };
-    let size = ledger::note::SignedNote::parse(&note)
-        .and_then(|n| ledger::note::Checkpoint::parse(&n.text))
-        .map_err(ApiError::internal)?
-        .size;
-    Ok(Some((note, size)))
-}
-
 /// The steps of an enrolment's timeline with their proofs against the checkpoint of `size`.
 fn timeline<S: Store>(
     ledger: &Ledger<S>,
@@ -251,7 +232,7 @@ pub async fn track<S: Store + 'static>(
 ) -> ApiResult<Json<TrackJson>> {
     let record = lookup(&shared, client(&request), &code)?;
     let ledger = shared.ledger();
-    let checkpoint = latest_checkpoint(&shared, &ledger)?;
+    let checkpoint = proof_checkpoint(&shared, &ledger)?;
     let steps = timeline(&ledger, &record, checkpoint.as_ref().map(|c| c.1))?;
     Ok(Json(TrackJson {
         program: record.program.to_string(),
@@ -282,22 +263,13 @@ pub async fn step_proof<S: Store + 'static>(
     };
     let log_index: u64 = log_index.parse().map_err(|_| not_here())?;
     let ledger = shared.ledger();
-    let (checkpoint, size) = latest_checkpoint(&shared, &ledger)?.ok_or_else(not_here)?;
-    let steps = timeline(&ledger, &record, Some(size))?;
-    let step = steps
-        .iter()
-        .find(|s| s.log_index == log_index && s.path.is_some())
-        .ok_or_else(not_here)?;
-    let (_, leaf) = leaf_tx(&ledger, step.log_index)?;
-    let path = ledger
-        .inclusion_proof(log_index, size)
-        .map_err(ApiError::internal)?;
-    let proof = ledger::policy::TlogProof {
-        extra: Some(leaf),
-        index: log_index,
-        path: path.iter().map(|h| h.0).collect(),
-        checkpoint,
-    };
+    let (checkpoint, size) = proof_checkpoint(&shared, &ledger)?.ok_or_else(not_here)?;
+    // Membership only: the timeline without proofs, then the one proof asked for.
+    let steps = timeline(&ledger, &record, None)?;
+    if log_index >= size || steps.iter().all(|s| s.log_index != log_index) {
+        return Err(not_here());
+    }
+    let proof = tlog_proof_file(&ledger, log_index, checkpoint, size)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -306,7 +278,7 @@ pub async fn step_proof<S: Store + 'static>(
                 "attachment; filename=\"langkah.tlog-proof\"",
             ),
         ],
-        proof.to_text(),
+        proof,
     )
         .into_response())
 }
