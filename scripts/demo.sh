@@ -56,6 +56,13 @@ done
 
 "$bansos" demo load --net "$data" --households "${BANSOS_DEMO_HOUSEHOLDS:-600}"
 
+# The observer (listed last) serves the explorer like every node; it holds no vote.
+explorer=$(echo "$urls" | tail -n1)
+code=$(head -n 1 "$data/sample-tracking-codes.txt" | cut -d' ' -f1)
+echo
+echo "the explorer: $explorer/   (English: $explorer/?lang=en)"
+echo "  look up a sample code: $explorer/?kode=$code"
+echo "  region totals: $explorer/wilayah"
 echo
 echo "the network is running:"
 for url in $urls; do
@@ -67,8 +74,7 @@ echo "         $bansos audit verify --node $first --key $data/keys/bpk.key --gen
 echo "  policy for offline proofs: $data/tlog-policy (bansos audit check-proof FILE --policy ...)"
 echo "sample tracking codes ($data/sample-tracking-codes.txt):"
 head -n 5 "$data/sample-tracking-codes.txt" | sed 's/^/  /'
-code=$(head -n 1 "$data/sample-tracking-codes.txt" | cut -d' ' -f1)
-echo "  a citizen's timeline with proofs: $first/v1/track/$code"
+echo "  a citizen's timeline with proofs (JSON): $explorer/v1/track/$code"
 echo "logs: $data/nodes/*/node.log — press Ctrl-C to stop"
 # Returns when a node exits (or on Ctrl-C, through the trap).
 wait -n "${pids[@]}" || true

@@ -13,8 +13,12 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # The interop test checks the log with Go's own tlog and note packages (golang.org/x/mod).
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || need_apt+=(golang-golang-x-mod-dev)
+# The browser test drives headless Chromium through Debian's own Python and Selenium.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+/usr/bin/python3 -c "import selenium" >/dev/null 2>&1 || need_apt+=(python3-selenium)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing ${need_apt[*]} (clang and libclang build RocksDB; curl is used by the demo; Go checks the log in a test)"
+  echo "installing ${need_apt[*]} (clang and libclang build RocksDB; curl is used by the demo; Go checks the log in a test; Chromium runs the explorer's browser test)"
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq

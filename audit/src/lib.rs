@@ -13,9 +13,11 @@
 //!    checked ahead in batches on every core; one that fails there is checked again alone
 //!    by the replay, which decides);
 //! 4. the stored log: every stored subtree hash against the replayed log, and the tip;
+//!    the totals tree rebuilt from scratch from every allocation record, against the last
+//!    header's `totals_root` (the replay compared each header with the incremental tree);
 //! 5. every kept checkpoint: the validators' note signatures (more than two thirds of the
-//!    voting power), the witnesses' cosignatures, and its root against the replayed log at
-//!    that size.
+//!    voting power), the witnesses' cosignatures, and its log and totals roots against the
+//!    replay at that size.
 //!
 //! The first failure stops the run and names the height (or log size) and what failed.
 //! The store is only read; `bansos audit verify --home DIR` opens a node's RocksDB
@@ -204,6 +206,7 @@ pub fn verify_chain<S: Store>(
     }
     let replayed = replay_chain(&mut Stored(source), genesis, progress)?;
     verify_tip(source, &replayed.ledger)?;
+    verify_totals(&replayed.ledger)?;
     let log_nodes = verify_log_nodes(source, &replayed.ledger)?;
     let checkpoints = verify_checkpoints(source, &replayed.ledger, &replayed.index)?;
     Ok(replayed.summary(log_nodes, checkpoints, started))
@@ -221,10 +224,34 @@ pub fn verify_served(
 ) -> Result<Summary, Failure> {
     let started = Instant::now();
     let replayed = replay_chain(source, genesis, progress)?;
+    verify_totals(&replayed.ledger)?;
     if let Some(text) = checkpoint {
         check_note(text, &replayed.ledger, &replayed.index)?;
     }
     Ok(replayed.summary(0, u64::from(checkpoint.is_some()), started))
+}
+
+/// Rebuilds the totals tree from every allocation record the replay holds, from scratch,
+/// and compares it with the root the last header commits to (each header's root was
+/// already compared with the incremental tree during the replay).
+fn verify_totals(replay: &Ledger<MemoryStore>) -> Result<(), Failure> {
+    let height = replay.tip().height;
+    let committed = match replay.header(height) {
+        Ok(Some(header)) => header.totals_root,
+        _ if height == 0 => ledger::totals::empty_root(),
+        Ok(None) => return Err(Failure::at(height, "totals", "no header at the tip")),
+        Err(e) => return Err(Failure::at(height, "totals", e)),
+    };
+    let recomputed = ledger::totals::recompute_root(replay.store())
+        .map_err(|e| Failure::at(height, "totals", e))?;
+    if recomputed != committed {
+        return Err(Failure::at(
+            height,
+            "totals",
+            "the totals tree rebuilt from the allocation records does not match the header",
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the blocks from `first` on, until they hold [`VERIFY_WINDOW_TXS`] transactions or
@@ -478,13 +505,19 @@ fn check_note(
     )
     .map_err(|e| Failure::general("checkpoint", e))?;
     let size = verified.checkpoint.size;
-    let root = replay
-        .log_root_at(size)
+    let replayed = replay
+        .checkpoint_at(size)
         .map_err(|e| Failure::general("checkpoint", format!("log size {size}: {e}")))?;
-    if verified.checkpoint.root != root.0 {
+    if verified.checkpoint.root != replayed.root {
         return Err(Failure::general(
             "checkpoint",
             format!("log size {size}: signed, but not the replayed log's root"),
+        ));
+    }
+    if verified.checkpoint.totals != replayed.totals {
+        return Err(Failure::general(
+            "checkpoint",
+            format!("log size {size}: signed, but not the replayed totals root"),
         ));
     }
     Ok(size)

@@ -73,6 +73,7 @@ fn write_home(dir: &Path) -> (Testnet, PathBuf) {
             origin: net.genesis.log_origin.clone(),
             size: header.log_size,
             root: header.log_root.0,
+            totals: Some(header.totals_root.0),
         }
         .text();
         let note = SignedNote {

@@ -8,6 +8,10 @@
 //! **Invariant:** nothing here reads a clock, a socket or a file; the caller passes the
 //! ledger's records in.
 
+pub mod anomalies;
+pub mod pages;
+pub mod suppress;
+
 use ledger::state::{AllocationRecord, ObjectionRecord};
 use ledger::tx::{Action, ObjectionSubject, StatusChange, Transaction, Verification};
 use ledger::types::{AllocationId, ObjectionId, ProgramCode, Pseudonym};
@@ -247,6 +251,7 @@ mod tests {
             period: period.clone(),
             amount: Rupiah(750_000),
             budget_region: code(|t| RegionCode::new(t), "35.10"),
+            village: code(|t| RegionCode::new(t), "35.10.01.2001"),
             allocated_at: 0,
             disbursement: None,
             receipt: None,

@@ -2,7 +2,8 @@
 //!
 //! The header commits to the previous block (hash chain), the block's transactions
 //! (`tx_root`), the whole transparency log after the block (`log_size`, `log_root`) and the
-//! ledger state after the block (`state_root`). A commit certificate over the block hash
+//! ledger state after the block (`state_root`) and the allocation totals per region
+//! (`totals_root`). A commit certificate over the block hash
 //! therefore also signs a log checkpoint (DESIGN §6).
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -37,6 +38,8 @@ pub struct BlockHeader {
     pub log_root: Hash32,
     /// The state root after this block (see `chain.rs`).
     pub state_root: Hash32,
+    /// The root of the totals tree after this block (see `totals.rs`): SHA-256.
+    pub totals_root: Hash32,
 }
 
 impl BlockHeader {

@@ -28,8 +28,9 @@ use crate::genesis::{Genesis, GenesisIndex};
 use crate::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX};
 use crate::merkle::{self, Frontier, TILE_HEIGHT, TILE_WIDTH};
 use crate::rules::{self, log_node_key, Overlay, StoreLog, TxContext, Writes};
-use crate::state::{keys, KeyHolder, KeyRecord};
+use crate::state::{keys, AllocationRecord, KeyHolder, KeyRecord};
 use crate::store::{Column, Store, WriteBatch};
+use crate::totals;
 use crate::tx::{verify_signatures, Transaction};
 use crate::types::{BlockHash, Hash32, Height, Pseudonym, PublicKey, TimeMs, TxHash};
 
@@ -39,6 +40,14 @@ pub const STATE_DOMAIN: &[u8] = b"bansos-ledger/state/v1\0";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
 const META_TIP: &[u8] = b"tip";
 const META_LATEST_CHECKPOINT: &[u8] = b"latest_checkpoint";
+/// Followed by a log size (u64 big-endian): the totals root at that size.
+const META_TOTALS_AT: &[u8] = b"totals@";
+
+fn totals_at_key(log_size: u64) -> Vec<u8> {
+    let mut key = META_TOTALS_AT.to_vec();
+    key.extend_from_slice(&log_size.to_be_bytes());
+    key
+}
 
 /// The head of the chain: enough to build or check the next block without reading.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +154,8 @@ struct Execution {
     touched: Vec<Option<Pseudonym>>,
     rejected: Vec<(TxHash, LedgerError)>,
     writes: Writes,
+    /// The totals tree's root after the block.
+    totals_root: Hash32,
 }
 
 impl Execution {
@@ -157,6 +168,7 @@ impl Execution {
             touched: Vec::with_capacity(txs),
             rejected: Vec::new(),
             writes: Writes::new(),
+            totals_root: Hash32::ZERO,
         }
     }
 }
@@ -332,6 +344,7 @@ impl<S: Store> Ledger<S> {
             log_size: 0,
             log_root: Hash32::ZERO,
             state_root: Hash32::ZERO,
+            totals_root: Hash32::ZERO,
         };
         let (batch, new_tip) = self.finish(&mut header, &execution)?;
         let block = Block {
@@ -393,6 +406,7 @@ impl<S: Store> Ledger<S> {
             ("log_size", expected.log_size == header.log_size),
             ("log_root", expected.log_root == header.log_root),
             ("state_root", expected.state_root == header.state_root),
+            ("totals_root", expected.totals_root == header.totals_root),
         ] {
             if !matches {
                 return Err(LedgerError::HeaderMismatch { field });
@@ -520,8 +534,31 @@ impl<S: Store> Ledger<S> {
                 bytes: block_bytes,
             });
         }
+        execution.totals_root = Self::update_totals(&mut overlay)?;
         execution.writes = overlay.into_writes();
         Ok(execution)
+    }
+
+    /// Folds the block's allocation changes into the totals tree; returns its new root.
+    fn update_totals(overlay: &mut Overlay<'_>) -> Result<Hash32, LedgerError> {
+        let prefix = keys::allocations();
+        let written: Vec<(Vec<u8>, Vec<u8>)> = overlay
+            .block_writes_under(&prefix)
+            .map(|(key, value)| {
+                let value = value
+                    .as_ref()
+                    .expect("allocation records are never deleted");
+                (key.clone(), value.clone())
+            })
+            .collect();
+        let mut changed = Vec::with_capacity(written.len());
+        for (key, bytes) in written {
+            let before = overlay.get_before_block::<AllocationRecord>(&key)?;
+            let after: AllocationRecord =
+                borsh::from_slice(&bytes).map_err(|e| corrupt("allocation written", e))?;
+            changed.push((key, before, after));
+        }
+        totals::update(overlay, &changed)
     }
 
     /// Checks each transaction's form; returns the well-formed ones with their canonical
@@ -688,6 +725,12 @@ impl<S: Store> Ledger<S> {
         header.log_size = log.size();
         header.log_root = Hash32(log.root());
         header.state_root = next_state_root(&self.tip.state_root, header.height, &execution.writes);
+        header.totals_root = execution.totals_root;
+        batch.put(
+            Column::Meta,
+            totals_at_key(header.log_size),
+            header.totals_root.0.to_vec(),
+        );
         let hash = header.hash();
         batch.put(
             Column::Blocks,
@@ -833,6 +876,42 @@ impl<S: Store> Ledger<S> {
             )));
         }
         Ok(())
+    }
+
+    /// The checkpoint of the log at any committed size: origin, size, log root and the
+    /// totals root, as validators sign it.
+    pub fn checkpoint_at(&self, size: u64) -> Result<crate::note::Checkpoint, LedgerError> {
+        Ok(crate::note::Checkpoint {
+            origin: self.genesis.genesis.log_origin.clone(),
+            size,
+            root: self.log_root_at(size)?.0,
+            totals: Some(self.totals_root_at(size)?.0),
+        })
+    }
+
+    /// The totals root when the log had `size` entries (any committed size). Totals change
+    /// only with transactions, so one log size has one totals root.
+    pub fn totals_root_at(&self, size: u64) -> Result<Hash32, LedgerError> {
+        self.require_log_size(size)?;
+        if size == 0 {
+            return Ok(totals::empty_root());
+        }
+        let bytes = self
+            .store
+            .get(Column::Meta, &totals_at_key(size))?
+            .ok_or_else(|| LedgerError::Corrupt(format!("no totals root at log size {size}")))?;
+        Ok(Hash32(bytes.try_into().map_err(|_| {
+            LedgerError::Corrupt("a totals root is not 32 bytes".into())
+        })?))
+    }
+
+    /// A node of the totals tree as committed now (`None` when nothing was ever allocated
+    /// under it).
+    pub fn totals_node(
+        &self,
+        path: &totals::NodePath,
+    ) -> Result<Option<totals::TotalsNode>, LedgerError> {
+        self.state_get(&path.key())
     }
 
     /// The log root at any committed size.

@@ -41,6 +41,7 @@ mod rules;
 pub mod signature;
 pub mod state;
 pub mod store;
+pub mod totals;
 pub mod tx;
 pub mod types;
 

@@ -165,21 +165,32 @@ pub struct Checkpoint {
     pub origin: String,
     pub size: u64,
     pub root: [u8; 32],
+    /// The totals root at this size ([`crate::totals`]), as the extension line
+    /// `bansos-totals <base64>`. This log's validators always write it.
+    pub totals: Option<[u8; 32]>,
 }
 
 impl Checkpoint {
-    /// The note text: `origin\nsize\nbase64(root)\n`.
+    /// The note text: `origin\nsize\nbase64(root)\n`, then `bansos-totals base64(root)\n`
+    /// when the totals root is given.
     pub fn text(&self) -> String {
-        format!(
+        let mut text = format!(
             "{}\n{}\n{}\n",
             self.origin,
             self.size,
             BASE64.encode(self.root)
-        )
+        );
+        if let Some(totals) = &self.totals {
+            text.push_str(crate::totals::CHECKPOINT_LINE_PREFIX);
+            text.push_str(&BASE64.encode(totals));
+            text.push('\n');
+        }
+        text
     }
 
-    /// Parses a note text. Extension lines are refused: this log writes none, and a
-    /// verifier here should not be asked to trust text it cannot interpret.
+    /// Parses a note text. The one extension line this log writes (the totals root) is
+    /// read; any other is refused, since a verifier here should not be asked to trust text
+    /// it cannot interpret.
     pub fn parse(text: &str) -> Result<Checkpoint, NoteError> {
         let bad = |m: &str| NoteError::MalformedCheckpoint(m.to_owned());
         let lines: Vec<&str> = text
@@ -187,8 +198,17 @@ impl Checkpoint {
             .ok_or_else(|| bad("the text must end in a newline"))?
             .split('\n')
             .collect();
-        let [origin, size, root] = lines[..] else {
-            return Err(bad("expected three lines: origin, size, root"));
+        let (origin, size, root, totals) = match lines[..] {
+            [origin, size, root] => (origin, size, root, None),
+            [origin, size, root, extension] => {
+                let totals = extension
+                    .strip_prefix(crate::totals::CHECKPOINT_LINE_PREFIX)
+                    .and_then(decode_base64)
+                    .and_then(|r| <[u8; 32]>::try_from(r).ok())
+                    .ok_or_else(|| bad("the only extension line is `bansos-totals <base64>`"))?;
+                (origin, size, root, Some(totals))
+            }
+            _ => return Err(bad("expected origin, size, root and a totals line")),
         };
         check_name(origin)
             .map_err(|_| bad("the origin must be a non-empty name without spaces"))?;
@@ -203,6 +223,7 @@ impl Checkpoint {
             origin: origin.to_owned(),
             size,
             root,
+            totals,
         })
     }
 }
@@ -499,6 +520,7 @@ mod tests {
             origin: "bansos.example/test".into(),
             size: 20852163,
             root: [7; 32],
+            totals: None,
         }
     }
 
@@ -506,11 +528,25 @@ mod tests {
     fn a_checkpoint_round_trips_and_only_its_one_spelling_parses() {
         let text = checkpoint().text();
         assert_eq!(Checkpoint::parse(&text).unwrap(), checkpoint());
+        let with_totals = Checkpoint {
+            totals: Some([9; 32]),
+            ..checkpoint()
+        };
+        assert!(with_totals
+            .text()
+            .ends_with(&format!("\nbansos-totals {}\n", BASE64.encode([9; 32]))));
+        assert_eq!(Checkpoint::parse(&with_totals.text()).unwrap(), with_totals);
         for bad in [
             text.replace("20852163", "020852163"),
             text.replace("20852163", "-1"),
             text.trim_end().to_owned(),
             format!("{text}extension\n"),
+            format!("{text}bansos-totals AAAA\n"),
+            format!(
+                "{text}bansos-totals {}\nbansos-totals {}\n",
+                BASE64.encode([1; 32]),
+                BASE64.encode([1; 32])
+            ),
             text.replace("bansos.example/test", "bansos example"),
             text.replace('=', ""),
         ] {

@@ -473,6 +473,7 @@ mod tests {
             origin: ORIGIN.into(),
             size: n,
             root,
+            totals: Some([3; 32]),
         }
         .text();
         let mut signatures: Vec<_> = signers

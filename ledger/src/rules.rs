@@ -85,6 +85,29 @@ impl<'a> Overlay<'a> {
         self.tx_writes.clear();
     }
 
+    /// The block's writes so far under `prefix`, in key order.
+    pub(crate) fn block_writes_under<'b>(
+        &'b self,
+        prefix: &'b [u8],
+    ) -> impl Iterator<Item = (&'b Vec<u8>, &'b Option<Vec<u8>>)> + 'b {
+        self.block_writes
+            .range(prefix.to_vec()..)
+            .take_while(move |(key, _)| key.starts_with(prefix))
+    }
+
+    /// Reads a record as it was before the block.
+    pub(crate) fn get_before_block<T: BorshDeserialize>(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<T>, LedgerError> {
+        match self.store.get(Column::State, key)? {
+            None => Ok(None),
+            Some(bytes) => borsh::from_slice(&bytes).map(Some).map_err(|e| {
+                LedgerError::Corrupt(format!("state record {}: {e}", hex::encode(key)))
+            }),
+        }
+    }
+
     /// The block's writes, in key order.
     pub(crate) fn into_writes(self) -> Writes {
         self.block_writes
@@ -741,6 +764,7 @@ fn allocate(
             period: period.clone(),
             amount,
             budget_region,
+            village: record.region.clone(),
             allocated_at: ctx.time_ms,
             disbursement: None,
             receipt: None,

@@ -24,6 +24,7 @@ mod kind {
     pub const ALLOCATION: u8 = 0x14;
     pub const OBJECTION: u8 = 0x15;
     pub const COSIGNATURE: u8 = 0x16;
+    pub const TOTALS: u8 = 0x17;
 }
 
 /// State keys.
@@ -98,6 +99,25 @@ pub mod keys {
         k.extend_from_slice(&size.to_be_bytes());
         push_code(&mut k, org.as_str());
         k
+    }
+
+    /// A node of the totals tree ([`crate::totals`]), by its codes from the root down.
+    pub fn totals(segments: &[&str]) -> Vec<u8> {
+        let mut k = with_kind(kind::TOTALS, 48);
+        for segment in segments {
+            push_code(&mut k, segment);
+        }
+        k
+    }
+
+    /// The prefix of every allocation.
+    pub fn allocations() -> Vec<u8> {
+        vec![kind::ALLOCATION]
+    }
+
+    /// The prefix of every objection.
+    pub fn objections() -> Vec<u8> {
+        vec![kind::OBJECTION]
     }
 
     /// The prefix of every cosignature.
@@ -258,6 +278,8 @@ pub struct AllocationRecord {
     pub amount: Rupiah,
     /// The region whose budget ceiling this allocation counts against.
     pub budget_region: RegionCode,
+    /// The beneficiary's region when allocated: the cell of the totals tree it counts in.
+    pub village: RegionCode,
     pub allocated_at: TimeMs,
     pub disbursement: Option<DisbursementRecord>,
     pub receipt: Option<ReceiptRecord>,

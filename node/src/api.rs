@@ -53,6 +53,11 @@ impl ApiError {
         }
     }
 
+    /// The error's code, such as `unknown_tracking_code`.
+    pub(crate) fn code(&self) -> &str {
+        &self.code
+    }
+
     /// The same error, answered with `name: value` as well.
     pub(crate) fn with_header(mut self, name: &'static str, value: &'static str) -> ApiError {
         self.header = Some((name, value));
@@ -121,7 +126,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub(crate) type ApiResult<T> = Result<T, ApiError>;
+pub type ApiResult<T> = Result<T, ApiError>;
 
 /// A query string, or the JSON error for one that does not parse (a repeated or
 /// malformed parameter), instead of axum's plain-text rejection.
@@ -193,7 +198,14 @@ async fn limit_requests(
         crate::log_api::tlog_proof,
         crate::track::track,
         crate::track::step_proof,
-        crate::log_api::add_checkpoint
+        crate::log_api::add_checkpoint,
+        crate::web::programs,
+        crate::web::period_totals,
+        crate::web::region_totals,
+        crate::web::lookup_page,
+        crate::web::region_page,
+        crate::web::verify_js,
+        crate::open_data::totals_csv_handler
     ),
     components(schemas(
         proto::api::InclusionProofJson,
@@ -202,6 +214,12 @@ async fn limit_requests(
         proto::api::LeafJson,
         proto::api::TrackJson,
         proto::api::TrackStepJson,
+        proto::api::TotalsJson,
+        proto::api::TotalsValueJson,
+        proto::api::TotalsNodeJson,
+        proto::api::RegionTotalsJson,
+        proto::api::ProgramPeriodsJson,
+        proto::api::AnomalyCountsJson,
         StatusJson,
         BlockJson,
         SubmittedJson,
@@ -233,6 +251,7 @@ pub fn router<S: Store + 'static>(shared: Arc<Shared<S>>) -> Router {
         .route("/openapi.json", get(openapi))
         .merge(crate::log_api::routes::<S>())
         .merge(crate::track::routes::<S>())
+        .merge(crate::web::routes::<S>())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             InFlight::new(REQUESTS_IN_FLIGHT_MAX, REQUESTS_PER_CLIENT_MAX),

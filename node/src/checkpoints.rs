@@ -155,13 +155,7 @@ impl Checkpoints {
             }
             state.signed_through = size;
         }
-        let root = ledger.log_root_at(size).ok()?.0;
-        let text = Checkpoint {
-            origin: self.origin.clone(),
-            size,
-            root,
-        }
-        .text();
+        let text = ledger.checkpoint_at(size).ok()?.text();
         let signature = note::sign(&text, name, key);
         Some(SignedNote {
             text,
@@ -245,11 +239,7 @@ impl Checkpoints {
         note: SignedNote,
     ) -> Result<Received, CheckpointError> {
         let checkpoint = Checkpoint::parse(&note.text)?;
-        let ours = Checkpoint {
-            origin: self.origin.clone(),
-            size: checkpoint.size,
-            root: ledger.log_root_at(checkpoint.size)?.0,
-        };
+        let ours = ledger.checkpoint_at(checkpoint.size)?;
         if ours != checkpoint {
             self.record_conflict(&note);
             return Ok(Received::Conflict);

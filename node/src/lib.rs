@@ -23,6 +23,7 @@
 //! Client code (the `bansos tx`, `load` and `demo load` commands) is in the `client` crate,
 //! which shares only `proto`'s types with this one.
 
+pub mod anomalies;
 pub mod api;
 pub mod checkpoints;
 pub mod clock;
@@ -32,12 +33,14 @@ pub mod consortium;
 pub mod log_api;
 pub mod mempool;
 pub mod metrics;
+pub mod open_data;
 pub mod relay;
 #[cfg(feature = "rocksdb")]
 pub mod run;
 pub mod server;
 pub mod shared;
 pub mod track;
+pub mod web;
 pub mod witness;
 
 #[cfg(feature = "rocksdb")]

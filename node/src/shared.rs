@@ -113,6 +113,8 @@ pub struct Shared<S: Store> {
     pub witness: Option<Witness>,
     /// Tracking lookups allowed per client address.
     pub track_limiter: crate::track::LookupLimiter,
+    /// The anomaly counts per region, recomputed as the chain moves.
+    pub anomalies: crate::anomalies::AnomalyCache,
     /// Where this validator's own checkpoint signatures go to be pushed to peers.
     checkpoint_push: Option<mpsc::Sender<String>>,
 }
@@ -146,6 +148,7 @@ impl<S: Store> Shared<S> {
             consortium,
             witness: None,
             track_limiter: crate::track::LookupLimiter::default(),
+            anomalies: crate::anomalies::AnomalyCache::default(),
             checkpoint_push: None,
         }
     }

@@ -80,7 +80,7 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
 }
 
 /// The client's address (none in in-process tests, which then share one allowance).
-fn client(request: &Parts) -> IpAddr {
+pub(crate) fn client(request: &Parts) -> IpAddr {
     request
         .extensions
         .get::<ConnectInfo<std::net::SocketAddr>>()
@@ -88,7 +88,11 @@ fn client(request: &Parts) -> IpAddr {
 }
 
 /// Checks the allowance, the code's form and its enrolment; returns the enrolment.
-fn lookup<S: Store>(shared: &Shared<S>, client: IpAddr, code: &str) -> ApiResult<TrackingRecord> {
+pub(crate) fn lookup<S: Store>(
+    shared: &Shared<S>,
+    client: IpAddr,
+    code: &str,
+) -> ApiResult<TrackingRecord> {
     if !shared.track_limiter.allow(client, shared.clock.monotonic()) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -97,6 +101,12 @@ fn lookup<S: Store>(shared: &Shared<S>, client: IpAddr, code: &str) -> ApiResult
         )
         .with_header("retry-after", "1"));
     }
+    record_for_code(&shared.ledger(), code)
+}
+
+/// The enrolment a tracking code names: a mistyped or malformed code, or one nothing is
+/// recorded under, is a clear error. No rate limit here: [`lookup`] applies it.
+pub fn record_for_code<S: Store>(ledger: &Ledger<S>, code: &str) -> ApiResult<TrackingRecord> {
     if let Err(error) = parse_tracking_code(code) {
         let code = match error {
             TrackingCodeError::Check => "mistyped_tracking_code",
@@ -108,8 +118,7 @@ fn lookup<S: Store>(shared: &Shared<S>, client: IpAddr, code: &str) -> ApiResult
     }
     let hash = tracking_code_hash(code)
         .ok_or_else(|| ApiError::internal("a code that parses has a hash"))?;
-    shared
-        .ledger()
+    ledger
         .state_get::<TrackingRecord>(&keys::tracking(&hash))
         .map_err(ApiError::internal)?
         .ok_or_else(|| {
@@ -231,15 +240,33 @@ pub async fn track<S: Store + 'static>(
     request: Parts,
 ) -> ApiResult<Json<TrackJson>> {
     let record = lookup(&shared, client(&request), &code)?;
+    Ok(Json(track_json(&shared, &record)?))
+}
+
+/// The timeline of an enrolment with its proofs against the checkpoint for proofs.
+pub(crate) fn track_json<S: Store>(
+    shared: &Shared<S>,
+    record: &TrackingRecord,
+) -> ApiResult<TrackJson> {
     let ledger = shared.ledger();
-    let checkpoint = proof_checkpoint(&shared, &ledger)?;
-    let steps = timeline(&ledger, &record, checkpoint.as_ref().map(|c| c.1))?;
-    Ok(Json(TrackJson {
+    let checkpoint = proof_checkpoint(shared, &ledger)?;
+    track_for(&ledger, record, checkpoint)
+}
+
+/// The timeline of an enrolment with its proofs against `checkpoint` (a signed note and
+/// its size), as `GET /v1/track/{code}` answers it.
+pub fn track_for<S: Store>(
+    ledger: &Ledger<S>,
+    record: &TrackingRecord,
+    checkpoint: Option<(String, u64)>,
+) -> ApiResult<TrackJson> {
+    let steps = timeline(ledger, record, checkpoint.as_ref().map(|c| c.1))?;
+    Ok(TrackJson {
         program: record.program.to_string(),
         steps,
         checkpoint_size: checkpoint.as_ref().map(|c| c.1),
         checkpoint: checkpoint.map(|c| c.0),
-    }))
+    })
 }
 
 #[utoipa::path(get, path = "/v1/track/{code}/proof/{log_index}",

@@ -649,10 +649,12 @@ fn checkpoint_note(net: &Testnet, validator: usize, size: u64, root: [u8; 32]) -
     let node = &net.nodes[validator];
     let key = node.checkpoint_key.as_ref().expect("a validator");
     let name = net.genesis.log_origin.clone();
+    // These tests' blocks allocate nothing: the totals tree is still empty.
     let text = Checkpoint {
         origin: net.genesis.log_origin.clone(),
         size,
         root,
+        totals: Some(ledger::totals::empty_root().0),
     }
     .text();
     SignedNote {
@@ -983,6 +985,7 @@ fn quorum_note(node: &Node, validators: &[usize], size: u64, root: Option<[u8; 3
         origin: origin.clone(),
         size,
         root,
+        totals: node.shared.ledger().totals_root_at(size).ok().map(|h| h.0),
     }
     .text();
     let signatures = validators
@@ -1355,4 +1358,479 @@ async fn mistyped_malformed_and_unknown_codes_get_helpful_answers_and_guessing_i
     node.clock.advance(Duration::from_secs(5));
     let (status, _) = node.get(&format!("/v1/track/{}", sample)).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// Every table reachable from the program periods, depth first: (path, answer).
+async fn all_totals(node: &Node) -> Vec<(String, proto::api::TotalsJson)> {
+    let programs: Vec<proto::api::ProgramPeriodsJson> = node.get_as("/v1/totals").await;
+    let mut todo: Vec<String> = programs
+        .iter()
+        .flat_map(|p| {
+            p.periods
+                .iter()
+                .map(|q| format!("/v1/totals/{}/{q}", p.program))
+        })
+        .collect();
+    let mut seen = Vec::new();
+    while let Some(path) = todo.pop() {
+        let totals: proto::api::TotalsJson = node.get_as(&path).await;
+        let base = format!("/v1/totals/{}/{}", totals.program, totals.period);
+        for row in &totals.rows {
+            if !row.at_region_itself {
+                todo.push(format!("{base}/{}", row.region));
+            }
+        }
+        seen.push((path, totals));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn region_totals_hide_cells_under_ten_and_prove_the_rest_against_the_signed_checkpoint() {
+    use ledger::totals::{NodePath, NodeProof, TotalsProofError};
+    let (node, _) = demo_node(300);
+    let index = node.shared.ledger().genesis().clone();
+    let tables = all_totals(&node).await;
+    assert!(
+        tables.len() > 50,
+        "program periods, provinces, regencies, districts, villages"
+    );
+    let (mut published, mut hidden_villages) = (0, 0);
+    for (path, t) in &tables {
+        // Suppression: no published cell under ten; hidden rows are none, or at least two
+        // that together count ten or more, unless the table itself is hidden.
+        for row in &t.rows {
+            if let Some(v) = row.totals {
+                assert!(v.beneficiaries >= 10, "{path}: {row:?}");
+                assert!(t.totals.is_some(), "{path}: a row under a hidden total");
+            } else if row.region.matches('.').count() == 3 {
+                hidden_villages += 1;
+            }
+        }
+        if let Some(total) = t.totals {
+            let shown: u64 = t
+                .rows
+                .iter()
+                .filter_map(|r| r.totals)
+                .map(|v| v.beneficiaries)
+                .sum();
+            let hidden_rows = t.rows.iter().filter(|r| r.totals.is_none()).count();
+            let residual = total.beneficiaries - shown;
+            assert!(
+                hidden_rows == 0 || (hidden_rows >= 2 && residual >= 10),
+                "{path}: {hidden_rows} hidden rows adding up to {residual}"
+            );
+            // The proof: the node's hash among its parent's children, up to the root that
+            // the quorum-signed checkpoint names.
+            let note = t.checkpoint.as_ref().expect("the totals are signed");
+            let verified = ledger::note::verify_checkpoint(
+                note,
+                &index.genesis.log_origin,
+                &index.checkpoint_keys(),
+                &index.witness_keys(),
+            )
+            .unwrap();
+            let root = ledger::Hash32(verified.checkpoint.totals.expect("a totals line"));
+            use ledger::types::{PeriodCode, ProgramCode, RegionCode};
+            let (program, period) = (
+                ProgramCode::new(t.program.as_str()).unwrap(),
+                PeriodCode::new(t.period.as_str()).unwrap(),
+            );
+            let claimed = match &t.region {
+                Some(r) => NodePath::Region(program, period, RegionCode::new(r.as_str()).unwrap()),
+                None => NodePath::Period(program, period),
+            };
+            let proof = NodeProof {
+                path: t.proof.iter().map(|n| n.to_proof_node().unwrap()).collect(),
+            };
+            assert_eq!(
+                proof.verify(&claimed, &root).unwrap(),
+                total.into(),
+                "{path}"
+            );
+            for (row, node_json) in t.rows.iter().zip(&t.row_nodes) {
+                let Some(node_json) = node_json else { continue };
+                let child = node_json.to_proof_node().unwrap();
+                assert!(
+                    proof.path[0].children.contains(&child.hash()),
+                    "{path}: {row:?}"
+                );
+                assert_eq!(Some(child.sums.into()), row.totals);
+            }
+            // A total changed by one Rupiah no longer proves.
+            let mut tampered = proof.clone();
+            tampered.path[0].sums.allocated += 1;
+            assert_eq!(
+                tampered.verify(&claimed, &root),
+                Err(TotalsProofError::NotAChild(0))
+            );
+            published += 1;
+        } else {
+            assert!(
+                t.proof.is_empty() && t.rows.iter().all(|r| r.totals.is_none()),
+                "{path}"
+            );
+        }
+    }
+    assert!(published >= 10, "only {published} tables published");
+    // Anomaly counts come with every published table and never with a hidden one; the
+    // network's "not received" count is the number of allocations whose standing
+    // statement says so, counted here straight from the records.
+    for (path, t) in &tables {
+        assert_eq!(t.anomalies.is_some(), t.totals.is_some(), "{path}");
+    }
+    let top = &tables.iter().find(|(_, t)| t.region.is_none()).unwrap().1;
+    let national = top.anomalies.expect("national anomaly counts");
+    let records: Vec<ledger::state::AllocationRecord> = {
+        use ledger::store::Store as _;
+        let prefix = ledger::state::keys::allocations();
+        node.shared
+            .ledger()
+            .store()
+            .scan(ledger::store::Column::State, &prefix, &prefix, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|(_, v)| borsh::from_slice(v).unwrap())
+            .collect()
+    };
+    let not_received = records
+        .iter()
+        .filter(|r| {
+            r.beneficiary_statement
+                .as_ref()
+                .or(r.receipt.as_ref())
+                .is_some_and(|s| !s.received)
+        })
+        .count() as u64;
+    assert!(
+        not_received > 0,
+        "the demo year has payments reported not received"
+    );
+    assert_eq!(national.reported_not_received, not_received);
+    assert!(national.disbursed_not_confirmed > 0 || national.allocated_not_disbursed > 0);
+
+    // Open data: the same tables as CSV, every row's figures equal to its JSON table's, with
+    // the checkpoint's log size and totals root.
+    let (status, kind, csv) = page(&node, "/v1/open-data/totals.csv").await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::OK, "text/csv; charset=utf-8")
+    );
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        node::open_data::TOTALS_CSV_COLUMNS.join(",")
+    );
+    let root = node
+        .shared
+        .ledger()
+        .totals_root_at(node.shared.ledger().tip().log.size())
+        .unwrap();
+    let mut rows = 0;
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), 19, "{line}");
+        assert_eq!(cells[1], root.to_hex());
+        let path = match cells[5] {
+            "" => format!("/v1/totals/{}/{}", cells[2], cells[3]),
+            region => format!("/v1/totals/{}/{}/{region}", cells[2], cells[3]),
+        };
+        let table = &tables
+            .iter()
+            .find(|(p, _)| *p == path)
+            .unwrap_or_else(|| panic!("{path}"))
+            .1;
+        match table.totals {
+            Some(t) => {
+                assert_eq!(cells[7], "false");
+                assert_eq!(
+                    cells[8..12],
+                    [t.beneficiaries, t.allocated, t.disbursed, t.confirmed].map(|n| n.to_string())
+                );
+            }
+            None => assert!(
+                cells[7] == "true" && cells[8..18].iter().all(|c| c.is_empty()),
+                "{line}"
+            ),
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, tables.len(), "one CSV row per table");
+    assert!(hidden_villages > 0, "the demo has small villages");
+    // The program period sums the whole year's allocations (four PKH stages and six BPNT
+    // months are separate periods, so a period's count is its beneficiaries).
+    let programs: Vec<proto::api::ProgramPeriodsJson> = node.get_as("/v1/totals").await;
+    assert!(
+        programs
+            .iter()
+            .any(|p| p.program == "PKH" && p.periods.len() == 4),
+        "{programs:?}"
+    );
+
+    // Bad input: a clear error, nothing else.
+    for (path, status, expected) in [
+        ("/v1/totals/PKH/2026!", StatusCode::BAD_REQUEST, "bad_code"),
+        (
+            "/v1/totals/NOPE/2026-T1",
+            StatusCode::NOT_FOUND,
+            "unknown_program",
+        ),
+        (
+            "/v1/totals/PKH/2026-T1/99.99",
+            StatusCode::NOT_FOUND,
+            "unknown_region",
+        ),
+        (
+            "/v1/totals/PKH/2026-T1/35.1x",
+            StatusCode::BAD_REQUEST,
+            "bad_code",
+        ),
+    ] {
+        let (got, body) = node.get(path).await;
+        assert_eq!((got, code(&body)), (status, expected), "{path}: {body}");
+    }
+}
+
+/// GETs a page: status, content type, body.
+async fn page(node: &Node, path: &str) -> (StatusCode, String, String) {
+    let request = Request::get(path).body(Body::empty()).unwrap();
+    use tower::ServiceExt;
+    let response = node.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, kind, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn the_explorer_pages_answer_in_both_languages_and_look_codes_up_without_javascript() {
+    let (node, data) = demo_node(300);
+    let (status, kind, home) = page(&node, "/").await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::OK, "text/html; charset=utf-8")
+    );
+    assert!(home.contains("lang=\"id\"") && home.contains("Kode lacak"));
+    assert!(home.len() < 100 * 1024);
+    let (_, _, english) = page(&node, "/?lang=en").await;
+    assert!(english.contains("lang=\"en\"") && english.contains("Tracking code"));
+
+    let sample = data
+        .tracking_codes
+        .iter()
+        .find(|s| s.program == "PKH")
+        .unwrap();
+    let (status, _, found) = page(&node, &format!("/?kode={}", sample.code)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        found.contains("Sudah disalurkan") && found.contains("tercatat di log"),
+        "{found}"
+    );
+    assert!(found.contains(&format!("/v1/track/{}/proof/", sample.code)));
+    assert!(found.contains("id=\"bukti\"") && found.contains(explorer::pages::VERIFY_JS_PATH));
+    assert!(found.len() < 100 * 1024, "{} bytes", found.len());
+    let (_, _, found_en) = page(&node, &format!("/?kode={}&lang=en", sample.code)).await;
+    assert!(found_en.contains("paid out"), "{found_en}");
+
+    let last = sample.code.chars().last().unwrap();
+    let typo = format!(
+        "{}{}",
+        &sample.code[..sample.code.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+    let unknown = ledger::privacy::new_tracking_code(&mut rng);
+    for (code, expected) in [
+        (typo.as_str(), "salah ketik"),
+        ("BNS-12", "bukan kode lacak"),
+        (unknown.as_str(), "Tidak ada bantuan tercatat"),
+    ] {
+        let (status, _, body) = page(&node, &format!("/?kode={code}")).await;
+        assert_eq!(status, StatusCode::OK, "{code}");
+        assert!(
+            body.contains(expected) && !body.contains("id=\"bukti\""),
+            "{code}: {body}"
+        );
+    }
+    // Markup in the code is escaped, never run.
+    let (_, _, body) = page(&node, "/?kode=%3Cscript%3Ealert(1)%3C/script%3E").await;
+    assert!(!body.contains("<script>alert") && body.contains("&lt;script&gt;"));
+
+    let programs: Vec<proto::api::ProgramPeriodsJson> = node.get_as("/v1/totals").await;
+    let pkh = programs.iter().find(|p| p.program == "PKH").unwrap();
+    let (status, _, region) = page(
+        &node,
+        &format!("/wilayah?program=PKH&periode={}", pkh.periods[0]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        region.contains("<svg") && region.contains("Penerima"),
+        "{region}"
+    );
+    let (status, _, _) = page(&node, "/wilayah?program=PKH&periode=2026!").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let request = Request::get(explorer::pages::VERIFY_JS_PATH)
+        .body(Body::empty())
+        .unwrap();
+    use tower::ServiceExt;
+    let response = node.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+}
+
+#[tokio::test]
+async fn no_public_answer_names_a_person_or_shows_a_village_cell_under_ten() {
+    let (node, data) = demo_node(300);
+    let mut answers: Vec<(String, String)> = Vec::new();
+    for (path, totals) in all_totals(&node).await {
+        answers.push((path, serde_json::to_string(&totals).unwrap()));
+        let region = totals
+            .region
+            .clone()
+            .map(|r| format!("&kode={r}"))
+            .unwrap_or_default();
+        for lang in ["", "&lang=en"] {
+            let url = format!(
+                "/wilayah?program={}&periode={}{region}{lang}",
+                totals.program, totals.period
+            );
+            let (_, _, html) = page(&node, &url).await;
+            answers.push((url, html));
+        }
+    }
+    for sample in data.tracking_codes.iter().take(15) {
+        for url in [
+            format!("/v1/track/{}", sample.code),
+            format!("/?kode={}", sample.code),
+        ] {
+            let (_, _, body) = page(&node, &url).await;
+            answers.push((url, body));
+        }
+    }
+    let tip = node.shared.ledger().tip().height;
+    for url in [
+        "/".to_owned(),
+        "/v1/status".into(),
+        "/v1/checkpoint".into(),
+        "/v1/totals".into(),
+        "/v1/open-data/totals.csv".into(),
+        format!("/v1/blocks/{tip}?txs=hashes"),
+        "/v1/blocks/1?txs=hashes".into(),
+    ] {
+        let (_, _, body) = page(&node, &url).await;
+        answers.push((url, body));
+    }
+    // A NIK-shaped value: sixteen digits standing alone (not inside a hex hash).
+    let sixteen_digits = |text: &str| {
+        text.as_bytes()
+            .split(|b| !b.is_ascii_alphanumeric())
+            .any(|word| word.len() == 16 && word.iter().all(u8::is_ascii_digit))
+    };
+    for (url, body) in &answers {
+        assert!(
+            !sixteen_digits(body),
+            "{url}: an identity-number-shaped value"
+        );
+        for person in &data.people {
+            assert!(
+                !body.contains(&person.pseudonym.to_string()),
+                "{url}: a pseudonym"
+            );
+            assert!(!body.contains(&person.nik), "{url}: a NIK");
+            assert!(
+                !body.contains(&person.account_number),
+                "{url}: an account number"
+            );
+            assert!(
+                !body.contains(&person.name),
+                "{url}: a demo name ({})",
+                person.name
+            );
+        }
+    }
+    // Village-level cells: every published one counts ten or more (checked on the JSON,
+    // which the pages render).
+    for (url, body) in answers.iter().filter(|(u, _)| u.starts_with("/v1/totals/")) {
+        let totals: proto::api::TotalsJson = serde_json::from_str(body).unwrap();
+        for row in totals
+            .rows
+            .iter()
+            .filter(|r| r.region.matches('.').count() == 3)
+        {
+            assert!(
+                row.totals.is_none_or(|v| v.beneficiaries >= 10),
+                "{url}: {row:?}"
+            );
+        }
+    }
+    assert!(answers.len() > 100, "{} answers scanned", answers.len());
+}
+
+/// The browser test (`tests/browser/explorer.py`) against this node served on a real port:
+/// headless Chromium at 360 px checks every proof with WebCrypto. Set
+/// `BANSOS_SCREENSHOTS=DIR` to keep its screenshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorer_verifies_its_proofs_in_headless_chromium() {
+    let (node, data) = demo_node(300);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(node::server::serve(
+        listener,
+        node.router.clone(),
+        node::server::ServerLimits::default(),
+    ));
+    let sample = data
+        .tracking_codes
+        .iter()
+        .find(|s| s.program == "PKH")
+        .unwrap();
+    let programs: Vec<proto::api::ProgramPeriodsJson> = node.get_as("/v1/totals").await;
+    let period = &programs
+        .iter()
+        .find(|p| p.program == "PKH")
+        .unwrap()
+        .periods[0];
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser/explorer.py");
+    let downloads = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new("/usr/bin/python3");
+    command
+        .arg(script)
+        .args([
+            "--url",
+            &url,
+            "--code",
+            &sample.code,
+            "--program",
+            "PKH",
+            "--period",
+            period,
+        ])
+        .arg("--downloads")
+        .arg(downloads.path());
+    if let Ok(dir) = std::env::var("BANSOS_SCREENSHOTS") {
+        command.args(["--screenshots", &dir]);
+    }
+    // The script's own waits are bounded (20 s each); the node answers from other threads.
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect(
+            "python3 runs (scripts/setup.sh installs chromium, chromium-driver, python3-selenium)",
+        );
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{log}");
+    assert!(output.status.success(), "{log}");
 }

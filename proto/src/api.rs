@@ -73,6 +73,7 @@ impl HeaderJson {
             log_size: header.log_size,
             log_root: header.log_root.to_string(),
             state_root: header.state_root.to_string(),
+            totals_root: header.totals_root.to_string(),
         }
     }
 }
@@ -93,6 +94,7 @@ impl HeaderJson {
             log_size: self.log_size,
             log_root: Hash32::from_hex(&self.log_root).ok()?,
             state_root: Hash32::from_hex(&self.state_root).ok()?,
+            totals_root: Hash32::from_hex(&self.totals_root).ok()?,
         })
     }
 }
@@ -221,6 +223,9 @@ pub struct HeaderJson {
     pub log_size: u64,
     pub log_root: String,
     pub state_root: String,
+    /// The totals tree's root (SHA-256, hex): see `GET /v1/totals`.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub totals_root: String,
 }
 
 /// A committed transaction with its hash.
@@ -477,4 +482,150 @@ pub struct CheckpointReceivedJson {
     /// node's log at that size: kept as evidence).
     #[schema(pattern = "^(merged|pending|conflict)$")]
     pub status: String,
+}
+
+/// Totals of a region (or a program period) under one program period: one beneficiary per
+/// allocation; amounts in Rupiah.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TotalsValueJson {
+    pub beneficiaries: u64,
+    pub allocated: u64,
+    pub disbursed: u64,
+    /// Disbursed and confirmed received (the beneficiary's own word prevails).
+    pub confirmed: u64,
+}
+
+impl From<ledger::totals::Totals> for TotalsValueJson {
+    fn from(t: ledger::totals::Totals) -> Self {
+        TotalsValueJson {
+            beneficiaries: t.beneficiaries,
+            allocated: t.allocated,
+            disbursed: t.disbursed,
+            confirmed: t.confirmed,
+        }
+    }
+}
+
+impl From<TotalsValueJson> for ledger::totals::Totals {
+    fn from(t: TotalsValueJson) -> Self {
+        ledger::totals::Totals {
+            beneficiaries: t.beneficiaries,
+            allocated: t.allocated,
+            disbursed: t.disbursed,
+            confirmed: t.confirmed,
+        }
+    }
+}
+
+/// One node of the totals tree with everything its SHA-256 hash is computed from
+/// (`ledger::totals`): a verifier hashes it and finds the hash among its parent's
+/// `children`, up to the root that a signed checkpoint names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TotalsNodeJson {
+    /// The program, the period or the full region code; empty for the root.
+    pub segment: String,
+    pub sums: TotalsValueJson,
+    /// Records at this region itself (not under a child).
+    pub own: TotalsValueJson,
+    /// Hex: blinds the node's hash (derived from its records).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub salt: String,
+    /// The children's hashes, hex, in segment order.
+    pub children: Vec<String>,
+}
+
+impl TotalsNodeJson {
+    pub fn from_proof_node(node: &ledger::totals::ProofNode) -> TotalsNodeJson {
+        TotalsNodeJson {
+            segment: node.segment.clone(),
+            sums: node.sums.into(),
+            own: node.own.into(),
+            salt: node.salt.to_hex(),
+            children: node.children.iter().map(|h| h.to_hex()).collect(),
+        }
+    }
+
+    /// The node back, for verification (`None` if a hash is malformed).
+    pub fn to_proof_node(&self) -> Option<ledger::totals::ProofNode> {
+        use ledger::types::Hash32;
+        Some(ledger::totals::ProofNode {
+            segment: self.segment.clone(),
+            sums: self.sums.into(),
+            own: self.own.into(),
+            salt: Hash32::from_hex(&self.salt).ok()?,
+            children: self
+                .children
+                .iter()
+                .map(|h| Hash32::from_hex(h).ok())
+                .collect::<Option<Vec<_>>>()?,
+        })
+    }
+}
+
+/// One row of a totals table: a sub-region, or the records kept at the region itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RegionTotalsJson {
+    /// The region code.
+    pub region: String,
+    /// Its name in genesis (the code when it has none).
+    pub name: String,
+    /// `None` when suppressed: under 10 beneficiaries, or derivable from published totals.
+    pub totals: Option<TotalsValueJson>,
+    /// True for the row of records kept at the region itself rather than a sub-region.
+    pub at_region_itself: bool,
+}
+
+/// `GET /v1/totals/{program}/{period}[/{region}]`: a region's totals under a program period
+/// and its sub-regions' (k = 10 suppression, complementary included), with the tree nodes
+/// that prove each published total against `checkpoint`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TotalsJson {
+    pub program: String,
+    pub period: String,
+    /// `None` for the whole program period (the rows are provinces).
+    pub region: Option<String>,
+    pub name: String,
+    /// `None` when the region itself is suppressed.
+    pub totals: Option<TotalsValueJson>,
+    pub rows: Vec<RegionTotalsJson>,
+    /// Cells under this many beneficiaries are never published.
+    pub threshold: u64,
+    /// The node first, the root last; empty when the region is suppressed.
+    pub proof: Vec<TotalsNodeJson>,
+    /// The node of each published sub-region row, in row order (`None` for suppressed
+    /// rows and the row of the region itself).
+    pub row_nodes: Vec<Option<TotalsNodeJson>>,
+    /// The region's anomaly counts (all programs and periods); `None` when the region's
+    /// totals are suppressed.
+    pub anomalies: Option<AnomalyCountsJson>,
+    /// A checkpoint signed by a quorum whose `bansos-totals` line is the root `proof` ends
+    /// at; `None` while the latest totals are not yet signed (ask again in a moment).
+    pub checkpoint: Option<String>,
+    pub checkpoint_size: Option<u64>,
+}
+
+/// Anomaly counts of a region, across programs and periods, at the latest block's time:
+/// never a list of people.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AnomalyCountsJson {
+    /// Allocated more than 30 days ago and not paid.
+    pub allocated_not_disbursed: u64,
+    /// Paid more than 30 days ago and no confirmation of receipt.
+    pub disbursed_not_confirmed: u64,
+    /// The beneficiary or their pendamping says the money did not arrive.
+    pub reported_not_received: u64,
+    /// Objections still open after their 14-day deadline.
+    pub objections_overdue: u64,
+    /// Payments recorded after the beneficiary's death was recorded.
+    pub paid_after_death: u64,
+    /// Beneficiaries whose payment account reference is also used for someone else.
+    pub shared_account: u64,
+}
+
+/// A program and the periods it has totals for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProgramPeriodsJson {
+    pub program: String,
+    pub name: String,
+    pub periods: Vec<String>,
 }

@@ -203,9 +203,16 @@ func main() {
 	if requireCosignature && cosigned == 0 {
 		fail("the checkpoint carries no witness cosignature:\n%s", msg)
 	}
+	// c2sp.org/tlog-checkpoint: origin, size, root, then optional extension lines (this
+	// log writes one, "bansos-totals <base64>", which the log check does not need).
 	lines := strings.Split(strings.TrimSuffix(n.Text, "\n"), "\n")
-	if len(lines) != 3 || lines[0] != g.LogOrigin {
+	if len(lines) < 3 || lines[0] != g.LogOrigin {
 		fail("the checkpoint text is not origin/size/root for %q: %q", g.LogOrigin, n.Text)
+	}
+	for _, extension := range lines[3:] {
+		if extension == "" {
+			fail("an empty extension line in %q", n.Text)
+		}
 	}
 	size, err := strconv.ParseInt(lines[1], 10, 64)
 	if err != nil || size < 1 {

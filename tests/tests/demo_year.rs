@@ -264,3 +264,60 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_totals_tree_sums_every_allocation_and_matches_a_rebuild() {
+    use ledger::state::{keys, AllocationRecord};
+    use ledger::store::Column;
+    use ledger::totals::{self, NodePath, NodeProof};
+    let (net, data) = demo(14, 120);
+    let mut ledger = Ledger::open(MemoryStore::new(), net.genesis.clone()).unwrap();
+    apply_all(&mut ledger, &data);
+    let header = ledger.header(ledger.tip().height).unwrap().unwrap();
+    assert_eq!(
+        totals::recompute_root(ledger.store()).unwrap(),
+        header.totals_root
+    );
+    // The root's sums are the sums over every allocation record, counted here directly.
+    let records: Vec<AllocationRecord> = ledger
+        .store()
+        .scan(
+            Column::State,
+            &keys::allocations(),
+            &keys::allocations(),
+            usize::MAX,
+        )
+        .unwrap()
+        .iter()
+        .map(|(_, bytes)| borsh::from_slice(bytes).unwrap())
+        .collect();
+    assert!(records.len() > 100, "the demo allocates");
+    let root = ledger.totals_node(&NodePath::Root).unwrap().unwrap();
+    assert_eq!(root.sums.beneficiaries, records.len() as u64);
+    assert_eq!(
+        root.sums.allocated,
+        records.iter().map(|r| r.amount.0).sum::<u64>()
+    );
+    assert_eq!(
+        root.sums.disbursed,
+        records
+            .iter()
+            .filter_map(|r| r.disbursement.as_ref())
+            .map(|d| d.amount.0)
+            .sum::<u64>()
+    );
+    assert!(root.sums.confirmed > 0 && root.sums.confirmed <= root.sums.disbursed);
+    // Every village cell proves against the checkpoint's totals root.
+    let checkpoint = ledger.checkpoint_at(header.log_size).unwrap();
+    let committed = ledger::Hash32(checkpoint.totals.unwrap());
+    for record in records.iter().take(50) {
+        let path = NodePath::Region(
+            record.program.clone(),
+            record.period.clone(),
+            record.village.clone(),
+        );
+        let proof = NodeProof::build(ledger.store(), &path).unwrap();
+        let sums = proof.verify(&path, &committed).unwrap();
+        assert!(sums.beneficiaries >= 1);
+    }
+}

@@ -49,10 +49,11 @@ fn golden_block_header_hash() {
         log_size: 1_000,
         log_root: Hash32::digest(b"log"),
         state_root: Hash32::digest(b"state"),
+        totals_root: Hash32::digest(b"totals"),
     };
     assert_eq!(
         header.hash().to_hex(),
-        "e4aaa1f1b5429422809b202b2731e1725aebce1fe20f0ad3cbbb48068ff468d9"
+        "2533a3d4b0921735c5f83af40b1a11b93edd17d97609bb5d80fd11ddf43785bb"
     );
 }
 

@@ -183,6 +183,7 @@ mod tests {
                 log_size: 0,
                 log_root: Hash32::ZERO,
                 state_root: Hash32::ZERO,
+                totals_root: Hash32::ZERO,
             },
             txs: Vec::new(),
         }
