@@ -9,6 +9,7 @@
 //! ledger's records in.
 
 pub mod anomalies;
+pub mod blocks;
 pub mod pages;
 pub mod suppress;
 

@@ -9,7 +9,8 @@
 pub use maud::Markup;
 use maud::{html, PreEscaped, DOCTYPE};
 use proto::api::{
-    AnomalyCountsJson, ProgramPeriodsJson, TotalsJson, TotalsValueJson, TrackJson, TrackStepJson,
+    AnomalyCountsJson, BlockSummaryJson, ProgramPeriodsJson, TotalsJson, TotalsValueJson,
+    TrackJson, TrackStepJson, TxState, TxStatusJson,
 };
 use serde::Serialize;
 
@@ -19,6 +20,9 @@ use crate::suppress::K_MIN;
 pub const VERIFY_JS: &str = include_str!("../static/verify.js");
 /// Where the script is served; the name carries a version so it may be cached for ever.
 pub const VERIFY_JS_PATH: &str = "/static/verify-v1.js";
+/// The chain browser's live-update script, served at [`LIVE_JS_PATH`].
+pub const LIVE_JS: &str = include_str!("../static/live.js");
+pub const LIVE_JS_PATH: &str = "/static/live-v1.js";
 
 /// The page's language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +97,19 @@ svg{width:100%;height:auto}small{color:#444}
 "#;
 
 fn page(lang: Lang, title: &str, here: &str, body: Markup, data: Option<String>) -> Markup {
+    page_with(lang, title, here, body, data, None)
+}
+
+/// A page; `data` is the proof data the verification script reads, `script` another script
+/// (the chain browser's live updates).
+fn page_with(
+    lang: Lang,
+    title: &str,
+    here: &str,
+    body: Markup,
+    data: Option<String>,
+    script: Option<&str>,
+) -> Markup {
     let other = match lang {
         Lang::Id => ("en", "English"),
         Lang::En => ("id", "Bahasa Indonesia"),
@@ -113,6 +130,7 @@ fn page(lang: Lang, title: &str, here: &str, body: Markup, data: Option<String>)
                     nav aria-label=(lang.pick("Menu utama", "Main menu")) {
                         a href=(with_lang("/", lang)) { (lang.pick("Bantuan saya", "My aid")) }
                         a href=(with_lang("/wilayah", lang)) { (lang.pick("Wilayah", "Regions")) }
+                        a href=(with_lang("/blok", lang)) { (lang.pick("Blok", "Blocks")) }
                         a href=(switch) hreflang=(other.0) lang=(other.0) { (other.1) }
                     }
                 }
@@ -125,6 +143,9 @@ fn page(lang: Lang, title: &str, here: &str, body: Markup, data: Option<String>)
                 @if let Some(data) = data {
                     script type="application/json" id="bukti" { (PreEscaped(data)) }
                     script src=(VERIFY_JS_PATH) defer {}
+                }
+                @if let Some(script) = script {
+                    script src=(script) defer {}
                 }
             }
         }
@@ -623,6 +644,135 @@ fn rows_table(lang: Lang, t: &TotalsJson) -> Markup {
             }
         } }
     }
+}
+
+/// What the chain browser (`/blok`) shows.
+pub struct BlockPage<'a> {
+    /// The height or hash searched for ("" for none).
+    pub search: &'a str,
+    /// `None` without a search; `Some(None)` when no block matches it.
+    pub found: Option<Option<&'a BlockSummaryJson>>,
+    /// The transaction hash asked about ("" for none).
+    pub tx: &'a str,
+    /// `None` without a question; `Some(None)` when the hash is malformed.
+    pub tx_status: Option<Option<&'a TxStatusJson>>,
+    /// The latest blocks, newest first.
+    pub latest: &'a [BlockSummaryJson],
+}
+
+/// The chain browser.
+pub fn block_page(lang: Lang, here: &str, page_data: &BlockPage<'_>) -> Markup {
+    let body = html! {
+        h1 { (lang.pick("Blok", "Blocks")) }
+        form method="get" action="/blok" {
+            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+            label for="cari" { (lang.pick("Tinggi atau hash blok", "Block height or hash")) }
+            input id="cari" name="cari" value=(page_data.search) autocomplete="off" style="text-transform:none";
+            button type="submit" { (lang.pick("Cari blok", "Find block")) }
+        }
+        form method="get" action="/blok" {
+            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+            label for="tx" { (lang.pick("Hash transaksi", "Transaction hash")) }
+            input id="tx" name="tx" value=(page_data.tx) autocomplete="off" style="text-transform:none";
+            button type="submit" { (lang.pick("Cek status", "Check status")) }
+        }
+        @if let Some(status) = page_data.tx_status { (tx_status_text(lang, status)) }
+        @match page_data.found {
+            Some(Some(block)) => { h2 { (lang.pick("Blok ", "Block ")) (block.height) } (block_detail(lang, block)) },
+            Some(None) => p.msg role="alert" { (lang.pick("Tidak ada blok dengan tinggi atau hash itu.", "No block has that height or hash.")) },
+            None => {},
+        }
+        h2 { (lang.pick("Blok terbaru", "Latest blocks")) }
+        div.scroll { table {
+            thead { tr {
+                th scope="col" { (lang.pick("Tinggi", "Height")) }
+                th scope="col" { (lang.pick("Waktu (UTC)", "Time (UTC)")) }
+                th scope="col" { (lang.pick("Pengusul", "Proposer")) }
+                th scope="col" { (lang.pick("Penanda tangan", "Signers")) }
+                th scope="col" { (lang.pick("Transaksi", "Transactions")) }
+                th scope="col" { (lang.pick("Jenis", "Kinds")) }
+            } }
+            tbody id="blocks" {
+                @for b in page_data.latest {
+                    tr {
+                        th scope="row" { a href=(format!("/blok?cari={}{}", b.height, if lang == Lang::En { "&lang=en" } else { "" })) { (b.height) } }
+                        td { (b.time.get(11..19).unwrap_or(&b.time)) }
+                        td { (b.proposer) }
+                        td { (b.signers.len()) }
+                        td { (b.tx_count) }
+                        td { (kinds_text(b)) }
+                    }
+                }
+            }
+        } }
+    };
+    // The live updates are the extra: the page is complete without them.
+    page_with(
+        lang,
+        lang.pick("Blok", "Blocks"),
+        here,
+        body,
+        None,
+        Some(LIVE_JS_PATH),
+    )
+}
+
+fn kinds_text(block: &BlockSummaryJson) -> String {
+    block
+        .by_type
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn block_detail(lang: Lang, b: &BlockSummaryJson) -> Markup {
+    html! {
+        dl {
+            dt { "Hash" } dd { code style="word-break:break-all" { (b.hash) } }
+            dt { (lang.pick("Waktu", "Time")) } dd { (b.time) }
+            dt { (lang.pick("Diusulkan oleh", "Proposed by")) } dd { (b.proposer) }
+            dt { (lang.pick("Sertifikat ditandatangani oleh", "Certificate signed by")) } dd { (b.signers.join(", ")) }
+            dt { (lang.pick("Transaksi menurut jenis", "Transactions by kind")) } dd { (kinds_text(b)) }
+            dt { (lang.pick("Transaksi menurut kabupaten/kota", "Transactions by regency")) }
+            dd { (b.by_regency.iter().map(|(r, n)| format!("{r}: {n}")).collect::<Vec<_>>().join(", ")) }
+            dt { (lang.pick("Dialokasikan / disalurkan", "Allocated / disbursed")) }
+            dd { (rupiah(lang, b.allocated)) " / " (rupiah(lang, b.disbursed)) }
+        }
+    }
+}
+
+fn tx_status_text(lang: Lang, status: Option<&TxStatusJson>) -> Markup {
+    let text = match status {
+        None => lang
+            .pick(
+                "Itu bukan hash transaksi (64 karakter heksadesimal).",
+                "That is not a transaction hash (64 hex characters).",
+            )
+            .to_owned(),
+        Some(s) => match (s.status, s.height) {
+            (TxState::Committed, Some(h)) => format!(
+                "{} {h}",
+                lang.pick("Tercatat di blok", "Committed at height")
+            ),
+            (TxState::Pending, _) => lang
+                .pick(
+                    "Menunggu dimasukkan ke blok.",
+                    "Pending: waiting for a block.",
+                )
+                .to_owned(),
+            (TxState::Rejected, _) => lang
+                .pick("Ditolak oleh node ini.", "Refused by this node.")
+                .to_owned(),
+            _ => lang
+                .pick(
+                    "Transaksi ini tidak dikenal node ini.",
+                    "This node does not know this transaction.",
+                )
+                .to_owned(),
+        },
+    };
+    html! { p.msg role="status" { (text) } }
 }
 
 #[cfg(test)]

@@ -93,14 +93,15 @@ pub fn compute<S: Store>(ledger: &Ledger<S>) -> Result<AnomalyTable, LedgerError
     let now = ledger.tip().time_ms;
     let mut villages: BTreeMap<RegionCode, AnomalyCounts> = BTreeMap::new();
     let mut deaths: HashMap<Pseudonym, Option<TimeMs>> = HashMap::new();
-    let mut accounts: HashMap<Hash32, Vec<(Pseudonym, RegionCode)>> = HashMap::new();
+    let mut accounts: Vec<(Hash32, Pseudonym, RegionCode)> = Vec::new();
     scan(ledger, &keys::allocations(), |record: AllocationRecord| {
         let died_at = match &record.disbursement {
             Some(paid) => {
-                let people = accounts.entry(paid.account_ref_hash).or_default();
-                if people.iter().all(|(p, _)| *p != record.beneficiary) {
-                    people.push((record.beneficiary, record.village.clone()));
-                }
+                accounts.push((
+                    paid.account_ref_hash,
+                    record.beneficiary,
+                    record.village.clone(),
+                ));
                 death_time(ledger, &mut deaths, &record.beneficiary)?
             }
             None => None,
@@ -112,10 +113,8 @@ pub fn compute<S: Store>(ledger: &Ledger<S>) -> Result<AnomalyTable, LedgerError
             .add(&flags);
         Ok(())
     })?;
-    for people in accounts.values().filter(|p| p.len() > 1) {
-        for (_, village) in people {
-            villages.entry(village.clone()).or_default().shared_account += 1;
-        }
+    for village in shared_accounts(accounts) {
+        villages.entry(village).or_default().shared_account += 1;
     }
     scan(ledger, &keys::objections(), |record: ObjectionRecord| {
         if objection_overdue(&record, now) {
@@ -131,6 +130,21 @@ pub fn compute<S: Store>(ledger: &Ledger<S>) -> Result<AnomalyTable, LedgerError
         Ok(())
     })?;
     Ok(roll_up(villages))
+}
+
+/// The village of each beneficiary paid into an account that someone else was paid into
+/// too (one entry per beneficiary and account). Sorting keeps it linear-logarithmic however
+/// many people share one account, which is exactly the case it looks for.
+fn shared_accounts(mut payments: Vec<(Hash32, Pseudonym, RegionCode)>) -> Vec<RegionCode> {
+    payments.sort_unstable_by_key(|a| (a.0, a.1));
+    payments.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    let mut out = Vec::new();
+    for group in payments.chunk_by(|a, b| a.0 == b.0) {
+        if group.len() > 1 {
+            out.extend(group.iter().map(|(_, _, village)| village.clone()));
+        }
+    }
+    out
 }
 
 /// Adds each village's counts to every region above it and to the whole network ("").
@@ -181,4 +195,64 @@ fn death_time<S: Store>(
     }
     known.insert(*person, time);
     Ok(time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment(account: u8, person: u8, village: &str) -> (Hash32, Pseudonym, RegionCode) {
+        (
+            Hash32([account; 32]),
+            Hash32([person; 32]),
+            RegionCode::new(village).expect("a region code"),
+        )
+    }
+
+    #[test]
+    fn an_account_counts_once_per_person_and_only_when_shared() {
+        let villages = shared_accounts(vec![
+            payment(1, 10, "35.10.01.2001"),
+            payment(1, 11, "35.10.01.2002"),
+            payment(1, 10, "35.10.01.2001"), // the same person paid again: still one
+            payment(2, 12, "35.10.01.2001"), // alone in their account
+            payment(3, 13, "35.10.02.2001"),
+            payment(3, 13, "35.10.02.2001"),
+        ]);
+        let mut names: Vec<&str> = villages.iter().map(|v| v.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["35.10.01.2001", "35.10.01.2002"]);
+    }
+
+    #[test]
+    fn an_account_shared_by_many_counts_each_of_them() {
+        let many: Vec<_> = (0..50_000u32)
+            .map(|i| {
+                let mut person = [0u8; 32];
+                person[..4].copy_from_slice(&i.to_be_bytes());
+                (
+                    Hash32([1; 32]),
+                    Hash32(person),
+                    RegionCode::new("35.10").expect("a code"),
+                )
+            })
+            .collect();
+        assert_eq!(shared_accounts(many).len(), 50_000);
+    }
+
+    #[test]
+    fn counts_add_up_every_level_and_to_the_network() {
+        let mut villages = BTreeMap::new();
+        let one = AnomalyCounts {
+            reported_not_received: 1,
+            ..AnomalyCounts::default()
+        };
+        villages.insert(RegionCode::new("35.10.01.2001").expect("a code"), one);
+        villages.insert(RegionCode::new("35.10.02.2001").expect("a code"), one);
+        let table = roll_up(villages);
+        assert_eq!(table["35.10.01"].reported_not_received, 1);
+        assert_eq!(table["35.10"].reported_not_received, 2);
+        assert_eq!(table["35"].reported_not_received, 2);
+        assert_eq!(table[""].reported_not_received, 2);
+    }
 }

@@ -205,7 +205,11 @@ async fn limit_requests(
         crate::web::lookup_page,
         crate::web::region_page,
         crate::web::verify_js,
-        crate::open_data::totals_csv_handler
+        crate::open_data::totals_csv_handler,
+        crate::web::live_js,
+        crate::chain_web::summaries,
+        crate::chain_web::events,
+        crate::chain_web::block_page
     ),
     components(schemas(
         proto::api::InclusionProofJson,
@@ -220,6 +224,7 @@ async fn limit_requests(
         proto::api::RegionTotalsJson,
         proto::api::ProgramPeriodsJson,
         proto::api::AnomalyCountsJson,
+        proto::api::BlockSummaryJson,
         StatusJson,
         BlockJson,
         SubmittedJson,
@@ -252,6 +257,7 @@ pub fn router<S: Store + 'static>(shared: Arc<Shared<S>>) -> Router {
         .merge(crate::log_api::routes::<S>())
         .merge(crate::track::routes::<S>())
         .merge(crate::web::routes::<S>())
+        .merge(crate::chain_web::routes::<S>())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             InFlight::new(REQUESTS_IN_FLIGHT_MAX, REQUESTS_PER_CLIENT_MAX),
@@ -451,7 +457,7 @@ async fn submit_txs<S: Store + 'static>(
     Ok(Json(BatchJson { results }))
 }
 
-fn parse_hash(text: &str, what: &str) -> ApiResult<Hash32> {
+pub(crate) fn parse_hash(text: &str, what: &str) -> ApiResult<Hash32> {
     Hash32::from_hex(text).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -470,6 +476,14 @@ async fn tx_status<S: Store + 'static>(
     Path(hash): Path<String>,
 ) -> ApiResult<Json<TxStatusJson>> {
     let hash = parse_hash(&hash, "transaction hash")?;
+    Ok(Json(tx_status_of(&shared, hash)?))
+}
+
+/// Where a transaction stands on this node: committed, pending, refused or unknown.
+pub(crate) fn tx_status_of<S: Store>(
+    shared: &Shared<S>,
+    hash: ledger::types::TxHash,
+) -> ApiResult<TxStatusJson> {
     let location = shared
         .ledger()
         .tx_location(&hash)
@@ -487,7 +501,7 @@ async fn tx_status<S: Store + 'static>(
         out.height = Some(location.height);
         out.index = Some(location.index);
         out.log_index = Some(location.log_index);
-        return Ok(Json(out));
+        return Ok(out);
     }
     match shared.mempool().status(&hash) {
         PoolStatus::Pending => out.status = TxState::Pending,
@@ -497,7 +511,7 @@ async fn tx_status<S: Store + 'static>(
         }
         PoolStatus::Unknown => {}
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 /// Query of `GET /v1/blocks/{height}`.

@@ -25,6 +25,7 @@
 
 pub mod anomalies;
 pub mod api;
+pub mod chain_web;
 pub mod checkpoints;
 pub mod clock;
 pub mod config;

@@ -113,6 +113,8 @@ pub struct Shared<S: Store> {
     pub witness: Option<Witness>,
     /// Tracking lookups allowed per client address.
     pub track_limiter: crate::track::LookupLimiter,
+    /// The height of the latest committed block, for live updates (`/v1/events`).
+    pub committed_height: tokio::sync::watch::Sender<u64>,
     /// The anomaly counts per region, recomputed as the chain moves.
     pub anomalies: crate::anomalies::AnomalyCache,
     /// Where this validator's own checkpoint signatures go to be pushed to peers.
@@ -131,7 +133,8 @@ impl<S: Store> Shared<S> {
         clock: Arc<dyn Clock>,
     ) -> Shared<S> {
         let metrics = Metrics::new();
-        metrics.height.set(gauge(ledger.tip().height));
+        let ledger_height = ledger.tip().height;
+        metrics.height.set(gauge(ledger_height));
         let checkpoints = Checkpoints::new(ledger.genesis(), None);
         let consortium = Consortium::new(ledger.genesis());
         Shared {
@@ -149,6 +152,7 @@ impl<S: Store> Shared<S> {
             witness: None,
             track_limiter: crate::track::LookupLimiter::default(),
             anomalies: crate::anomalies::AnomalyCache::default(),
+            committed_height: tokio::sync::watch::Sender::new(ledger_height),
             checkpoint_push: None,
         }
     }
@@ -385,6 +389,7 @@ impl<S: Store> Shared<S> {
         });
         self.update_mempool_metrics(&pool);
         self.metrics.height.set(gauge(height));
+        self.committed_height.send_replace(height);
         self.metrics.blocks_committed.inc();
         self.metrics.txs_committed.inc_by(committed.len() as u64);
         Ok(committed.len())

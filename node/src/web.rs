@@ -38,6 +38,7 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
         .route("/", get(lookup_page::<S>))
         .route("/wilayah", get(region_page::<S>))
         .route(pages::VERIFY_JS_PATH, get(verify_js))
+        .route(pages::LIVE_JS_PATH, get(live_js))
         .route("/v1/totals", get(programs::<S>))
         .route("/v1/totals/{program}/{period}", get(period_totals::<S>))
         .route(
@@ -71,6 +72,19 @@ pub async fn verify_js() -> Response {
             (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
         ],
         pages::VERIFY_JS,
+    )
+        .into_response()
+}
+
+#[utoipa::path(get, path = "/static/live-v1.js",
+    responses((status = 200, description = "The chain browser's live updates (server-sent events); immutable", content_type = "text/javascript")))]
+pub async fn live_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        pages::LIVE_JS,
     )
         .into_response()
 }
@@ -153,9 +167,10 @@ pub struct RegionQuery {
 }
 
 #[utoipa::path(get, path = "/wilayah",
-    params(("program" = Option<String>, Query), ("periode" = Option<String>, Query),
-           ("kode" = Option<String>, Query, description = "A region code; the program period's provinces without one"),
-           ("lang" = Option<String>, Query, description = "`en` for English")),
+    params(("program" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{0,32}$"),
+           ("periode" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{0,32}$"),
+           ("kode" = Option<String>, Query, description = "A region code; the program period's provinces without one", pattern = "^([0-9]{2}(\\.[0-9]{2,4}){0,3})?$"),
+           ("lang" = Option<String>, Query, description = "`en` for English; anything else is Bahasa Indonesia")),
     responses((status = 200, description = "The region dashboard", content_type = "text/html"),
               (status = 400, body = proto::api::ErrorBody, description = "a malformed code"),
               (status = 404, body = proto::api::ErrorBody, description = "no such program or region")))]
@@ -168,7 +183,26 @@ pub async fn region_page<S: Store + 'static>(
     let lang = Lang::from_query(params.lang.as_deref());
     let ledger = shared.ledger();
     let programs = program_periods(&ledger)?;
-    let totals = match (params.program, params.periode) {
+    let chosen = |value: Option<String>| value.filter(|v| !v.is_empty());
+    let (program, period) = (chosen(params.program), chosen(params.periode));
+    // Each code given must be well-formed even when the page has nothing to show for it.
+    if let Some(p) = &program {
+        ProgramCode::new(p.as_str()).map_err(|e| bad_code("program", e))?;
+    }
+    if let Some(p) = &period {
+        PeriodCode::new(p.as_str()).map_err(|e| bad_code("period", e))?;
+    }
+    if let Some(k) = params.kode.as_deref().filter(|k| !k.is_empty()) {
+        let region = RegionCode::new(k).map_err(|e| bad_code("region", e))?;
+        if !ledger.genesis().regions.contains_key(&region) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_region",
+                "no such region in genesis",
+            ));
+        }
+    }
+    let totals = match (program, period) {
         (Some(program), Some(period)) => Some(totals_json(
             &ledger,
             &*anomaly_table(&shared, &ledger)?,

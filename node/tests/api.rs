@@ -1723,6 +1723,9 @@ async fn no_public_answer_names_a_person_or_shows_a_village_cell_under_ten() {
         "/v1/checkpoint".into(),
         "/v1/totals".into(),
         "/v1/open-data/totals.csv".into(),
+        "/v1/blocks/summaries?count=50".into(),
+        "/blok".into(),
+        format!("/blok?cari={tip}"),
         format!("/v1/blocks/{tip}?txs=hashes"),
         "/v1/blocks/1?txs=hashes".into(),
     ] {
@@ -1833,4 +1836,95 @@ async fn the_explorer_verifies_its_proofs_in_headless_chromium() {
     );
     println!("{log}");
     assert!(output.status.success(), "{log}");
+}
+
+#[tokio::test]
+async fn the_chain_browser_summarises_blocks_finds_them_and_streams_new_ones() {
+    let (node, _) = demo_node(40);
+    let tip = node.shared.ledger().tip().height;
+    let latest: Vec<proto::api::BlockSummaryJson> =
+        node.get_as("/v1/blocks/summaries?count=5").await;
+    let heights: Vec<u64> = latest.iter().map(|b| b.height).collect();
+    assert_eq!(heights, (tip - 4..=tip).rev().collect::<Vec<_>>());
+    for b in &latest {
+        assert_eq!(
+            b.by_type.values().sum::<u64>(),
+            u64::from(b.tx_count),
+            "{b:?}"
+        );
+        assert!(b.by_regency.values().sum::<u64>() <= u64::from(b.tx_count));
+        assert!(
+            b.by_regency.keys().all(|r| r.matches('.').count() <= 1),
+            "regencies only: {b:?}"
+        );
+    }
+    for bad in [
+        "count=x",
+        "count=0",
+        "count=51",
+        "before=0",
+        "before=9223372036854775808",
+    ] {
+        let (status, body) = node.get(&format!("/v1/blocks/summaries?{bad}")).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "bad_query"),
+            "{bad}"
+        );
+    }
+
+    // Live: a stream opened now carries the next block's summary, with the institutions
+    // whose validators signed its certificate.
+    let request = Request::get("/v1/events").body(Body::empty()).unwrap();
+    let response = node.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut stream = response.into_body();
+    let nonce = {
+        let pemda = node.net.keys.org("pemda-3510").unwrap();
+        node.shared
+            .ledger()
+            .next_nonce(&PublicKey(pemda.verifying_key().to_bytes()))
+            .unwrap()
+            .unwrap()
+    };
+    let tx = node.pemda_propose(nonce, 201);
+    node.shared.admit(tx.clone(), false, false).unwrap();
+    let height = node.commit_block();
+    let frame = tokio::time::timeout(Duration::from_secs(10), stream.frame())
+        .await
+        .expect("an event within 10 s")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(text.starts_with("event: blocks"), "{text}");
+    let blocks: Vec<proto::api::BlockSummaryJson> = serde_json::from_str(data).unwrap();
+    assert_eq!(blocks[0].height, height);
+    assert_eq!(blocks[0].by_type.get("propose"), Some(&1));
+    assert_eq!(blocks[0].by_regency.get("35.10"), Some(&1));
+    assert_eq!(blocks[0].signers.len(), 4, "{:?}", blocks[0]);
+
+    // The page: latest blocks, a block by height and by hash, a transaction's status.
+    let (status, _, html) = page(&node, "/blok").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Blok terbaru") && html.contains(&format!("/blok?cari={height}")));
+    let (_, _, by_height) = page(&node, &format!("/blok?cari={height}")).await;
+    assert!(
+        by_height.contains(&blocks[0].hash) && by_height.contains("propose 1"),
+        "{by_height}"
+    );
+    let (_, _, by_hash) = page(&node, &format!("/blok?cari={}&lang=en", blocks[0].hash)).await;
+    assert!(by_hash.contains(&format!("Block {height}")), "{by_hash}");
+    let (_, _, none) = page(&node, "/blok?cari=99999999").await;
+    assert!(none.contains("Tidak ada blok"));
+    let (_, _, committed) = page(&node, &format!("/blok?tx={}", tx.hash())).await;
+    assert!(
+        committed.contains(&format!("Tercatat di blok {height}")),
+        "{committed}"
+    );
+    let (_, _, malformed) = page(&node, "/blok?tx=%3Cscript%3Ex").await;
+    assert!(malformed.contains("bukan hash transaksi") && !malformed.contains("<script>x"));
 }

@@ -629,3 +629,27 @@ pub struct ProgramPeriodsJson {
     pub name: String,
     pub periods: Vec<String>,
 }
+
+/// What one block did, as the public may see it: who proposed and certified it, its
+/// transactions counted by step and by regency, and the amounts it moved. Never a person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlockSummaryJson {
+    pub height: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub hash: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// The proposing validator's institution.
+    pub proposer: String,
+    /// The institutions whose validators signed the commit certificate.
+    pub signers: Vec<String>,
+    pub tx_count: u32,
+    /// Step name (`propose`, `allocate`, …) → transactions.
+    pub by_type: std::collections::BTreeMap<String, u64>,
+    /// Regency code → transactions (steps without a region are not counted here).
+    pub by_regency: std::collections::BTreeMap<String, u64>,
+    /// Rupiah allocated in the block.
+    pub allocated: u64,
+    /// Rupiah disbursed in the block.
+    pub disbursed: u64,
+}

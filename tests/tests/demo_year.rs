@@ -307,6 +307,30 @@ fn the_totals_tree_sums_every_allocation_and_matches_a_rebuild() {
             .sum::<u64>()
     );
     assert!(root.sums.confirmed > 0 && root.sums.confirmed <= root.sums.disbursed);
+    // A header naming any other totals root is refused by every validator (and by the
+    // audit, which replays through the same check).
+    let mut replica = Ledger::open(MemoryStore::new(), net.genesis.clone()).unwrap();
+    let blocks = {
+        let mut source = Ledger::open(MemoryStore::new(), net.genesis.clone()).unwrap();
+        apply_all(&mut source, &data)
+    };
+    let (last, before) = blocks.split_last().unwrap();
+    for block in before {
+        replica
+            .apply_block(block, b"demo-certificate", SignatureCheck::VerifyAll)
+            .unwrap();
+    }
+    let mut forged = last.clone();
+    forged.header.totals_root.0[0] ^= 1;
+    assert!(matches!(
+        replica.prepare_block(&forged, SignatureCheck::VerifyAll),
+        Err(ledger::LedgerError::HeaderMismatch {
+            field: "totals_root"
+        })
+    ));
+    replica
+        .apply_block(last, b"demo-certificate", SignatureCheck::VerifyAll)
+        .unwrap();
     // Every village cell proves against the checkpoint's totals root.
     let checkpoint = ledger.checkpoint_at(header.log_size).unwrap();
     let committed = ledger::Hash32(checkpoint.totals.unwrap());
