@@ -13,11 +13,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use explorer::blocks::{count, Regions};
+use explorer::blocks::count;
 use explorer::pages::{self, BlockPage, Lang};
 use futures::Stream;
-use ledger::state::{keys, AllocationRecord, BeneficiaryRecord, ObjectionRecord};
-use ledger::types::{AllocationId, Height, ObjectionId, Pseudonym, RegionCode};
+use ledger::types::Height;
 use ledger::{Ledger, Store};
 use proto::api::{time_text, BlockSummaryJson};
 use proto::certificate::StoredCertificate;
@@ -25,6 +24,7 @@ use serde::Deserialize;
 
 use crate::api::{parse_hash, query, tx_status_of, ApiError, ApiResult};
 use crate::shared::Shared;
+use crate::track::Committed;
 
 /// The most summaries one request returns (and the page shows).
 pub const SUMMARIES_MAX: u64 = 50;
@@ -39,29 +39,6 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
         .route("/blok", get(block_page::<S>))
         .route("/v1/blocks/summaries", get(summaries::<S>))
         .route("/v1/events", get(events::<S>))
-}
-
-/// Committed records, for placing a block's transactions in regions.
-struct Committed<'a, S: Store>(&'a Ledger<S>);
-
-impl<S: Store> explorer::Records for Committed<'_, S> {
-    fn allocation(&self, id: &AllocationId) -> Option<AllocationRecord> {
-        self.0.state_get(&keys::allocation(id)).ok().flatten()
-    }
-
-    fn objection(&self, id: &ObjectionId) -> Option<ObjectionRecord> {
-        self.0.state_get(&keys::objection(id)).ok().flatten()
-    }
-}
-
-impl<S: Store> Regions for Committed<'_, S> {
-    fn beneficiary_region(&self, beneficiary: &Pseudonym) -> Option<RegionCode> {
-        self.0
-            .state_get::<BeneficiaryRecord>(&keys::beneficiary(beneficiary))
-            .ok()
-            .flatten()
-            .map(|b| b.region)
-    }
 }
 
 fn institution<S: Store>(ledger: &Ledger<S>, key: &ledger::PublicKey) -> String {

@@ -12,13 +12,14 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use explorer::suppress::{suppressed_rows, total_published};
-use ledger::totals::{NodePath, Totals, TotalsNode};
+use ledger::totals::{NodePath, Totals};
 use ledger::types::{PeriodCode, ProgramCode, RegionCode};
 use ledger::{Ledger, Store};
 
 use crate::anomalies::AnomalyTable;
 use crate::api::{ApiError, ApiResult};
 use crate::shared::Shared;
+use crate::web::node_of;
 
 /// The CSV header; the columns every row has, in order.
 pub const TOTALS_CSV_COLUMNS: [&str; 19] = [
@@ -59,13 +60,6 @@ fn level(region: Option<&RegionCode>) -> &'static str {
         Some(2) => "district",
         _ => "village",
     }
-}
-
-fn node_of<S: Store>(ledger: &Ledger<S>, path: &NodePath) -> ApiResult<TotalsNode> {
-    Ok(ledger
-        .totals_node(path)
-        .map_err(ApiError::internal)?
-        .unwrap_or_default())
 }
 
 /// Walks one program period's tree from the top, deciding publication exactly as the

@@ -203,7 +203,7 @@ fn timeline<S: Store>(
 }
 
 /// The ledger's committed records, as the explorer reads them.
-struct Committed<'a, S: Store>(&'a Ledger<S>);
+pub(crate) struct Committed<'a, S: Store>(pub(crate) &'a Ledger<S>);
 
 impl<S: Store> explorer::Records for Committed<'_, S> {
     fn allocation(
@@ -215,6 +215,19 @@ impl<S: Store> explorer::Records for Committed<'_, S> {
 
     fn objection(&self, id: &ledger::types::ObjectionId) -> Option<ledger::state::ObjectionRecord> {
         self.0.state_get(&keys::objection(id)).ok().flatten()
+    }
+}
+
+impl<S: Store> explorer::blocks::Regions for Committed<'_, S> {
+    fn beneficiary_region(
+        &self,
+        beneficiary: &ledger::types::Pseudonym,
+    ) -> Option<ledger::types::RegionCode> {
+        self.0
+            .state_get::<ledger::state::BeneficiaryRecord>(&keys::beneficiary(beneficiary))
+            .ok()
+            .flatten()
+            .map(|b| b.region)
     }
 }
 

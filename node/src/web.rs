@@ -336,7 +336,8 @@ fn bad_code(what: &str, error: impl std::fmt::Display) -> ApiError {
     )
 }
 
-fn node_of<S: Store>(ledger: &Ledger<S>, path: &NodePath) -> ApiResult<TotalsNode> {
+/// A node of the totals tree as committed (an empty one where nothing was allocated).
+pub(crate) fn node_of<S: Store>(ledger: &Ledger<S>, path: &NodePath) -> ApiResult<TotalsNode> {
     Ok(ledger
         .totals_node(path)
         .map_err(ApiError::internal)?

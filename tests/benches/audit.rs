@@ -12,16 +12,12 @@
 //! genesis as `bansos audit verify --home` does, and inclusion and consistency proofs and
 //! hash tiles are generated from the store at the full size.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
-use ledger::chain::SignatureCheck;
 use ledger::tx::{Action, Transaction, TxBody};
 use ledger::types::{Hash32, PublicKey, RegionCode};
 use ledger::{Ledger, RocksStore};
-use proto::certificate::StoredCertificate;
-use proto::signing::ChainBinding;
 use rand::{Rng, SeedableRng};
 
 const TXS_DEFAULT: usize = 1_000_000;
@@ -96,39 +92,6 @@ fn transactions(net: &genesis::testnet::Testnet, count: usize) -> Vec<Transactio
     })
 }
 
-/// Commits `txs` in blocks of [`BLOCK_TXS`], each with a full certificate.
-fn build_chain(
-    net: &genesis::testnet::Testnet,
-    ledger: &mut Ledger<RocksStore>,
-    txs: Vec<Transaction>,
-) {
-    let validators: Vec<SigningKey> = net
-        .nodes
-        .iter()
-        .filter(|n| n.role == genesis::testnet::NodeRole::Validator)
-        .map(|n| n.key.clone())
-        .collect();
-    let chain = ChainBinding::of(&net.genesis);
-    let proposer = ledger.genesis().validators[0].key;
-    let mut time = net.genesis.genesis_time_ms;
-    let mut txs = txs.into_iter().peekable();
-    while txs.peek().is_some() {
-        let block: Vec<Transaction> = txs.by_ref().take(BLOCK_TXS).collect();
-        // Signed just above by this process: the commit need not check them again (the
-        // audit does).
-        let signed: HashSet<_> = block.iter().map(|t| t.hash()).collect();
-        time += 1_000;
-        let prepared = ledger
-            .build_block(block, time, proposer, SignatureCheck::SkipVerified(&signed))
-            .expect("the block builds");
-        let height = prepared.block.header.height;
-        let certificate = StoredCertificate::sign(&chain, &validators, height, 0, prepared.hash);
-        ledger
-            .commit(prepared, &certificate.to_bytes())
-            .expect("the block commits");
-    }
-}
-
 fn rate(count: u64, seconds: f64) -> String {
     format!("{:.0}/s", count as f64 / seconds)
 }
@@ -184,7 +147,7 @@ fn main() {
     )
     .expect("the ledger opens");
     let started = Instant::now();
-    build_chain(&net, &mut ledger, txs);
+    bansos_tests::commit_in_blocks(&net, &mut ledger, txs, BLOCK_TXS);
     let built = started.elapsed().as_secs_f64();
     println!(
         "built {} heights, {count} transactions through the ledger into RocksDB in {built:.1} s ({})",

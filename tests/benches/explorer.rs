@@ -16,16 +16,12 @@
 //! timeline has six steps and the log holds six million leaves. The lookups then run on
 //! every core over a sample of the codes, bypassing only HTTP and the per-client limit.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use ledger::chain::SignatureCheck;
 use ledger::tx::{Action, BudgetCeiling, PaymentChannel, Transaction, TxBody, Verification};
 use ledger::types::{Hash32, PeriodCode, ProgramCode, PublicKey, RegionCode, Rupiah};
 use ledger::{Ledger, RocksStore};
-use proto::certificate::StoredCertificate;
-use proto::signing::ChainBinding;
 use rand::SeedableRng;
 
 const BENEFICIARIES_DEFAULT: usize = 1_000_000;
@@ -203,42 +199,6 @@ fn sign(net: &genesis::testnet::Testnet, plan: &Plan) -> Vec<Transaction> {
     })
 }
 
-fn build_chain(
-    net: &genesis::testnet::Testnet,
-    ledger: &mut Ledger<RocksStore>,
-    txs: Vec<Transaction>,
-) {
-    let validators: Vec<SigningKey> = net
-        .nodes
-        .iter()
-        .filter(|n| n.role == genesis::testnet::NodeRole::Validator)
-        .map(|n| n.key.clone())
-        .collect();
-    let chain = ChainBinding::of(&net.genesis);
-    let proposer = ledger.genesis().validators[0].key;
-    let mut time = net.genesis.genesis_time_ms;
-    let mut txs = txs.into_iter().peekable();
-    while txs.peek().is_some() {
-        let block: Vec<Transaction> = txs.by_ref().take(BLOCK_TXS).collect();
-        let signed: HashSet<_> = block.iter().map(|t| t.hash()).collect();
-        let expected = block.len();
-        time += 1_000;
-        let prepared = ledger
-            .build_block(block, time, proposer, SignatureCheck::SkipVerified(&signed))
-            .expect("the block builds");
-        assert!(
-            prepared.rejected.is_empty() && prepared.block.txs.len() == expected,
-            "refused: {:?}",
-            prepared.rejected.first()
-        );
-        let height = prepared.block.header.height;
-        let certificate = StoredCertificate::sign(&chain, &validators, height, 0, prepared.hash);
-        ledger
-            .commit(prepared, &certificate.to_bytes())
-            .expect("the block commits");
-    }
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -344,7 +304,7 @@ fn main() {
     )
     .expect("the ledger opens");
     let started = Instant::now();
-    build_chain(&net, &mut ledger, txs);
+    bansos_tests::commit_in_blocks(&net, &mut ledger, txs, BLOCK_TXS);
     println!(
         "built {} heights into RocksDB in {:.1} s",
         ledger.tip().height,

@@ -216,3 +216,50 @@ impl<S: Store> Fixture<S> {
         beneficiary
     }
 }
+
+/// Commits `txs` through `ledger` in blocks of `block_txs`, one second apart, each with a
+/// certificate signed by every validator of `net`: how the benchmarks build large chains
+/// without consensus. The caller signed the transactions, so their signatures are not
+/// checked again here (the audit does). Panics if a block leaves any transaction out.
+pub fn commit_in_blocks<S: Store>(
+    net: &Testnet,
+    ledger: &mut Ledger<S>,
+    txs: Vec<Transaction>,
+    block_txs: usize,
+) {
+    let validators: Vec<SigningKey> = net
+        .nodes
+        .iter()
+        .filter(|n| n.role == genesis::testnet::NodeRole::Validator)
+        .map(|n| n.key.clone())
+        .collect();
+    let chain = proto::signing::ChainBinding::of(&net.genesis);
+    let proposer = ledger.genesis().validators[0].key;
+    let mut time = ledger.tip().time_ms;
+    let mut txs = txs.into_iter().peekable();
+    while txs.peek().is_some() {
+        let block: Vec<Transaction> = txs.by_ref().take(block_txs).collect();
+        let signed: std::collections::HashSet<_> = block.iter().map(|t| t.hash()).collect();
+        let expected = block.len();
+        time += 1_000;
+        let prepared = ledger
+            .build_block(block, time, proposer, SignatureCheck::SkipVerified(&signed))
+            .expect("the block builds");
+        assert!(
+            prepared.rejected.is_empty() && prepared.block.txs.len() == expected,
+            "refused: {:?}",
+            prepared.rejected.first()
+        );
+        let height = prepared.block.header.height;
+        let certificate = proto::certificate::StoredCertificate::sign(
+            &chain,
+            &validators,
+            height,
+            0,
+            prepared.hash,
+        );
+        ledger
+            .commit(prepared, &certificate.to_bytes())
+            .expect("the block commits");
+    }
+}
