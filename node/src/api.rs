@@ -206,6 +206,7 @@ async fn limit_requests(
         crate::web::region_page,
         crate::web::verify_js,
         crate::open_data::totals_csv_handler,
+        crate::open_data::totals_parquet_handler,
         crate::web::live_js,
         crate::chain_web::summaries,
         crate::chain_web::events,

@@ -1,5 +1,6 @@
 //! Open data (issue: the public explorer): every published table as one CSV file for
-//! spreadsheets, pandas, DuckDB or Spark, `GET /v1/open-data/totals.csv`. One row per
+//! spreadsheets, `GET /v1/open-data/totals.csv`, and the same rows as Parquet for DuckDB,
+//! Spark or pandas, `GET /v1/open-data/totals.parquet`. One row per
 //! program period and region (every level, from the program period down to the village),
 //! with the same suppression as the dashboards (a suppressed row's figures are empty and
 //! `suppressed` is true), the region's anomaly counts, and the checkpoint the figures were
@@ -98,8 +99,26 @@ fn walk<S: Store>(
     Ok(())
 }
 
-/// The whole CSV text.
-pub fn totals_csv<S: Store>(ledger: &Ledger<S>, anomalies: &AnomalyTable) -> ApiResult<String> {
+/// One row of the open data, typed.
+pub struct OpenRow {
+    pub log_size: u64,
+    pub totals_root: String,
+    pub program: String,
+    pub period: String,
+    pub level: &'static str,
+    pub region: String,
+    pub name: String,
+    /// Beneficiaries, allocated, disbursed, confirmed, then the six anomaly counts; `None`
+    /// when the row is suppressed.
+    pub figures: Option<[u64; 10]>,
+    pub parent: String,
+}
+
+/// Every published table's rows, as the dashboards decide them, at the tip.
+pub fn open_rows<S: Store>(
+    ledger: &Ledger<S>,
+    anomalies: &AnomalyTable,
+) -> ApiResult<Vec<OpenRow>> {
     let size = ledger.tip().log.size();
     let root = ledger.totals_root_at(size).map_err(ApiError::internal)?;
     let mut rows = Vec::new();
@@ -112,47 +131,66 @@ pub fn totals_csv<S: Store>(ledger: &Ledger<S>, anomalies: &AnomalyTable) -> Api
             walk(ledger, &program, &period, &mut rows)?;
         }
     }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let code = row
+                .region
+                .as_ref()
+                .map_or_else(String::new, |r| r.to_string());
+            let figures = row.totals.map(|t| {
+                let flags = anomalies.get(&code).copied().unwrap_or_default().named();
+                let mut out = [0u64; 10];
+                out[..4].copy_from_slice(&[t.beneficiaries, t.allocated, t.disbursed, t.confirmed]);
+                for (slot, (_, n)) in out[4..].iter_mut().zip(flags) {
+                    *slot = n;
+                }
+                out
+            });
+            OpenRow {
+                log_size: size,
+                totals_root: root.to_hex(),
+                program: row.program,
+                period: row.period,
+                level: level(row.region.as_ref()),
+                name: row
+                    .region
+                    .as_ref()
+                    .and_then(|r| ledger.genesis().regions.get(r).cloned())
+                    .unwrap_or_default(),
+                parent: row
+                    .region
+                    .as_ref()
+                    .and_then(|r| r.parent())
+                    .map_or_else(String::new, |p| p.to_string()),
+                region: code,
+                figures,
+            }
+        })
+        .collect())
+}
+
+/// The rows as CSV text.
+pub fn totals_csv(rows: &[OpenRow]) -> ApiResult<String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let csv_error = |e: csv::Error| ApiError::internal(format!("writing CSV: {e}"));
     writer.write_record(TOTALS_CSV_COLUMNS).map_err(csv_error)?;
     for row in rows {
-        let region = row
-            .region
-            .as_ref()
-            .map_or_else(String::new, |r| r.to_string());
-        let name = row
-            .region
-            .as_ref()
-            .and_then(|r| ledger.genesis().regions.get(r).cloned())
-            .unwrap_or_default();
-        let parent = row
-            .region
-            .as_ref()
-            .and_then(|r| r.parent())
-            .map_or_else(String::new, |p| p.to_string());
-        let figures: Vec<String> = match row.totals {
-            Some(t) => {
-                let flags = anomalies.get(&region).copied().unwrap_or_default();
-                [t.beneficiaries, t.allocated, t.disbursed, t.confirmed]
-                    .into_iter()
-                    .chain(flags.named().map(|(_, n)| n))
-                    .map(|n| n.to_string())
-                    .collect()
-            }
-            None => vec![String::new(); 10],
-        };
         let mut record = vec![
-            size.to_string(),
-            root.to_hex(),
-            row.program,
-            row.period,
-            level(row.region.as_ref()).to_owned(),
-            region,
-            name,
-            row.totals.is_none().to_string(),
+            row.log_size.to_string(),
+            row.totals_root.clone(),
+            row.program.clone(),
+            row.period.clone(),
+            row.level.to_owned(),
+            row.region.clone(),
+            row.name.clone(),
+            row.figures.is_none().to_string(),
         ];
-        record.extend(figures);
-        record.push(parent);
+        match row.figures {
+            Some(figures) => record.extend(figures.iter().map(u64::to_string)),
+            None => record.extend(std::iter::repeat_n(String::new(), 10)),
+        }
+        record.push(row.parent.clone());
         writer.write_record(&record).map_err(csv_error)?;
     }
     let bytes = writer
@@ -161,19 +199,125 @@ pub fn totals_csv<S: Store>(ledger: &Ledger<S>, anomalies: &AnomalyTable) -> Api
     String::from_utf8(bytes).map_err(ApiError::internal)
 }
 
+/// The Parquet schema: the CSV's columns, figures as optional 64-bit integers (absent when
+/// suppressed), text as UTF-8 strings.
+const PARQUET_SCHEMA: &str = "message bansos_totals {
+    REQUIRED INT64 log_size;
+    REQUIRED BINARY totals_root (STRING);
+    REQUIRED BINARY program (STRING);
+    REQUIRED BINARY period (STRING);
+    REQUIRED BINARY level (STRING);
+    REQUIRED BINARY region (STRING);
+    REQUIRED BINARY name (STRING);
+    REQUIRED BOOLEAN suppressed;
+    OPTIONAL INT64 beneficiaries;
+    OPTIONAL INT64 allocated;
+    OPTIONAL INT64 disbursed;
+    OPTIONAL INT64 confirmed;
+    OPTIONAL INT64 allocated_not_disbursed;
+    OPTIONAL INT64 disbursed_not_confirmed;
+    OPTIONAL INT64 reported_not_received;
+    OPTIONAL INT64 objections_overdue;
+    OPTIONAL INT64 paid_after_death;
+    OPTIONAL INT64 shared_account;
+    REQUIRED BINARY parent (STRING);
+}";
+
+/// The rows as one Parquet file (one row group, uncompressed), for DuckDB, Spark, pandas.
+pub fn totals_parquet(rows: &[OpenRow]) -> ApiResult<Vec<u8>> {
+    use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    let error =
+        |e: parquet::errors::ParquetError| ApiError::internal(format!("writing Parquet: {e}"));
+    let schema =
+        Arc::new(parquet::schema::parser::parse_message_type(PARQUET_SCHEMA).map_err(error)?);
+    let properties = Arc::new(WriterProperties::builder().build());
+    let mut writer = SerializedFileWriter::new(Vec::new(), schema, properties).map_err(error)?;
+    let mut group = writer.next_row_group().map_err(error)?;
+    let text = |f: &dyn Fn(&OpenRow) -> &str| -> Vec<ByteArray> {
+        rows.iter().map(|r| ByteArray::from(f(r))).collect()
+    };
+    let mut column = 0usize;
+    while let Some(mut writer) = group.next_column().map_err(error)? {
+        match column {
+            0 => {
+                let sizes: Vec<i64> = rows.iter().map(|r| r.log_size as i64).collect();
+                writer
+                    .typed::<Int64Type>()
+                    .write_batch(&sizes, None, None)
+                    .map_err(error)?;
+            }
+            1..=6 => {
+                let values = match column {
+                    1 => text(&|r| &r.totals_root),
+                    2 => text(&|r| &r.program),
+                    3 => text(&|r| &r.period),
+                    4 => text(&|r| r.level),
+                    5 => text(&|r| &r.region),
+                    _ => text(&|r| &r.name),
+                };
+                writer
+                    .typed::<ByteArrayType>()
+                    .write_batch(&values, None, None)
+                    .map_err(error)?;
+            }
+            7 => {
+                let suppressed: Vec<bool> = rows.iter().map(|r| r.figures.is_none()).collect();
+                writer
+                    .typed::<BoolType>()
+                    .write_batch(&suppressed, None, None)
+                    .map_err(error)?;
+            }
+            8..=17 => {
+                let values: Vec<i64> = rows
+                    .iter()
+                    .filter_map(|r| r.figures.map(|f| f[column - 8] as i64))
+                    .collect();
+                let present: Vec<i16> = rows
+                    .iter()
+                    .map(|r| i16::from(r.figures.is_some()))
+                    .collect();
+                writer
+                    .typed::<Int64Type>()
+                    .write_batch(&values, Some(&present), None)
+                    .map_err(error)?;
+            }
+            _ => {
+                let values = text(&|r| &r.parent);
+                writer
+                    .typed::<ByteArrayType>()
+                    .write_batch(&values, None, None)
+                    .map_err(error)?;
+            }
+        }
+        writer.close().map_err(error)?;
+        column += 1;
+    }
+    assert_eq!(
+        column,
+        TOTALS_CSV_COLUMNS.len(),
+        "the Parquet schema has the CSV's columns"
+    );
+    group.close().map_err(error)?;
+    writer.into_inner().map_err(error)
+}
+
+fn open_data<S: Store>(shared: &Shared<S>) -> ApiResult<Vec<OpenRow>> {
+    let ledger = shared.ledger();
+    let anomalies = shared
+        .anomalies
+        .table(&ledger, shared.clock.monotonic())
+        .map_err(ApiError::internal)?;
+    open_rows(&ledger, &anomalies)
+}
+
 #[utoipa::path(get, path = "/v1/open-data/totals.csv",
     responses((status = 200, description = "Every published table as CSV: one row per program period and region (all levels), suppressed figures empty, anomaly counts, and the checkpoint's log size and totals root", content_type = "text/csv")))]
 pub async fn totals_csv_handler<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
 ) -> ApiResult<Response> {
-    let text = {
-        let ledger = shared.ledger();
-        let anomalies = shared
-            .anomalies
-            .table(&ledger, shared.clock.monotonic())
-            .map_err(ApiError::internal)?;
-        totals_csv(&ledger, &anomalies)?
-    };
+    let text = totals_csv(&open_data(&shared)?)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -184,6 +328,26 @@ pub async fn totals_csv_handler<S: Store + 'static>(
             (header::CACHE_CONTROL, "public, max-age=30"),
         ],
         text,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/open-data/totals.parquet",
+    responses((status = 200, description = "The same rows as totals.csv as one Parquet file: figures as optional INT64 (absent when suppressed), text as UTF-8", content_type = "application/vnd.apache.parquet")))]
+pub async fn totals_parquet_handler<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+) -> ApiResult<Response> {
+    let bytes = totals_parquet(&open_data(&shared)?)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.apache.parquet"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"bansos-totals.parquet\"",
+            ),
+            (header::CACHE_CONTROL, "public, max-age=30"),
+        ],
+        bytes,
     )
         .into_response())
 }

@@ -46,6 +46,10 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
             get(crate::open_data::totals_csv_handler::<S>),
         )
         .route(
+            "/v1/open-data/totals.parquet",
+            get(crate::open_data::totals_parquet_handler::<S>),
+        )
+        .route(
             "/v1/totals/{program}/{period}/{region}",
             get(region_totals::<S>),
         )

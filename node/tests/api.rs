@@ -1556,6 +1556,34 @@ async fn region_totals_hide_cells_under_ten_and_prove_the_rest_against_the_signe
         rows += 1;
     }
     assert_eq!(rows, tables.len(), "one CSV row per table");
+
+    // The same rows as Parquet, read back with the parquet crate's own reader.
+    let request = Request::get("/v1/open-data/totals.parquet")
+        .body(Body::empty())
+        .unwrap();
+    let (status, bytes) = node.send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    let names: Vec<&str> = schema.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, node::open_data::TOTALS_CSV_COLUMNS);
+    let parquet_rows: Vec<parquet::record::Row> = reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(parquet_rows.len(), tables.len());
+    for (row, line) in parquet_rows.iter().zip(csv.lines().skip(1)) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(row.get_string(5).unwrap(), cells[5]);
+        assert_eq!(row.get_bool(7).unwrap().to_string(), cells[7]);
+        match row.get_long(8) {
+            Ok(n) => assert_eq!(n.to_string(), cells[8]),
+            Err(_) => assert!(cells[8].is_empty(), "{line}"),
+        }
+    }
     assert!(hidden_villages > 0, "the demo has small villages");
     // The program period sums the whole year's allocations (four PKH stages and six BPNT
     // months are separate periods, so a period's count is its beneficiaries).
