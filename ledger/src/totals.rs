@@ -103,24 +103,24 @@ impl Totals {
         }
     }
 
-    /// Field-wise checked sum.
-    pub fn checked_add(&self, other: &Totals) -> Option<Totals> {
+    /// `op` field by field; `None` if it fails for any field.
+    fn zip_with(&self, other: &Totals, op: fn(u64, u64) -> Option<u64>) -> Option<Totals> {
         let (a, b) = (self.fields(), other.fields());
         let mut out = [0u64; 4];
         for i in 0..4 {
-            out[i] = a[i].checked_add(b[i])?;
+            out[i] = op(a[i], b[i])?;
         }
         Some(Totals::from_fields(out))
     }
 
+    /// Field-wise checked sum.
+    pub fn checked_add(&self, other: &Totals) -> Option<Totals> {
+        self.zip_with(other, u64::checked_add)
+    }
+
     /// Field-wise checked difference.
     pub fn checked_sub(&self, other: &Totals) -> Option<Totals> {
-        let (a, b) = (self.fields(), other.fields());
-        let mut out = [0u64; 4];
-        for i in 0..4 {
-            out[i] = a[i].checked_sub(b[i])?;
-        }
-        Some(Totals::from_fields(out))
+        self.zip_with(other, u64::checked_sub)
     }
 
     /// The 32 bytes hashed for these totals.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use explorer::suppress::{suppressed_rows, total_published};
+use explorer::suppress::total_published;
 use ledger::totals::{NodePath, Totals};
 use ledger::types::{PeriodCode, ProgramCode, RegionCode};
 use ledger::{Ledger, Store};
@@ -20,7 +20,7 @@ use ledger::{Ledger, Store};
 use crate::anomalies::AnomalyTable;
 use crate::api::{ApiError, ApiResult};
 use crate::shared::Shared;
-use crate::web::node_of;
+use crate::web::{node_of, rows_of};
 
 /// The CSV header; the columns every row has, in order.
 pub const TOTALS_CSV_COLUMNS: [&str; 19] = [
@@ -81,15 +81,11 @@ fn walk<S: Store>(
             region: region.clone(),
             totals: published.then_some(node.sums),
         });
-        let counts: Vec<u64> = node
-            .children
-            .iter()
-            .map(|c| c.sums.beneficiaries)
-            .chain((node.own.beneficiaries > 0).then_some(node.own.beneficiaries))
-            .collect();
-        let hidden = suppressed_rows(&counts, published);
-        for (child, hide) in node.children.iter().zip(hidden) {
-            let code = RegionCode::new(child.segment.as_str()).map_err(ApiError::internal)?;
+        for (code, _, itself, hide) in rows_of(&node, region.as_ref(), published) {
+            if itself {
+                continue;
+            }
+            let code = RegionCode::new(code.as_str()).map_err(ApiError::internal)?;
             let path = NodePath::Region(program.clone(), period.clone(), code.clone());
             let child_node = node_of(ledger, &path)?;
             let child_published = total_published(child_node.sums.beneficiaries, Some(!hide));

@@ -350,7 +350,7 @@ pub(crate) fn node_of<S: Store>(ledger: &Ledger<S>, path: &NodePath) -> ApiResul
 
 /// The published rows of `node`'s table: (region code, totals, whether at the region
 /// itself), then which of them are suppressed.
-fn rows_of(
+pub(crate) fn rows_of(
     node: &TotalsNode,
     region: Option<&RegionCode>,
     published: bool,
