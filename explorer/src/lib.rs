@@ -11,6 +11,7 @@
 pub mod anomalies;
 pub mod blocks;
 pub mod pages;
+pub mod stats;
 pub mod suppress;
 
 use ledger::state::{AllocationRecord, ObjectionRecord};

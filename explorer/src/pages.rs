@@ -9,8 +9,8 @@
 pub use maud::Markup;
 use maud::{html, PreEscaped, DOCTYPE};
 use proto::api::{
-    AnomalyCountsJson, BlockSummaryJson, ProgramPeriodsJson, TotalsJson, TotalsValueJson,
-    TrackJson, TrackStepJson, TxState, TxStatusJson,
+    AnomalyCountsJson, BlockSummaryJson, MonthJson, ProgramPeriodsJson, RegionStatsJson,
+    TotalsJson, TotalsValueJson, TrackJson, TrackStepJson, TxState, TxStatusJson,
 };
 use serde::Serialize;
 
@@ -477,6 +477,7 @@ fn region_table(lang: Lang, place: &RegionPlace<'_>, t: &TotalsJson) -> Markup {
                     "The totals' proof has not been checked in this browser (JavaScript is needed).")) } }
                 (bar_chart(lang, t))
                 (rows_table(lang, t))
+                @if let Some(stats) = &t.stats { (statistics(lang, stats)) }
                 @if let Some(flags) = &t.anomalies { (anomalies(lang, flags)) }
             }
         }
@@ -538,6 +539,80 @@ fn anomalies(lang: Lang, flags: &AnomalyCountsJson) -> Markup {
                 @let (title, advice) = anomaly_text(lang, flag);
                 dt { b { (count_text(lang, count)) } " · " (title) }
                 dd { small { (advice) } }
+            }
+        }
+    }
+}
+
+/// How long payment takes, open objections, and payments per month as a bar chart over
+/// time (suppressed months drawn as a hatched stub marked "< 10").
+fn statistics(lang: Lang, stats: &RegionStatsJson) -> Markup {
+    html! {
+        h3 { (lang.pick("Kecepatan penyaluran", "How fast aid is paid")) }
+        dl.flags {
+            dt { b { @match stats.median_days_to_payment {
+                Some(days) => { (days) " " (lang.pick("hari", "days")) }
+                None => { "–" }
+            } } " · " (lang.pick("median dari alokasi sampai dibayar", "median from allocation to payment")) }
+            dd { small { (lang.pick(
+                "Separuh penerima dibayar dalam waktu ini atau lebih cepat. Tidak ditampilkan bila kurang dari 10 pembayaran.",
+                "Half of the beneficiaries were paid within this time or sooner. Not shown for fewer than 10 payments.")) } }
+            dt { b { (count_text(lang, stats.objections_open)) } " · " (lang.pick("sanggahan yang masih terbuka", "objections still open")) }
+            dd { small { (lang.pick(
+                "Sanggahan (usul-sanggah) atas alokasi program ini di wilayah ini, atau atas penerimanya, yang belum diputuskan.",
+                "Objections (usul-sanggah) to this program's allocations here, or to their beneficiaries, not yet decided.")) } }
+        }
+        (month_chart(lang, &stats.months))
+        p { small { (lang.pick(
+            "Angka-angka ini dihitung simpul ini dari catatan yang sudah dikomit (mulai tinggi blok ",
+            "These figures are computed by this node from committed records (from block height ")) (stats.computed_at_height) (lang.pick(
+            "); median tidak dapat dibuktikan dengan pohon jumlah seperti total di atas.",
+            "); a median cannot be proven by the sum tree the way the totals above are.")) } }
+    }
+}
+
+/// Rupiah paid per month, as vertical bars.
+fn month_chart(lang: Lang, months: &[MonthJson]) -> Markup {
+    if months.is_empty() {
+        return html! {};
+    }
+    let most = months
+        .iter()
+        .filter_map(|m| m.disbursed)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let width = 320usize;
+    let slot = (width - 10) / months.len().max(1);
+    let bar = slot.saturating_sub(4).clamp(2, 40);
+    let (top, chart) = (14usize, 110usize);
+    html! {
+        figure {
+            svg viewBox=(format!("0 0 {width} {}", top + chart + 30)) role="img"
+                aria-label=(lang.pick("Rupiah disalurkan per bulan", "Rupiah paid per month")) {
+                text x="0" y="10" font-size="10" { (lang.pick("Disalurkan per bulan (tertinggi ", "Paid per month (highest ")) (rupiah_short(lang, most)) ")" }
+                @for (i, m) in months.iter().enumerate() {
+                    @let x = 5 + i * slot;
+                    @match m.disbursed {
+                        Some(paid) => {
+                            @let h = ((u128::from(paid) * chart as u128) / u128::from(most)).max(1) as usize;
+                            rect x=(x) y=(top + chart - h) width=(bar) height=(h) fill="#56b4e9" {
+                                title { (m.month) ": " (rupiah(lang, paid)) }
+                            }
+                        }
+                        None => {
+                            rect x=(x) y=(top + chart - 12) width=(bar) height="12" fill="none" stroke="#888" stroke-dasharray="2 2" {
+                                title { (m.month) ": < " (K_MIN) " " (lang.pick("pembayaran", "payments")) }
+                            }
+                        }
+                    }
+                    @if months.len() <= 12 || i % 2 == 0 {
+                        text x=(x) y=(top + chart + 12) font-size="9" { (m.month.get(2..).unwrap_or(&m.month)) }
+                    }
+                }
+                text x="0" y=(top + chart + 26) font-size="9" {
+                    (lang.pick("kotak putus-putus: < 10 pembayaran, tidak ditampilkan", "dashed box: < 10 payments, not shown"))
+                }
             }
         }
     }

@@ -81,7 +81,8 @@
   }
 
   // ledger::totals::node_hash.
-  const DOMAIN = enc.encode("bansos-ledger/totals/v1\0");
+  const DOMAIN = enc.encode("bansos-ledger/totals/v2\0");
+  const OWN_DOMAIN = enc.encode("bansos-ledger/totals-own/v2\0");
   function totalsBytes(t) {
     const out = new Uint8Array(32), view = new DataView(out.buffer);
     [t.beneficiaries, t.allocated, t.disbursed, t.confirmed].forEach((v, i) => view.setBigUint64(i * 8, BigInt(v)));
@@ -91,8 +92,13 @@
     const seg = enc.encode(node.segment);
     const n = new Uint8Array(4);
     new DataView(n.buffer).setUint32(0, node.children.length);
-    return sha256(cat(DOMAIN, [seg.length], seg, totalsBytes(node.sums), totalsBytes(node.own),
-                      hex(node.salt), n, ...node.children.map(hex)));
+    return sha256(cat(DOMAIN, [seg.length], seg, totalsBytes(node.sums), hex(node.own_commitment),
+                      n, ...node.children.map(hex)));
+  }
+  // An opened node's own totals must be what its commitment hashes.
+  async function ownOpened(node) {
+    if (!node.own || !node.salt) return false;
+    return same(await sha256(cat(OWN_DOMAIN, totalsBytes(node.own), hex(node.salt))), hex(node.own_commitment));
   }
   const hasChild = (node, h) => node.children.some((c) => same(hex(c), h));
 
@@ -132,7 +138,8 @@
       const el = document.getElementById("v-row-" + i);
       if (!row.totals) continue;
       if (row.at_region_itself) {
-        const good = ok && JSON.stringify(t.proof[0].own) === JSON.stringify(row.totals);
+        const good = ok && await ownOpened(t.proof[0]) &&
+          JSON.stringify(t.proof[0].own) === JSON.stringify(row.totals);
         mark(el, good ? "ok" : "bad", good ? "✓" : "✗");
         continue;
       }

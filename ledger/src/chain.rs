@@ -26,6 +26,7 @@ use crate::block::{tx_root, Block, BlockHeader};
 use crate::error::LedgerError;
 use crate::genesis::{Genesis, GenesisIndex};
 use crate::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX};
+use crate::log_cache::{CachedLog, UpperLog, UPPER_LOG_LEVEL};
 use crate::merkle::{self, Frontier, TILE_HEIGHT, TILE_WIDTH};
 use crate::rules::{self, log_node_key, Overlay, StoreLog, TxContext, Writes};
 use crate::state::{keys, AllocationRecord, KeyHolder, KeyRecord};
@@ -101,6 +102,9 @@ pub struct PreparedBlock {
     pub rejected: Vec<(TxHash, LedgerError)>,
     batch: WriteBatch,
     new_tip: ChainTip,
+    /// The log subtrees at [`UPPER_LOG_LEVEL`] and above that the block completes, for the
+    /// in-memory upper log once the block is written.
+    upper_nodes: Vec<(u8, u64, merkle::Hash)>,
 }
 
 /// The ledger: a deterministic state machine over a [`Store`].
@@ -108,6 +112,8 @@ pub struct Ledger<S: Store> {
     store: S,
     genesis: GenesisIndex,
     tip: ChainTip,
+    /// The log's complete subtrees at level 8 and above, in memory (see [`crate::log_cache`]).
+    upper_log: UpperLog,
 }
 
 impl<S: Store> std::fmt::Debug for Ledger<S> {
@@ -201,10 +207,12 @@ impl<S: Store> Ledger<S> {
                     });
                 }
                 let tip = Self::load_tip(&store)?;
+                let upper_log = UpperLog::load(&store, tip.log.size())?;
                 Ok(Ledger {
                     store,
                     genesis,
                     tip,
+                    upper_log,
                 })
             }
             None => {
@@ -245,6 +253,7 @@ impl<S: Store> Ledger<S> {
                     store,
                     genesis,
                     tip,
+                    upper_log: UpperLog::default(),
                 })
             }
         }
@@ -346,7 +355,7 @@ impl<S: Store> Ledger<S> {
             state_root: Hash32::ZERO,
             totals_root: Hash32::ZERO,
         };
-        let (batch, new_tip) = self.finish(&mut header, &execution)?;
+        let (batch, new_tip, upper_nodes) = self.finish(&mut header, &execution)?;
         let block = Block {
             header,
             txs: execution.included,
@@ -357,6 +366,7 @@ impl<S: Store> Ledger<S> {
             rejected: execution.rejected,
             batch,
             new_tip,
+            upper_nodes,
         })
     }
 
@@ -399,7 +409,7 @@ impl<S: Store> Ledger<S> {
         }
         let execution = self.execute(block.txs.clone(), header.time_ms, signatures, Mode::Check)?;
         let mut expected = header.clone();
-        let (batch, new_tip) = self.finish(&mut expected, &execution)?;
+        let (batch, new_tip, upper_nodes) = self.finish(&mut expected, &execution)?;
         for (field, matches) in [
             ("tx_count", expected.tx_count == header.tx_count),
             ("tx_root", expected.tx_root == header.tx_root),
@@ -418,6 +428,7 @@ impl<S: Store> Ledger<S> {
             rejected: Vec::new(),
             batch,
             new_tip,
+            upper_nodes,
         })
     }
 
@@ -451,6 +462,9 @@ impl<S: Store> Ledger<S> {
         );
         self.store.write(batch)?;
         self.tip = prepared.new_tip;
+        for (level, index, hash) in prepared.upper_nodes {
+            self.upper_log.push(level, index, hash);
+        }
         Ok(())
     }
 
@@ -677,9 +691,10 @@ impl<S: Store> Ledger<S> {
         &self,
         header: &mut BlockHeader,
         execution: &Execution,
-    ) -> Result<(WriteBatch, ChainTip), LedgerError> {
+    ) -> Result<(WriteBatch, ChainTip, Vec<(u8, u64, merkle::Hash)>), LedgerError> {
         let mut batch = WriteBatch::new();
         let mut log = self.tip.log.clone();
+        let mut upper_nodes = Vec::new();
         for (position, bytes) in execution.included_bytes.iter().enumerate() {
             let log_index = log.size();
             for (level, index, hash) in log.append(merkle::leaf_hash(bytes)) {
@@ -691,6 +706,9 @@ impl<S: Store> Ledger<S> {
                         log_node_key(level, index).to_vec(),
                         hash.to_vec(),
                     );
+                }
+                if level >= UPPER_LOG_LEVEL {
+                    upper_nodes.push((level, index, hash));
                 }
             }
             batch.put(
@@ -750,7 +768,7 @@ impl<S: Store> Ledger<S> {
             log,
         };
         batch.put(Column::Meta, META_TIP.to_vec(), encode_tip(&new_tip));
-        Ok((batch, new_tip))
+        Ok((batch, new_tip, upper_nodes))
     }
 
     // --- Queries ----------------------------------------------------------------------------
@@ -914,10 +932,18 @@ impl<S: Store> Ledger<S> {
         self.state_get(&path.key())
     }
 
+    /// The stored log, its upper levels read from memory.
+    fn log_source(&self) -> CachedLog<'_> {
+        CachedLog {
+            store: StoreLog(&self.store),
+            upper: &self.upper_log,
+        }
+    }
+
     /// The log root at any committed size.
     pub fn log_root_at(&self, size: u64) -> Result<Hash32, LedgerError> {
         self.require_log_size(size)?;
-        merkle::root_at(&StoreLog(&self.store), size)
+        merkle::root_at(&self.log_source(), size)
             .map(Hash32)
             .map_err(|e| corrupt("log", e))
     }
@@ -930,7 +956,7 @@ impl<S: Store> Ledger<S> {
                 "leaf index {index} is not below size {size}"
             )));
         }
-        let path = merkle::inclusion_proof(&StoreLog(&self.store), index, size)
+        let path = merkle::inclusion_proof(&self.log_source(), index, size)
             .map_err(|e| corrupt("log", e))?;
         Ok(path.into_iter().map(Hash32).collect())
     }
@@ -943,7 +969,7 @@ impl<S: Store> Ledger<S> {
                 "no consistency proof from size {first} to size {second}: need 0 < first <= second"
             )));
         }
-        let path = merkle::consistency_proof(&StoreLog(&self.store), first, second)
+        let path = merkle::consistency_proof(&self.log_source(), first, second)
             .map_err(|e| corrupt("log", e))?;
         Ok(path.into_iter().map(Hash32).collect())
     }
@@ -954,7 +980,7 @@ impl<S: Store> Ledger<S> {
     /// complete within the current log.
     pub fn log_tile(&self, level: u8, index: u64, width: u16) -> Result<Vec<u8>, LedgerError> {
         let merkle_level = self.require_tile(level, index, width)?;
-        let source = StoreLog(&self.store);
+        let source = self.log_source();
         let mut bytes = Vec::with_capacity(usize::from(width) * 32);
         for i in 0..u64::from(width) {
             let hash = merkle::SubtreeSource::subtree(

@@ -33,6 +33,7 @@ pub mod encode;
 pub mod error;
 pub mod genesis;
 pub mod limits;
+pub mod log_cache;
 pub mod merkle;
 pub mod note;
 pub mod policy;

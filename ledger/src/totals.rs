@@ -14,8 +14,10 @@
 //! record in its cell, as it now stands), and an entry per child. Its hash is
 //!
 //! ```text
-//! SHA-256("bansos-ledger/totals/v1\0" ‖ u8 len(segment) ‖ segment ‖ sums ‖ own ‖ salt
-//!         ‖ u32 n ‖ child hash × n)            (totals as 4 × u64 big-endian, children sorted)
+//! own_commitment = SHA-256("bansos-ledger/totals-own/v2\0" ‖ own ‖ salt)
+//! hash = SHA-256("bansos-ledger/totals/v2\0" ‖ u8 len(segment) ‖ segment ‖ sums
+//!                ‖ own_commitment ‖ u32 n ‖ child hash × n)
+//!                                   (totals as 4 × u64 big-endian, children sorted)
 //! ```
 //!
 //! and the root's hash is committed in every block header (`totals_root`) and in every
@@ -28,10 +30,13 @@
 //! exactly the sum of committed allocation records.
 //!
 //! **Privacy.** A node's hash commits to its children's hashes, never to their totals in
-//! the clear, and the `salt` of a cell is derived from its allocation records, which name
-//! pseudonyms. A sibling's hash in a proof therefore cannot be brute-forced
-//! back to a small, suppressed count: only the consortium, which holds the records, could
-//! recompute it.
+//! the clear, and to its own records' totals only through `own_commitment`. The `salt` of a
+//! cell is derived from its allocation records, which name pseudonyms. A sibling's hash in a
+//! proof, or an ancestor's own commitment, therefore cannot be brute-forced back to a small,
+//! suppressed count: only the consortium, which holds the records, could recompute it. A
+//! proof opens a node's own totals (gives `own` and `salt`) only where they are published;
+//! the ancestors on its path show their sums, which count at least as many beneficiaries as
+//! the node proven.
 //!
 //! **Invariant:** `sums == own + Σ children.sums` at every node, after every block; checked
 //! arithmetic, since a total can never overflow `u64` Rupiah without a broken rule.
@@ -50,7 +55,9 @@ use crate::store::{Column, Store};
 use crate::types::{Hash32, PeriodCode, ProgramCode, RegionCode};
 
 /// Domain separation for node hashes.
-pub const TOTALS_DOMAIN: &[u8] = b"bansos-ledger/totals/v1\0";
+pub const TOTALS_DOMAIN: &[u8] = b"bansos-ledger/totals/v2\0";
+/// Domain separation for a node's commitment to its own records' totals.
+pub const OWN_DOMAIN: &[u8] = b"bansos-ledger/totals-own/v2\0";
 /// Domain separation for a cell's salt chain.
 const SALT_DOMAIN: &[u8] = b"bansos-ledger/totals-salt/v1\0";
 /// The extension line of a checkpoint note that carries the totals root.
@@ -245,16 +252,29 @@ impl TotalsNode {
     /// The node's hash under `segment` (see the module documentation).
     pub fn hash(&self, segment: &str) -> Hash32 {
         let hashes: Vec<Hash32> = self.children.iter().map(|c| c.hash).collect();
-        node_hash(segment, &self.sums, &self.own, &self.salt, &hashes)
+        node_hash(segment, &self.sums, &self.own_commitment(), &hashes)
     }
+
+    /// What the node's hash commits to for its own records.
+    pub fn own_commitment(&self) -> Hash32 {
+        own_commitment(&self.own, &self.salt)
+    }
+}
+
+/// The commitment to a node's own records' totals, blinded by their salt.
+pub fn own_commitment(own: &Totals, salt: &Hash32) -> Hash32 {
+    let mut hasher = Sha256::new();
+    hasher.update(OWN_DOMAIN);
+    hasher.update(own.to_bytes());
+    hasher.update(salt.0);
+    Hash32(hasher.finalize().into())
 }
 
 /// The hash of a node from its parts.
 pub fn node_hash(
     segment: &str,
     sums: &Totals,
-    own: &Totals,
-    salt: &Hash32,
+    own_commitment: &Hash32,
     children: &[Hash32],
 ) -> Hash32 {
     assert!(
@@ -266,8 +286,7 @@ pub fn node_hash(
     hasher.update([segment.len() as u8]);
     hasher.update(segment.as_bytes());
     hasher.update(sums.to_bytes());
-    hasher.update(own.to_bytes());
-    hasher.update(salt.0);
+    hasher.update(own_commitment.0);
     hasher.update((children.len() as u32).to_be_bytes());
     for child in children {
         hasher.update(child.0);
@@ -453,24 +472,35 @@ pub fn recompute_root<S: Store + ?Sized>(store: &S) -> Result<Hash32, LedgerErro
     Ok(empty_root())
 }
 
-/// One node of a proof: everything its hash is computed from.
+/// One node of a proof: everything its hash is computed from. Its own records' totals are
+/// sealed (only their commitment is given) unless the proof opens them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProofNode {
     pub segment: String,
     pub sums: Totals,
-    pub own: Totals,
-    pub salt: Hash32,
+    pub own_commitment: Hash32,
+    /// The node's own totals and salt, when they are published.
+    pub opened: Option<(Totals, Hash32)>,
     pub children: Vec<Hash32>,
 }
 
 impl ProofNode {
+    /// The node with its own records' totals sealed.
     pub fn of(segment: &str, node: &TotalsNode) -> ProofNode {
         ProofNode {
             segment: segment.to_owned(),
             sums: node.sums,
-            own: node.own,
-            salt: node.salt,
+            own_commitment: node.own_commitment(),
+            opened: None,
             children: node.children.iter().map(|c| c.hash).collect(),
+        }
+    }
+
+    /// The node with its own records' totals given in the clear.
+    pub fn opened(segment: &str, node: &TotalsNode) -> ProofNode {
+        ProofNode {
+            opened: Some((node.own, node.salt)),
+            ..ProofNode::of(segment, node)
         }
     }
 
@@ -478,10 +508,18 @@ impl ProofNode {
         node_hash(
             &self.segment,
             &self.sums,
-            &self.own,
-            &self.salt,
+            &self.own_commitment,
             &self.children,
         )
+    }
+
+    /// The opened own totals, checked against the commitment (`None` when sealed).
+    pub fn own(&self) -> Result<Option<Totals>, TotalsProofError> {
+        match &self.opened {
+            None => Ok(None),
+            Some((own, salt)) if own_commitment(own, salt) == self.own_commitment => Ok(Some(*own)),
+            Some(_) => Err(TotalsProofError::WrongOwn),
+        }
     }
 }
 
@@ -506,10 +544,12 @@ pub enum TotalsProofError {
     NotRooted,
     #[error("the proof's root does not match the committed totals root")]
     WrongRoot,
+    #[error("the opened own totals do not match the node's commitment")]
+    WrongOwn,
 }
 
 impl NodeProof {
-    /// Builds the proof of `path` from the stored tree.
+    /// Builds the proof of `path` from the stored tree, every node sealed.
     pub fn build<S: Store + ?Sized>(store: &S, path: &NodePath) -> Result<NodeProof, LedgerError> {
         let mut nodes = Vec::with_capacity(path.depth() + 1);
         let mut next = Some(path.clone());
@@ -518,6 +558,16 @@ impl NodeProof {
             next = at.parent();
         }
         Ok(NodeProof { path: nodes })
+    }
+
+    /// Like [`NodeProof::build`], with the proven node's own totals opened.
+    pub fn build_opened<S: Store + ?Sized>(
+        store: &S,
+        path: &NodePath,
+    ) -> Result<NodeProof, LedgerError> {
+        let mut proof = NodeProof::build(store, path)?;
+        proof.path[0] = ProofNode::opened(path.segment(), &node(store, path)?);
+        Ok(proof)
     }
 
     /// Checks that the proof names `claimed` and its ancestors, that each node is a child of
@@ -534,6 +584,7 @@ impl NodeProof {
             return Err(TotalsProofError::NotRooted);
         }
         let first = self.path.first().ok_or(TotalsProofError::Empty)?;
+        first.own()?;
         let mut hash = first.hash();
         for (i, parent) in self.path.iter().enumerate().skip(1) {
             if !parent.children.contains(&hash) {

@@ -1,85 +1,136 @@
-//! Anomaly counts per region (issue: the public explorer), from the committed records:
-//! one pass over the allocations and the objections, counted per village with
-//! `explorer::anomalies` and added up every level to the province and the whole network.
-//! The table is cached and recomputed at most every [`ANOMALY_REFRESH`] when the chain has
-//! moved, so a dashboard read costs one map lookup.
+//! Anomaly counts and statistics per region (issue: the public explorer), from the
+//! committed records: one pass over the objections and the allocations, counted per village
+//! with `explorer::anomalies` and `explorer::stats` and added up every level to the
+//! province and the whole network.
+//!
+//! The result (a [`Survey`]) is cached and recomputed at most every [`ANOMALY_REFRESH`] when
+//! the chain has moved, in a background thread, while readers keep the previous one. The
+//! pass takes the ledger's read lock one page of records at a time ([`SCAN_PAGE`]), so a
+//! block commit waits at most one page, never the whole pass (seconds at a million
+//! beneficiaries). A survey may therefore mix records of a few consecutive heights; it says
+//! the height it started at.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use explorer::anomalies::{allocation_flags, objection_overdue, AnomalyCounts};
+use explorer::stats::{CellStats, PeriodStats};
 use ledger::state::{keys, AllocationRecord, BeneficiaryRecord, LifeStatus, ObjectionRecord};
 use ledger::store::Column;
-use ledger::tx::{Action, StatusChange};
-use ledger::types::{Hash32, Pseudonym, RegionCode, TimeMs};
+use ledger::tx::{Action, ObjectionSubject, StatusChange};
+use ledger::types::{Hash32, PeriodCode, ProgramCode, Pseudonym, RegionCode, TimeMs};
 use ledger::{Ledger, LedgerError, Store, Transaction};
 
-/// How stale the table may grow while blocks keep coming.
+use crate::shared::Shared;
+
+/// How stale the survey may grow while blocks keep coming.
 pub const ANOMALY_REFRESH: Duration = Duration::from_secs(30);
-/// Records read per store scan.
-const SCAN_PAGE: usize = 4_096;
+/// Records read per store scan, and per hold of the ledger's read lock.
+pub const SCAN_PAGE: usize = 4_096;
 /// The most log entries read to find when a beneficiary's death was recorded.
 const DEATH_SEARCH_STEPS_MAX: usize = 256;
 
 /// Counts per region code; the empty code is the whole network.
 pub type AnomalyTable = BTreeMap<String, AnomalyCounts>;
+/// Statistics per (program, period, region code); the empty code is the program period.
+pub type StatsTable = BTreeMap<(String, String, String), PeriodStats>;
 
-struct Cached {
-    height: u64,
-    computed_at: Duration,
-    table: Arc<AnomalyTable>,
+/// What one pass over the records found.
+#[derive(Debug, Default)]
+pub struct Survey {
+    /// The height the pass started at.
+    pub height: u64,
+    pub anomalies: AnomalyTable,
+    pub stats: StatsTable,
 }
 
-/// The latest table, shared by the dashboard requests.
+#[derive(Default)]
+struct CacheState {
+    survey: Option<Arc<Survey>>,
+    computed_at: Duration,
+    refreshing: bool,
+}
+
+/// The latest survey, shared by the dashboard requests.
 #[derive(Default)]
 pub struct AnomalyCache {
-    cached: Mutex<Option<Cached>>,
+    state: Mutex<CacheState>,
 }
 
-impl AnomalyCache {
-    /// The table for `ledger`'s tip, recomputed when the tip moved and the cached one is
-    /// older than [`ANOMALY_REFRESH`] (`now` is a monotonic reading).
-    pub fn table<S: Store>(
-        &self,
-        ledger: &Ledger<S>,
-        now: Duration,
-    ) -> Result<Arc<AnomalyTable>, LedgerError> {
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = cached.as_ref() {
-            let fresh = now.saturating_sub(c.computed_at) < ANOMALY_REFRESH;
-            if c.height == ledger.tip().height || fresh {
-                return Ok(c.table.clone());
-            }
+/// The survey for the chain as it stands: the cached one while it is fresh (the tip has not
+/// moved, or it is younger than [`ANOMALY_REFRESH`]); otherwise the cached one while a
+/// background thread computes the next. Only the very first call computes in place. The
+/// caller must not hold the ledger's lock (the pass takes it page by page).
+pub fn survey<S: Store + Send + Sync + 'static>(
+    shared: &Arc<Shared<S>>,
+) -> Result<Arc<Survey>, LedgerError> {
+    let now = shared.clock.monotonic();
+    let tip = shared.ledger().tip().height;
+    let mut state = shared
+        .anomalies
+        .state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(survey) = state.survey.clone() {
+        let fresh = now.saturating_sub(state.computed_at) < ANOMALY_REFRESH;
+        if !(survey.height == tip || fresh || state.refreshing) {
+            state.refreshing = true;
+            let shared = shared.clone();
+            std::thread::spawn(move || refresh(&shared));
         }
-        let table = Arc::new(compute(ledger)?);
-        *cached = Some(Cached {
-            height: ledger.tip().height,
-            computed_at: now,
-            table: table.clone(),
-        });
-        Ok(table)
+        return Ok(survey);
+    }
+    let survey = Arc::new(compute(|| shared.ledger())?);
+    state.survey = Some(survey.clone());
+    state.computed_at = now;
+    Ok(survey)
+}
+
+/// Computes the next survey and puts it in the cache.
+fn refresh<S: Store>(shared: &Shared<S>) {
+    let result = compute(|| shared.ledger());
+    let mut state = shared
+        .anomalies
+        .state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    state.refreshing = false;
+    match result {
+        Ok(survey) => {
+            state.survey = Some(Arc::new(survey));
+            state.computed_at = shared.clock.monotonic();
+        }
+        Err(error) => tracing::error!(%error, "recomputing the anomaly counts failed"),
     }
 }
 
-/// Scans the records under `prefix`, decoding each.
-fn scan<S: Store, T: borsh::BorshDeserialize>(
-    ledger: &Ledger<S>,
+/// Scans the records under `prefix` in pages of `page`, taking the ledger from `read` for
+/// each page and handing every record, decoded, to `each`.
+fn scan<S, L, T>(
+    read: &impl Fn() -> L,
     prefix: &[u8],
-    mut each: impl FnMut(T) -> Result<(), LedgerError>,
-) -> Result<(), LedgerError> {
+    page: usize,
+    mut each: impl FnMut(&Ledger<S>, T) -> Result<(), LedgerError>,
+) -> Result<(), LedgerError>
+where
+    S: Store,
+    L: Deref<Target = Ledger<S>>,
+    T: borsh::BorshDeserialize,
+{
     let mut start = prefix.to_vec();
     loop {
-        let page = ledger
-            .store()
-            .scan(Column::State, prefix, &start, SCAN_PAGE)?;
-        for (_, bytes) in &page {
+        let ledger = read();
+        let entries = ledger.store().scan(Column::State, prefix, &start, page)?;
+        for (_, bytes) in &entries {
             let record = borsh::from_slice(bytes)
                 .map_err(|e| LedgerError::Corrupt(format!("a state record: {e}")))?;
-            each(record)?;
+            each(&ledger, record)?;
         }
-        match page.last() {
-            Some((last, _)) if page.len() == SCAN_PAGE => {
+        drop(ledger);
+        match entries.last() {
+            Some((last, _)) if entries.len() == page => {
                 start = last.clone();
                 start.push(0);
             }
@@ -88,48 +139,156 @@ fn scan<S: Store, T: borsh::BorshDeserialize>(
     }
 }
 
-/// Computes the whole table at the tip's time.
-pub fn compute<S: Store>(ledger: &Ledger<S>) -> Result<AnomalyTable, LedgerError> {
-    let now = ledger.tip().time_ms;
+/// Computes the survey at the chain time of the tip `read` first gives.
+pub fn compute<S, L>(read: impl Fn() -> L) -> Result<Survey, LedgerError>
+where
+    S: Store,
+    L: Deref<Target = Ledger<S>>,
+{
+    compute_paged(read, SCAN_PAGE)
+}
+
+/// One cell of the statistics: program, period, the beneficiary's region.
+type Cell = (ProgramCode, PeriodCode, RegionCode);
+
+/// Open objections, found before the allocations are read.
+#[derive(Default)]
+struct OpenObjections {
+    by_cell: HashMap<Cell, u64>,
+    by_beneficiary: HashMap<Pseudonym, u64>,
+}
+
+/// [`compute`] with the page size given (tests use small pages).
+pub fn compute_paged<S, L>(read: impl Fn() -> L, page: usize) -> Result<Survey, LedgerError>
+where
+    S: Store,
+    L: Deref<Target = Ledger<S>>,
+{
+    let (now, height) = {
+        let ledger = read();
+        (ledger.tip().time_ms, ledger.tip().height)
+    };
     let mut villages: BTreeMap<RegionCode, AnomalyCounts> = BTreeMap::new();
+    let mut open = OpenObjections::default();
+    scan(
+        &read,
+        &keys::objections(),
+        page,
+        |ledger, record: ObjectionRecord| objection(ledger, &record, now, &mut villages, &mut open),
+    )?;
+    let mut cells: BTreeMap<Cell, CellStats> = BTreeMap::new();
     let mut deaths: HashMap<Pseudonym, Option<TimeMs>> = HashMap::new();
     let mut accounts: Vec<(Hash32, Pseudonym, RegionCode)> = Vec::new();
-    scan(ledger, &keys::allocations(), |record: AllocationRecord| {
-        let died_at = match &record.disbursement {
-            Some(paid) => {
-                accounts.push((
-                    paid.account_ref_hash,
-                    record.beneficiary,
-                    record.village.clone(),
-                ));
-                death_time(ledger, &mut deaths, &record.beneficiary)?
-            }
-            None => None,
-        };
-        let flags = allocation_flags(&record, now, died_at);
-        villages
-            .entry(record.village.clone())
-            .or_default()
-            .add(&flags);
-        Ok(())
-    })?;
+    scan(
+        &read,
+        &keys::allocations(),
+        page,
+        |ledger, record: AllocationRecord| {
+            let died_at = match &record.disbursement {
+                Some(paid) => {
+                    accounts.push((
+                        paid.account_ref_hash,
+                        record.beneficiary,
+                        record.village.clone(),
+                    ));
+                    death_time(ledger, &mut deaths, &record.beneficiary)?
+                }
+                None => None,
+            };
+            let flags = allocation_flags(&record, now, died_at);
+            villages
+                .entry(record.village.clone())
+                .or_default()
+                .add(&flags);
+            let cell = (
+                record.program.clone(),
+                record.period.clone(),
+                record.village.clone(),
+            );
+            let stats = cells.entry(cell).or_default();
+            stats.add_allocation(&record);
+            stats.objections_open += open
+                .by_beneficiary
+                .get(&record.beneficiary)
+                .copied()
+                .unwrap_or(0);
+            Ok(())
+        },
+    )?;
+    for (cell, count) in open.by_cell {
+        cells.entry(cell).or_default().objections_open += count;
+    }
     for village in shared_accounts(accounts) {
         villages.entry(village).or_default().shared_account += 1;
     }
-    scan(ledger, &keys::objections(), |record: ObjectionRecord| {
-        if objection_overdue(&record, now) {
-            if let Some(person) =
-                ledger.state_get::<BeneficiaryRecord>(&keys::beneficiary(&record.beneficiary))?
-            {
-                villages
-                    .entry(person.region)
-                    .or_default()
-                    .objections_overdue += 1;
+    Ok(Survey {
+        height,
+        anomalies: roll_up(villages),
+        stats: roll_up_stats(cells),
+    })
+}
+
+/// Counts one objection: overdue per village; open per cell (an allocation's) or per
+/// beneficiary (counted in each of their program periods).
+fn objection<S: Store>(
+    ledger: &Ledger<S>,
+    record: &ObjectionRecord,
+    now: TimeMs,
+    villages: &mut BTreeMap<RegionCode, AnomalyCounts>,
+    open: &mut OpenObjections,
+) -> Result<(), LedgerError> {
+    if objection_overdue(record, now) {
+        if let Some(person) =
+            ledger.state_get::<BeneficiaryRecord>(&keys::beneficiary(&record.beneficiary))?
+        {
+            villages
+                .entry(person.region)
+                .or_default()
+                .objections_overdue += 1;
+        }
+    }
+    if record.resolution.is_some() {
+        return Ok(());
+    }
+    match &record.subject {
+        ObjectionSubject::Allocation(id) => {
+            if let Some(a) = ledger.state_get::<AllocationRecord>(&keys::allocation(id))? {
+                *open
+                    .by_cell
+                    .entry((a.program, a.period, a.village))
+                    .or_default() += 1;
             }
         }
-        Ok(())
-    })?;
-    Ok(roll_up(villages))
+        ObjectionSubject::Beneficiary(person) => {
+            *open.by_beneficiary.entry(*person).or_default() += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Adds each cell's statistics to every region above it and to its program period, then
+/// finishes them.
+fn roll_up_stats(cells: BTreeMap<Cell, CellStats>) -> StatsTable {
+    let mut gathered: BTreeMap<(String, String, String), CellStats> = BTreeMap::new();
+    for ((program, period, village), stats) in cells {
+        let (program, period) = (program.to_string(), period.to_string());
+        let mut next = Some(village);
+        while let Some(region) = next {
+            gathered
+                .entry((program.clone(), period.clone(), region.to_string()))
+                .or_default()
+                .merge(&stats);
+            next = region.parent();
+        }
+        gathered
+            .entry((program, period, String::new()))
+            .or_default()
+            .merge(&stats);
+    }
+    gathered
+        .into_iter()
+        .map(|(key, stats)| (key, stats.finish()))
+        .collect()
 }
 
 /// The village of each beneficiary paid into an account that someone else was paid into

@@ -225,6 +225,8 @@ async fn limit_requests(
         proto::api::RegionTotalsJson,
         proto::api::ProgramPeriodsJson,
         proto::api::AnomalyCountsJson,
+        proto::api::RegionStatsJson,
+        proto::api::MonthJson,
         proto::api::BlockSummaryJson,
         StatusJson,
         BlockJson,

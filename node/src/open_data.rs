@@ -12,18 +12,19 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use explorer::stats::publishable;
 use explorer::suppress::total_published;
 use ledger::totals::{NodePath, Totals};
 use ledger::types::{PeriodCode, ProgramCode, RegionCode};
 use ledger::{Ledger, Store};
 
-use crate::anomalies::AnomalyTable;
+use crate::anomalies::Survey;
 use crate::api::{ApiError, ApiResult};
 use crate::shared::Shared;
 use crate::web::{node_of, rows_of};
 
 /// The CSV header; the columns every row has, in order.
-pub const TOTALS_CSV_COLUMNS: [&str; 19] = [
+pub const TOTALS_CSV_COLUMNS: [&str; 21] = [
     "log_size",
     "totals_root",
     "program",
@@ -42,8 +43,17 @@ pub const TOTALS_CSV_COLUMNS: [&str; 19] = [
     "objections_overdue",
     "paid_after_death",
     "shared_account",
+    "median_days_to_payment",
+    "objections_open",
     "parent",
 ];
+
+/// The figures of a row: the CSV columns from `beneficiaries` to `objections_open`.
+pub const FIGURES: usize = 12;
+/// Where the figures start among the columns.
+const FIRST_FIGURE: usize = 8;
+const FIRST_FIGURE_END: usize = FIRST_FIGURE + FIGURES;
+const _: () = assert!(FIRST_FIGURE_END + 1 == TOTALS_CSV_COLUMNS.len());
 
 /// One region of one program period, as the walk found it.
 struct Row {
@@ -104,17 +114,16 @@ pub struct OpenRow {
     pub level: &'static str,
     pub region: String,
     pub name: String,
-    /// Beneficiaries, allocated, disbursed, confirmed, then the six anomaly counts; `None`
-    /// when the row is suppressed.
-    pub figures: Option<[u64; 10]>,
+    pub suppressed: bool,
+    /// Beneficiaries, allocated, disbursed, confirmed, the six anomaly counts, the median
+    /// days to payment and the open objections; all `None` when the row is suppressed, the
+    /// median also when fewer than ten were paid.
+    pub figures: [Option<u64>; FIGURES],
     pub parent: String,
 }
 
 /// Every published table's rows, as the dashboards decide them, at the tip.
-pub fn open_rows<S: Store>(
-    ledger: &Ledger<S>,
-    anomalies: &AnomalyTable,
-) -> ApiResult<Vec<OpenRow>> {
+pub fn open_rows<S: Store>(ledger: &Ledger<S>, survey: &Survey) -> ApiResult<Vec<OpenRow>> {
     let size = ledger.tip().log.size();
     let root = ledger.totals_root_at(size).map_err(ApiError::internal)?;
     let mut rows = Vec::new();
@@ -134,15 +143,26 @@ pub fn open_rows<S: Store>(
                 .region
                 .as_ref()
                 .map_or_else(String::new, |r| r.to_string());
-            let figures = row.totals.map(|t| {
-                let flags = anomalies.get(&code).copied().unwrap_or_default().named();
-                let mut out = [0u64; 10];
-                out[..4].copy_from_slice(&[t.beneficiaries, t.allocated, t.disbursed, t.confirmed]);
-                for (slot, (_, n)) in out[4..].iter_mut().zip(flags) {
-                    *slot = n;
+            let mut figures = [None; FIGURES];
+            if let Some(t) = row.totals {
+                let flags = survey
+                    .anomalies
+                    .get(&code)
+                    .copied()
+                    .unwrap_or_default()
+                    .named();
+                let key = (row.program.clone(), row.period.clone(), code.clone());
+                let stats = survey.stats.get(&key).cloned().unwrap_or_default();
+                let (median, open, _) = publishable(&stats, true).expect("published");
+                let values = [t.beneficiaries, t.allocated, t.disbursed, t.confirmed]
+                    .into_iter()
+                    .chain(flags.map(|(_, n)| n))
+                    .map(Some)
+                    .chain([median.map(u64::from), Some(open)]);
+                for (slot, value) in figures.iter_mut().zip(values) {
+                    *slot = value;
                 }
-                out
-            });
+            }
             OpenRow {
                 log_size: size,
                 totals_root: root.to_hex(),
@@ -160,6 +180,7 @@ pub fn open_rows<S: Store>(
                     .and_then(|r| r.parent())
                     .map_or_else(String::new, |p| p.to_string()),
                 region: code,
+                suppressed: row.totals.is_none(),
                 figures,
             }
         })
@@ -180,12 +201,13 @@ pub fn totals_csv(rows: &[OpenRow]) -> ApiResult<String> {
             row.level.to_owned(),
             row.region.clone(),
             row.name.clone(),
-            row.figures.is_none().to_string(),
+            row.suppressed.to_string(),
         ];
-        match row.figures {
-            Some(figures) => record.extend(figures.iter().map(u64::to_string)),
-            None => record.extend(std::iter::repeat_n(String::new(), 10)),
-        }
+        record.extend(
+            row.figures
+                .iter()
+                .map(|f| f.map_or_else(String::new, |n| n.to_string())),
+        );
         record.push(row.parent.clone());
         writer.write_record(&record).map_err(csv_error)?;
     }
@@ -216,6 +238,8 @@ const PARQUET_SCHEMA: &str = "message bansos_totals {
     OPTIONAL INT64 objections_overdue;
     OPTIONAL INT64 paid_after_death;
     OPTIONAL INT64 shared_account;
+    OPTIONAL INT64 median_days_to_payment;
+    OPTIONAL INT64 objections_open;
     REQUIRED BINARY parent (STRING);
 }";
 
@@ -259,20 +283,21 @@ pub fn totals_parquet(rows: &[OpenRow]) -> ApiResult<Vec<u8>> {
                     .map_err(error)?;
             }
             7 => {
-                let suppressed: Vec<bool> = rows.iter().map(|r| r.figures.is_none()).collect();
+                let suppressed: Vec<bool> = rows.iter().map(|r| r.suppressed).collect();
                 writer
                     .typed::<BoolType>()
                     .write_batch(&suppressed, None, None)
                     .map_err(error)?;
             }
-            8..=17 => {
+            FIRST_FIGURE..FIRST_FIGURE_END => {
+                let figure = |r: &OpenRow| r.figures[column - FIRST_FIGURE];
                 let values: Vec<i64> = rows
                     .iter()
-                    .filter_map(|r| r.figures.map(|f| f[column - 8] as i64))
+                    .filter_map(|r| figure(r).map(|n| n as i64))
                     .collect();
                 let present: Vec<i16> = rows
                     .iter()
-                    .map(|r| i16::from(r.figures.is_some()))
+                    .map(|r| i16::from(figure(r).is_some()))
                     .collect();
                 writer
                     .typed::<Int64Type>()
@@ -299,13 +324,10 @@ pub fn totals_parquet(rows: &[OpenRow]) -> ApiResult<Vec<u8>> {
     writer.into_inner().map_err(error)
 }
 
-fn open_data<S: Store>(shared: &Shared<S>) -> ApiResult<Vec<OpenRow>> {
+fn open_data<S: Store + 'static>(shared: &Arc<Shared<S>>) -> ApiResult<Vec<OpenRow>> {
+    let survey = crate::web::survey(shared)?;
     let ledger = shared.ledger();
-    let anomalies = shared
-        .anomalies
-        .table(&ledger, shared.clock.monotonic())
-        .map_err(ApiError::internal)?;
-    open_rows(&ledger, &anomalies)
+    open_rows(&ledger, &survey)
 }
 
 #[utoipa::path(get, path = "/v1/open-data/totals.csv",

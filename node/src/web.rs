@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use crate::anomalies::AnomalyTable;
 use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -17,17 +16,19 @@ use axum::routing::get;
 use axum::{Json, Router};
 use explorer::anomalies::AnomalyCounts;
 use explorer::pages::{self, Lang, Lookup, RegionPlace, TrustedKeys};
+use explorer::stats::publishable;
 use explorer::suppress::{suppressed_rows, total_published};
 use ledger::note::checkpoint_of;
 use ledger::totals::{NodePath, NodeProof, ProofNode, TotalsNode};
 use ledger::types::{PeriodCode, ProgramCode, RegionCode};
 use ledger::{Ledger, Store};
 use proto::api::{
-    AnomalyCountsJson, ProgramPeriodsJson, RegionTotalsJson, TotalsJson, TotalsNodeJson,
-    TotalsValueJson,
+    AnomalyCountsJson, MonthJson, ProgramPeriodsJson, RegionStatsJson, RegionTotalsJson,
+    TotalsJson, TotalsNodeJson, TotalsValueJson,
 };
 use serde::Deserialize;
 
+use crate::anomalies::Survey;
 use crate::api::{query, ApiError, ApiResult};
 use crate::shared::Shared;
 use crate::track::{client, lookup, track_json};
@@ -185,6 +186,7 @@ pub async fn region_page<S: Store + 'static>(
 ) -> ApiResult<Response> {
     let params = query(params)?;
     let lang = Lang::from_query(params.lang.as_deref());
+    let survey = survey(&shared)?;
     let ledger = shared.ledger();
     let programs = program_periods(&ledger)?;
     let chosen = |value: Option<String>| value.filter(|v| !v.is_empty());
@@ -209,7 +211,7 @@ pub async fn region_page<S: Store + 'static>(
     let totals = match (program, period) {
         (Some(program), Some(period)) => Some(totals_json(
             &ledger,
-            &*anomaly_table(&shared, &ledger)?,
+            &survey,
             &program,
             &period,
             params.kode.as_deref().filter(|k| !k.is_empty()),
@@ -304,10 +306,10 @@ pub async fn period_totals<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
     Path((program, period)): Path<(String, String)>,
 ) -> ApiResult<Json<TotalsJson>> {
+    let survey = survey(&shared)?;
     let ledger = shared.ledger();
-    let anomalies = anomaly_table(&shared, &ledger)?;
     Ok(Json(totals_json(
-        &ledger, &anomalies, &program, &period, None,
+        &ledger, &survey, &program, &period, None,
     )?))
 }
 
@@ -321,11 +323,11 @@ pub async fn region_totals<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
     Path((program, period, region)): Path<(String, String, String)>,
 ) -> ApiResult<Json<TotalsJson>> {
+    let survey = survey(&shared)?;
     let ledger = shared.ledger();
-    let anomalies = anomaly_table(&shared, &ledger)?;
     Ok(Json(totals_json(
         &ledger,
-        &anomalies,
+        &survey,
         &program,
         &period,
         Some(&region),
@@ -413,7 +415,7 @@ fn is_published<S: Store>(
 /// `GET /v1/totals/{program}/{period}[/{region}]` answers them.
 pub fn totals_json<S: Store>(
     ledger: &Ledger<S>,
-    anomalies: &AnomalyTable,
+    survey: &Survey,
     program: &str,
     period: &str,
     region: Option<&str>,
@@ -448,7 +450,10 @@ pub fn totals_json<S: Store>(
     let published = is_published(ledger, &program, &period, region.as_ref())?;
     let mut rows = Vec::new();
     let mut row_nodes = Vec::new();
-    for (code, totals, itself, hide) in rows_of(&node, region.as_ref(), published) {
+    let table = rows_of(&node, region.as_ref(), published);
+    // The proven node's own totals are opened only when their row is published.
+    let own_published = table.iter().any(|(_, _, itself, hide)| *itself && !*hide);
+    for (code, totals, itself, hide) in table {
         let name = RegionCode::new(code.as_str())
             .map(|r| region_name(ledger, &r))
             .unwrap_or_else(|_| code.clone());
@@ -473,7 +478,12 @@ pub fn totals_json<S: Store>(
         });
     }
     let proof = if published {
-        NodeProof::build(ledger.store(), &path)
+        let build = if own_published {
+            NodeProof::build_opened
+        } else {
+            NodeProof::build
+        };
+        build(ledger.store(), &path)
             .map_err(ApiError::internal)?
             .path
             .iter()
@@ -483,10 +493,25 @@ pub fn totals_json<S: Store>(
         Vec::new()
     };
     let checkpoint = totals_checkpoint(ledger)?;
-    let region_anomalies = published.then(|| {
-        let key = region.as_ref().map_or_else(String::new, |r| r.to_string());
-        anomaly_json(anomalies.get(&key).copied().unwrap_or_default())
-    });
+    let key = region.as_ref().map_or_else(String::new, |r| r.to_string());
+    let region_anomalies =
+        published.then(|| anomaly_json(survey.anomalies.get(&key).copied().unwrap_or_default()));
+    let stats_key = (program.to_string(), period.to_string(), key);
+    let stats = survey.stats.get(&stats_key).cloned().unwrap_or_default();
+    let stats =
+        publishable(&stats, published).map(|(median, objections_open, months)| RegionStatsJson {
+            computed_at_height: survey.height,
+            median_days_to_payment: median,
+            objections_open,
+            months: months
+                .into_iter()
+                .map(|(month, figures)| MonthJson {
+                    month,
+                    payments: figures.map(|f| f.0),
+                    disbursed: figures.map(|f| f.1),
+                })
+                .collect(),
+        });
     let name = match &region {
         Some(r) => region_name(ledger, r),
         None => format!("{program} {period}"),
@@ -498,6 +523,7 @@ pub fn totals_json<S: Store>(
         name,
         totals: published.then(|| TotalsValueJson::from(node.sums)),
         anomalies: region_anomalies,
+        stats,
         rows,
         threshold: explorer::suppress::K_MIN,
         proof,
@@ -518,15 +544,9 @@ fn anomaly_json(counts: AnomalyCounts) -> AnomalyCountsJson {
     }
 }
 
-/// The anomaly table as the chain stands.
-fn anomaly_table<S: Store>(
-    shared: &Shared<S>,
-    ledger: &Ledger<S>,
-) -> ApiResult<std::sync::Arc<AnomalyTable>> {
-    shared
-        .anomalies
-        .table(ledger, shared.clock.monotonic())
-        .map_err(ApiError::internal)
+/// The anomaly counts and statistics as the chain stands (take it before the ledger's lock).
+pub(crate) fn survey<S: Store + 'static>(shared: &Arc<Shared<S>>) -> ApiResult<Arc<Survey>> {
+    crate::anomalies::survey(shared).map_err(ApiError::internal)
 }
 
 /// The latest quorum-signed checkpoint when its totals line is the tree as it stands now

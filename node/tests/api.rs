@@ -1456,7 +1456,25 @@ async fn region_totals_hide_cells_under_ten_and_prove_the_rest_against_the_signe
                     "{path}: {row:?}"
                 );
                 assert_eq!(Some(child.sums.into()), row.totals);
+                assert!(
+                    node_json.own.is_none() && node_json.salt.is_none(),
+                    "{path}"
+                );
             }
+            // Own totals are opened only for the proven node, and only when its own row
+            // (records kept at the region itself) is published.
+            assert!(
+                t.proof[1..]
+                    .iter()
+                    .all(|n| n.own.is_none() && n.salt.is_none()),
+                "{path}"
+            );
+            let own_row = t
+                .rows
+                .iter()
+                .find(|r| r.at_region_itself)
+                .and_then(|r| r.totals);
+            assert_eq!(t.proof[0].own, own_row, "{path}");
             // A total changed by one Rupiah no longer proves.
             let mut tampered = proof.clone();
             tampered.path[0].sums.allocated += 1;
@@ -1509,6 +1527,94 @@ async fn region_totals_hide_cells_under_ten_and_prove_the_rest_against_the_signe
     assert_eq!(national.reported_not_received, not_received);
     assert!(national.disbursed_not_confirmed > 0 || national.allocated_not_disbursed > 0);
 
+    // Statistics come with every published table and never with a hidden one. Each program
+    // period's median days to payment and payments per month are what the records say; no
+    // month shown counts under ten payments, and hidden months are none, or several that
+    // together count ten or more.
+    let mut medians = 0;
+    for (path, t) in &tables {
+        assert_eq!(t.stats.is_some(), t.totals.is_some(), "{path}");
+        let Some(stats) = &t.stats else { continue };
+        assert!(
+            stats
+                .months
+                .iter()
+                .all(|m| m.payments.is_none_or(|n| n >= 10)),
+            "{path}"
+        );
+        let hidden: Vec<_> = stats
+            .months
+            .iter()
+            .filter(|m| m.payments.is_none())
+            .collect();
+        assert!(
+            hidden.len() != 1,
+            "{path}: one hidden month is the total minus the others"
+        );
+        if t.region.is_some() {
+            continue;
+        }
+        let mut days: Vec<u64> = Vec::new();
+        let mut months: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        for r in records
+            .iter()
+            .filter(|r| r.program.as_str() == t.program && r.period.as_str() == t.period)
+        {
+            let Some(paid) = &r.disbursement else {
+                continue;
+            };
+            days.push((paid.paid_at - r.allocated_at) / explorer::anomalies::DAY_MS);
+            let month = months
+                .entry(explorer::stats::month_of(paid.paid_at))
+                .or_default();
+            month.0 += 1;
+            month.1 += paid.amount.0;
+        }
+        days.sort();
+        let median = (days.len() >= 10).then(|| days[(days.len() - 1) / 2] as u32);
+        assert_eq!(stats.median_days_to_payment, median, "{path}");
+        medians += u32::from(median.is_some());
+        assert_eq!(
+            stats
+                .months
+                .iter()
+                .map(|m| m.month.clone())
+                .collect::<Vec<_>>(),
+            months.keys().cloned().collect::<Vec<_>>(),
+            "{path}"
+        );
+        for m in &stats.months {
+            if let (Some(n), Some(rupiah)) = (m.payments, m.disbursed) {
+                assert_eq!((n, rupiah), months[&m.month], "{path} {}", m.month);
+            }
+        }
+    }
+    assert!(
+        medians > 0,
+        "the demo year has program periods with a median"
+    );
+    // The pass holds the ledger's lock a page at a time: with pages of three records it
+    // takes it once per page, and finds exactly what one long hold finds.
+    let takes = std::cell::Cell::new(0usize);
+    let paged = node::anomalies::compute_paged(
+        || {
+            takes.set(takes.get() + 1);
+            node.shared.ledger()
+        },
+        3,
+    )
+    .unwrap();
+    let whole = node::anomalies::compute(|| node.shared.ledger()).unwrap();
+    assert_eq!(
+        (&paged.anomalies, &paged.stats),
+        (&whole.anomalies, &whole.stats)
+    );
+    assert!(
+        takes.get() > records.len() / 3,
+        "{} lock holds",
+        takes.get()
+    );
+
     // Open data: the same tables as CSV, every row's figures equal to its JSON table's, with
     // the checkpoint's log size and totals root.
     let (status, kind, csv) = page(&node, "/v1/open-data/totals.csv").await;
@@ -1529,7 +1635,7 @@ async fn region_totals_hide_cells_under_ten_and_prove_the_rest_against_the_signe
     let mut rows = 0;
     for line in lines {
         let cells: Vec<&str> = line.split(',').collect();
-        assert_eq!(cells.len(), 19, "{line}");
+        assert_eq!(cells.len(), 21, "{line}");
         assert_eq!(cells[1], root.to_hex());
         let path = match cells[5] {
             "" => format!("/v1/totals/{}/{}", cells[2], cells[3]),
@@ -1547,9 +1653,18 @@ async fn region_totals_hide_cells_under_ten_and_prove_the_rest_against_the_signe
                     cells[8..12],
                     [t.beneficiaries, t.allocated, t.disbursed, t.confirmed].map(|n| n.to_string())
                 );
+                let stats = table.stats.as_ref().expect("published statistics");
+                let median = stats
+                    .median_days_to_payment
+                    .map_or_else(String::new, |d| d.to_string());
+                assert_eq!(
+                    cells[18..20],
+                    [median, stats.objections_open.to_string()],
+                    "{line}"
+                );
             }
             None => assert!(
-                cells[7] == "true" && cells[8..18].iter().all(|c| c.is_empty()),
+                cells[7] == "true" && cells[8..20].iter().all(|c| c.is_empty()),
                 "{line}"
             ),
         }

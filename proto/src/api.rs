@@ -525,11 +525,18 @@ pub struct TotalsNodeJson {
     /// The program, the period or the full region code; empty for the root.
     pub segment: String,
     pub sums: TotalsValueJson,
-    /// Records at this region itself (not under a child).
-    pub own: TotalsValueJson,
-    /// Hex: blinds the node's hash (derived from its records).
+    /// Hex: SHA-256 over the totals of the records kept at this region itself (not under a
+    /// child) and their salt; the node's hash commits to this, not to the totals.
     #[schema(pattern = "^[0-9a-f]{64}$")]
-    pub salt: String,
+    pub own_commitment: String,
+    /// The totals of the records at this region itself, given only where they are published
+    /// (the proven node's own row); `own_commitment` is SHA-256 of them with `salt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own: Option<TotalsValueJson>,
+    /// Hex: blinds `own_commitment` (derived from the records); given with `own`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub salt: Option<String>,
     /// The children's hashes, hex, in segment order.
     pub children: Vec<String>,
 }
@@ -539,8 +546,9 @@ impl TotalsNodeJson {
         TotalsNodeJson {
             segment: node.segment.clone(),
             sums: node.sums.into(),
-            own: node.own.into(),
-            salt: node.salt.to_hex(),
+            own_commitment: node.own_commitment.to_hex(),
+            own: node.opened.map(|(own, _)| own.into()),
+            salt: node.opened.map(|(_, salt)| salt.to_hex()),
             children: node.children.iter().map(|h| h.to_hex()).collect(),
         }
     }
@@ -551,8 +559,12 @@ impl TotalsNodeJson {
         Some(ledger::totals::ProofNode {
             segment: self.segment.clone(),
             sums: self.sums.into(),
-            own: self.own.into(),
-            salt: Hash32::from_hex(&self.salt).ok()?,
+            own_commitment: Hash32::from_hex(&self.own_commitment).ok()?,
+            opened: match (&self.own, &self.salt) {
+                (Some(own), Some(salt)) => Some(((*own).into(), Hash32::from_hex(salt).ok()?)),
+                (None, None) => None,
+                _ => return None,
+            },
             children: self
                 .children
                 .iter()
@@ -598,10 +610,42 @@ pub struct TotalsJson {
     /// The region's anomaly counts (all programs and periods); `None` when the region's
     /// totals are suppressed.
     pub anomalies: Option<AnomalyCountsJson>,
+    /// How long payment takes, open objections and payments per month, for this program
+    /// period and region; `None` when the region's totals are suppressed. Computed by the
+    /// node from its committed records (not provable by the totals tree).
+    #[serde(default)]
+    pub stats: Option<RegionStatsJson>,
     /// A checkpoint signed by a quorum whose `bansos-totals` line is the root `proof` ends
     /// at; `None` while the latest totals are not yet signed (ask again in a moment).
     pub checkpoint: Option<String>,
     pub checkpoint_size: Option<u64>,
+}
+
+/// Statistics of a region under one program period, beside its provable totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RegionStatsJson {
+    /// The height the node's pass over the records started at.
+    pub computed_at_height: u64,
+    /// The median of the whole days from allocation to payment over the paid allocations;
+    /// `None` when fewer than ten were paid.
+    pub median_days_to_payment: Option<u32>,
+    /// Objections not yet resolved about this program period's allocations here, or about
+    /// the beneficiaries themselves.
+    pub objections_open: u64,
+    /// Payments per calendar month (UTC), oldest first; a month's figures are `None` when
+    /// suppressed (under ten payments, or complementary).
+    pub months: Vec<MonthJson>,
+}
+
+/// Payments in one calendar month.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MonthJson {
+    /// `YYYY-MM`.
+    #[schema(pattern = "^[0-9]{4}-[0-9]{2}$")]
+    pub month: String,
+    pub payments: Option<u64>,
+    /// Rupiah paid.
+    pub disbursed: Option<u64>,
 }
 
 /// Anomaly counts of a region, across programs and periods, at the latest block's time:

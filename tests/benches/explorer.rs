@@ -7,6 +7,7 @@
 //! ```sh
 //! CARGO_TARGET_DIR=$HOME/.cache/bansos-release cargo bench --workspace --bench explorer
 //! BANSOS_EXPLORER_BENCH_BENEFICIARIES=100000 ... # a smaller state
+//! BANSOS_EXPLORER_BENCH_DIR=/var/tmp/explorer-bench ... # keep the state for later runs
 //! ```
 //!
 //! The state is built through the ledger (not consensus), in blocks of 2,000 transactions
@@ -247,9 +248,9 @@ fn lookups(ledger: &Ledger<RocksStore>, codes: &[String]) {
 
 fn dashboards(ledger: &Ledger<RocksStore>) {
     let started = Instant::now();
-    let anomalies = node::anomalies::compute(ledger).expect("the anomaly counts");
+    let survey = node::anomalies::compute(|| ledger).expect("the anomaly counts");
     println!(
-        "anomaly counts over every allocation and objection: {:.2} s (cached by the node, recomputed at most every {} s as blocks come)",
+        "anomaly counts and statistics over every allocation and objection: {:.2} s (cached by the node, recomputed at most every {} s as blocks come, in the background)",
         started.elapsed().as_secs_f64(),
         node::anomalies::ANOMALY_REFRESH.as_secs()
     );
@@ -269,7 +270,7 @@ fn dashboards(ledger: &Ledger<RocksStore>) {
         for _ in 0..DASHBOARD_QUERIES {
             let began = Instant::now();
             let totals =
-                node::web::totals_json(ledger, &anomalies, "PKH", "2026-T1", region.as_deref())
+                node::web::totals_json(ledger, &survey, "PKH", "2026-T1", region.as_deref())
                     .expect("a table");
             assert!(totals.totals.is_some());
             times.push(began.elapsed());
@@ -283,33 +284,58 @@ fn dashboards(ledger: &Ledger<RocksStore>) {
     }
 }
 
+/// Builds the state in `dir`, or reopens it when an earlier run left it there with its
+/// sample codes (`BANSOS_EXPLORER_BENCH_DIR`: repeated runs, e.g. under `perf`, skip the
+/// build).
+fn state(
+    net: &genesis::testnet::Testnet,
+    dir: &std::path::Path,
+    count: usize,
+) -> (Ledger<RocksStore>, Vec<String>) {
+    let codes_file = dir.join(format!("codes-{count}.txt"));
+    if let Ok(text) = std::fs::read_to_string(&codes_file) {
+        let ledger = Ledger::open(
+            RocksStore::open(&dir.join("db")).expect("RocksDB opens"),
+            net.genesis.clone(),
+        )
+        .expect("the ledger opens");
+        println!("reopened the state of an earlier run in {}", dir.display());
+        return (ledger, text.lines().map(str::to_owned).collect());
+    }
+    let started = Instant::now();
+    let plan = plan(net, count);
+    let txs = sign(net, &plan);
+    println!(
+        "signed {} transactions for {count} beneficiaries in {:.1} s",
+        txs.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut ledger = Ledger::open(
+        RocksStore::open(&dir.join("db")).expect("RocksDB opens"),
+        net.genesis.clone(),
+    )
+    .expect("the ledger opens");
+    let started = Instant::now();
+    bansos_tests::commit_in_blocks(net, &mut ledger, txs, BLOCK_TXS);
+    println!(
+        "built {} heights into RocksDB in {:.1} s",
+        ledger.tip().height,
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::write(&codes_file, plan.codes.join("\n")).expect("the codes are written");
+    (ledger, plan.codes)
+}
+
 fn main() {
     let count = std::env::var("BANSOS_EXPLORER_BENCH_BENEFICIARIES")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(BENEFICIARIES_DEFAULT);
     let net = bansos_tests::testnet(1);
-    let started = Instant::now();
-    let plan = plan(&net, count);
-    let txs = sign(&net, &plan);
-    println!(
-        "signed {} transactions for {count} beneficiaries in {:.1} s",
-        txs.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut ledger = Ledger::open(
-        RocksStore::open(dir.path()).expect("RocksDB opens"),
-        net.genesis.clone(),
-    )
-    .expect("the ledger opens");
-    let started = Instant::now();
-    bansos_tests::commit_in_blocks(&net, &mut ledger, txs, BLOCK_TXS);
-    println!(
-        "built {} heights into RocksDB in {:.1} s",
-        ledger.tip().height,
-        started.elapsed().as_secs_f64()
-    );
-    lookups(&ledger, &plan.codes);
+    let temporary = tempfile::tempdir().expect("a temporary directory");
+    let dir = std::env::var_os("BANSOS_EXPLORER_BENCH_DIR")
+        .map_or_else(|| temporary.path().to_owned(), std::path::PathBuf::from);
+    let (ledger, codes) = state(&net, &dir, count);
+    lookups(&ledger, &codes);
     dashboards(&ledger);
 }

@@ -202,3 +202,42 @@ fn a_cells_hash_depends_on_its_records_not_only_its_totals() {
     assert_eq!(x.sums, y.sums);
     assert_ne!(x.hash(path.segment()), y.hash(path.segment()));
 }
+
+#[test]
+fn a_proof_shows_an_ancestors_own_totals_only_as_a_commitment() {
+    // Two records kept at the regency itself (fewer than ten: suppressed there) and one
+    // in a village under it. The village's proof passes through the regency.
+    let store = MemoryStore::new();
+    let (key_a, a) = allocation(1, "35.10", 600_000);
+    let (key_b, b) = allocation(2, "35.10", 600_000);
+    let (key_c, c) = allocation(3, "35.10.01.2001", 750_000);
+    let root = apply(&store, vec![(key_a, a), (key_b, b), (key_c, c)]);
+    let path = village("35.10.01.2001");
+    let proof = NodeProof::build(&store, &path).unwrap();
+    assert!(proof.path.iter().all(|n| n.opened.is_none()));
+    let serialized = serde_json::to_string(&proof).unwrap();
+    assert!(
+        !serialized.contains("1200000"),
+        "the regency's own amount appears in a proof that passes through it: {serialized}"
+    );
+    assert_eq!(proof.verify(&path, &root).unwrap().allocated, 750_000);
+
+    // The regency's own proof may open its own totals; opened totals that do not match the
+    // commitment fail.
+    let regency = NodePath::Region(
+        ProgramCode::new("PKH").unwrap(),
+        PeriodCode::new("2026-T1").unwrap(),
+        RegionCode::new("35.10").unwrap(),
+    );
+    let opened = NodeProof::build_opened(&store, &regency).unwrap();
+    assert_eq!(opened.path[0].own().unwrap().unwrap().allocated, 1_200_000);
+    assert!(opened.verify(&regency, &root).is_ok());
+    let mut lied = opened.clone();
+    if let Some((own, _)) = &mut lied.path[0].opened {
+        own.beneficiaries = 1;
+    }
+    assert_eq!(
+        lied.verify(&regency, &root),
+        Err(TotalsProofError::WrongOwn)
+    );
+}
