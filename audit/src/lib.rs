@@ -415,12 +415,8 @@ fn scan<S: Store>(
 
 /// Names the block that completed the subtree under `key` (level byte, index u64 BE).
 fn log_node_failure(replay: &Ledger<MemoryStore>, key: &[u8]) -> Failure {
-    let (level, index) = match key {
-        [level, rest @ ..] if rest.len() == 8 => (
-            *level,
-            u64::from_be_bytes(rest.try_into().expect("8 bytes")),
-        ),
-        _ => return Failure::general("log", "a stored log node has a malformed key"),
+    let Some((level, index)) = ledger::log_node_of_key(key) else {
+        return Failure::general("log", "a stored log node has a malformed key");
     };
     let last_leaf = (index + 1)
         .checked_shl(u32::from(level))

@@ -126,13 +126,19 @@ pub fn month_of(ms: u64) -> String {
     format!("{year:04}-{month:02}")
 }
 
+/// What may be shown of a region's statistics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shown {
+    pub median_days_to_payment: Option<u32>,
+    pub objections_open: u64,
+    /// Each month with its payments and Rupiah, or `None` where suppressed.
+    pub months: Vec<(String, Option<(u64, u64)>)>,
+}
+
 /// What a region's page may show of its statistics: nothing when its totals are not
 /// published; the median only over at least [`K_MIN`] payments; each month's figures, or
 /// `None` where suppressed.
-pub fn publishable(
-    stats: &PeriodStats,
-    published: bool,
-) -> Option<(Option<u32>, u64, Vec<(String, Option<(u64, u64)>)>)> {
+pub fn publishable(stats: &PeriodStats, published: bool) -> Option<Shown> {
     if !published {
         return None;
     }
@@ -150,7 +156,11 @@ pub fn publishable(
             )
         })
         .collect();
-    Some((median, stats.objections_open, months))
+    Some(Shown {
+        median_days_to_payment: median,
+        objections_open: stats.objections_open,
+        months,
+    })
 }
 
 #[cfg(test)]
@@ -256,9 +266,12 @@ mod tests {
             months: vec![month("2026-01", 3), month("2026-02", 6)],
         };
         assert_eq!(publishable(&stats, false), None);
-        let (median, open, months) = publishable(&stats, true).unwrap();
-        assert_eq!((median, open), (None, 2));
-        assert!(months.iter().all(|m| m.1.is_none()));
+        let shown = publishable(&stats, true).unwrap();
+        assert_eq!(
+            (shown.median_days_to_payment, shown.objections_open),
+            (None, 2)
+        );
+        assert!(shown.months.iter().all(|m| m.1.is_none()));
         let stats = PeriodStats {
             paid: 45,
             median_days_to_payment: Some(3),
@@ -269,11 +282,11 @@ mod tests {
                 month("2026-03", 21),
             ],
         };
-        let (median, _, months) = publishable(&stats, true).unwrap();
-        assert_eq!(median, Some(3));
+        let shown = publishable(&stats, true).unwrap();
+        assert_eq!(shown.median_days_to_payment, Some(3));
         // 4 alone would be the published total minus the others: its smallest neighbour
         // goes with it.
-        let shown: Vec<bool> = months.iter().map(|m| m.1.is_some()).collect();
-        assert_eq!(shown, [false, false, true]);
+        let months: Vec<bool> = shown.months.iter().map(|m| m.1.is_some()).collect();
+        assert_eq!(months, [false, false, true]);
     }
 }

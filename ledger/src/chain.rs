@@ -104,8 +104,11 @@ pub struct PreparedBlock {
     new_tip: ChainTip,
     /// The log subtrees at [`UPPER_LOG_LEVEL`] and above that the block completes, for the
     /// in-memory upper log once the block is written.
-    upper_nodes: Vec<(u8, u64, merkle::Hash)>,
+    upper_nodes: Vec<CompletedNode>,
 }
+
+/// A log subtree a block completes: level, index, hash.
+type CompletedNode = (u8, u64, merkle::Hash);
 
 /// The ledger: a deterministic state machine over a [`Store`].
 pub struct Ledger<S: Store> {
@@ -691,7 +694,7 @@ impl<S: Store> Ledger<S> {
         &self,
         header: &mut BlockHeader,
         execution: &Execution,
-    ) -> Result<(WriteBatch, ChainTip, Vec<(u8, u64, merkle::Hash)>), LedgerError> {
+    ) -> Result<(WriteBatch, ChainTip, Vec<CompletedNode>), LedgerError> {
         let mut batch = WriteBatch::new();
         let mut log = self.tip.log.clone();
         let mut upper_nodes = Vec::new();
@@ -729,7 +732,12 @@ impl<S: Store> Ledger<S> {
             if let Some(pseudonym) = &execution.touched[position] {
                 let mut key = pseudonym.0.to_vec();
                 key.extend_from_slice(&log_index.to_be_bytes());
-                batch.put(Column::BeneficiaryIndex, key, Vec::new());
+                // The value is the height, so that a timeline needs no transaction index.
+                batch.put(
+                    Column::BeneficiaryIndex,
+                    key,
+                    header.height.to_be_bytes().to_vec(),
+                );
             }
         }
         for (key, value) in &execution.writes {
@@ -1032,6 +1040,32 @@ impl<S: Store> Ledger<S> {
             bytes.extend_from_slice(&leaf);
         }
         Ok(bytes)
+    }
+
+    /// The log indexes of the transactions concerning `beneficiary`, oldest first, at most
+    /// `limit`, each with the height it was committed at.
+    pub fn beneficiary_steps(
+        &self,
+        beneficiary: &Pseudonym,
+        limit: usize,
+    ) -> Result<Vec<(u64, Height)>, LedgerError> {
+        let prefix = beneficiary.0.to_vec();
+        let entries = self
+            .store
+            .scan(Column::BeneficiaryIndex, &prefix, &prefix, limit)?;
+        entries
+            .into_iter()
+            .map(|(key, value)| {
+                let index: [u8; 8] = key
+                    .get(32..40)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| corrupt("beneficiary index", "bad key"))?;
+                let height: [u8; 8] = value
+                    .try_into()
+                    .map_err(|_| corrupt("beneficiary index", "the value is not a height"))?;
+                Ok((u64::from_be_bytes(index), Height::from_be_bytes(height)))
+            })
+            .collect()
     }
 
     /// The log indexes of the transactions concerning `beneficiary`, oldest first, at most

@@ -50,6 +50,7 @@ pub use block::{Block, BlockHeader};
 pub use chain::{ChainTip, Ledger, PreparedBlock, SignatureCheck, TxLocation};
 pub use error::LedgerError;
 pub use genesis::{Genesis, GenesisIndex, OrgKind};
+pub use rules::log_node_of_key;
 #[cfg(feature = "rocksdb")]
 pub use store::RocksStore;
 pub use store::{Column, MemoryStore, Store, StoreError, WriteBatch};

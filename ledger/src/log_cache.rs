@@ -49,7 +49,7 @@ impl UpperLog {
             }
             for (position, (key, value)) in entries.into_iter().enumerate() {
                 let index = position as u64;
-                if key != log_node_key(level, index) {
+                if key != log_node_key(level, index).as_bytes() {
                     return Err(LedgerError::Corrupt(format!(
                         "log level {level} has a gap before subtree {index}"
                     )));
@@ -213,6 +213,47 @@ mod tests {
         };
         assert!(cached.subtree(8, 4).is_err());
         assert!(cached.subtree(9, 2).is_err());
+    }
+
+    #[test]
+    fn a_tiles_lower_nodes_are_adjacent_in_key_order() {
+        let tile = |t: u64| -> Vec<Vec<u8>> {
+            (1..UPPER_LOG_LEVEL)
+                .flat_map(|level| {
+                    let per_tile = 1u64 << (UPPER_LOG_LEVEL - level);
+                    (t * per_tile..(t + 1) * per_tile).map(move |i| log_node_key(level, i).to_vec())
+                })
+                .collect()
+        };
+        let (before, this, after) = (tile(4), tile(5), tile(6));
+        assert_eq!(this.len(), 254, "levels 1 to 7 of 256 leaves");
+        let distinct: std::collections::HashSet<&Vec<u8>> = this.iter().collect();
+        assert_eq!(distinct.len(), this.len());
+        assert!(before.iter().max() < this.iter().min());
+        assert!(this.iter().max() < after.iter().min());
+        // Every key reads back as its level and index.
+        for (level, index) in [
+            (1, 0),
+            (1, 1_000_001),
+            (3, 77),
+            (7, 5),
+            (8, 0),
+            (12, 9),
+            (40, 1),
+        ] {
+            assert_eq!(
+                crate::rules::log_node_of_key(log_node_key(level, index).as_bytes()),
+                Some((level, index))
+            );
+        }
+        assert_eq!(crate::rules::log_node_of_key(&[0; 11][..10]), None);
+        assert_eq!(
+            crate::rules::log_node_of_key(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 200]),
+            None
+        );
+        // The upper levels keep one contiguous range per level, apart from the tiles.
+        assert!(log_node_key(8, 0).as_bytes() > this.iter().max().unwrap().as_slice());
+        assert!(log_node_key(8, u64::MAX).as_bytes() < log_node_key(9, 0).as_bytes());
     }
 
     #[test]

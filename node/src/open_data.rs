@@ -153,7 +153,8 @@ pub fn open_rows<S: Store>(ledger: &Ledger<S>, survey: &Survey) -> ApiResult<Vec
                     .named();
                 let key = (row.program.clone(), row.period.clone(), code.clone());
                 let stats = survey.stats.get(&key).cloned().unwrap_or_default();
-                let (median, open, _) = publishable(&stats, true).expect("published");
+                let shown = publishable(&stats, true).expect("published");
+                let (median, open) = (shown.median_days_to_payment, shown.objections_open);
                 let values = [t.beneficiaries, t.allocated, t.disbursed, t.confirmed]
                     .into_iter()
                     .chain(flags.map(|(_, n)| n))

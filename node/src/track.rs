@@ -156,24 +156,23 @@ fn timeline<S: Store>(
     size: Option<u64>,
 ) -> ApiResult<Vec<TrackStepJson>> {
     let indexes = ledger
-        .beneficiary_log_indexes(&record.beneficiary, TRACK_STEPS_MAX)
+        .beneficiary_steps(&record.beneficiary, TRACK_STEPS_MAX)
         .map_err(ApiError::internal)?;
     let mut steps = Vec::new();
-    for log_index in indexes {
+    // A timeline's steps are signed by a handful of keys: each is looked up once.
+    let mut institutions: HashMap<ledger::types::PublicKey, String> = HashMap::new();
+    for (log_index, height) in indexes {
         let (tx, leaf) = leaf_tx(ledger, log_index)?;
         let records = Committed(ledger);
         let Some(step) = explorer::describe(&tx, &record.beneficiary, &record.program, &records)
         else {
             continue;
         };
-        let location = ledger
-            .tx_location(&tx.hash())
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::internal("a logged transaction has no location"))?;
         let time_ms = ledger
-            .header(location.height)
+            .header(height)
             .map_err(ApiError::internal)?
-            .map_or(0, |h| h.time_ms);
+            .ok_or_else(|| ApiError::internal(format!("no header at height {height}")))?
+            .time_ms;
         let path = match size {
             Some(size) if log_index < size => Some(
                 ledger
@@ -187,14 +186,17 @@ fn timeline<S: Store>(
         };
         steps.push(TrackStepJson {
             log_index,
-            height: location.height,
+            height,
             time: time_text(time_ms),
             kind: step.kind.into(),
             program: step.program,
             period: step.period,
             amount: step.amount,
             outcome: step.outcome.map(Into::into),
-            institution: institution(ledger, &tx),
+            institution: institutions
+                .entry(tx.body.signer)
+                .or_insert_with(|| institution(ledger, &tx))
+                .clone(),
             leaf_hash: BASE64.encode(ledger::merkle::leaf_hash(&leaf)),
             path,
         });

@@ -448,11 +448,60 @@ pub fn totals_json<S: Store>(
     };
     let node = node_of(ledger, &path)?;
     let published = is_published(ledger, &program, &period, region.as_ref())?;
-    let mut rows = Vec::new();
-    let mut row_nodes = Vec::new();
     let table = rows_of(&node, region.as_ref(), published);
     // The proven node's own totals are opened only when their row is published.
     let own_published = table.iter().any(|(_, _, itself, hide)| *itself && !*hide);
+    let (rows, row_nodes) = table_json(ledger, &program, &period, table)?;
+    let proof = if published {
+        let build = if own_published {
+            NodeProof::build_opened
+        } else {
+            NodeProof::build
+        };
+        build(ledger.store(), &path)
+            .map_err(ApiError::internal)?
+            .path
+            .iter()
+            .map(TotalsNodeJson::from_proof_node)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let checkpoint = totals_checkpoint(ledger)?;
+    let key = region.as_ref().map_or_else(String::new, |r| r.to_string());
+    let region_anomalies =
+        published.then(|| anomaly_json(survey.anomalies.get(&key).copied().unwrap_or_default()));
+    let stats = stats_json(survey, &program, &period, key, published);
+    let name = match &region {
+        Some(r) => region_name(ledger, r),
+        None => format!("{program} {period}"),
+    };
+    Ok(TotalsJson {
+        program: program.to_string(),
+        period: period.to_string(),
+        region: region.map(|r| r.to_string()),
+        name,
+        totals: published.then(|| TotalsValueJson::from(node.sums)),
+        anomalies: region_anomalies,
+        stats,
+        rows,
+        threshold: explorer::suppress::K_MIN,
+        proof,
+        row_nodes,
+        checkpoint_size: checkpoint.as_ref().map(|c| c.1),
+        checkpoint: checkpoint.map(|c| c.0),
+    })
+}
+
+/// A table's rows as JSON, with each published sub-region row's node (sealed).
+fn table_json<S: Store>(
+    ledger: &Ledger<S>,
+    program: &ProgramCode,
+    period: &PeriodCode,
+    table: Vec<(String, ledger::totals::Totals, bool, bool)>,
+) -> ApiResult<(Vec<RegionTotalsJson>, Vec<Option<TotalsNodeJson>>)> {
+    let mut rows = Vec::new();
+    let mut row_nodes = Vec::new();
     for (code, totals, itself, hide) in table {
         let name = RegionCode::new(code.as_str())
             .map(|r| region_name(ledger, &r))
@@ -477,59 +526,33 @@ pub fn totals_json<S: Store>(
             at_region_itself: itself,
         });
     }
-    let proof = if published {
-        let build = if own_published {
-            NodeProof::build_opened
-        } else {
-            NodeProof::build
-        };
-        build(ledger.store(), &path)
-            .map_err(ApiError::internal)?
-            .path
-            .iter()
-            .map(TotalsNodeJson::from_proof_node)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let checkpoint = totals_checkpoint(ledger)?;
-    let key = region.as_ref().map_or_else(String::new, |r| r.to_string());
-    let region_anomalies =
-        published.then(|| anomaly_json(survey.anomalies.get(&key).copied().unwrap_or_default()));
-    let stats_key = (program.to_string(), period.to_string(), key);
-    let stats = survey.stats.get(&stats_key).cloned().unwrap_or_default();
-    let stats =
-        publishable(&stats, published).map(|(median, objections_open, months)| RegionStatsJson {
-            computed_at_height: survey.height,
-            median_days_to_payment: median,
-            objections_open,
-            months: months
-                .into_iter()
-                .map(|(month, figures)| MonthJson {
-                    month,
-                    payments: figures.map(|f| f.0),
-                    disbursed: figures.map(|f| f.1),
-                })
-                .collect(),
-        });
-    let name = match &region {
-        Some(r) => region_name(ledger, r),
-        None => format!("{program} {period}"),
-    };
-    Ok(TotalsJson {
-        program: program.to_string(),
-        period: period.to_string(),
-        region: region.map(|r| r.to_string()),
-        name,
-        totals: published.then(|| TotalsValueJson::from(node.sums)),
-        anomalies: region_anomalies,
-        stats,
-        rows,
-        threshold: explorer::suppress::K_MIN,
-        proof,
-        row_nodes,
-        checkpoint_size: checkpoint.as_ref().map(|c| c.1),
-        checkpoint: checkpoint.map(|c| c.0),
+    Ok((rows, row_nodes))
+}
+
+/// A region's statistics under one program period as it may be shown (`None` when its
+/// totals are suppressed).
+fn stats_json(
+    survey: &Survey,
+    program: &ProgramCode,
+    period: &PeriodCode,
+    region: String,
+    published: bool,
+) -> Option<RegionStatsJson> {
+    let key = (program.to_string(), period.to_string(), region);
+    let stats = survey.stats.get(&key).cloned().unwrap_or_default();
+    publishable(&stats, published).map(|shown| RegionStatsJson {
+        computed_at_height: survey.height,
+        median_days_to_payment: shown.median_days_to_payment,
+        objections_open: shown.objections_open,
+        months: shown
+            .months
+            .into_iter()
+            .map(|(month, figures)| MonthJson {
+                month,
+                payments: figures.map(|f| f.0),
+                disbursed: figures.map(|f| f.1),
+            })
+            .collect(),
     })
 }
 
