@@ -1075,20 +1075,11 @@ impl<S: Store> Ledger<S> {
         beneficiary: &Pseudonym,
         limit: usize,
     ) -> Result<Vec<u64>, LedgerError> {
-        let prefix = beneficiary.0.to_vec();
-        let entries = self
-            .store
-            .scan(Column::BeneficiaryIndex, &prefix, &prefix, limit)?;
-        entries
+        Ok(self
+            .beneficiary_steps(beneficiary, limit)?
             .into_iter()
-            .map(|(key, _)| {
-                let tail: [u8; 8] = key
-                    .get(32..40)
-                    .and_then(|s| s.try_into().ok())
-                    .ok_or_else(|| corrupt("beneficiary index", "bad key"))?;
-                Ok(u64::from_be_bytes(tail))
-            })
-            .collect()
+            .map(|(index, _)| index)
+            .collect())
     }
 }
 
