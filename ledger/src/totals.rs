@@ -346,12 +346,7 @@ pub(crate) fn update(
     }
     // Deepest first: a node is final once all its dirty children have reported to it.
     while let Some(((_, path), mut node)) = dirty.pop_first() {
-        node.sums = node
-            .children
-            .iter()
-            .try_fold(node.own, |sum, child| sum.checked_add(&child.sums))
-            .ok_or_else(overflow)?;
-        let hash = node.hash(path.segment());
+        let hash = settle(&mut node, &path)?;
         overlay.put(path.key(), &node);
         let Some(parent_path) = path.parent() else {
             overlay.commit_tx();
@@ -372,6 +367,16 @@ pub(crate) fn update(
         .get::<TotalsNode>(&NodePath::Root.key())?
         .unwrap_or_default()
         .hash(""))
+}
+
+/// Sets a node's sums to its own totals plus its children's, and returns its hash.
+fn settle(node: &mut TotalsNode, path: &NodePath) -> Result<Hash32, LedgerError> {
+    node.sums = node
+        .children
+        .iter()
+        .try_fold(node.own, |sum, child| sum.checked_add(&child.sums))
+        .ok_or_else(overflow)?;
+    Ok(node.hash(path.segment()))
 }
 
 /// Inserts or replaces a child's entry, keeping the list sorted.
@@ -455,12 +460,7 @@ pub fn recompute_root<S: Store + ?Sized>(store: &S) -> Result<Hash32, LedgerErro
         .map(|(path, node)| ((Reverse(path.depth()), path), node))
         .collect();
     while let Some(((_, path), mut node)) = pending.pop_first() {
-        node.sums = node
-            .children
-            .iter()
-            .try_fold(node.own, |sum, child| sum.checked_add(&child.sums))
-            .ok_or_else(overflow)?;
-        let hash = node.hash(path.segment());
+        let hash = settle(&mut node, &path)?;
         let Some(parent) = path.parent() else {
             return Ok(hash);
         };

@@ -2071,3 +2071,29 @@ async fn the_chain_browser_summarises_blocks_finds_them_and_streams_new_ones() {
     let (_, _, malformed) = page(&node, "/blok?tx=%3Cscript%3Ex").await;
     assert!(malformed.contains("bukan hash transaksi") && !malformed.contains("<script>x"));
 }
+
+#[test]
+fn the_survey_is_served_stale_while_a_background_thread_computes_the_next() {
+    use node::anomalies::{survey, ANOMALY_REFRESH};
+    let node = node(100);
+    let first = survey(&node.shared).unwrap();
+    assert_eq!(first.height, 0);
+    node.commit_block();
+    // Younger than the refresh interval: the same survey, nothing recomputed.
+    assert!(Arc::ptr_eq(&first, &survey(&node.shared).unwrap()));
+    // Older, and the chain has moved: the old survey at once, the next one from a thread.
+    node.clock.advance(ANOMALY_REFRESH);
+    assert!(Arc::ptr_eq(&first, &survey(&node.shared).unwrap()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let latest = survey(&node.shared).unwrap();
+        if latest.height == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refreshed survey after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
