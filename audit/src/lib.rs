@@ -374,6 +374,7 @@ fn verify_tip<S: Store>(source: &Ledger<S>, replay: &Ledger<MemoryStore>) -> Res
 }
 
 /// Every stored log subtree hash must be the replayed one, and none may be missing or extra.
+/// Returns how many subtree hashes were compared.
 fn verify_log_nodes<S: Store>(
     source: &Ledger<S>,
     replay: &Ledger<MemoryStore>,
@@ -383,16 +384,20 @@ fn verify_log_nodes<S: Store>(
     loop {
         let stored = scan(source.store(), Column::LogNodes, &start)?;
         let replayed = scan(replay.store(), Column::LogNodes, &start)?;
-        for (i, entry) in stored.iter().enumerate() {
-            if replayed.get(i) != Some(entry) {
-                return Err(log_node_failure(replay, &entry.0));
+        for (i, (key, value)) in stored.iter().enumerate() {
+            match replayed.get(i) {
+                Some(entry) if entry == &stored[i] => {}
+                Some((k, v)) if k == key => {
+                    return Err(log_node_failure(replay, key, Some(value), Some(v)))
+                }
+                _ => return Err(log_node_failure(replay, key, Some(value), None)),
             }
+            count += ledger::log_nodes_of_entry(key, value).map_or(0, |n| n.len() as u64);
         }
         if replayed.len() != stored.len() {
-            let missing = &replayed[stored.len().min(replayed.len())].0;
-            return Err(log_node_failure(replay, missing));
+            let (key, value) = &replayed[stored.len().min(replayed.len())];
+            return Err(log_node_failure(replay, key, None, Some(value)));
         }
-        count += stored.len() as u64;
         match stored.last() {
             Some((key, _)) if stored.len() == SCAN_BATCH => {
                 start = key.clone();
@@ -413,10 +418,29 @@ fn scan<S: Store>(
         .map_err(|e| Failure::general("store", e))
 }
 
-/// Names the block that completed the subtree under `key` (level byte, index u64 BE).
-fn log_node_failure(replay: &Ledger<MemoryStore>, key: &[u8]) -> Failure {
-    let Some((level, index)) = ledger::log_node_of_key(key) else {
-        return Failure::general("log", "a stored log node has a malformed key");
+/// Names the block that completed the first subtree where a stored log entry (`stored`)
+/// and the replayed one under the same key differ, or the first subtree of an entry only one
+/// of them has.
+fn log_node_failure(
+    replay: &Ledger<MemoryStore>,
+    key: &[u8],
+    stored: Option<&[u8]>,
+    replayed: Option<&[u8]>,
+) -> Failure {
+    let nodes = |value: Option<&[u8]>| value.and_then(|v| ledger::log_nodes_of_entry(key, v));
+    let (stored, replayed) = (nodes(stored), nodes(replayed));
+    let first_difference = match (&stored, &replayed) {
+        (Some(s), Some(r)) => r
+            .iter()
+            .enumerate()
+            .find(|(i, node)| s.get(*i) != Some(*node))
+            .map(|(_, node)| *node)
+            .or_else(|| s.get(r.len()).copied()),
+        (None, Some(nodes)) | (Some(nodes), None) => nodes.first().copied(),
+        (None, None) => None,
+    };
+    let Some((level, index, _)) = first_difference else {
+        return Failure::general("log", "a stored log entry has a malformed key or value");
     };
     let last_leaf = (index + 1)
         .checked_shl(u32::from(level))

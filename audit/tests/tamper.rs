@@ -255,7 +255,8 @@ fn an_untouched_chain_passes_and_every_tamper_fails_at_its_height() {
     let log_node = tampered(&home, "log-node", |s| {
         let nodes = s.scan(Column::LogNodes, &[], &[], 1).unwrap();
         let (key, mut value) = nodes.into_iter().next().expect("a stored log node");
-        value[0] ^= 0x01;
+        // The first stored entry is the first tile: a count byte, then level 1, index 0.
+        value[1] ^= 0x01;
         put(s, Column::LogNodes, &key, value);
     });
     assert_eq!(log_node.check, "log", "{log_node}");

@@ -14,6 +14,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator: the node's hot paths (tracking lookups,
+/// admission, JSON) allocate many small buffers from several threads at once, where glibc's
+/// allocator showed in profiles (docs/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "bansos",

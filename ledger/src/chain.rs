@@ -26,9 +26,10 @@ use crate::block::{tx_root, Block, BlockHeader};
 use crate::error::LedgerError;
 use crate::genesis::{Genesis, GenesisIndex};
 use crate::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX};
-use crate::log_cache::{CachedLog, UpperLog, UPPER_LOG_LEVEL};
+use crate::log_cache::{CachedLog, RightEdges, UpperLog};
+use crate::log_store::{LogWrites, StoreLog};
 use crate::merkle::{self, Frontier, TILE_HEIGHT, TILE_WIDTH};
-use crate::rules::{self, log_node_key, Overlay, StoreLog, TxContext, Writes};
+use crate::rules::{self, Overlay, TxContext, Writes};
 use crate::state::{keys, AllocationRecord, KeyHolder, KeyRecord};
 use crate::store::{Column, Store, WriteBatch};
 use crate::totals;
@@ -39,6 +40,12 @@ use crate::types::{BlockHash, Hash32, Height, Pseudonym, PublicKey, TimeMs, TxHa
 pub const STATE_DOMAIN: &[u8] = b"bansos-ledger/state/v1\0";
 
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+const META_STORE_FORMAT: &[u8] = b"store_format";
+
+/// The layout of the store's columns this version writes and reads: 1 before the marker
+/// existed (node subtrees one key each, a height alone in the beneficiary index); 2 with
+/// the log's lower levels one value per tile and the block time in the beneficiary index.
+pub const STORE_FORMAT: u32 = 2;
 const META_TIP: &[u8] = b"tip";
 const META_LATEST_CHECKPOINT: &[u8] = b"latest_checkpoint";
 /// Followed by a log size (u64 big-endian): the totals root at that size.
@@ -48,6 +55,16 @@ fn totals_at_key(log_size: u64) -> Vec<u8> {
     let mut key = META_TOTALS_AT.to_vec();
     key.extend_from_slice(&log_size.to_be_bytes());
     key
+}
+
+/// One transaction concerning a beneficiary, as the beneficiary index holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BeneficiaryStep {
+    pub log_index: u64,
+    /// The height it was committed at.
+    pub height: Height,
+    /// That block's time.
+    pub time_ms: TimeMs,
 }
 
 /// The head of the chain: enough to build or check the next block without reading.
@@ -102,7 +119,7 @@ pub struct PreparedBlock {
     pub rejected: Vec<(TxHash, LedgerError)>,
     batch: WriteBatch,
     new_tip: ChainTip,
-    /// The log subtrees at [`UPPER_LOG_LEVEL`] and above that the block completes, for the
+    /// The log subtrees at [`crate::log_cache::UPPER_LOG_LEVEL`] and above that the block completes, for the
     /// in-memory upper log once the block is written.
     upper_nodes: Vec<CompletedNode>,
 }
@@ -117,6 +134,8 @@ pub struct Ledger<S: Store> {
     tip: ChainTip,
     /// The log's complete subtrees at level 8 and above, in memory (see [`crate::log_cache`]).
     upper_log: UpperLog,
+    /// The right edges of the log at the sizes proofs were last asked at.
+    right_edges: RightEdges,
 }
 
 impl<S: Store> std::fmt::Debug for Ledger<S> {
@@ -209,6 +228,7 @@ impl<S: Store> Ledger<S> {
                         expected: genesis.hash,
                     });
                 }
+                check_store_format(&store)?;
                 let tip = Self::load_tip(&store)?;
                 let upper_log = UpperLog::load(&store, tip.log.size())?;
                 Ok(Ledger {
@@ -216,6 +236,7 @@ impl<S: Store> Ledger<S> {
                     genesis,
                     tip,
                     upper_log,
+                    right_edges: RightEdges::default(),
                 })
             }
             None => {
@@ -250,6 +271,11 @@ impl<S: Store> Ledger<S> {
                     META_GENESIS_HASH.to_vec(),
                     genesis.hash.0.to_vec(),
                 );
+                batch.put(
+                    Column::Meta,
+                    META_STORE_FORMAT.to_vec(),
+                    STORE_FORMAT.to_be_bytes().to_vec(),
+                );
                 batch.put(Column::Meta, META_TIP.to_vec(), encode_tip(&tip));
                 store.write(batch)?;
                 Ok(Ledger {
@@ -257,6 +283,7 @@ impl<S: Store> Ledger<S> {
                     genesis,
                     tip,
                     upper_log: UpperLog::default(),
+                    right_edges: RightEdges::default(),
                 })
             }
         }
@@ -697,22 +724,11 @@ impl<S: Store> Ledger<S> {
     ) -> Result<(WriteBatch, ChainTip, Vec<CompletedNode>), LedgerError> {
         let mut batch = WriteBatch::new();
         let mut log = self.tip.log.clone();
-        let mut upper_nodes = Vec::new();
+        let mut log_writes = LogWrites::new(&self.store, log.size());
         for (position, bytes) in execution.included_bytes.iter().enumerate() {
             let log_index = log.size();
             for (level, index, hash) in log.append(merkle::leaf_hash(bytes)) {
-                // Leaf hashes are recomputed from the leaf bytes when needed; storing them
-                // too would cost 41 bytes per transaction for nothing.
-                if level > 0 {
-                    batch.put(
-                        Column::LogNodes,
-                        log_node_key(level, index).to_vec(),
-                        hash.to_vec(),
-                    );
-                }
-                if level >= UPPER_LOG_LEVEL {
-                    upper_nodes.push((level, index, hash));
-                }
+                log_writes.push(level, index, hash)?;
             }
             batch.put(
                 Column::LogLeaves,
@@ -732,12 +748,11 @@ impl<S: Store> Ledger<S> {
             if let Some(pseudonym) = &execution.touched[position] {
                 let mut key = pseudonym.0.to_vec();
                 key.extend_from_slice(&log_index.to_be_bytes());
-                // The value is the height, so that a timeline needs no transaction index.
-                batch.put(
-                    Column::BeneficiaryIndex,
-                    key,
-                    header.height.to_be_bytes().to_vec(),
-                );
+                // The value is the height and the block time, so that a timeline needs
+                // neither the transaction index nor the headers.
+                let mut value = header.height.to_be_bytes().to_vec();
+                value.extend_from_slice(&header.time_ms.to_be_bytes());
+                batch.put(Column::BeneficiaryIndex, key, value);
             }
         }
         for (key, value) in &execution.writes {
@@ -776,6 +791,7 @@ impl<S: Store> Ledger<S> {
             log,
         };
         batch.put(Column::Meta, META_TIP.to_vec(), encode_tip(&new_tip));
+        let upper_nodes = log_writes.write(&mut batch);
         Ok((batch, new_tip, upper_nodes))
     }
 
@@ -943,15 +959,27 @@ impl<S: Store> Ledger<S> {
     /// The stored log, its upper levels read from memory.
     fn log_source(&self) -> CachedLog<'_> {
         CachedLog {
-            store: StoreLog(&self.store),
+            store: StoreLog::new(&self.store),
             upper: &self.upper_log,
+            edge: None,
         }
+    }
+
+    /// The stored log with its right edge at `size` (a committed size) remembered.
+    fn log_source_at(&self, size: u64) -> Result<CachedLog<'_>, LedgerError> {
+        let mut source = self.log_source();
+        source.edge = Some(
+            self.right_edges
+                .at(&source, size)
+                .map_err(|e| corrupt("log", e))?,
+        );
+        Ok(source)
     }
 
     /// The log root at any committed size.
     pub fn log_root_at(&self, size: u64) -> Result<Hash32, LedgerError> {
         self.require_log_size(size)?;
-        merkle::root_at(&self.log_source(), size)
+        merkle::root_at(&self.log_source_at(size)?, size)
             .map(Hash32)
             .map_err(|e| corrupt("log", e))
     }
@@ -964,7 +992,7 @@ impl<S: Store> Ledger<S> {
                 "leaf index {index} is not below size {size}"
             )));
         }
-        let path = merkle::inclusion_proof(&self.log_source(), index, size)
+        let path = merkle::inclusion_proof(&self.log_source_at(size)?, index, size)
             .map_err(|e| corrupt("log", e))?;
         Ok(path.into_iter().map(Hash32).collect())
     }
@@ -977,7 +1005,7 @@ impl<S: Store> Ledger<S> {
                 "no consistency proof from size {first} to size {second}: need 0 < first <= second"
             )));
         }
-        let path = merkle::consistency_proof(&self.log_source(), first, second)
+        let path = merkle::consistency_proof(&self.log_source_at(second)?, first, second)
             .map_err(|e| corrupt("log", e))?;
         Ok(path.into_iter().map(Hash32).collect())
     }
@@ -1042,13 +1070,12 @@ impl<S: Store> Ledger<S> {
         Ok(bytes)
     }
 
-    /// The log indexes of the transactions concerning `beneficiary`, oldest first, at most
-    /// `limit`, each with the height it was committed at.
+    /// The transactions concerning `beneficiary`, oldest first, at most `limit`.
     pub fn beneficiary_steps(
         &self,
         beneficiary: &Pseudonym,
         limit: usize,
-    ) -> Result<Vec<(u64, Height)>, LedgerError> {
+    ) -> Result<Vec<BeneficiaryStep>, LedgerError> {
         let prefix = beneficiary.0.to_vec();
         let entries = self
             .store
@@ -1056,14 +1083,18 @@ impl<S: Store> Ledger<S> {
         entries
             .into_iter()
             .map(|(key, value)| {
-                let index: [u8; 8] = key
-                    .get(32..40)
-                    .and_then(|s| s.try_into().ok())
-                    .ok_or_else(|| corrupt("beneficiary index", "bad key"))?;
-                let height: [u8; 8] = value
-                    .try_into()
-                    .map_err(|_| corrupt("beneficiary index", "the value is not a height"))?;
-                Ok((u64::from_be_bytes(index), Height::from_be_bytes(height)))
+                let word = |bytes: &[u8], at: usize| -> Option<u64> {
+                    Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+                };
+                let bad = |what: &str| corrupt("beneficiary index", what);
+                if key.len() != 40 || value.len() != 16 {
+                    return Err(bad("an entry of the wrong length"));
+                }
+                Ok(BeneficiaryStep {
+                    log_index: word(&key, 32).ok_or_else(|| bad("bad key"))?,
+                    height: word(&value, 0).ok_or_else(|| bad("bad height"))?,
+                    time_ms: word(&value, 8).ok_or_else(|| bad("bad time"))?,
+                })
             })
             .collect()
     }
@@ -1078,9 +1109,28 @@ impl<S: Store> Ledger<S> {
         Ok(self
             .beneficiary_steps(beneficiary, limit)?
             .into_iter()
-            .map(|(index, _)| index)
+            .map(|step| step.log_index)
             .collect())
     }
+}
+
+/// Refuses a store written in another layout (a store without the marker is format 1).
+fn check_store_format(store: &dyn Store) -> Result<(), LedgerError> {
+    let found = match store.get(Column::Meta, META_STORE_FORMAT)? {
+        None => 1,
+        Some(bytes) => u32::from_be_bytes(
+            bytes
+                .try_into()
+                .map_err(|_| corrupt("store format", "not 4 bytes"))?,
+        ),
+    };
+    if found != STORE_FORMAT {
+        return Err(LedgerError::StoreFormat {
+            found,
+            expected: STORE_FORMAT,
+        });
+    }
+    Ok(())
 }
 
 fn encode_tip(tip: &ChainTip) -> Vec<u8> {

@@ -159,6 +159,8 @@ pub enum LedgerError {
     Corrupt(String),
     #[error("the store belongs to a different genesis ({stored}), not {expected}")]
     GenesisMismatch { stored: Hash32, expected: Hash32 },
+    #[error("the store was written in store format {found}, and this version reads format {expected}: start on a fresh data directory and let the node sync (or replay the chain)")]
+    StoreFormat { found: u32, expected: u32 },
     #[error("invalid genesis: {0}")]
     InvalidGenesis(String),
     #[error("not found: {0}")]
@@ -223,6 +225,7 @@ impl LedgerError {
             Storage(_) => "storage",
             Corrupt(_) => "corrupt",
             GenesisMismatch { .. } => "genesis_mismatch",
+            StoreFormat { .. } => "store_format",
             InvalidGenesis(_) => "invalid_genesis",
             NotFound(_) => "not_found",
         }

@@ -34,6 +34,7 @@ pub mod error;
 pub mod genesis;
 pub mod limits;
 pub mod log_cache;
+pub mod log_store;
 pub mod merkle;
 pub mod note;
 pub mod policy;
@@ -47,10 +48,10 @@ pub mod tx;
 pub mod types;
 
 pub use block::{Block, BlockHeader};
-pub use chain::{ChainTip, Ledger, PreparedBlock, SignatureCheck, TxLocation};
+pub use chain::{BeneficiaryStep, ChainTip, Ledger, PreparedBlock, SignatureCheck, TxLocation};
 pub use error::LedgerError;
 pub use genesis::{Genesis, GenesisIndex, OrgKind};
-pub use rules::log_node_of_key;
+pub use log_store::log_nodes_of_entry;
 #[cfg(feature = "rocksdb")]
 pub use store::RocksStore;
 pub use store::{Column, MemoryStore, Store, StoreError, WriteBatch};

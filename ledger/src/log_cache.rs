@@ -4,17 +4,20 @@
 //! from the store, six proofs make a tracking lookup cost some 140 point reads. A complete
 //! subtree never changes, so the ones at level [`UPPER_LOG_LEVEL`] and above (one hash per
 //! 256 leaves and fewer above: `size / 128` hashes, 32 bytes each, so 0.25 bytes per leaf,
-//! 25 MB at a hundred million transactions) are kept here. A proof then reads at most
-//! [`UPPER_LOG_LEVEL`] siblings from the store (those inside its own 256-leaf tile) plus the
-//! lower part of the right edge.
+//! 25 MB at a hundred million transactions) are kept here. A proof then reads from the store
+//! only its leaf's sibling and its leaf's tile (the seven siblings below level 8, one value:
+//! see [`crate::log_store`]) plus the lower part of the right edge.
 //!
 //! The cache is loaded from the store when the ledger opens and extended with the nodes each
 //! committed block completes, in the same order the store received them. A node it should
 //! hold and does not is an error ([`MissingLogNode`]), never a silent fallback.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use crate::error::LedgerError;
+use crate::log_store::{upper_node_key, MissingLogNode, StoreLog};
 use crate::merkle::{self, Hash};
-use crate::rules::{log_node_key, MissingLogNode, StoreLog};
 use crate::store::{Column, Store};
 
 /// The lowest log level held in memory: level 8 nodes are the hashes of a C2SP level-1 tile.
@@ -49,7 +52,7 @@ impl UpperLog {
             }
             for (position, (key, value)) in entries.into_iter().enumerate() {
                 let index = position as u64;
-                if key != log_node_key(level, index).as_bytes() {
+                if key != upper_node_key(level, index) {
                     return Err(LedgerError::Corrupt(format!(
                         "log level {level} has a gap before subtree {index}"
                     )));
@@ -99,10 +102,87 @@ impl UpperLog {
     }
 }
 
-/// The stored log read through the in-memory upper levels.
+/// The roots of the ranges `[start, size)` along the right edge of the log at one size:
+/// `start` is 0 or the end of one of the complete subtrees `[0, size)` splits into (one per
+/// set bit of `size`). Every inclusion proof at that size needs one of them, each the fold of
+/// up to 63 subtrees, and the log root is the first: computed once per size, they save each
+/// proof a dozen hashes.
+#[derive(Debug)]
+pub(crate) struct RightEdge {
+    size: u64,
+    /// `(start, root of [start, size))`, largest start first.
+    roots: Vec<(u64, Hash)>,
+}
+
+impl RightEdge {
+    fn compute<S: merkle::SubtreeSource>(source: &S, size: u64) -> Result<RightEdge, S::Error> {
+        let mut pieces = Vec::new();
+        let mut start = 0u64;
+        for level in (0..64u8).rev() {
+            if size >> level & 1 == 1 {
+                pieces.push((start, level));
+                start += 1 << level;
+            }
+        }
+        let mut roots = Vec::with_capacity(pieces.len());
+        let mut acc: Option<Hash> = None;
+        for (start, level) in pieces.into_iter().rev() {
+            let hash = source.subtree(level, start >> level)?;
+            let root = acc.map_or(hash, |right| merkle::node_hash(&hash, &right));
+            roots.push((start, root));
+            acc = Some(root);
+        }
+        Ok(RightEdge { size, roots })
+    }
+
+    fn get(&self, start: u64, end: u64) -> Option<Hash> {
+        if end != self.size {
+            return None;
+        }
+        self.roots
+            .iter()
+            .find(|(s, _)| *s == start)
+            .map(|(_, root)| *root)
+    }
+}
+
+/// How many sizes' right edges [`RightEdges`] keeps: proofs are asked at the latest signed
+/// checkpoint, which moves once per block.
+pub const RIGHT_EDGES_KEPT: usize = 4;
+
+/// The right edges of the last few sizes proofs were asked at.
+#[derive(Debug, Default)]
+pub(crate) struct RightEdges {
+    recent: Mutex<VecDeque<Arc<RightEdge>>>,
+}
+
+impl RightEdges {
+    /// The right edge at `size`, computed from `source` the first time.
+    pub(crate) fn at(
+        &self,
+        source: &CachedLog<'_>,
+        size: u64,
+    ) -> Result<Arc<RightEdge>, MissingLogNode> {
+        let recent = || self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(edge) = recent().iter().find(|e| e.size == size) {
+            return Ok(Arc::clone(edge));
+        }
+        let edge = Arc::new(RightEdge::compute(source, size)?);
+        let mut recent = recent();
+        if recent.len() >= RIGHT_EDGES_KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(Arc::clone(&edge));
+        Ok(edge)
+    }
+}
+
+/// The stored log read through the in-memory upper levels, and through the right edge of one
+/// size when it has one.
 pub(crate) struct CachedLog<'a> {
     pub store: StoreLog<'a>,
     pub upper: &'a UpperLog,
+    pub edge: Option<Arc<RightEdge>>,
 }
 
 impl merkle::SubtreeSource for CachedLog<'_> {
@@ -118,6 +198,10 @@ impl merkle::SubtreeSource for CachedLog<'_> {
             detail: "not among the upper levels held in memory".into(),
         })
     }
+
+    fn known_range(&self, start: u64, end: u64) -> Option<Hash> {
+        self.edge.as_ref()?.get(start, end)
+    }
 }
 
 #[cfg(test)]
@@ -132,20 +216,16 @@ mod tests {
         let mut frontier = merkle::Frontier::new();
         let mut upper = UpperLog::default();
         let mut batch = WriteBatch::new();
+        let mut writes = crate::log_store::LogWrites::new(&store, 0);
         for i in 0..size {
             let leaf = i.to_be_bytes().to_vec();
             for (level, index, hash) in frontier.append(merkle::leaf_hash(&leaf)) {
-                if level > 0 {
-                    batch.put(
-                        Column::LogNodes,
-                        log_node_key(level, index).to_vec(),
-                        hash.to_vec(),
-                    );
-                }
+                writes.push(level, index, hash).unwrap();
                 upper.push(level, index, hash);
             }
             batch.put(Column::LogLeaves, i.to_be_bytes().to_vec(), leaf);
         }
+        writes.write(&mut batch);
         store.write(batch).unwrap();
         (store, upper)
     }
@@ -169,25 +249,86 @@ mod tests {
                 + (size >> 16)
                 + (size >> 17)
         );
-        let plain = StoreLog(&store);
-        let cached = CachedLog {
-            store: StoreLog(&store),
+        let plain = StoreLog::new(&store);
+        let mut cached = CachedLog {
+            store: StoreLog::new(&store),
             upper: &loaded,
+            edge: None,
         };
-        for index in [0, 1, 255, 256, 40_000, size - 1] {
+        let edges = RightEdges::default();
+        for with_edge in [false, true] {
+            if with_edge {
+                cached.edge = Some(edges.at(&cached, size).unwrap());
+            }
+            for index in [0, 1, 255, 256, 40_000, size - 1] {
+                assert_eq!(
+                    merkle::inclusion_proof(&cached, index, size).unwrap(),
+                    merkle::inclusion_proof(&plain, index, size).unwrap()
+                );
+            }
             assert_eq!(
-                merkle::inclusion_proof(&cached, index, size).unwrap(),
-                merkle::inclusion_proof(&plain, index, size).unwrap()
+                merkle::root_at(&cached, size).unwrap(),
+                merkle::root_at(&plain, size).unwrap()
+            );
+            assert_eq!(
+                merkle::consistency_proof(&cached, 1000, size).unwrap(),
+                merkle::consistency_proof(&plain, 1000, size).unwrap()
             );
         }
-        assert_eq!(
-            merkle::root_at(&cached, size).unwrap(),
-            merkle::root_at(&plain, size).unwrap()
-        );
-        assert_eq!(
-            merkle::consistency_proof(&cached, 1000, size).unwrap(),
-            merkle::consistency_proof(&plain, 1000, size).unwrap()
-        );
+    }
+
+    /// A source that counts its lookups, to see what the right edge saves.
+    struct Counting<'a>(
+        &'a dyn merkle::SubtreeSource<Error = MissingLogNode>,
+        std::cell::Cell<u32>,
+    );
+
+    impl merkle::SubtreeSource for Counting<'_> {
+        type Error = MissingLogNode;
+        fn subtree(&self, level: u8, index: u64) -> Result<Hash, MissingLogNode> {
+            self.1.set(self.1.get() + 1);
+            self.0.subtree(level, index)
+        }
+        fn known_range(&self, start: u64, end: u64) -> Option<Hash> {
+            self.0.known_range(start, end)
+        }
+    }
+
+    #[test]
+    fn the_right_edge_gives_every_size_the_same_roots_and_proofs_with_fewer_lookups() {
+        let most = 700;
+        let (store, upper) = stored_log(most);
+        let plain = StoreLog::new(&store);
+        let edges = RightEdges::default();
+        for size in 1..=most {
+            let mut cached = CachedLog {
+                store: StoreLog::new(&store),
+                upper: &upper,
+                edge: None,
+            };
+            cached.edge = Some(edges.at(&cached, size).unwrap());
+            assert_eq!(
+                merkle::root_at(&cached, size).unwrap(),
+                merkle::root_at(&plain, size).unwrap(),
+                "root at {size}"
+            );
+            for index in [0, size / 3, size - 1] {
+                let counting = Counting(&cached, std::cell::Cell::new(0));
+                assert_eq!(
+                    merkle::inclusion_proof(&counting, index, size).unwrap(),
+                    merkle::inclusion_proof(&plain, index, size).unwrap(),
+                    "proof of {index} at {size}"
+                );
+                // At most one lookup per level: no range is folded from pieces.
+                assert!(counting.1.get() <= 64 - size.leading_zeros(), "{size}");
+            }
+            let first = 1 + size / 2;
+            assert_eq!(
+                merkle::consistency_proof(&cached, first, size).unwrap(),
+                merkle::consistency_proof(&plain, first, size).unwrap()
+            );
+        }
+        assert_eq!(edges.recent.lock().unwrap().len(), RIGHT_EDGES_KEPT);
     }
 
     #[test]
@@ -200,7 +341,7 @@ mod tests {
             Err(LedgerError::Corrupt(_))
         ));
         let mut batch = WriteBatch::new();
-        batch.delete(Column::LogNodes, log_node_key(8, 2).to_vec());
+        batch.delete(Column::LogNodes, upper_node_key(8, 2).to_vec());
         store.write(batch).unwrap();
         assert!(matches!(
             UpperLog::load(&store, size),
@@ -208,52 +349,12 @@ mod tests {
         ));
         // Beyond what it holds, the cache answers an error, not a hash.
         let cached = CachedLog {
-            store: StoreLog(&store),
+            store: StoreLog::new(&store),
             upper: &upper,
+            edge: None,
         };
         assert!(cached.subtree(8, 4).is_err());
         assert!(cached.subtree(9, 2).is_err());
-    }
-
-    #[test]
-    fn a_tiles_lower_nodes_are_adjacent_in_key_order() {
-        let tile = |t: u64| -> Vec<Vec<u8>> {
-            (1..UPPER_LOG_LEVEL)
-                .flat_map(|level| {
-                    let per_tile = 1u64 << (UPPER_LOG_LEVEL - level);
-                    (t * per_tile..(t + 1) * per_tile).map(move |i| log_node_key(level, i).to_vec())
-                })
-                .collect()
-        };
-        let (before, this, after) = (tile(4), tile(5), tile(6));
-        assert_eq!(this.len(), 254, "levels 1 to 7 of 256 leaves");
-        let distinct: std::collections::HashSet<&Vec<u8>> = this.iter().collect();
-        assert_eq!(distinct.len(), this.len());
-        assert!(before.iter().max() < this.iter().min());
-        assert!(this.iter().max() < after.iter().min());
-        // Every key reads back as its level and index.
-        for (level, index) in [
-            (1, 0),
-            (1, 1_000_001),
-            (3, 77),
-            (7, 5),
-            (8, 0),
-            (12, 9),
-            (40, 1),
-        ] {
-            assert_eq!(
-                crate::rules::log_node_of_key(log_node_key(level, index).as_bytes()),
-                Some((level, index))
-            );
-        }
-        assert_eq!(crate::rules::log_node_of_key(&[0; 11][..10]), None);
-        assert_eq!(
-            crate::rules::log_node_of_key(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 200]),
-            None
-        );
-        // The upper levels keep one contiguous range per level, apart from the tiles.
-        assert!(log_node_key(8, 0).as_bytes() > this.iter().max().unwrap().as_slice());
-        assert!(log_node_key(8, u64::MAX).as_bytes() < log_node_key(9, 0).as_bytes());
     }
 
     #[test]

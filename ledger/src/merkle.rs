@@ -94,6 +94,13 @@ pub trait SubtreeSource {
     /// were given, so a store that persists every completed node (see
     /// [`Frontier::append`]) can answer every request.
     fn subtree(&self, level: u8, index: u64) -> Result<Hash, Self::Error>;
+
+    /// The root of the range `[start, end)` when it is not one complete subtree and the
+    /// source already knows it (a memo); `None`, the default, has the caller fold it from
+    /// complete subtrees.
+    fn known_range(&self, _start: u64, _end: u64) -> Option<Hash> {
+        None
+    }
 }
 
 /// The ways in which building a root or a proof from stored subtrees can
@@ -234,6 +241,11 @@ fn range_root<S: SubtreeSource>(
     end: u64,
 ) -> Result<Hash, MerkleError<S::Error>> {
     let mut remaining = end.saturating_sub(start);
+    if remaining.count_ones() > 1 {
+        if let Some(root) = source.known_range(start, end) {
+            return Ok(root);
+        }
+    }
     let mut cursor = end;
     let mut acc: Option<Hash> = None;
     // Peel the smallest subtree off the right end first, so that each new

@@ -1105,7 +1105,7 @@ fn attest(
                     log_size: ctx.committed_log_size,
                 });
             }
-            let actual = merkle::root_at(&StoreLog(ctx.store), *size)
+            let actual = merkle::root_at(&crate::log_store::StoreLog::new(ctx.store), *size)
                 .map_err(|e| LedgerError::Corrupt(format!("log: {e}")))?;
             if actual != root.0 {
                 return Err(LedgerError::CheckpointMismatch { size: *size });
@@ -1227,104 +1227,4 @@ fn revoke_agent(
     record.revoked = true;
     overlay.put(record_key, &record);
     Ok(None)
-}
-
-/// The transparency log as stored: leaf hashes are recomputed from leaf bytes, higher
-/// subtrees are read from [`Column::LogNodes`].
-pub(crate) struct StoreLog<'a>(pub &'a dyn Store);
-
-/// A log subtree that should be stored is not.
-#[derive(Debug, thiserror::Error)]
-#[error("log subtree at level {level}, index {index} is missing from the store: {detail}")]
-pub struct MissingLogNode {
-    pub level: u8,
-    pub index: u64,
-    pub detail: String,
-}
-
-/// The key of a stored log subtree (level 1 and up; leaves are hashed from their bytes).
-///
-/// From level 8 up (the nodes [`crate::log_cache`] holds in memory): `level ‖ index`,
-/// 9 bytes, so that each level is one contiguous range. Below level 8, tile-major:
-/// `0 ‖ tile ‖ level ‖ offset`, 11 bytes, where `tile` is the 256-leaf tile the node lies in
-/// and `offset` its place among that tile's nodes of its level. A tile's 127 inner nodes
-/// are then adjacent in the store, and an inclusion proof reads its seven lower siblings
-/// from one or two data blocks instead of seven scattered ones.
-pub(crate) fn log_node_key(level: u8, index: u64) -> LogNodeKey {
-    debug_assert!(level > 0, "leaf hashes are not stored");
-    let mut bytes = [0u8; 11];
-    if level >= crate::log_cache::UPPER_LOG_LEVEL {
-        bytes[0] = level;
-        bytes[1..9].copy_from_slice(&index.to_be_bytes());
-        return LogNodeKey { bytes, len: 9 };
-    }
-    let per_tile = crate::log_cache::UPPER_LOG_LEVEL - level;
-    bytes[1..9].copy_from_slice(&(index >> per_tile).to_be_bytes());
-    bytes[9] = level;
-    bytes[10] = (index & ((1u64 << per_tile) - 1)) as u8;
-    LogNodeKey { bytes, len: 11 }
-}
-
-/// The level and index a stored log subtree's key names (the inverse of [`log_node_key`]);
-/// `None` for a key of neither form.
-pub fn log_node_of_key(key: &[u8]) -> Option<(u8, u64)> {
-    let upper = crate::log_cache::UPPER_LOG_LEVEL;
-    match key {
-        [level, index @ ..] if *level >= upper && *level < 64 && index.len() == 8 => {
-            Some((*level, u64::from_be_bytes(index.try_into().ok()?)))
-        }
-        [0, rest @ ..] if rest.len() == 10 => {
-            let tile = u64::from_be_bytes(rest[..8].try_into().ok()?);
-            let (level, offset) = (rest[8], u64::from(rest[9]));
-            if level == 0 || level >= upper || offset >= 1u64 << (upper - level) {
-                return None;
-            }
-            let index = tile.checked_shl(u32::from(upper - level))? | offset;
-            (log_node_key(level, index).as_bytes() == key).then_some((level, index))
-        }
-        _ => None,
-    }
-}
-
-/// A stored log subtree's key; see [`log_node_key`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LogNodeKey {
-    bytes: [u8; 11],
-    len: u8,
-}
-
-impl LogNodeKey {
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-
-    pub(crate) fn to_vec(self) -> Vec<u8> {
-        self.as_bytes().to_vec()
-    }
-}
-
-impl merkle::SubtreeSource for StoreLog<'_> {
-    type Error = MissingLogNode;
-
-    fn subtree(&self, level: u8, index: u64) -> Result<merkle::Hash, MissingLogNode> {
-        let missing = |detail: String| MissingLogNode {
-            level,
-            index,
-            detail,
-        };
-        if level == 0 {
-            let leaf = self
-                .0
-                .get(Column::LogLeaves, &index.to_be_bytes())
-                .map_err(|e| missing(e.to_string()))?
-                .ok_or_else(|| missing("absent".into()))?;
-            return Ok(merkle::leaf_hash(&leaf));
-        }
-        let bytes = self
-            .0
-            .get(Column::LogNodes, log_node_key(level, index).as_bytes())
-            .map_err(|e| missing(e.to_string()))?
-            .ok_or_else(|| missing("absent".into()))?;
-        bytes.try_into().map_err(|_| missing("not 32 bytes".into()))
-    }
 }

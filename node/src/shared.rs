@@ -113,6 +113,8 @@ pub struct Shared<S: Store> {
     pub witness: Option<Witness>,
     /// Tracking lookups allowed per client address.
     pub track_limiter: crate::track::LookupLimiter,
+    /// Signing keys' institution names, remembered across tracking lookups.
+    pub institutions: crate::track::InstitutionNames,
     /// The height of the latest committed block, for live updates (`/v1/events`).
     pub committed_height: tokio::sync::watch::Sender<u64>,
     /// The anomaly counts per region, recomputed as the chain moves.
@@ -151,6 +153,7 @@ impl<S: Store> Shared<S> {
             consortium,
             witness: None,
             track_limiter: crate::track::LookupLimiter::default(),
+            institutions: crate::track::InstitutionNames::default(),
             anomalies: crate::anomalies::AnomalyCache::default(),
             committed_height: tokio::sync::watch::Sender::new(ledger_height),
             checkpoint_push: None,

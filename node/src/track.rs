@@ -130,28 +130,61 @@ pub fn record_for_code<S: Store>(ledger: &Ledger<S>, code: &str) -> ApiResult<Tr
         })
 }
 
-/// The name of the institution holding the key that signed `tx`.
-fn institution<S: Store>(ledger: &Ledger<S>, tx: &Transaction) -> String {
+/// Signing keys remembered by [`InstitutionNames`], at most; when full it starts afresh.
+pub const INSTITUTION_NAMES_MAX: usize = 65_536;
+
+/// The institution name of each signing key a timeline has shown. A key's holder never
+/// changes once registered (a key is registered once; revoking it keeps its holder), so a
+/// name, once found, stays true.
+#[derive(Default)]
+pub struct InstitutionNames {
+    names: Mutex<HashMap<ledger::types::PublicKey, String>>,
+}
+
+impl InstitutionNames {
+    /// The name of the institution holding the key that signed `tx`.
+    fn of<S: Store>(&self, ledger: &Ledger<S>, tx: &Transaction) -> String {
+        let signer = tx.body.signer;
+        let names = || self.names.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(name) = names().get(&signer) {
+            return name.clone();
+        }
+        let Some(name) = institution(ledger, &signer) else {
+            return "unknown".into();
+        };
+        let mut names = names();
+        if names.len() >= INSTITUTION_NAMES_MAX {
+            names.clear();
+        }
+        names.insert(signer, name.clone());
+        name
+    }
+}
+
+/// The name of the institution holding `signer`, if the key is registered.
+fn institution<S: Store>(ledger: &Ledger<S>, signer: &ledger::types::PublicKey) -> Option<String> {
     let holder = ledger
-        .state_get::<KeyRecord>(&keys::signer(&tx.body.signer))
+        .state_get::<KeyRecord>(&keys::signer(signer))
         .ok()
-        .flatten()
-        .map(|record| record.holder);
+        .flatten()?
+        .holder;
     let org = match holder {
-        Some(KeyHolder::Organisation { org }) | Some(KeyHolder::Agent { org, .. }) => org,
-        Some(KeyHolder::Beneficiary { .. }) => return "penerima (beneficiary)".into(),
-        None => return "unknown".into(),
+        KeyHolder::Organisation { org } | KeyHolder::Agent { org, .. } => org,
+        KeyHolder::Beneficiary { .. } => return Some("penerima (beneficiary)".into()),
     };
-    ledger
-        .genesis()
-        .organisations
-        .get(&org)
-        .map_or_else(|| org.to_string(), |o| o.name.clone())
+    Some(
+        ledger
+            .genesis()
+            .organisations
+            .get(&org)
+            .map_or_else(|| org.to_string(), |o| o.name.clone()),
+    )
 }
 
 /// The steps of an enrolment's timeline with their proofs against the checkpoint of `size`.
 fn timeline<S: Store>(
     ledger: &Ledger<S>,
+    names: &InstitutionNames,
     record: &TrackingRecord,
     size: Option<u64>,
 ) -> ApiResult<Vec<TrackStepJson>> {
@@ -159,20 +192,18 @@ fn timeline<S: Store>(
         .beneficiary_steps(&record.beneficiary, TRACK_STEPS_MAX)
         .map_err(ApiError::internal)?;
     let mut steps = Vec::new();
-    // A timeline's steps are signed by a handful of keys: each is looked up once.
-    let mut institutions: HashMap<ledger::types::PublicKey, String> = HashMap::new();
-    for (log_index, height) in indexes {
+    for ledger::BeneficiaryStep {
+        log_index,
+        height,
+        time_ms,
+    } in indexes
+    {
         let (tx, leaf) = leaf_tx(ledger, log_index)?;
         let records = Committed(ledger);
         let Some(step) = explorer::describe(&tx, &record.beneficiary, &record.program, &records)
         else {
             continue;
         };
-        let time_ms = ledger
-            .header(height)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::internal(format!("no header at height {height}")))?
-            .time_ms;
         let path = match size {
             Some(size) if log_index < size => Some(
                 ledger
@@ -193,10 +224,7 @@ fn timeline<S: Store>(
             period: step.period,
             amount: step.amount,
             outcome: step.outcome.map(Into::into),
-            institution: institutions
-                .entry(tx.body.signer)
-                .or_insert_with(|| institution(ledger, &tx))
-                .clone(),
+            institution: names.of(ledger, &tx),
             leaf_hash: BASE64.encode(ledger::merkle::leaf_hash(&leaf)),
             path,
         });
@@ -265,17 +293,18 @@ pub(crate) fn track_json<S: Store>(
 ) -> ApiResult<TrackJson> {
     let ledger = shared.ledger();
     let checkpoint = proof_checkpoint(shared, &ledger)?;
-    track_for(&ledger, record, checkpoint)
+    track_for(&ledger, &shared.institutions, record, checkpoint)
 }
 
 /// The timeline of an enrolment with its proofs against `checkpoint` (a signed note and
 /// its size), as `GET /v1/track/{code}` answers it.
 pub fn track_for<S: Store>(
     ledger: &Ledger<S>,
+    names: &InstitutionNames,
     record: &TrackingRecord,
     checkpoint: Option<(String, u64)>,
 ) -> ApiResult<TrackJson> {
-    let steps = timeline(ledger, record, checkpoint.as_ref().map(|c| c.1))?;
+    let steps = timeline(ledger, names, record, checkpoint.as_ref().map(|c| c.1))?;
     Ok(TrackJson {
         program: record.program.to_string(),
         steps,
@@ -307,7 +336,7 @@ pub async fn step_proof<S: Store + 'static>(
     let ledger = shared.ledger();
     let (checkpoint, size) = proof_checkpoint(&shared, &ledger)?.ok_or_else(not_here)?;
     // Membership only: the timeline without proofs, then the one proof asked for.
-    let steps = timeline(&ledger, &record, None)?;
+    let steps = timeline(&ledger, &shared.institutions, &record, None)?;
     if log_index >= size || steps.iter().all(|s| s.log_index != log_index) {
         return Err(not_here());
     }

@@ -236,6 +236,27 @@ fn rocksdb_ledger_reopens_at_its_tip_and_continues() {
     let other = testnet(99);
     let error = Ledger::open(RocksStore::open(dir.path()).unwrap(), other.genesis).unwrap_err();
     assert_eq!(error.code(), "genesis_mismatch");
+    // A store in another layout is refused by name, not read as corrupt later: one written
+    // before the format marker existed (format 1), and one from a newer version.
+    for (marker, found) in [(None, 1), (Some(3u32), 3)] {
+        let store = RocksStore::open(dir.path()).unwrap();
+        let mut batch = ledger::WriteBatch::new();
+        match marker {
+            None => batch.delete(ledger::Column::Meta, b"store_format".to_vec()),
+            Some(format) => batch.put(
+                ledger::Column::Meta,
+                b"store_format".to_vec(),
+                format.to_be_bytes().to_vec(),
+            ),
+        }
+        ledger::Store::write(&store, batch).unwrap();
+        let error = Ledger::open(store, net.genesis.clone()).unwrap_err();
+        assert_eq!(error.code(), "store_format");
+        assert!(
+            error.to_string().contains(&format!("store format {found}")),
+            "{error}"
+        );
+    }
 }
 
 proptest! {

@@ -40,10 +40,20 @@ fn put_get_and_delete<R: Reopen>(r: &R) {
         store.get(Column::State, b"k").unwrap(),
         Some(b"v1".to_vec())
     );
+    let mut seen = Vec::new();
+    let present = store
+        .read_with(Column::State, b"k", &mut |v| seen.extend_from_slice(v))
+        .unwrap();
+    assert_eq!((present, seen.as_slice()), (true, &b"v1"[..]));
     let mut batch = WriteBatch::new();
     batch.delete(Column::State, b"k".to_vec());
     store.write(batch).unwrap();
     assert_eq!(store.get(Column::State, b"k").unwrap(), None);
+    let mut called = false;
+    let present = store
+        .read_with(Column::State, b"k", &mut |_| called = true)
+        .unwrap();
+    assert_eq!((present, called), (false, false));
 }
 
 fn columns_are_separate<R: Reopen>(r: &R) {

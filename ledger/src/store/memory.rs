@@ -43,6 +43,23 @@ impl Store for MemoryStore {
         Ok(tables.get(&(column, key.to_vec())).cloned())
     }
 
+    fn read_with(
+        &self,
+        column: Column,
+        key: &[u8],
+        read: &mut dyn FnMut(&[u8]),
+    ) -> Result<bool, StoreError> {
+        let tables = self
+            .tables
+            .read()
+            .map_err(|_| StoreError::Read("lock poisoned".into()))?;
+        let value = tables.get(&(column, key.to_vec()));
+        if let Some(value) = value {
+            read(value);
+        }
+        Ok(value.is_some())
+    }
+
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         // Holding the write lock for the whole batch makes it atomic for readers.
         let mut tables = self

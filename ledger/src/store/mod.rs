@@ -151,6 +151,16 @@ pub trait Store: Send + Sync {
     /// Reads one value.
     fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Reads one value in place: calls `read` with it, without copying it out of the store;
+    /// returns whether the key is present (`read` is not called when it is not). For large
+    /// values read often, such as the log's tiles.
+    fn read_with(
+        &self,
+        column: Column,
+        key: &[u8],
+        read: &mut dyn FnMut(&[u8]),
+    ) -> Result<bool, StoreError>;
+
     /// Applies every change in `batch` atomically and durably (synced to disk where there
     /// is a disk): after a crash either all of them are visible or none.
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError>;
@@ -169,6 +179,14 @@ pub trait Store: Send + Sync {
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get(column, key)
+    }
+    fn read_with(
+        &self,
+        column: Column,
+        key: &[u8],
+        read: &mut dyn FnMut(&[u8]),
+    ) -> Result<bool, StoreError> {
+        (**self).read_with(column, key, read)
     }
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         (**self).write(batch)
