@@ -251,24 +251,40 @@ fn an_untouched_chain_passes_and_every_tamper_fails_at_its_height() {
     assert_eq!(check("certificate-signature"), "certificate");
     assert_eq!(check("forged-certificate"), "certificate");
 
-    // A log node: the audit names the block that completed that subtree.
+    // A log node inside a tile: the audit names the block that completed that subtree, not
+    // merely the tile's first.
+    let pair = std::cell::Cell::new(0u64);
     let log_node = tampered(&home, "log-node", |s| {
         let nodes = s.scan(Column::LogNodes, &[], &[], 1).unwrap();
         let (key, mut value) = nodes.into_iter().next().expect("a stored log node");
-        // The first stored entry is the first tile: a count byte, then level 1, index 0.
-        value[1] ^= 0x01;
+        // The first stored entry is the first tile: a count byte (its level-1 nodes), then
+        // level 1 from index 0. Its last level-1 node hashes leaves 2k and 2k + 1.
+        let k = u64::from(value[0]) - 1;
+        assert!(k > 0, "the first tile holds more than one pair");
+        value[1 + 32 * k as usize] ^= 0x01;
+        pair.set(k);
         put(s, Column::LogNodes, &key, value);
     });
     assert_eq!(log_node.check, "log", "{log_node}");
     let expected = {
-        // The first stored node is level 1, index 0: leaves 0 and 1, so the block holding
-        // leaf 1.
+        let genesis = audit::home_genesis(&home).unwrap();
+        let source = audit::open_home(&home, genesis).unwrap();
+        let last_leaf = 2 * pair.get() + 1;
+        (1..=source.tip().height)
+            .find(|h| source.header(*h).unwrap().unwrap().log_size > last_leaf)
+            .unwrap()
+    };
+    let first_block = {
         let genesis = audit::home_genesis(&home).unwrap();
         let source = audit::open_home(&home, genesis).unwrap();
         (1..=source.tip().height)
             .find(|h| source.header(*h).unwrap().unwrap().log_size > 1)
             .unwrap()
     };
+    assert_ne!(
+        expected, first_block,
+        "the node lies in a later block than the tile's first"
+    );
     assert_eq!(log_node.height, Some(expected), "{log_node}");
 
     // A checkpoint whose signatures are fine but whose root is not the log's cannot be
