@@ -49,6 +49,16 @@ enum Command {
     /// Re-verify a chain from genesis, trusting nothing but genesis.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Compact a stopped node's ledger store (every RocksDB level into the last; the
+    /// store does this gradually on its own) and print its size before and after.
+    Compact(CompactArgs),
+}
+
+#[derive(clap::Args)]
+struct CompactArgs {
+    /// The node's home directory (holding data/ledger). The node must be stopped.
+    #[arg(long)]
+    home: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -246,6 +256,29 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     demo_load::save_and_show_sample_codes(&args.year.net, &data.tracking_codes)
 }
 
+fn compact(args: CompactArgs) -> anyhow::Result<()> {
+    let path = args.home.join("data").join("ledger");
+    if !path.is_dir() {
+        anyhow::bail!(
+            "{} holds no ledger store (is --home a node's home?)",
+            path.display()
+        );
+    }
+    let before = directory_bytes(&path)?;
+    let store = ledger::RocksStore::open(&path)
+        .with_context(|| format!("opening {} (is the node still running?)", path.display()))?;
+    let started = std::time::Instant::now();
+    store.compact()?;
+    drop(store);
+    let after = directory_bytes(&path)?;
+    println!(
+        "compacted {} in {:.1} s: {before} bytes before, {after} bytes after",
+        path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// The total size of the files under `path`.
 fn directory_bytes(path: &std::path::Path) -> anyhow::Result<u64> {
     let mut total = 0;
@@ -414,6 +447,7 @@ fn main() -> ExitCode {
         Command::Load(args) => loadgen::run(args),
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
         Command::Audit(AuditCommand::CheckProof(args)) => check_proof(args),
+        Command::Compact(args) => compact(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use ed25519_dalek::SigningKey;
 use ledger::genesis::OrgKind;
-use ledger::tx::{Action, Transaction, TxBody};
+use ledger::limits::AGENT_REGIONS_MAX;
+use ledger::tx::{Action, AgentRole, Transaction, TxBody};
 use ledger::types::{Hash32, PublicKey, RegionCode};
 use rand::{Rng, SeedableRng};
 
 use crate::http::{runtime, NodeClient};
 
 /// The most transactions a run may submit.
-pub const LOAD_TXS_MAX: usize = 1_000_000;
+pub const LOAD_TXS_MAX: usize = 4_000_000;
 /// Transactions per submission request.
 const SUBMIT_BATCH_TXS_MAX: usize = 1_000;
 /// How often the submitter wakes up to send what is due.
@@ -57,11 +58,24 @@ pub struct LoadArgs {
     /// one seed propose the same households, and the second run's are refused as duplicates.
     #[arg(long)]
     seed: Option<u64>,
+    /// Operator keys each Pemda registers first and then signs the proposals with, in
+    /// turn (0: the Pemda's own key signs every one). Real load comes from many keys (each
+    /// village's pendamping, each office's operators); one key alone meets the mempool's
+    /// per-signer bounds long before the network's limit.
+    #[arg(long, default_value_t = 64)]
+    agents: usize,
 }
+
+/// The most agent keys a run registers.
+pub const LOAD_AGENTS_MAX: usize = 4_096;
+/// How long the load tool waits for its agent keys to be committed.
+const AGENTS_COMMIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Signer {
     key: SigningKey,
     public: PublicKey,
+    /// The regions the key may act in (an agent gets its Pemda's).
+    scope: Vec<RegionCode>,
     villages: Vec<RegionCode>,
     next_nonce: u64,
 }
@@ -103,6 +117,9 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     if args.rate == 0 {
         bail!("--rate must be above zero");
     }
+    if args.agents > LOAD_AGENTS_MAX {
+        bail!("--agents must be at most {LOAD_AGENTS_MAX}");
+    }
     let genesis: ledger::Genesis = genesis::testnet::read_json(&args.net.join("genesis.json"))
         .with_context(|| {
             format!(
@@ -125,6 +142,18 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
             .unwrap_or(7)
     });
     println!("households from seed {seed}");
+    if args.agents > 0 {
+        signers = register_agents(
+            &mut signers,
+            args.agents,
+            seed,
+            &status.chain_id,
+            &client,
+            &runtime,
+        )?;
+        println!("{} agent keys registered", signers.len());
+    }
+    let status = runtime.block_on(client.status())?;
     let txs = propose_households(&mut signers, &status.chain_id, args.count, seed);
     let limit = measure_verification_limit(&txs, status.validators.len());
     println!(
@@ -185,11 +214,83 @@ fn pemda_signers(
         signers.push(Signer {
             key: key.clone(),
             public,
+            scope: org
+                .regions
+                .iter()
+                .take(AGENT_REGIONS_MAX)
+                .cloned()
+                .collect(),
             villages,
             next_nonce,
         });
     }
     Ok(signers)
+}
+
+/// Registers `count` operator keys (drawn from `seed`), spread over the Pemda `orgs`, each
+/// with its Pemda's regions, and waits until the last of them is committed; returns them
+/// as signers.
+fn register_agents(
+    orgs: &mut [Signer],
+    count: usize,
+    seed: u64,
+    chain_id: &str,
+    client: &NodeClient,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<Vec<Signer>> {
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed ^ 0xa6e7);
+    let mut agents = Vec::with_capacity(count);
+    let mut registrations = Vec::with_capacity(count);
+    for i in 0..count {
+        let org = &mut orgs[i % orgs.len()];
+        let key = SigningKey::from_bytes(&rng.gen());
+        let public = PublicKey(key.verifying_key().to_bytes());
+        let body = TxBody {
+            chain_id: chain_id.to_owned(),
+            signer: org.public,
+            nonce: org.next_nonce,
+            action: Action::RegisterAgent {
+                key: public,
+                role: AgentRole::Operator,
+                regions: org.scope.clone(),
+            },
+        };
+        org.next_nonce += 1;
+        registrations.push(body.sign(&org.key));
+        agents.push(Signer {
+            key,
+            public,
+            scope: org.scope.clone(),
+            villages: org.villages.clone(),
+            next_nonce: 0,
+        });
+    }
+    runtime.block_on(async {
+        for batch in registrations.chunks(SUBMIT_BATCH_TXS_MAX) {
+            let response = client.submit_batch(batch).await?;
+            if let Some(error) = response.results.iter().find_map(|r| r.error.as_ref()) {
+                bail!(
+                    "registering an agent key was refused: {}: {}",
+                    error.code,
+                    error.message
+                );
+            }
+        }
+        // Each Pemda's registrations commit in nonce order, so its last one being
+        // committed means all of its are.
+        let deadline = Instant::now() + AGENTS_COMMIT_TIMEOUT;
+        for i in count.saturating_sub(orgs.len())..count {
+            let own = client.clone().signed_by(orgs[i % orgs.len()].key.clone());
+            while own.key(&agents[i].public).await.is_err() {
+                if Instant::now() > deadline {
+                    bail!("the agent keys were not committed within {AGENTS_COMMIT_TIMEOUT:?}");
+                }
+                tokio::time::sleep(FOLLOW_POLL * 20).await;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(agents)
 }
 
 /// Signs `count` proposals of random households from `seed`, taking the signers in turn
@@ -318,19 +419,22 @@ async fn submit_at_rate(
     requests
 }
 
-/// Submission attempts per transaction before the load tool records it as refused.
-const SUBMIT_ATTEMPTS_MAX: u32 = 8;
+/// How long the load tool keeps resubmitting a transaction refused for now (the node full or
+/// busy, a predecessor not yet there) before it records it as refused. Under overload the
+/// mempool stays full for as long as the backlog lasts, so this is generous.
+const SUBMIT_RETRY_WINDOW: Duration = Duration::from_secs(180);
 /// The pause before the first resubmission; it doubles up to [`SUBMIT_RETRY_PAUSE_MAX`].
-const SUBMIT_RETRY_PAUSE: Duration = Duration::from_millis(250);
-const SUBMIT_RETRY_PAUSE_MAX: Duration = Duration::from_secs(4);
+const SUBMIT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+const SUBMIT_RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// Refusals that say "not now" rather than "never": the node is busy or full, or a
 /// predecessor of the transaction has not arrived yet (it may be in a batch being retried).
 const TRANSIENT_REFUSALS: [&str; 4] = ["busy", "timeout", "mempool_full", "nonce_too_far_ahead"];
 
 /// Submits one batch, whose first transaction is number `first`, and records which of its
 /// transactions the node refused. A failed request (a fault between client and node) and
-/// transient refusals are retried with a growing pause, as a real client would: a
-/// transaction given up on leaves a nonce gap that strands its signer's later ones.
+/// transient refusals are retried with a growing pause for up to [`SUBMIT_RETRY_WINDOW`],
+/// as a real client would: a transaction given up on leaves a nonce gap that strands its
+/// signer's later ones.
 async fn submit_batch(
     client: NodeClient,
     batch: Vec<Transaction>,
@@ -339,9 +443,10 @@ async fn submit_batch(
 ) {
     let mut pending: Vec<usize> = (0..batch.len()).collect();
     let mut pause = SUBMIT_RETRY_PAUSE;
-    for attempt in 1..=SUBMIT_ATTEMPTS_MAX {
+    let deadline = Instant::now() + SUBMIT_RETRY_WINDOW;
+    loop {
         let txs: Vec<Transaction> = pending.iter().map(|&i| batch[i].clone()).collect();
-        let last = attempt == SUBMIT_ATTEMPTS_MAX;
+        let last = Instant::now() >= deadline;
         let result = client.submit_batch(&txs).await;
         let mut retry = Vec::new();
         {

@@ -63,7 +63,20 @@ impl Default for MempoolSettings {
     }
 }
 
-/// Consensus pacing.
+/// How consensus messages (votes, proposal parts) travel between nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum P2pProtocol {
+    /// Straight to every connected peer over the authenticated libp2p connection, once:
+    /// for a consortium whose members all list each other as peers (what `bansos testnet`
+    /// writes). The messages are signed by validators already, so nothing is re-signed.
+    Broadcast,
+    /// GossipSub: relayed through the mesh (reaches a node that is connected to only some
+    /// peers), each message signed and checked by the libp2p key too; costs more CPU.
+    Gossipsub,
+}
+
+/// Consensus pacing and transport.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsensusSettings {
@@ -72,6 +85,7 @@ pub struct ConsensusSettings {
     pub propose_timeout_ms: u64,
     pub prevote_timeout_ms: u64,
     pub precommit_timeout_ms: u64,
+    pub p2p_protocol: P2pProtocol,
 }
 
 impl Default for ConsensusSettings {
@@ -81,6 +95,7 @@ impl Default for ConsensusSettings {
             propose_timeout_ms: PROPOSE_TIMEOUT_MS_DEFAULT,
             prevote_timeout_ms: PREVOTE_TIMEOUT_MS_DEFAULT,
             precommit_timeout_ms: PRECOMMIT_TIMEOUT_MS_DEFAULT,
+            p2p_protocol: P2pProtocol::Broadcast,
         }
     }
 }
@@ -307,6 +322,10 @@ mod tests {
             ("\n[concensus]\npropose_timeout_ms = 10\n", "concensus"),
             ("\n[mempool]\ntx_max = 5\n", "tx_max"),
             ("\n[consensus]\npropose_timeout = 10\n", "propose_timeout"),
+            (
+                "\n[consensus]\np2p_protocol = \"carrier-pigeon\"\n",
+                "gossipsub",
+            ),
         ] {
             std::fs::write(&path, format!("{written}{extra}")).unwrap();
             let error = format!("{:#}", NodeSettings::load(&home).unwrap_err());

@@ -84,6 +84,9 @@ pub struct Mempool {
     bytes_max: usize,
     by_hash: HashMap<TxHash, Entry>,
     by_signer: BTreeMap<PublicKey, BTreeMap<u64, TxHash>>,
+    /// Each pending signer's next nonce in committed state: its transactions from that
+    /// nonce on, without a gap, are ready for a block; the rest wait for a predecessor.
+    committed_next: HashMap<PublicKey, u64>,
     bytes: usize,
     rejections: HashMap<TxHash, (String, String)>,
     rejection_order: VecDeque<TxHash>,
@@ -98,6 +101,7 @@ impl Mempool {
             bytes_max,
             by_hash: HashMap::new(),
             by_signer: BTreeMap::new(),
+            committed_next: HashMap::new(),
             bytes: 0,
             rejections: HashMap::new(),
             rejection_order: VecDeque::new(),
@@ -229,6 +233,8 @@ impl Mempool {
             .entry(signer)
             .or_default()
             .insert(nonce, hash);
+        let known = self.committed_next.entry(signer).or_insert(committed_next);
+        *known = (*known).max(committed_next);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.by_hash.insert(
@@ -245,22 +251,51 @@ impl Mempool {
         Ok(true)
     }
 
-    /// Candidates for the next block, within the block limits: in admission order, each
-    /// signer's transactions in nonce order. Returns the transactions and their hashes.
+    /// Whether any signer's next transaction is ready for a block (its nonce is the
+    /// signer's next in committed state); otherwise everything pending waits for a
+    /// predecessor that has not arrived, and a block now would be empty.
+    pub fn has_ready(&self) -> bool {
+        self.by_signer
+            .iter()
+            .any(|(signer, nonces)| nonces.keys().next() == Some(&self.next_of(signer)))
+    }
+
+    /// A pending signer's next nonce in committed state.
+    fn next_of(&self, signer: &PublicKey) -> u64 {
+        *self
+            .committed_next
+            .get(signer)
+            .expect("every pending signer's committed next nonce is known")
+    }
+
+    /// Candidates for the next block, within the block limits: the ready transactions
+    /// (each signer's from its committed next nonce up to the first gap) in admission
+    /// order, each signer's in nonce order. Returns the transactions and their hashes.
     pub fn candidates(&self) -> (Vec<Transaction>, HashSet<TxHash>) {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
-        let mut queues: Vec<std::collections::btree_map::Values<'_, u64, TxHash>> =
-            self.by_signer.values().map(|n| n.values()).collect();
-        // Each signer's next transaction, ordered by when it was admitted.
-        let mut heads = BinaryHeap::new();
-        let head = |queue: &mut std::collections::btree_map::Values<'_, u64, TxHash>| {
-            let hash = *queue.next()?;
+        type Run<'a> = (u64, std::collections::btree_map::Range<'a, u64, TxHash>);
+        let mut runs: Vec<Run<'_>> = self
+            .by_signer
+            .iter()
+            .map(|(signer, nonces)| {
+                let next = self.next_of(signer);
+                (next, nonces.range(next..))
+            })
+            .collect();
+        // A signer's next ready transaction, with when it was admitted.
+        let head = |(expected, run): &mut Run<'_>| {
+            let (&nonce, &hash) = run.next()?;
+            if nonce != *expected {
+                return None;
+            }
+            *expected += 1;
             let entry = self.by_hash.get(&hash)?;
             Some((entry.sequence, hash))
         };
-        for (index, queue) in queues.iter_mut().enumerate() {
-            if let Some((sequence, hash)) = head(queue) {
+        let mut heads = BinaryHeap::new();
+        for (index, run) in runs.iter_mut().enumerate() {
+            if let Some((sequence, hash)) = head(run) {
                 heads.push(Reverse((sequence, index, hash)));
             }
         }
@@ -277,7 +312,7 @@ impl Mempool {
             bytes += entry.bytes + 8;
             txs.push(entry.tx.clone());
             hashes.insert(hash);
-            if let Some((sequence, next)) = head(&mut queues[index]) {
+            if let Some((sequence, next)) = head(&mut runs[index]) {
                 heads.push(Reverse((sequence, index, next)));
             }
         }
@@ -325,6 +360,7 @@ impl Mempool {
             debug_assert_eq!(removed, Some(*hash), "the nonce index points at the entry");
             if nonces.is_empty() {
                 self.by_signer.remove(&signer);
+                self.committed_next.remove(&signer);
             }
         }
         self.debug_check();
@@ -341,6 +377,14 @@ impl Mempool {
                 indexed,
                 self.by_hash.len(),
                 "signer index and hash index disagree"
+            );
+            assert!(
+                self.by_signer.len() == self.committed_next.len()
+                    && self
+                        .by_signer
+                        .keys()
+                        .all(|s| self.committed_next.contains_key(s)),
+                "the pending signers and their committed next nonces disagree"
             );
             let bytes: usize = self.by_hash.values().map(|e| e.bytes).sum();
             assert_eq!(bytes, self.bytes, "byte count is not the sum of entries");
@@ -389,6 +433,9 @@ impl Mempool {
         }
         for signer in signers {
             let next = next_nonce(signer);
+            if let Some(known) = self.committed_next.get_mut(signer) {
+                *known = next;
+            }
             let stale: Vec<TxHash> = self
                 .by_signer
                 .get(signer)
@@ -633,5 +680,49 @@ mod tests {
         ));
         assert_eq!(pool.status(&hashes[2]), PoolStatus::Pending);
         assert_eq!(pool.bytes(), 2 * tx(&key, 0).2);
+    }
+
+    #[test]
+    fn only_transactions_without_a_gap_from_the_committed_nonce_are_ready() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let signer = PublicKey(key.verifying_key().to_bytes());
+        let mut pool = Mempool::new(100, 1 << 20);
+        // Committed next nonce 5; 6 and 7 wait for 5.
+        let waiting: Vec<TxHash> = [6, 7]
+            .into_iter()
+            .map(|n| {
+                let (h, t, s) = tx(&key, n);
+                pool.insert(h, t, s, 5, Duration::ZERO).unwrap();
+                h
+            })
+            .collect();
+        assert!(!pool.is_empty());
+        assert!(!pool.has_ready(), "nothing can go into a block yet");
+        assert!(pool.candidates().0.is_empty());
+        // Another signer with a gap after its ready one: only the ready run is offered.
+        let other = SigningKey::from_bytes(&[2; 32]);
+        for n in [0, 2] {
+            let (h, t, s) = tx(&other, n);
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
+        }
+        assert!(pool.has_ready());
+        let offered: Vec<u64> = pool.candidates().0.iter().map(|t| t.body.nonce).collect();
+        assert_eq!(offered, vec![0]);
+        // Nonce 5 committed through another node's block: 6 and 7 become ready.
+        let other_signer = PublicKey(other.verifying_key().to_bytes());
+        pool.on_commit(&[], &[signer], |_| 6);
+        let (txs, hashes) = pool.candidates();
+        assert!(waiting.iter().all(|h| hashes.contains(h)));
+        assert_eq!(txs.len(), 3);
+        // The predecessor arriving makes the rest of a run ready too.
+        let (h, t, s) = tx(&other, 1);
+        pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
+        let of_other = pool
+            .candidates()
+            .0
+            .iter()
+            .filter(|t| t.body.signer == other_signer)
+            .count();
+        assert_eq!(of_other, 3);
     }
 }

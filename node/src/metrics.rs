@@ -18,6 +18,8 @@ pub struct Metrics {
     pub txs_committed: Counter,
     pub txs_admitted: Counter,
     pub txs_refused: Counter,
+    /// Transactions not relayed to a peer because its queue (or the relay's) was full.
+    pub relay_dropped: Counter,
     pub block_interval_seconds: Histogram,
     pub commit_seconds: Histogram,
     /// Conflicting signed messages (double votes, double proposals) seen from validators.
@@ -37,6 +39,7 @@ impl Metrics {
         let txs_committed = Counter::default();
         let txs_admitted = Counter::default();
         let txs_refused = Counter::default();
+        let relay_dropped = Counter::default();
         let equivocations = Counter::default();
         let block_interval_seconds =
             Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]);
@@ -83,6 +86,11 @@ impl Metrics {
             txs_refused.clone(),
         );
         registry.register(
+            "relay_dropped",
+            "Transactions not relayed to a peer (counted once per peer) because a relay queue was full",
+            relay_dropped.clone(),
+        );
+        registry.register(
             "block_interval_seconds",
             "Time between consecutive commits seen by this node",
             block_interval_seconds.clone(),
@@ -108,6 +116,7 @@ impl Metrics {
             txs_committed,
             txs_admitted,
             txs_refused,
+            relay_dropped,
             block_interval_seconds,
             commit_seconds,
             equivocations,

@@ -20,8 +20,9 @@ use tracing::{debug, warn};
 use crate::clock::Clock;
 use crate::shared::Shared;
 
-/// The most transactions relayed to a peer in one request.
-pub const RELAY_BATCH_TXS_MAX: usize = 500;
+/// The most transactions relayed to a peer in one request (fewer, larger requests: the
+/// peer verifies a batch's signatures together).
+pub const RELAY_BATCH_TXS_MAX: usize = 2_000;
 /// How long the relay waits to fill a batch.
 pub const RELAY_BATCH_WAIT: Duration = Duration::from_millis(10);
 /// How long a relay request to a peer may take.
@@ -36,8 +37,12 @@ const _: () = assert!(RELAY_BATCH_TXS_MAX <= RELAY_QUEUE_TXS_MAX);
 const _: () = assert!(RELAY_BATCH_TXS_MAX <= RELAY_PEER_QUEUE_TXS_MAX);
 
 /// The most transactions waiting for one peer; beyond it that peer misses some (it will
-/// see them in a proposal), and no other peer is slowed down.
-pub const RELAY_PEER_QUEUE_TXS_MAX: usize = 5_000;
+/// see them in a proposal), and no other peer is slowed down. A peer that misses one of a
+/// signer's transactions holds that signer's later ones only as waiting (and refuses them
+/// beyond the mempool's nonce gap) until a block commits the missing one, so this queue
+/// holds as much as the relay's own ([`RELAY_QUEUE_TXS_MAX`]): a burst the node admitted
+/// reaches every live peer. At most ~20,000 x ~1 KB per peer.
+pub const RELAY_PEER_QUEUE_TXS_MAX: usize = RELAY_QUEUE_TXS_MAX;
 
 /// What a node signs its pushes to peers with: its node key and its clock.
 #[derive(Clone)]
@@ -67,6 +72,7 @@ async fn fan_out<T: Clone + Send + 'static, F>(
     mut receiver: mpsc::Receiver<T>,
     peers: Vec<String>,
     capacity: usize,
+    dropped: Option<prometheus_client::metrics::counter::Counter>,
     sender: impl Fn(String, mpsc::Receiver<T>) -> F,
 ) where
     F: std::future::Future<Output = ()> + Send + 'static,
@@ -80,7 +86,11 @@ async fn fan_out<T: Clone + Send + 'static, F>(
     }
     while let Some(item) = receiver.recv().await {
         for queue in &queues {
-            let _ = queue.try_send(item.clone());
+            if queue.try_send(item.clone()).is_err() {
+                if let Some(dropped) = &dropped {
+                    dropped.inc();
+                }
+            }
         }
     }
     for sender in senders {
@@ -95,11 +105,13 @@ pub async fn relay_transactions(
     receiver: mpsc::Receiver<Transaction>,
     peers: Vec<String>,
     signer: RelaySigner,
+    dropped: prometheus_client::metrics::counter::Counter,
 ) {
     let Some(client) = peer_client("transaction relay") else {
         return;
     };
-    fan_out(receiver, peers, RELAY_PEER_QUEUE_TXS_MAX, |peer, queue| {
+    let capacity = RELAY_PEER_QUEUE_TXS_MAX;
+    fan_out(receiver, peers, capacity, Some(dropped), |peer, queue| {
         relay_to_peer(client.clone(), peer, queue, signer.clone())
     })
     .await;
@@ -216,9 +228,13 @@ pub async fn push_checkpoints(
     let Some(client) = peer_client("checkpoint push") else {
         return;
     };
-    fan_out(receiver, peers, CHECKPOINT_PEER_QUEUE_MAX, |peer, queue| {
-        push_to_peer(client.clone(), peer, queue, signer.clone())
-    })
+    fan_out(
+        receiver,
+        peers,
+        CHECKPOINT_PEER_QUEUE_MAX,
+        None,
+        |peer, queue| push_to_peer(client.clone(), peer, queue, signer.clone()),
+    )
     .await;
 }
 

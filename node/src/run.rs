@@ -109,6 +109,7 @@ async fn run_async(
         relay_receiver,
         settings.tx_relay.clone(),
         relay_signer,
+        shared.metrics.relay_dropped.clone(),
     ));
     let sweeper = tokio::spawn(sweep_mempool(shared.clone()));
     #[cfg(feature = "byzantine")]

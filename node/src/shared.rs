@@ -295,7 +295,9 @@ impl<S: Store> Shared<S> {
         self.mempool_changed.notify_one();
         if let (Some(tx), Some(sender)) = (relayed, &self.relay) {
             // A full relay queue only delays the transaction until this node proposes.
-            let _ = sender.try_send(tx);
+            if sender.try_send(tx).is_err() {
+                self.metrics.relay_dropped.inc();
+            }
         }
         Ok((hash, Admitted::New))
     }

@@ -133,6 +133,8 @@ pub struct App<S: Store> {
     validator_peers: HashSet<PeerId>,
     /// Monotonic time of the last commit, for the block-interval metric.
     last_commit: Option<Duration>,
+    /// The height of the last block this node committed that held transactions.
+    last_busy_height: Option<u64>,
 }
 
 impl<S: Store + 'static> App<S> {
@@ -176,6 +178,7 @@ impl<S: Store + 'static> App<S> {
             streams: Reassembler::new(),
             validator_peers,
             last_commit: None,
+            last_busy_height: None,
         }
     }
 
@@ -596,12 +599,8 @@ impl<S: Store + 'static> App<S> {
             Some(signer) => signer.address().0,
             None => bail!("asked to propose, but this node has no validator key"),
         };
-        // Wait for work, but leave most of the propose timeout for the other validators to
-        // receive and check the block; never while catching up, when the wait would hold
-        // up the synced blocks queued behind this message.
-        if self.shared.mempool().is_empty() && !self.catching_up() {
-            let wait = self.idle_block_interval.min(timeout / 2);
-            let _ = tokio::time::timeout(wait, self.shared.mempool_changed.notified()).await;
+        if self.should_wait_for_work(height) {
+            self.wait_for_ready_transactions(timeout).await;
         }
         let prepared = self.shared.build_block(signer_key)?;
         let hash = prepared.hash;
@@ -619,6 +618,38 @@ impl<S: Store + 'static> App<S> {
         self.own.insert(round_number, hash);
         self.prepared.insert(hash, prepared);
         Ok(hash)
+    }
+
+    /// Whether the proposer should wait for work before building: when nothing it holds can
+    /// go into a block (an empty mempool, or only transactions waiting for a predecessor),
+    /// unless a block of the last round of proposers held transactions (under load another
+    /// proposer holds the predecessors, and an empty block at once passes the turn on) or
+    /// this node is catching up (a wait would hold up the synced blocks queued behind).
+    /// Without it, a client that submits only a nonce gap has the validators produce
+    /// empty blocks as fast as they can vote.
+    fn should_wait_for_work(&self, height: u64) -> bool {
+        let (empty, ready) = {
+            let pool = self.shared.mempool();
+            (pool.is_empty(), pool.has_ready())
+        };
+        let proposers = self.validators.verifier_view().validators().len() as u64;
+        let busy = self
+            .last_busy_height
+            .is_some_and(|busy| busy + proposers >= height);
+        !ready && (empty || !busy) && !self.catching_up()
+    }
+
+    /// Waits until the mempool holds a transaction ready for a block, for at most the idle
+    /// block interval, and never more than half the propose `timeout` (the rest is for the
+    /// other validators to receive and check the block).
+    async fn wait_for_ready_transactions(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + self.idle_block_interval.min(timeout / 2);
+        while !self.shared.mempool().has_ready() {
+            let notified = self.shared.mempool_changed.notified();
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Whether this node's last block is much older than its clock: it is syncing a chain
@@ -990,6 +1021,9 @@ impl<S: Store + 'static> App<S> {
                 .observe(now.saturating_sub(last).as_secs_f64());
         }
         self.last_commit = Some(now);
+        if tx_count > 0 {
+            self.last_busy_height = Some(height);
+        }
         info!(height, round = %certificate.round, txs = tx_count, block = %hash, "committed");
         self.proposals.prune_through(height)?;
         self.prepared.clear();
@@ -1553,6 +1587,43 @@ mod tests {
                 "lag {lag_ms} ms: waited {:?}",
                 started.elapsed()
             );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_proposer_holding_only_transactions_that_wait_for_a_predecessor_waits_unless_the_last_proposers_were_busy(
+    ) {
+        let net = testnet();
+        let (key, _) = scheduled(&net, 1, 0);
+        let idle = Duration::from_secs(5);
+        let stranger = SigningKey::from_bytes(&[42; 32]);
+        let gapped = ledger::tx::TxBody {
+            chain_id: net.genesis.chain_id.clone(),
+            signer: ledger::types::PublicKey(stranger.verifying_key().to_bytes()),
+            nonce: 1,
+            action: ledger::tx::Action::RevokeAgent {
+                key: ledger::types::PublicKey([7; 32]),
+            },
+        }
+        .sign(&stranger);
+        for (busy, waits) in [(None, true), (Some(0), false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let clock = Arc::new(ManualClock::new(net.genesis.genesis_time_ms));
+            let (mut app, _network) = app_as(dir.path(), &net, clock, &key);
+            app.idle_block_interval = idle;
+            app.last_busy_height = busy;
+            let bytes = gapped.to_bytes().len();
+            app.shared
+                .mempool()
+                .insert(gapped.hash(), gapped.clone(), bytes, 0, Duration::ZERO)
+                .unwrap();
+            let started = tokio::time::Instant::now();
+            let hash = app
+                .get_value(1, Round::new(0), Duration::from_secs(30))
+                .await
+                .unwrap();
+            assert_eq!(started.elapsed() >= idle, waits, "busy {busy:?}");
+            assert!(app.prepared[&hash].block.txs.is_empty());
         }
     }
 

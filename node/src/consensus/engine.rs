@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use arc_malachitebft_app_channel::app::config::{
-    ConsensusConfig, NodeConfig, ValuePayload, ValueSyncConfig,
+    ConsensusConfig, NodeConfig, PubSubProtocol, ValuePayload, ValueSyncConfig,
 };
 use arc_malachitebft_app_channel::app::net::Multiaddr;
 use arc_malachitebft_app_channel::app::types::codec::Codec;
@@ -25,7 +25,7 @@ use super::codec::BansosCodec;
 use super::proposals::ProposalStore;
 use super::signing::{encoded_public_key, ConsensusSigner, ConsensusVerifier};
 use super::types::{BansosContext, ValidatorAddress};
-use crate::config::NodeSettings;
+use crate::config::{NodeSettings, P2pProtocol};
 use crate::shared::Shared;
 
 /// Inbound connections accepted from one IP address on a local testnet. Every local node
@@ -72,6 +72,10 @@ fn engine_config(settings: &NodeSettings) -> anyhow::Result<EngineConfig> {
         value_payload: ValuePayload::ProposalAndParts,
         queue_capacity: 100,
         ..ConsensusConfig::default()
+    };
+    consensus.p2p.protocol = match settings.consensus.p2p_protocol {
+        P2pProtocol::Broadcast => PubSubProtocol::Broadcast,
+        P2pProtocol::Gossipsub => PubSubProtocol::default(),
     };
     consensus.p2p.listen_addr = settings
         .p2p_listen

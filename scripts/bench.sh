@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# The node benchmark on one machine (DESIGN §7; issue: throughput): builds `bansos`
+# (release), writes a fresh local network (4 validators and 1 observer) under
+# BANSOS_BENCH_DIR, starts every node, then from one run on that one network:
+#
+#   1. peak: `bansos load` far above what the network commits (BANSOS_BENCH_PEAK_RATE,
+#      BANSOS_BENCH_PEAK_COUNT): committed tx/s and its ratio to the signature-verification
+#      limit the load tool measures on this machine in the same run;
+#   2. half of that peak: finality p50/p90/p99 at a rate the network keeps up with;
+#   3. overload: BANSOS_BENCH_OVERLOAD_SECS (default 600) at 1.5 x peak, so that every
+#      node's memory is watched under sustained overload and the chain grows past
+#      1,000,000 transactions for the next two figures;
+#   4. the peak RSS of every node, sampled every second through all runs, and under
+#      overload its peak in the first and in the last minute (bounded: no growth);
+#   5. catch-up: the observer's data is wiped and it syncs the whole chain again
+#      (certificates and every signature verified); transactions per second;
+#   6. bytes on disk per committed transaction (each node's data directory, after the
+#      nodes stop), as written and after `bansos compact`;
+#   7. with BANSOS_BENCH_PERF=1, a system-wide `perf` profile of the peak run with call
+#      graphs ($dir/perf.data), summarised as CPU per pipeline stage
+#      (scripts/profile_stages.py) into $dir/stages.md.
+#
+# Every figure is printed and written to $dir/results.txt. Load goes to 127.0.0.1 only,
+# bounded by the counts. Figures belong in docs/BENCHMARKS.md with the date and machine.
+#
+# Environment: BANSOS_BENCH_DIR (default /tmp/bansos-bench), BANSOS_BENCH_PEAK_RATE
+# (default 100000), BANSOS_BENCH_PEAK_COUNT (default 60000), BANSOS_BENCH_HALF_SECS
+# (default 30: the half-peak run lasts about this long), BANSOS_BENCH_OVERLOAD_SECS
+# (default 600; 0 skips the overload and measures catch-up and disk on the shorter
+# chain), BANSOS_BENCH_P2P (the nodes' `[consensus] p2p_protocol`, default the node's own
+# default, broadcast; `gossipsub` to compare), BANSOS_BENCH_PERF, CARGO_TARGET_DIR
+# (default ./target).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release --locked -p bansos-cli
+bansos="$CARGO_TARGET_DIR/release/bansos"
+dir="${BANSOS_BENCH_DIR:-/tmp/bansos-bench}"
+peak_rate="${BANSOS_BENCH_PEAK_RATE:-100000}"
+peak_count="${BANSOS_BENCH_PEAK_COUNT:-60000}"
+half_secs="${BANSOS_BENCH_HALF_SECS:-30}"
+overload_secs="${BANSOS_BENCH_OVERLOAD_SECS:-600}"
+rm -rf "$dir"
+mkdir -p "$dir"
+net="$dir/net"
+results="$dir/results.txt"
+"$bansos" testnet --validators 4 --observers 1 --out "$net" >/dev/null
+if [ -n "${BANSOS_BENCH_P2P:-}" ]; then
+  for config in "$net"/nodes/*/config.toml; do
+    printf '\n[consensus]\np2p_protocol = "%s"\n' "$BANSOS_BENCH_P2P" >>"$config"
+  done
+fi
+
+pids=()
+sampler=""
+stop_nodes() {
+  [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop_nodes EXIT INT TERM
+
+# network.json lists each node as {"name", "role", "home", "http", "p2p"}, one field a line.
+observer_home="$net/$(grep -A2 '"role": "observer"' "$net/network.json" |
+  sed -n 's/.*"home": *"\([^"]*\)".*/\1/p' | head -n1)"
+observer_url=$(grep -A3 '"role": "observer"' "$net/network.json" |
+  sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' | head -n1)
+observer_pid=""
+for home in "$net"/nodes/*/; do
+  home="${home%/}"
+  "$bansos" node --home "$home" >"$home/node.log" 2>&1 &
+  pids+=($!)
+  if [ "$home" = "$observer_home" ]; then observer_pid=$!; fi
+done
+[ -n "$observer_pid" ] || { echo "no observer in $net/network.json" >&2; exit 1; }
+urls=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$net/network.json")
+first=$(echo "$urls" | head -n1)
+# A field of a node's /v1/status.
+status_field() {
+  curl -fsS "$1/v1/status" 2>/dev/null | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+}
+for _ in $(seq 1 120); do
+  if curl -fsS "$first/v1/status" 2>/dev/null | grep -q '"height":[1-9]'; then break; fi
+  sleep 1
+done
+
+# RSS of every node (kB), once a second, until the runs end.
+(
+  while true; do
+    for pid in "${pids[@]}"; do
+      rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+      echo "$(date +%s) $pid $rss"
+    done
+    sleep 1
+  done
+) >"$dir/rss.txt" &
+sampler=$!
+
+echo "== peak: $peak_count transactions at $peak_rate tx/s" | tee "$results"
+if [ "${BANSOS_BENCH_PERF:-0}" = 1 ]; then
+  perf record -a --call-graph dwarf,8192 -F 99 -o "$dir/perf.data" -- \
+    "$bansos" load --net "$net" --node "$first" --rate "$peak_rate" --count "$peak_count" \
+    --seed 1 | tee "$dir/peak.txt"
+else
+  "$bansos" load --net "$net" --node "$first" --rate "$peak_rate" --count "$peak_count" \
+    --seed 1 | tee "$dir/peak.txt"
+fi
+cat "$dir/peak.txt" >>"$results"
+peak=$(sed -n 's/^committed throughput: \([0-9]*\) tx\/s.*/\1/p' "$dir/peak.txt")
+half=$((peak / 2))
+half_count=$((half * half_secs))
+echo "== half of peak: $half_count transactions at $half tx/s" | tee -a "$results"
+"$bansos" load --net "$net" --node "$first" --rate "$half" --count "$half_count" --seed 2 |
+  tee -a "$results"
+
+overload_start=$(date +%s)
+if [ "$overload_secs" -gt 0 ]; then
+  over_rate=$((peak * 3 / 2))
+  over_count=$((over_rate * overload_secs))
+  echo "== overload: $over_count transactions at $over_rate tx/s" | tee -a "$results"
+  "$bansos" load --net "$net" --node "$first" --rate "$over_rate" --count "$over_count" \
+    --seed 3 --agents 256 | tee -a "$results"
+fi
+overload_end=$(date +%s)
+
+kill "$sampler" 2>/dev/null || true
+sampler=""
+echo "== peak RSS per node (MiB): all runs; overload's first minute; its last minute" |
+  tee -a "$results"
+for pid in "${pids[@]}"; do
+  awk -v p="$pid" -v s="$overload_start" -v e="$overload_end" '
+    $2 == p && $3 > all {all = $3}
+    $2 == p && $1 >= s && $1 < s + 60 && $3 > first {first = $3}
+    $2 == p && $1 >= e - 60 && $1 <= e && $3 > last {last = $3}
+    END {
+      if (e > s) printf "pid %s: %.0f MiB; %.0f MiB; %.0f MiB\n", p, all / 1024, first / 1024, last / 1024
+      else printf "pid %s: %.0f MiB; no overload run\n", p, all / 1024
+    }' \
+    "$dir/rss.txt" | tee -a "$results"
+done
+
+committed=$(curl -fsS "$first/v1/checkpoint" | sed -n '2p')
+echo "== catch-up: the observer syncs $committed transactions from scratch" | tee -a "$results"
+kill -TERM "$observer_pid"
+wait "$observer_pid" 2>/dev/null || true
+rm -rf "$observer_home/data"
+sync_start=$(date +%s.%N)
+"$bansos" node --home "$observer_home" >"$observer_home/node-catch-up.log" 2>&1 &
+for i in "${!pids[@]}"; do
+  if [ "${pids[$i]}" = "$observer_pid" ]; then pids[$i]=$!; fi
+done
+observer_pid=$!
+synced=0
+while [ "${synced:-0}" -lt "$committed" ]; do
+  sleep 0.2
+  synced=$(status_field "$observer_url" log_size)
+  if ! kill -0 "$observer_pid" 2>/dev/null; then
+    echo "the observer stopped while syncing; see $observer_home/node-catch-up.log" >&2
+    exit 1
+  fi
+done
+awk -v n="$synced" -v s="$sync_start" -v e="$(date +%s.%N)" \
+  'BEGIN {printf "synced %d transactions in %.1f s: %.0f tx/s (from process start)\n", n, e - s, n / (e - s)}' |
+  tee -a "$results"
+
+committed=$(curl -fsS "$first/v1/checkpoint" | sed -n '2p')
+node_pids=("${pids[@]}")
+stop_nodes
+pids=()
+echo "== disk: $committed transactions in the log; bytes as written, then after bansos compact" |
+  tee -a "$results"
+for home in "$net"/nodes/*/; do
+  home="${home%/}"
+  written=$(du -sb "$home/data" | cut -f1)
+  parts=$(cd "$home/data" && du -sb -- * | awk '{printf "%s %s, ", $2, $1}')
+  "$bansos" compact --home "$home" >/dev/null
+  compacted=$(du -sb "$home/data" | cut -f1)
+  echo "$(basename "$home"): $((written / committed)) B/tx written ($parts), $((compacted / committed)) B/tx compacted ($compacted bytes)" |
+    tee -a "$results"
+done
+if [ "${BANSOS_BENCH_PERF:-0}" = 1 ]; then
+  perf script -i "$dir/perf.data" -F comm,pid,tid,ip,sym 2>/dev/null |
+    scripts/profile_stages.py "${node_pids[@]}" | tee "$dir/stages.md" | tee -a "$results"
+fi
+echo "results: $results"
