@@ -28,6 +28,12 @@ use crate::http::{runtime, NodeClient};
 pub const LOAD_TXS_MAX: usize = 4_000_000;
 /// Transactions per submission request.
 const SUBMIT_BATCH_TXS_MAX: usize = 1_000;
+/// Submission requests in flight at once. A client that opened one per batch regardless
+/// had thousands open under overload: the node shed most of them (503 `busy`), which ones
+/// got through was chance, and a signer's earlier transactions could lose to its later
+/// ones until given up on. Beyond this the client falls behind its rate, as a real one
+/// would.
+const SUBMIT_IN_FLIGHT_MAX: usize = 16;
 /// How often the submitter wakes up to send what is due.
 const SUBMIT_TICK: Duration = Duration::from_millis(10);
 /// How often the follower asks for the next block when it is not there yet.
@@ -393,10 +399,14 @@ async fn submit_at_rate(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut sent = 0usize;
     let mut requests = Vec::new();
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(SUBMIT_IN_FLIGHT_MAX));
     while sent < txs.len() {
         tokio::time::sleep(SUBMIT_TICK).await;
         let due = ((started.elapsed().as_secs_f64() * rate as f64) as usize).min(txs.len());
         while sent < due {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                unreachable!("the semaphore is never closed");
+            };
             let end = due.min(sent + SUBMIT_BATCH_TXS_MAX);
             let batch: Vec<Transaction> = txs[sent..end].to_vec();
             let first = sent;
@@ -407,12 +417,11 @@ async fn submit_at_rate(
                     *slot = Some(now);
                 }
             }
-            requests.push(tokio::spawn(submit_batch(
-                client.clone(),
-                batch,
-                first,
-                progress.clone(),
-            )));
+            let (client, progress) = (client.clone(), progress.clone());
+            requests.push(tokio::spawn(async move {
+                submit_batch(client, batch, first, progress).await;
+                drop(permit);
+            }));
             sent = end;
         }
     }

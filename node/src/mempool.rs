@@ -25,6 +25,11 @@ use ledger::types::{PublicKey, TxHash};
 pub const NONCE_GAP_MAX: u64 = 64;
 /// The most transactions one signer may have pending.
 pub const PENDING_PER_SIGNER_MAX: usize = 4_096;
+/// The share of the pool's room (transactions and bytes, in percent) that transactions
+/// waiting for an earlier nonce may take. The rest is kept for ready ones: a pool full of
+/// waiting transactions would refuse the very predecessors they wait for, and nothing
+/// would commit until they expire.
+pub const WAITING_ROOM_PERCENT: usize = 90;
 /// How many refused transactions (hash, code, message) are remembered for status queries.
 pub const REJECTIONS_REMEMBERED_MAX: usize = 20_000;
 /// How long a transaction may wait in the pool before it is dropped (a future nonce whose
@@ -38,6 +43,12 @@ const BLOCK_OVERHEAD_BYTES: usize = 4 * 1024;
 pub enum MempoolError {
     #[error("the mempool is full ({txs} transactions, {bytes} bytes); retry later")]
     Full { txs: usize, bytes: usize },
+    #[error("the mempool is nearly full and keeps its last room for transactions that can go into a block now; nonce {nonce} waits for signer {signer}'s nonce {next}: submit that first, or retry later")]
+    FullForWaiting {
+        signer: PublicKey,
+        nonce: u64,
+        next: u64,
+    },
     #[error("signer {signer} already has {PENDING_PER_SIGNER_MAX} transactions pending; retry once some commit")]
     SignerFull { signer: PublicKey },
     #[error(
@@ -54,7 +65,7 @@ impl MempoolError {
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            MempoolError::Full { .. } => "mempool_full",
+            MempoolError::Full { .. } | MempoolError::FullForWaiting { .. } => "mempool_full",
             MempoolError::SignerFull { .. } => "signer_pending_full",
             MempoolError::NonceTooFarAhead { .. } => "nonce_too_far_ahead",
         }
@@ -211,6 +222,16 @@ impl Mempool {
         if replaced.is_none() && pending >= PENDING_PER_SIGNER_MAX {
             return Err(MempoolError::SignerFull { signer });
         }
+        if replaced.is_none() && self.only_ready_fit(bytes) {
+            let next = self.pending_next_nonce(&signer, committed_next);
+            if nonce != next {
+                return Err(MempoolError::FullForWaiting {
+                    signer,
+                    nonce,
+                    next,
+                });
+            }
+        }
         let freed = replaced
             .and_then(|old| self.by_hash.get(&old))
             .map_or(0, |e| e.bytes);
@@ -249,6 +270,13 @@ impl Mempool {
         self.bytes += bytes;
         self.debug_check();
         Ok(true)
+    }
+
+    /// Whether the pool, with `bytes` more, would be past the room that transactions
+    /// waiting for a predecessor may take ([`WAITING_ROOM_PERCENT`]).
+    fn only_ready_fit(&self, bytes: usize) -> bool {
+        let percent = |limit: usize| limit.saturating_mul(WAITING_ROOM_PERCENT) / 100;
+        self.by_hash.len() >= percent(self.txs_max) || self.bytes + bytes > percent(self.bytes_max)
     }
 
     /// Whether any signer's next transaction is ready for a block (its nonce is the
@@ -680,6 +708,31 @@ mod tests {
         ));
         assert_eq!(pool.status(&hashes[2]), PoolStatus::Pending);
         assert_eq!(pool.bytes(), 2 * tx(&key, 0).2);
+    }
+
+    #[test]
+    fn waiting_transactions_cannot_fill_the_room_their_predecessors_need() {
+        let mut pool = Mempool::new(100, 1 << 20);
+        // 90 signers each park one transaction that waits for nonce 0.
+        for seed in 1..=90u8 {
+            let key = SigningKey::from_bytes(&[seed; 32]);
+            let (h, t, s) = tx(&key, 1);
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
+        }
+        let late = SigningKey::from_bytes(&[200; 32]);
+        let (h, t, s) = tx(&late, 1);
+        let error = pool.insert(h, t, s, 0, Duration::ZERO).unwrap_err();
+        assert_eq!(error.code(), "mempool_full");
+        assert!(error.to_string().contains("waits for"), "{error}");
+        assert_eq!(pool.len(), 90);
+        // The predecessors still get in, and with them their successors become ready.
+        for seed in 1..=10u8 {
+            let key = SigningKey::from_bytes(&[seed; 32]);
+            let (h, t, s) = tx(&key, 0);
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
+        }
+        assert_eq!(pool.len(), 100);
+        assert_eq!(pool.candidates().0.len(), 20);
     }
 
     #[test]

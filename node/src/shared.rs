@@ -70,7 +70,7 @@ impl Refusal {
 
     fn mempool(error: &MempoolError) -> Refusal {
         let kind = match error {
-            MempoolError::Full { .. } => RefusalKind::Busy,
+            MempoolError::Full { .. } | MempoolError::FullForWaiting { .. } => RefusalKind::Busy,
             _ => RefusalKind::Invalid,
         };
         Refusal {

@@ -687,3 +687,55 @@ fn check_proof(cluster: &Cluster, file: &std::path::Path) -> serde_json::Value {
     assert_eq!(output.status.success(), report["ok"] == true, "{report}");
     report
 }
+
+/// `bansos load` end to end, as `scripts/bench.sh` runs it: it registers operator keys for
+/// the Pemda, submits every transaction to one validator, follows the chain, and every
+/// transaction it reports committed is committed, at that height, on another validator.
+#[test]
+#[ignore = "slow tier: multi-process cluster (scripts/test.sh runs it)"]
+fn bansos_load_registers_agent_keys_and_every_transaction_it_submits_commits() {
+    let cluster = Cluster::start(4, 0);
+    let validators: Vec<usize> = (0..4).collect();
+    cluster.wait_for("every validator to commit a block", COMMIT_TIMEOUT, |c| {
+        min_height(c, &validators) >= 1
+    });
+    let outcomes = cluster.dir.path().join("load-outcomes.txt");
+    let output = std::process::Command::new(bansos_tests::cluster::bansos_binary())
+        .args(["load", "--net"])
+        .arg(cluster.net_dir())
+        .args(["--node", &cluster.network.nodes[0].http])
+        .args([
+            "--rate", "1500", "--count", "3000", "--agents", "8", "--seed", "5",
+        ])
+        .arg("--out")
+        .arg(&outcomes)
+        .output()
+        .expect("bansos load runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("8 agent keys registered"), "{stdout}");
+    assert!(
+        stdout.contains("submitted 3000 / committed 3000 / refused 0"),
+        "{stdout}"
+    );
+    let lines = std::fs::read_to_string(&outcomes).expect("the outcomes file");
+    let outcomes: Vec<(&str, u64)> = lines
+        .lines()
+        .map(|line| {
+            let (hash, height) = line.split_once(' ').expect("hash and outcome");
+            (hash, height.parse().unwrap_or_else(|_| panic!("{line}")))
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 3000);
+    // The transactions are signed by the agent keys it registered (an unregistered key's
+    // would be refused `unknown_signer`), and another validator has each at its height.
+    for (hash, height) in outcomes.iter().step_by(300) {
+        let status = cluster.tx_status(2, hash).expect("node 2 answers");
+        assert_eq!(status.status, TxState::Committed, "{hash}");
+        assert_eq!(status.height, Some(*height), "{hash}");
+    }
+}
