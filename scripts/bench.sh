@@ -68,10 +68,12 @@ observer_home="$net/$(grep -A2 '"role": "observer"' "$net/network.json" |
 observer_url=$(grep -A3 '"role": "observer"' "$net/network.json" |
   sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' | head -n1)
 observer_pid=""
+declare -A url_of
 for home in "$net"/nodes/*/; do
   home="${home%/}"
   "$bansos" node --home "$home" >"$home/node.log" 2>&1 &
   pids+=($!)
+  url_of[$!]="http://$(sed -n 's/^http_listen = "\(.*\)"/\1/p' "$home/config.toml")"
   if [ "$home" = "$observer_home" ]; then observer_pid=$!; fi
 done
 [ -n "$observer_pid" ] || { echo "no observer in $net/network.json" >&2; exit 1; }
@@ -86,12 +88,23 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 
-# RSS of every node (kB), once a second, until the runs end.
+# RSS of every node (kB), once a second, until the runs end: in all, then its anonymous
+# part (heap: what the node itself holds) and its file part (pages of memory-mapped table
+# files, which the kernel reclaims under pressure).
 (
   while true; do
     for pid in "${pids[@]}"; do
-      rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-      echo "$(date +%s) $pid $rss"
+      rss=$(awk '/^(VmRSS|RssAnon|RssFile):/ {printf " %s", $2}' "/proc/$pid/status" 2>/dev/null || true)
+      # Every 10 s, what the node's store says it holds: block cache, memtables, table
+      # readers (bytes), the part of the anonymous memory that RocksDB accounts for.
+      store=""
+      if [ $((SECONDS % 10)) = 0 ]; then
+        # A node too busy to answer within 2 s is skipped this time (the sampler must not
+        # stop: pipefail and errexit reach into this subshell).
+        store=$( (curl -fsS --max-time 2 "${url_of[$pid]}/metrics" 2>/dev/null || true) |
+          awk '/^bansos_store_(block_cache|memtable|table_reader)_bytes / {printf " %s", $2}')
+      fi
+      echo "$(date +%s) $pid ${rss:- 0 0 0}$store"
     done
     sleep 1
   done
@@ -141,7 +154,7 @@ overload_end=$(date +%s)
 
 kill "$sampler" 2>/dev/null || true
 sampler=""
-echo "== peak RSS per node (MiB): all runs; overload's first minute; its last minute" |
+echo "== peak RSS per node, in all (anonymous + file-mapped MiB; then the store's block cache + memtables + table readers, and the rest of the anonymous memory): all runs; the overload's first minute; its last minute" |
   tee -a "$results"
 for pid in "${pids[@]}"; do
   awk -v p="$pid" -v s="$((overload_start + OVERLOAD_SETUP_SECS))" -v e="$overload_end" \
@@ -149,6 +162,8 @@ for pid in "${pids[@]}"; do
     "$dir/rss.txt" | tee -a "$results"
 done
 
+# The processes that ran the peak (the profile's nodes), before the observer is restarted.
+node_pids=("${pids[@]}")
 committed=$(curl -fsS "$first/v1/checkpoint" | sed -n '2p')
 echo "== catch-up: the observer syncs $committed transactions from scratch" | tee -a "$results"
 kill -TERM "$observer_pid"
@@ -174,7 +189,6 @@ awk -v n="$synced" -v s="$sync_start" -v e="$(date +%s.%N)" \
   tee -a "$results"
 
 committed=$(curl -fsS "$first/v1/checkpoint" | sed -n '2p')
-node_pids=("${pids[@]}")
 stop_nodes
 pids=()
 echo "== disk: $committed transactions in the log; bytes as written, then after bansos compact" |
@@ -183,10 +197,13 @@ for home in "$net"/nodes/*/; do
   home="${home%/}"
   written=$(du -sb "$home/data" | cut -f1)
   parts=$(cd "$home/data" && du -sb -- * | awk '{printf "%s %s, ", $2, $1}')
-  "$bansos" compact --home "$home" >/dev/null
+  "$bansos" compact --home "$home" >"$dir/compact.txt"
   compacted=$(du -sb "$home/data" | cut -f1)
   echo "$(basename "$home"): $((written / committed)) B/tx written ($parts), $((compacted / committed)) B/tx compacted ($compacted bytes)" |
     tee -a "$results"
+  # Where the compacted store's bytes are, per column family.
+  awk -v n="$committed" '/^  [a-z_]*: [0-9]* bytes$/ {printf "  %s %.0f B/tx\n", $1, $2 / n}' \
+    "$dir/compact.txt" | tee -a "$results"
 done
 if [ "${BANSOS_BENCH_PERF:-0}" = 1 ]; then
   perf script -i "$dir/perf.data" -F comm,pid,tid,ip,sym 2>/dev/null |

@@ -2,11 +2,11 @@
 //!
 //! Subcommands: `testnet` (write a local network), `node` (run one node), `tx` (sign and
 //! submit one lifecycle step), `demo load` / `demo replay` (the synthetic demo year) and
-//! `load` (the benchmark client), `audit verify` (the `audit` crate). A thin shell: the node is the `node` crate, the client
+//! `load` (the benchmark client), `keys`, `audit verify` (the `audit` crate). A thin shell: the node is the `node` crate, the client
 //! commands are the `client` crate; this file parses the command line, sets up logging and
 //! prints one-line errors. See ARCHITECTURE.md for the crate map.
 
-use client::{demo as demo_load, load as loadgen, tx as txcmd};
+use client::{demo as demo_load, keys as keyscmd, load as loadgen, tx as txcmd};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,9 +49,39 @@ enum Command {
     /// Re-verify a chain from genesis, trusting nothing but genesis.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Back up a stopped node's data (ledger checkpoint, consensus record, manifest) into a
+    /// new directory. Keys and config.toml are not included.
+    Backup(BackupArgs),
+    /// Restore a backup into a node home that has its config.toml and keys but no ledger;
+    /// the node then catches up from its peers when started.
+    Restore(RestoreArgs),
+    /// Key files: generate (0600, optionally passphrase-encrypted), show, encrypt.
+    #[command(subcommand)]
+    Keys(keyscmd::KeysCommand),
     /// Compact a stopped node's ledger store (every RocksDB level into the last; the
-    /// store does this gradually on its own) and print its size before and after.
+    /// store does this gradually on its own) and print its size before and after, and
+    /// each column family's after.
     Compact(CompactArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The node's home directory. The node must be stopped.
+    #[arg(long)]
+    home: PathBuf,
+    /// The backup directory to create (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// The backup directory (`bansos backup --out`).
+    #[arg(long)]
+    from: PathBuf,
+    /// The node home to restore into: config.toml and keys in place, no data/ledger.
+    #[arg(long)]
+    home: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -256,6 +286,33 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     demo_load::save_and_show_sample_codes(&args.year.net, &data.tracking_codes)
 }
 
+fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let manifest = node::backup::backup(&args.home, &args.out)?;
+    println!(
+        "backed up node {} of chain {} at height {} (log size {}, block {}) to {}",
+        manifest.node,
+        manifest.chain_id,
+        manifest.height,
+        manifest.log_size,
+        manifest.block_hash,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let manifest = node::backup::restore(&args.from, &args.home)?;
+    println!(
+        "restored node {} of chain {} at height {} into {}; start it with bansos node --home {} and it catches up from its peers",
+        manifest.node,
+        manifest.chain_id,
+        manifest.height,
+        args.home.display(),
+        args.home.display()
+    );
+    Ok(())
+}
+
 fn compact(args: CompactArgs) -> anyhow::Result<()> {
     let path = args.home.join("data").join("ledger");
     if !path.is_dir() {
@@ -269,6 +326,7 @@ fn compact(args: CompactArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {} (is the node still running?)", path.display()))?;
     let started = std::time::Instant::now();
     store.compact()?;
+    let columns = store.column_bytes()?;
     drop(store);
     let after = directory_bytes(&path)?;
     println!(
@@ -276,6 +334,9 @@ fn compact(args: CompactArgs) -> anyhow::Result<()> {
         path.display(),
         started.elapsed().as_secs_f64()
     );
+    for (name, bytes) in columns {
+        println!("  {name}: {bytes} bytes");
+    }
     Ok(())
 }
 
@@ -448,6 +509,9 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify(args)) => audit_verify(args),
         Command::Audit(AuditCommand::CheckProof(args)) => check_proof(args),
         Command::Compact(args) => compact(args),
+        Command::Keys(command) => keyscmd::run(command),
+        Command::Backup(args) => backup(args),
+        Command::Restore(args) => restore(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -172,3 +172,109 @@ fn audit_verify_of_a_home_without_data_fails_with_one_line_and_json_names_the_ch
     assert_eq!(json["ok"], false);
     assert_eq!(json["failure"]["check"], "store");
 }
+
+/// `bansos keys`: a generated key file is private (0600) and never replaced; an encrypted
+/// one opens only with its passphrase, in the node too; and a node refuses a key file that
+/// others can read.
+#[cfg(unix)]
+#[test]
+fn key_files_are_private_encrypted_on_request_and_a_node_refuses_a_readable_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("agent.key");
+    let run = |args: &[&std::ffi::OsStr], passphrase: Option<&str>| {
+        let mut command = bansos();
+        command
+            .args(args)
+            .env_remove(genesis::keys::KEY_PASSPHRASE_ENV);
+        if let Some(passphrase) = passphrase {
+            command.env(genesis::keys::KEY_PASSPHRASE_ENV, passphrase);
+        }
+        let output = command.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    let generate = [
+        "keys".as_ref(),
+        "generate".as_ref(),
+        "--owner".as_ref(),
+        "pendamping-1".as_ref(),
+        "--json".as_ref(),
+        "--out".as_ref(),
+        plain.as_os_str(),
+    ];
+    let (ok, out) = run(&generate, None);
+    assert!(ok, "{out}");
+    let shown: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(shown["encrypted"], false);
+    assert!(shown["peer_id"].as_str().unwrap().starts_with("12D3KooW"));
+    let mode = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let before = std::fs::read(&plain).unwrap();
+    let (ok, out) = run(&generate, None);
+    assert!(!ok, "an existing key file is never replaced: {out}");
+    assert_eq!(std::fs::read(&plain).unwrap(), before);
+
+    let encrypted = dir.path().join("agent.enc.key");
+    let encrypt = [
+        "keys".as_ref(),
+        "encrypt".as_ref(),
+        plain.as_os_str(),
+        "--out".as_ref(),
+        encrypted.as_os_str(),
+    ];
+    let (ok, out) = run(&encrypt, None);
+    assert!(
+        !ok && out.contains(genesis::keys::KEY_PASSPHRASE_ENV),
+        "{out}"
+    );
+    let (ok, out) = run(&encrypt, Some("sepuluh dua belas"));
+    assert!(ok, "{out}");
+    let args = [
+        "keys".as_ref(),
+        "show".as_ref(),
+        "--check".as_ref(),
+        "--json".as_ref(),
+        encrypted.as_os_str(),
+    ];
+    let (ok, out) = run(&args, Some("sepuluh dua belas"));
+    assert!(ok, "{out}");
+    let shown_encrypted: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(shown_encrypted["encrypted"], true);
+    assert_eq!(shown_encrypted["public_key"], shown["public_key"]);
+    let (ok, out) = run(&args, Some("sepuluh dua belaz"));
+    assert!(!ok && out.contains("passphrase does not open"), "{out}");
+
+    // A node's key encrypted in place of the plain one: the node needs the passphrase.
+    let net = dir.path().join("net");
+    testnet(&net);
+    let home = net.join("nodes/observer-1");
+    let node_key = home.join("node.key");
+    let (ok, out) = run(
+        &[
+            "keys".as_ref(),
+            "encrypt".as_ref(),
+            node_key.as_os_str(),
+            "--out".as_ref(),
+            home.join("node.enc.key").as_os_str(),
+        ],
+        Some("sepuluh dua belas"),
+    );
+    assert!(ok, "{out}");
+    std::fs::rename(home.join("node.enc.key"), &node_key).unwrap();
+    let node = ["node".as_ref(), "--home".as_ref(), home.as_os_str()];
+    let (ok, out) = run(&node, None);
+    assert!(
+        !ok && out.contains(genesis::keys::KEY_PASSPHRASE_ENV),
+        "{out}"
+    );
+    // Readable by others: refused before anything else, with the fix in the message.
+    std::fs::set_permissions(&node_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, out) = run(&node, Some("sepuluh dua belas"));
+    assert!(!ok && out.contains("chmod 600"), "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+}

@@ -316,15 +316,20 @@ impl NodeClient {
         Self::decode(what, status, &bytes)
     }
 
-    /// `POST /v1/txs`.
+    /// `POST /v1/txs`, in the binary form (`proto::txbatch`): a third of the JSON's bytes,
+    /// and no JSON for the node to parse.
     pub async fn submit_batch(&self, txs: &[Transaction]) -> Result<BatchJson, ClientError> {
         let url = format!("{}/v1/txs", self.base);
         let what = "submitting transactions";
-        let body = serde_json::to_vec(txs).map_err(|e| ClientError::Decode {
+        let encoded = proto::txbatch::encode_tx_batch(txs).map_err(|e| ClientError::Decode {
             what: what.to_owned(),
             detail: e.to_string(),
         })?;
-        let (status, bytes) = self.post_json(what, &url, body).await?;
+        let body = Some((proto::txbatch::TX_BATCH_BINARY_TYPE, encoded));
+        let request = self
+            .request(what, reqwest::Method::POST, &url, body)
+            .await?;
+        let (status, bytes) = self.send(what, request).await?;
         Self::decode(what, status, &bytes)
     }
 

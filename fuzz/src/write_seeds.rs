@@ -31,6 +31,12 @@ fn main() {
             &serde_json::to_vec(tx).expect("json"),
         );
     }
+    let first: Vec<_> = world.demo.batches[0].txs.iter().take(16).cloned().collect();
+    write(
+        "decode_tx_batch",
+        "batch",
+        &proto::txbatch::encode_tx_batch(&first).expect("a batch"),
+    );
     let batch = &world.demo.batches[bansos_fuzz::BATCHES_COMMITTED];
     let proposer = world.ledger.genesis().validators[0].key;
     let prepared = world

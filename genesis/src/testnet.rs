@@ -27,6 +27,7 @@ use ledger::types::{OrgId, ProgramCode, PublicKey, RegionCode};
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 
+pub use crate::keys::{public, read_key, read_secret, KeyFile, SecretFile};
 use crate::regions::{demo_regions, BANYUWANGI, MATARAM};
 use crate::GenesisError;
 
@@ -277,22 +278,6 @@ pub fn witness_name(origin: &str, org: &OrgId) -> String {
     format!("{origin}/witness/{org}")
 }
 
-/// A key file: an ed25519 key pair as hex.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct KeyFile {
-    /// Who the key belongs to (an organisation id or a node name).
-    pub owner: String,
-    pub public_key: PublicKey,
-    pub secret_key: String,
-}
-
-/// A secret file: a 32-byte symmetric key as hex.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SecretFile {
-    pub purpose: String,
-    pub secret: String,
-}
-
 /// The libp2p peer id of an ed25519 key, as text (`12D3KooW…`): the identity multihash of
 /// the protobuf-encoded public key, in base58. Persistent peers must be written with it, since
 /// the network recognises inbound persistent peers by peer id, not by address.
@@ -313,10 +298,6 @@ pub fn peer_id_bytes(key: &PublicKey) -> Vec<u8> {
 
 fn new_key<R: RngCore + CryptoRng>(rng: &mut R) -> SigningKey {
     SigningKey::generate(rng)
-}
-
-fn public(key: &SigningKey) -> PublicKey {
-    PublicKey(key.verifying_key().to_bytes())
 }
 
 fn codes<T>(
@@ -601,11 +582,7 @@ impl Testnet {
         let policy = ledger::policy::Policy::for_network(&index).to_text();
         write_file(&dir.join(POLICY_FILE), policy.as_bytes(), false)?;
         for (org, key) in &self.keys.orgs {
-            let file = KeyFile {
-                owner: org.to_string(),
-                public_key: public(key),
-                secret_key: hex::encode(key.to_bytes()),
-            };
+            let file = KeyFile::plain(org.to_string(), key);
             write_json(&dir.join("keys").join(format!("{org}.key")), &file, true)?;
         }
         let pseudonym = SecretFile {
@@ -634,26 +611,14 @@ impl Testnet {
     fn write_node(&self, dir: &Path, node: &NodeSpec) -> Result<(), GenesisError> {
         let home = dir.join("nodes").join(&node.name);
         create_dir(&home)?;
-        let key = KeyFile {
-            owner: node.name.clone(),
-            public_key: public(&node.key),
-            secret_key: hex::encode(node.key.to_bytes()),
-        };
+        let key = KeyFile::plain(node.name.clone(), &node.key);
         write_json(&home.join("node.key"), &key, true)?;
         if let Some(checkpoint_key) = &node.checkpoint_key {
-            let key = KeyFile {
-                owner: format!("{} checkpoints", node.name),
-                public_key: public(checkpoint_key),
-                secret_key: hex::encode(checkpoint_key.to_bytes()),
-            };
+            let key = KeyFile::plain(format!("{} checkpoints", node.name), checkpoint_key);
             write_json(&home.join(CHECKPOINT_KEY_FILE), &key, true)?;
         }
         if let Some(witness_key) = &node.witness_key {
-            let key = KeyFile {
-                owner: format!("{} witness", node.name),
-                public_key: public(witness_key),
-                secret_key: hex::encode(witness_key.to_bytes()),
-            };
+            let key = KeyFile::plain(format!("{} witness", node.name), witness_key);
             write_json(&home.join(WITNESS_KEY_FILE), &key, true)?;
         }
         let config = NodeConfigFile {
@@ -718,39 +683,6 @@ pub fn read_keys(dir: &Path) -> Result<TestnetKeys, GenesisError> {
         pseudonym,
         accounts,
     })
-}
-
-/// Reads an ed25519 key file and checks that its public key matches its secret.
-pub fn read_key(path: &Path) -> Result<SigningKey, GenesisError> {
-    let file: KeyFile = read_json(path)?;
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(file.secret_key.trim(), &mut bytes).map_err(|_| {
-        GenesisError::Invalid(format!(
-            "{}: secret_key is not 64 hex characters",
-            path.display()
-        ))
-    })?;
-    let key = SigningKey::from_bytes(&bytes);
-    if public(&key) != file.public_key {
-        return Err(GenesisError::Invalid(format!(
-            "{}: public_key does not match secret_key",
-            path.display()
-        )));
-    }
-    Ok(key)
-}
-
-/// Reads a 32-byte secret file.
-pub fn read_secret(path: &Path) -> Result<SecretKey, GenesisError> {
-    let file: SecretFile = read_json(path)?;
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(file.secret.trim(), &mut bytes).map_err(|_| {
-        GenesisError::Invalid(format!(
-            "{}: secret is not 64 hex characters",
-            path.display()
-        ))
-    })?;
-    Ok(SecretKey(bytes))
 }
 
 /// Reads and parses a JSON file, naming the file in every error.

@@ -283,7 +283,7 @@ async fn not_found() -> ApiError {
 async fn status<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
 ) -> ApiResult<Json<StatusJson>> {
-    let (chain_id, tip, validators, checkpoint_size) = {
+    let (chain_id, genesis_hash, tip, validators, checkpoint_size) = {
         let ledger = shared.ledger();
         let checkpoint_size = ledger
             .latest_checkpoint_size()
@@ -300,6 +300,7 @@ async fn status<S: Store + 'static>(
             .collect();
         (
             ledger.chain_id().to_owned(),
+            ledger.genesis().hash.to_string(),
             ledger.tip().clone(),
             validators,
             checkpoint_size,
@@ -313,6 +314,7 @@ async fn status<S: Store + 'static>(
     let view = shared.consensus_view().clone();
     Ok(Json(StatusJson {
         chain_id,
+        genesis_hash,
         node: shared.node_name.clone(),
         role: match shared.role {
             genesis::testnet::NodeRole::Validator => NodeRoleJson::Validator,
@@ -382,16 +384,33 @@ async fn submit_tx<S: Store + 'static>(
     }
 }
 
+/// Whether a request's body is declared binary (`application/octet-stream`).
+fn is_binary(request: &Parts) -> bool {
+    request
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case(proto::txbatch::TX_BATCH_BINARY_TYPE)
+        })
+}
+
 /// Whether a request carries a signature (and so must be checked as a consortium request).
 fn is_signed(request: &Parts) -> bool {
     request.headers.contains_key("signature-input") || request.headers.contains_key("signature")
 }
 
-/// Submits up to 2,000 signed transactions at once (signatures verified as a batch).
-/// Nodes use it to relay transactions to each other: a batch signed (RFC 9421) by a node
-/// key in genesis counts as relayed and is not relayed again. Unsigned, it is a public
-/// submission like `POST /v1/tx` (each transaction authenticates itself).
-#[utoipa::path(post, path = "/v1/txs", request_body = Vec<SignedTxJson>,
+/// Submits up to 2,000 signed transactions at once (signatures verified as a batch), as a
+/// JSON array or, with `Content-Type: application/octet-stream`, in the binary form
+/// (`proto::txbatch`: borsh `Vec<Vec<u8>>` of canonical transactions; bulk clients and the
+/// relay use it). Nodes use it to relay transactions to each other: a batch signed
+/// (RFC 9421) by a node key in genesis counts as relayed and is not relayed again.
+/// Unsigned, it is a public submission like `POST /v1/tx` (each transaction
+/// authenticates itself).
+#[utoipa::path(post, path = "/v1/txs",
+    request_body(content((Vec<SignedTxJson> = "application/json"), (Vec<u8> = "application/octet-stream"))),
     responses((status = 200, body = BatchJson), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody, description = "signed, but not validly by a key in genesis"), (status = 413, body = ErrorBody)))]
 async fn submit_txs<S: Store + 'static>(
@@ -410,11 +429,22 @@ async fn submit_txs<S: Store + 'static>(
     } else {
         true
     };
+    let binary = is_binary(&request);
     let shared2 = shared.clone();
     // Parsing up to 8 MiB of JSON and verifying up to 2,000 signatures is CPU work: off the
     // async threads, which also serve consensus-adjacent tasks.
     let (hashes, results) = tokio::task::spawn_blocking(move || {
-        let txs: Vec<Transaction> = parse_json(&body)?;
+        let txs: Vec<Transaction> = if binary {
+            proto::txbatch::decode_tx_batch(&body).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_batch",
+                    format!("the body is not a binary transaction batch: {e}"),
+                )
+            })?
+        } else {
+            parse_json(&body)?
+        };
         if txs.len() > TX_BATCH_TXS_MAX {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -18,13 +18,16 @@
 //! - [`relay`]: passing admitted transactions on to peers;
 //! - [`consensus`]: everything that touches Malachite (nothing outside it names a Malachite
 //!   type);
-//! - [`run`]: start-up and shutdown of a whole node.
+//! - [`run`]: start-up and shutdown of a whole node; [`backup`]: `bansos backup` and
+//!   `bansos restore` of a stopped node's data.
 //!
 //! Client code (the `bansos tx`, `load` and `demo load` commands) is in the `client` crate,
 //! which shares only `proto`'s types with this one.
 
 pub mod anomalies;
 pub mod api;
+#[cfg(feature = "rocksdb")]
+pub mod backup;
 pub mod chain_web;
 pub mod checkpoints;
 pub mod clock;

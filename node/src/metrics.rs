@@ -24,6 +24,38 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Conflicting signed messages (double votes, double proposals) seen from validators.
     pub equivocations: Counter,
+    /// What the ledger store holds in memory.
+    pub store: StoreGauges,
+}
+
+/// The ledger store's memory, sampled by the node (RocksDB's own accounting).
+#[derive(Clone, Default)]
+pub struct StoreGauges {
+    pub block_cache_bytes: Gauge,
+    pub memtable_bytes: Gauge,
+    pub table_reader_bytes: Gauge,
+}
+
+impl StoreGauges {
+    fn register(registry: &mut Registry) -> StoreGauges {
+        let gauges = StoreGauges::default();
+        registry.register(
+            "store_block_cache_bytes",
+            "Bytes of uncompressed blocks in the store's cache (bounded)",
+            gauges.block_cache_bytes.clone(),
+        );
+        registry.register(
+            "store_memtable_bytes",
+            "Bytes of writes the store holds in memory before flushing (bounded)",
+            gauges.memtable_bytes.clone(),
+        );
+        registry.register(
+            "store_table_reader_bytes",
+            "Bytes of index and filter blocks of the store's open table files",
+            gauges.table_reader_bytes.clone(),
+        );
+        gauges
+    }
 }
 
 impl Metrics {
@@ -105,7 +137,9 @@ impl Metrics {
             "Conflicting votes or proposals signed by one validator, as consensus evidence",
             equivocations.clone(),
         );
+        let store = StoreGauges::register(&mut registry);
         Metrics {
+            store,
             registry,
             height,
             round,

@@ -55,8 +55,11 @@ async fn run_async(
         node = %settings.name,
         role = ?settings.role,
         chain_id = %settings.genesis.chain_id,
+        genesis_hash = %ledger.genesis().hash,
         height = ledger.tip().height,
         key = %settings.public_key(),
+        peer_id = %genesis::testnet::peer_id(&settings.public_key()),
+        p2p = %settings.p2p_listen,
         "node starting"
     );
     let (relay_sender, relay_receiver) = mpsc::channel(RELAY_QUEUE_TXS_MAX);
@@ -91,27 +94,7 @@ async fn run_async(
     info!(http = %settings.http_listen, "HTTP API listening");
     let router = api::router(shared.clone());
     let http = tokio::spawn(server::serve(listener, router, ServerLimits::default()));
-    let relay_signer = RelaySigner {
-        key: settings.node_key.clone(),
-        clock: shared.clock.clone(),
-    };
-    let checkpoint_push = tokio::spawn(push_checkpoints(
-        checkpoint_receiver,
-        settings.tx_relay.clone(),
-        relay_signer.clone(),
-    ));
-    let checkpoint_pull = tokio::spawn(pull_checkpoints(shared.clone(), settings.tx_relay.clone()));
-    let witness_push = tokio::spawn(push_to_witnesses(
-        shared.clone(),
-        settings.witnesses.clone(),
-    ));
-    let relay = tokio::spawn(relay_transactions(
-        relay_receiver,
-        settings.tx_relay.clone(),
-        relay_signer,
-        shared.metrics.relay_dropped.clone(),
-    ));
-    let sweeper = tokio::spawn(sweep_mempool(shared.clone()));
+    let background = spawn_background(&settings, &shared, relay_receiver, checkpoint_receiver);
     #[cfg(feature = "byzantine")]
     tokio::spawn(crate::consensus::byzantine::craft_transactions(
         shared.clone(),
@@ -134,12 +117,74 @@ async fn run_async(
             Ok(())
         }
     };
-    relay.abort();
-    checkpoint_push.abort();
-    checkpoint_pull.abort();
-    witness_push.abort();
-    sweeper.abort();
+    for task in background {
+        task.abort();
+    }
     result
+}
+
+/// Starts the node's background tasks: the transaction relay, checkpoint pushes and pulls,
+/// witness pushes, the mempool sweeper and the store's memory gauges.
+fn spawn_background(
+    settings: &NodeSettings,
+    shared: &Arc<Shared<RocksStore>>,
+    relay_receiver: mpsc::Receiver<ledger::Transaction>,
+    checkpoint_receiver: mpsc::Receiver<String>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let relay_signer = RelaySigner {
+        key: settings.node_key.clone(),
+        clock: shared.clock.clone(),
+    };
+    let checkpoint_push = tokio::spawn(push_checkpoints(
+        checkpoint_receiver,
+        settings.tx_relay.clone(),
+        relay_signer.clone(),
+    ));
+    let checkpoint_pull = tokio::spawn(pull_checkpoints(shared.clone(), settings.tx_relay.clone()));
+    let witness_push = tokio::spawn(push_to_witnesses(
+        shared.clone(),
+        settings.witnesses.clone(),
+    ));
+    let relay = tokio::spawn(relay_transactions(
+        relay_receiver,
+        settings.tx_relay.clone(),
+        relay_signer,
+        shared.metrics.relay_dropped.clone(),
+    ));
+    let sweeper = tokio::spawn(sweep_mempool(shared.clone()));
+    let store_memory = tokio::spawn(sample_store_memory(shared.clone()));
+    vec![
+        relay,
+        checkpoint_push,
+        checkpoint_pull,
+        witness_push,
+        sweeper,
+        store_memory,
+    ]
+}
+
+/// How often the store's memory gauges are refreshed.
+const STORE_MEMORY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps the `bansos_store_*_bytes` gauges current.
+async fn sample_store_memory(shared: Arc<Shared<RocksStore>>) {
+    let mut interval = tokio::time::interval(STORE_MEMORY_INTERVAL);
+    loop {
+        interval.tick().await;
+        let memory = shared.ledger().store().memory();
+        match memory {
+            Ok(memory) => {
+                let gauges = &shared.metrics.store;
+                let set = |gauge: &prometheus_client::metrics::gauge::Gauge, bytes: u64| {
+                    gauge.set(i64::try_from(bytes).expect("a store holds less than 2^63 bytes"));
+                };
+                set(&gauges.block_cache_bytes, memory.block_cache_bytes);
+                set(&gauges.memtable_bytes, memory.memtable_bytes);
+                set(&gauges.table_reader_bytes, memory.table_reader_bytes);
+            }
+            Err(error) => tracing::warn!(%error, "could not read the store's memory use"),
+        }
+    }
 }
 
 /// Drops transactions that waited too long, on a timer (not only when blocks commit, which

@@ -384,6 +384,65 @@ async fn a_full_mempool_answers_503_and_does_not_grow() {
     assert_eq!(node.shared.mempool().len(), 5);
 }
 
+/// `POST /v1/txs` in the binary form (what bulk clients and the relay send): admitted as
+/// the JSON form would be, and a body that is not a batch is refused whole with a code,
+/// nothing admitted.
+#[tokio::test]
+async fn a_binary_batch_is_admitted_like_json_and_a_malformed_one_changes_nothing() {
+    let node = node(100);
+    let binary = |body: Vec<u8>| {
+        Request::post("/v1/txs")
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let txs: Vec<Transaction> = (0..3)
+        .map(|i| node.pemda_propose(i, 30 + i as u8))
+        .collect();
+    let mut encoded = proto::txbatch::encode_tx_batch(&txs).unwrap();
+    for bad in [
+        encoded[..encoded.len() - 1].to_vec(),
+        [encoded.clone(), vec![0]].concat(),
+        vec![0xff; 4],
+        serde_json::to_vec(&txs).unwrap(),
+    ] {
+        let (status, bytes) = node.send(binary(bad)).await;
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "malformed_batch"),
+            "{body}"
+        );
+    }
+    assert!(
+        node.shared.mempool().is_empty(),
+        "nothing of a refused batch is admitted"
+    );
+    let (status, bytes) = node.send(binary(std::mem::take(&mut encoded))).await;
+    assert_eq!(status, StatusCode::OK);
+    let batch: BatchJson = serde_json::from_slice(&bytes).unwrap();
+    let hashes: Vec<String> = txs.iter().map(|t| t.hash().to_string()).collect();
+    let answered: Vec<String> = batch
+        .results
+        .iter()
+        .filter_map(|r| r.hash.clone())
+        .collect();
+    assert_eq!(answered, hashes);
+    assert!(
+        batch
+            .results
+            .iter()
+            .all(|r| r.status == Some(SubmitStatus::Pending)),
+        "{batch:?}"
+    );
+    assert_eq!(node.shared.mempool().len(), 3);
+    node.commit_block();
+    for hash in &hashes {
+        let asked: TxStatusJson = node.get_as(&format!("/v1/tx/{hash}")).await;
+        assert_eq!(asked.status, TxState::Committed, "{hash}");
+    }
+}
+
 #[tokio::test]
 async fn waiting_transactions_expire_by_the_injected_clock() {
     let node = node(100);

@@ -183,6 +183,9 @@ pub struct ValidatorJson {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct StatusJson {
     pub chain_id: String,
+    /// The hash of the genesis document this node runs (`bansos node` logs it at start):
+    /// nodes of one network show the same.
+    pub genesis_hash: String,
     pub node: String,
     pub role: NodeRoleJson,
     /// Height of the last committed block (0 before the first).

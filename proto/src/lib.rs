@@ -7,6 +7,7 @@
 //!   rely on;
 //! - [`signing`]: the exact bytes every consensus signature covers (votes, proposals,
 //!   proposal streams) and the one signature-check rule every verifier uses;
+//! - [`txbatch`]: the binary form of a transaction batch (bulk clients, the relay);
 //! - [`certificate`]: the validator set as a verifier sees it and the commit certificate
 //!   stored beside each block, verified offline with nothing but genesis.
 //!
@@ -17,5 +18,6 @@
 pub mod api;
 pub mod certificate;
 pub mod signing;
+pub mod txbatch;
 
 pub use certificate::{CertificateError, StoredCertificate, ValidatorSet};

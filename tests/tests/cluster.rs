@@ -491,28 +491,15 @@ fn write_outsider_home(
     std::fs::create_dir_all(&home).expect("outsider home");
     let checkpoint_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     let checkpoint_public = PublicKey(checkpoint_key.verifying_key().to_bytes());
-    let checkpoint_file = KeyFile {
-        owner: format!("{name} checkpoints"),
-        public_key: checkpoint_public,
-        secret_key: hex::encode(checkpoint_key.to_bytes()),
-    };
-    std::fs::write(
-        home.join("checkpoint.key"),
-        serde_json::to_vec(&checkpoint_file).expect("key json"),
+    genesis::keys::write_new_key_file(
+        &home.join("checkpoint.key"),
+        &KeyFile::plain(format!("{name} checkpoints"), &checkpoint_key),
     )
     .expect("checkpoint key file");
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     let public = PublicKey(key.verifying_key().to_bytes());
-    let key_file = KeyFile {
-        owner: name.into(),
-        public_key: public,
-        secret_key: hex::encode(key.to_bytes()),
-    };
-    std::fs::write(
-        home.join("node.key"),
-        serde_json::to_vec(&key_file).expect("key json"),
-    )
-    .expect("key file");
+    genesis::keys::write_new_key_file(&home.join("node.key"), &KeyFile::plain(name, &key))
+        .expect("key file");
     let config = NodeConfigFile {
         name: name.into(),
         role: NodeRole::Validator,
@@ -737,5 +724,159 @@ fn bansos_load_registers_agent_keys_and_every_transaction_it_submits_commits() {
         let status = cluster.tx_status(2, hash).expect("node 2 answers");
         assert_eq!(status.status, TxState::Committed, "{hash}");
         assert_eq!(status.height, Some(*height), "{hash}");
+    }
+}
+
+/// `bansos ARGS...`: whether it succeeded, and its standard output and error together.
+fn bansos(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let output = std::process::Command::new(bansos_tests::cluster::bansos_binary())
+        .args(args)
+        .output()
+        .expect("bansos runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// Backup and restore on a running network (issue: institution operations): a validator is
+/// stopped, backed up and started again while the chain goes on; a ledger put back without
+/// its consensus record makes the node refuse to start; after its data is lost, the
+/// backup restored into its home brings it back, it catches up and votes, and an audit of
+/// its data passes.
+#[test]
+#[ignore = "slow tier: multi-process cluster (scripts/test.sh runs it)"]
+fn a_validator_backed_up_on_a_running_network_is_restored_after_losing_its_data() {
+    let seed = test_seed("a_validator_backed_up_on_a_running_network");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let mut cluster = Cluster::start(4, 0);
+    let all: Vec<usize> = (0..4).collect();
+    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| {
+        min_height(c, &all) >= 2
+    });
+    let data = demo(&cluster, 12, seed);
+    let victim = *all.choose(&mut rng).expect("a validator");
+    let other = (victim + 1) % 4;
+    let home = cluster.nodes[victim].home.clone();
+    let backup = cluster.dir.path().join("backup");
+    let hashes = cluster.submit(victim, &data.batches[0].txs);
+    cluster.wait_committed(victim, &hashes, COMMIT_TIMEOUT);
+
+    // While it runs, its store is locked: no half-consistent copy, nothing created.
+    let (ok, out) = bansos(&[
+        "backup".as_ref(),
+        "--home".as_ref(),
+        home.as_os_str(),
+        "--out".as_ref(),
+        backup.as_os_str(),
+    ]);
+    assert!(!ok && out.contains("stop the node first"), "{out}");
+    assert!(!backup.exists(), "a refused backup creates nothing");
+
+    eprintln!("stopping {} for a backup", cluster.nodes[victim].name);
+    cluster.kill_node(victim);
+    let (ok, out) = bansos(&[
+        "backup".as_ref(),
+        "--home".as_ref(),
+        home.as_os_str(),
+        "--out".as_ref(),
+        backup.as_os_str(),
+    ]);
+    assert!(ok, "{out}");
+    let manifest = node::backup::read_manifest(&backup).expect("a manifest");
+    assert_eq!(manifest.node, cluster.nodes[victim].name);
+    assert!(manifest.height >= 2, "{manifest:?}");
+    cluster.start_node(victim);
+    for batch in &data.batches[1..4] {
+        let hashes = cluster.submit(other, &batch.txs);
+        cluster.wait_committed(victim, &hashes, COMMIT_TIMEOUT);
+    }
+    cluster.wait_for("the chain to go past the backup", COMMIT_TIMEOUT, |c| {
+        c.height(victim).unwrap_or(0) >= manifest.height + 5
+    });
+
+    // Only the ledger put back, over a newer consensus record: the node refuses to start.
+    cluster.kill_node(victim);
+    let ledger_dir = home.join("data").join("ledger");
+    std::fs::remove_dir_all(&ledger_dir).expect("remove the ledger");
+    copy_dir(&backup.join("ledger"), &ledger_dir);
+    cluster.start_node(victim);
+    cluster.wait_for("the node to refuse to start", COMMIT_TIMEOUT, |c| {
+        c.log(victim).contains("older backup")
+    });
+    let started = std::time::Instant::now();
+    while cluster.exited(victim).is_none() && started.elapsed() < COMMIT_TIMEOUT {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !cluster.exited(victim).expect("the node exits").success(),
+        "it exits with a failure"
+    );
+    cluster.kill_node(victim);
+
+    // The disk is lost: the backup restored into the home (config and key still there).
+    std::fs::remove_dir_all(home.join("data")).expect("lose the data");
+    let other_home = cluster.nodes[other].home.clone();
+    let (ok, out) = bansos(&[
+        "restore".as_ref(),
+        "--from".as_ref(),
+        backup.as_os_str(),
+        "--home".as_ref(),
+        other_home.as_os_str(),
+    ]);
+    assert!(
+        !ok && out.contains("the backup is of node"),
+        "another node's home: {out}"
+    );
+    let (ok, out) = bansos(&[
+        "restore".as_ref(),
+        "--from".as_ref(),
+        backup.as_os_str(),
+        "--home".as_ref(),
+        home.as_os_str(),
+    ]);
+    assert!(
+        ok && out.contains(&format!("at height {}", manifest.height)),
+        "{out}"
+    );
+    let (ok, out) = bansos(&[
+        "restore".as_ref(),
+        "--from".as_ref(),
+        backup.as_os_str(),
+        "--home".as_ref(),
+        home.as_os_str(),
+    ]);
+    assert!(
+        !ok && out.contains("never overwrites"),
+        "a second restore: {out}"
+    );
+    cluster.start_node(victim);
+    let target = max_height(&cluster, &all);
+    cluster.wait_for("the restored validator to catch up", COMMIT_TIMEOUT, |c| {
+        c.height(victim).unwrap_or(0) >= target
+    });
+    for batch in &data.batches[4..6] {
+        let hashes = cluster.submit(victim, &batch.txs);
+        cluster.wait_committed(other, &hashes, COMMIT_TIMEOUT);
+    }
+    let through = min_height(&cluster, &all);
+    cluster.assert_same_chain(&all, through);
+    let (ok, out) = bansos(&[
+        "audit".as_ref(),
+        "verify".as_ref(),
+        "--home".as_ref(),
+        home.as_os_str(),
+    ]);
+    assert!(ok && out.contains("ok: chain"), "{out}");
+}
+
+/// Copies a directory of files (a RocksDB checkpoint) as an operator's `cp -r` would.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create");
+    for entry in std::fs::read_dir(from).expect("read") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
     }
 }

@@ -132,6 +132,20 @@ fn mutated_encodings_never_panic_and_accepted_ones_are_canonical() {
             accepted += 1;
         }
     }
+    // The binary batch form (bulk clients, the relay) decodes to canonical transactions
+    // or is refused whole: re-encoding what was accepted gives the same bytes.
+    let batch_bytes = proto::txbatch::encode_tx_batch(&txs[..8]).expect("a batch");
+    for _ in 0..rounds * 10 {
+        let bytes = mutate(&mut rng, &batch_bytes);
+        if let Ok(decoded) = proto::txbatch::decode_tx_batch(&bytes) {
+            assert_eq!(
+                proto::txbatch::encode_tx_batch(&decoded).expect("re-encodes"),
+                bytes,
+                "seed {seed}: a non-canonical transaction batch was accepted"
+            );
+            accepted += 1;
+        }
+    }
     let certificate_bytes = certificate.to_bytes();
     for _ in 0..rounds * 10 {
         let bytes = mutate(&mut rng, &certificate_bytes);

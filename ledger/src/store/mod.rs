@@ -15,7 +15,7 @@ mod conformance;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "rocksdb")]
-pub use rocks::RocksStore;
+pub use rocks::{RocksStore, StoreMemory, BLOCK_CACHE_BYTES, MEMTABLES_BYTES_MAX};
 
 /// The key spaces of the store. Only [`Column::State`] is covered by the state root; the
 /// others hold the chain itself (blocks, log) or indexes derived from it.

@@ -14,6 +14,12 @@ use super::{Column, Store, StoreError, WriteBatch};
 /// log leaves) most explorer reads then miss it and go to the page cache.
 pub const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
+/// The most memory all column families' memtables (writes not yet flushed to table files)
+/// may hold together: 64 MiB. Without it each of the ten families may fill two 64 MiB
+/// memtables of its own, and a node's memory rises by hundreds of MiB as a busy day's
+/// writes spread over the families.
+pub const MEMTABLES_BYTES_MAX: usize = 64 * 1024 * 1024;
+
 /// How a column's blocks are compressed. The log's leaves (signatures, keys, hashes) and
 /// subtree hashes hardly compress, and they are what explorer lookups read at random: kept
 /// uncompressed, a block read from the page cache needs no decompression.
@@ -22,6 +28,28 @@ fn compression(column: Column) -> DBCompressionType {
         Column::LogNodes => DBCompressionType::None,
         _ => DBCompressionType::Lz4,
     }
+}
+
+/// How a column's last level, where nearly all of a settled store lies, is compressed:
+/// LZ4's high-compression mode for the families compressed at all. It costs more only when
+/// compaction writes the last level; reads decompress it as fast as plain LZ4.
+fn bottommost_compression(column: Column) -> DBCompressionType {
+    match compression(column) {
+        DBCompressionType::Lz4 => DBCompressionType::Lz4hc,
+        other => other,
+    }
+}
+
+/// The memory a RocksDB store holds, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreMemory {
+    /// Uncompressed blocks in the shared cache: at most [`BLOCK_CACHE_BYTES`].
+    pub block_cache_bytes: u64,
+    /// Writes not yet flushed: at most [`MEMTABLES_BYTES_MAX`] (plus one memtable being
+    /// flushed).
+    pub memtable_bytes: u64,
+    /// Open table files' index and filter blocks: proportional to the data on disk.
+    pub table_reader_bytes: u64,
 }
 
 /// A RocksDB database holding one node's chain and state.
@@ -51,6 +79,7 @@ impl RocksStore {
         // Bounded resources: a node must not grow without limit on a busy day.
         options.set_max_open_files(512);
         options.set_keep_log_file_num(4);
+        options.set_db_write_buffer_size(MEMTABLES_BYTES_MAX);
         // Table files are read through memory maps: a data block that is not compressed is
         // then used where it lies in the page cache, with no read call and no copy.
         options.set_allow_mmap_reads(true);
@@ -66,12 +95,17 @@ impl RocksStore {
             table.set_block_cache(&cache);
             // Point lookups dominate (state keys, tx hashes): a bloom filter avoids disk
             // reads for keys that are absent, which is every new beneficiary or allocation.
-            table.set_bloom_filter(10.0, false);
+            // The log is read only at indexes below its size, which are always present:
+            // a filter there would cost disk and memory and never save a read.
+            if !matches!(column, Column::LogLeaves | Column::LogNodes) {
+                table.set_bloom_filter(10.0, false);
+            }
             // A hash index inside each data block: a point read finds its key in the block
             // without a binary search over restart points.
             table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
             cf_options.set_block_based_table_factory(&table);
             cf_options.set_compression_type(compression(*column));
+            cf_options.set_bottommost_compression_type(bottommost_compression(*column));
             ColumnFamilyDescriptor::new(column.name(), cf_options)
         });
         let db = DB::open_cf_descriptors(&options, path, families).map_err(open_error)?;
@@ -106,6 +140,63 @@ impl RocksStore {
                 .compact_range_cf(self.family(column)?, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
+    }
+
+    /// What the store holds in memory now: its block cache, memtables and table readers
+    /// (index and filter blocks), each bounded or proportional to the data as ARCHITECTURE
+    /// says.
+    pub fn memory(&self) -> Result<StoreMemory, StoreError> {
+        let sum = |property: &str| -> Result<u64, StoreError> {
+            let mut total = 0;
+            for column in Column::ALL {
+                total += self
+                    .db
+                    .property_int_value_cf(self.family(column)?, property)
+                    .map_err(|e| StoreError::Read(e.to_string()))?
+                    .ok_or_else(|| StoreError::Read(format!("no {property} property")))?;
+            }
+            Ok(total)
+        };
+        let cache = self
+            .db
+            .property_int_value_cf(self.family(Column::State)?, "rocksdb.block-cache-usage")
+            .map_err(|e| StoreError::Read(e.to_string()))?
+            .ok_or_else(|| StoreError::Read("no block-cache-usage property".into()))?;
+        Ok(StoreMemory {
+            block_cache_bytes: cache,
+            memtable_bytes: sum("rocksdb.cur-size-all-mem-tables")?,
+            table_reader_bytes: sum("rocksdb.estimate-table-readers-mem")?,
+        })
+    }
+
+    /// Writes a consistent copy of the whole store to `to` (a directory that must not exist
+    /// yet): a RocksDB checkpoint, its table files hard-linked when `to` is on the same
+    /// file system (so it costs little space until the store compacts them away) and
+    /// copied otherwise.
+    pub fn checkpoint_to(&self, to: &Path) -> Result<(), StoreError> {
+        let error = |e: rocksdb::Error| StoreError::Write(format!("{}: {e}", to.display()));
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .map_err(error)?
+            .create_checkpoint(to)
+            .map_err(error)
+    }
+
+    /// The bytes of each column family's table files (not counting its write-ahead log and
+    /// memtables), by column name: where a store's disk goes.
+    pub fn column_bytes(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
+        Column::ALL
+            .iter()
+            .map(|column| {
+                let bytes = self
+                    .db
+                    .property_int_value_cf(self.family(*column)?, "rocksdb.total-sst-files-size")
+                    .map_err(|e| StoreError::Read(e.to_string()))?
+                    .ok_or_else(|| {
+                        StoreError::Read(format!("{}: no table-size property", column.name()))
+                    })?;
+                Ok((column.name(), bytes))
+            })
+            .collect()
     }
 
     fn family(&self, column: Column) -> Result<&rocksdb::ColumnFamily, StoreError> {
