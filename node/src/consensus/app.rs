@@ -60,6 +60,12 @@ pub const ROUNDS_AHEAD_MAX: u32 = 10;
 /// How far behind this node's clock its last block may be before the node counts itself as
 /// catching up (and stops waiting for transactions when asked to propose).
 pub const CATCHING_UP_LAG_MS: u64 = 10_000;
+/// A block with at least this many transactions shows the network under load: a proposer
+/// with an empty mempool then proposes at once (another validator holds the work the relay
+/// has not brought here yet) instead of waiting for a transaction. A tenth of a full block;
+/// a trickle of transactions makes blocks far smaller, and there an empty proposer waits,
+/// so that the chain does not race through empty blocks between them.
+pub const LOADED_BLOCK_TXS_MIN: usize = ledger::limits::BLOCK_TXS_MAX / 10;
 /// How far ahead of this node's clock a block time may be before the block is refused.
 pub const BLOCK_TIME_AHEAD_MS_MAX: u64 = 30_000;
 /// The most bytes of blocks returned to one sync request.
@@ -135,6 +141,9 @@ pub struct App<S: Store> {
     last_commit: Option<Duration>,
     /// The height of the last block this node committed that held transactions.
     last_busy_height: Option<u64>,
+    /// The height of the last block this node committed that held at least
+    /// [`LOADED_BLOCK_TXS_MIN`] transactions: the network is under load.
+    last_loaded_height: Option<u64>,
 }
 
 impl<S: Store + 'static> App<S> {
@@ -179,6 +188,7 @@ impl<S: Store + 'static> App<S> {
             validator_peers,
             last_commit: None,
             last_busy_height: None,
+            last_loaded_height: None,
         }
     }
 
@@ -621,20 +631,28 @@ impl<S: Store + 'static> App<S> {
     }
 
     /// Whether the proposer should wait for work before building: when nothing it holds can
-    /// go into a block (an empty mempool, or only transactions waiting for a predecessor),
-    /// unless a block of the last round of proposers held transactions (under load another
-    /// proposer holds the work, and an empty block at once passes the turn on; a wait here
-    /// cost up to a second a turn while another validator held thousands ready) or this
-    /// node is catching up (a wait would hold up the synced blocks queued behind).
-    /// Without it, a client that submits only a nonce gap has the validators produce
-    /// empty blocks as fast as they can vote.
+    /// go into a block, unless another proposer holds the work, as a recent block shows: a
+    /// block of the last round of proposers that held transactions, when this node holds
+    /// transactions waiting for a predecessor (someone else holds the predecessor), or one
+    /// that held [`LOADED_BLOCK_TXS_MIN`] when its mempool is empty (under load the relay
+    /// runs behind; a wait here cost up to a second a turn while another validator held
+    /// thousands ready). Nor when this node is catching up (a wait would hold up the synced
+    /// blocks queued behind). Without the wait, a client that submits only a nonce gap, or
+    /// a trickle of transactions, has the validators produce empty blocks as fast as they
+    /// can vote.
     fn should_wait_for_work(&self, height: u64) -> bool {
-        let ready = self.shared.mempool().has_ready();
+        let (empty, ready) = {
+            let pool = self.shared.mempool();
+            (pool.is_empty(), pool.has_ready())
+        };
         let proposers = self.validators.verifier_view().validators().len() as u64;
-        let busy = self
-            .last_busy_height
-            .is_some_and(|busy| busy + proposers >= height);
-        !ready && !busy && !self.catching_up()
+        let recent = |last: Option<u64>| last.is_some_and(|at| at + proposers >= height);
+        let others_hold_work = if empty {
+            recent(self.last_loaded_height)
+        } else {
+            recent(self.last_busy_height)
+        };
+        !ready && !others_hold_work && !self.catching_up()
     }
 
     /// Waits until the mempool holds a transaction ready for a block, for at most the idle
@@ -1021,6 +1039,9 @@ impl<S: Store + 'static> App<S> {
         self.last_commit = Some(now);
         if tx_count > 0 {
             self.last_busy_height = Some(height);
+        }
+        if tx_count >= LOADED_BLOCK_TXS_MIN {
+            self.last_loaded_height = Some(height);
         }
         info!(height, round = %certificate.round, txs = tx_count, block = %hash, "committed");
         self.proposals.prune_through(height)?;
@@ -1603,20 +1624,24 @@ mod tests {
             },
         }
         .sign(&stranger);
-        // An empty mempool, or one holding only a transaction that waits for a
-        // predecessor: either way nothing is ready. After a busy block the turn passes on at
-        // once (under load another validator holds the work); otherwise it waits.
-        for (busy, holds_waiting, waits) in [
-            (None, true, true),
-            (Some(0), true, false),
-            (None, false, true),
-            (Some(0), false, false),
+        // Nothing is ready: the mempool is empty, or holds only a transaction that waits
+        // for a predecessor. Holding that, a recent block with any transactions passes the
+        // turn on at once (another validator holds the predecessor); with an empty mempool
+        // only a recent loaded block does (a trickle of transactions must not make the
+        // chain race through empty blocks).
+        for (busy, loaded, holds_waiting, waits) in [
+            (None, None, true, true),
+            (Some(0), None, true, false),
+            (None, None, false, true),
+            (Some(0), None, false, true),
+            (Some(0), Some(0), false, false),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let clock = Arc::new(ManualClock::new(net.genesis.genesis_time_ms));
             let (mut app, _network) = app_as(dir.path(), &net, clock, &key);
             app.idle_block_interval = idle;
             app.last_busy_height = busy;
+            app.last_loaded_height = loaded;
             if holds_waiting {
                 let bytes = gapped.to_bytes().len();
                 app.shared
@@ -1632,7 +1657,7 @@ mod tests {
             assert_eq!(
                 started.elapsed() >= idle,
                 waits,
-                "busy {busy:?}, holding a waiting transaction: {holds_waiting}"
+                "busy {busy:?}, loaded {loaded:?}, holding a waiting transaction: {holds_waiting}"
             );
             assert!(app.prepared[&hash].block.txs.is_empty());
         }
