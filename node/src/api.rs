@@ -435,12 +435,18 @@ async fn submit_txs<S: Store + 'static>(
     // async threads, which also serve consensus-adjacent tasks.
     let (hashes, results) = tokio::task::spawn_blocking(move || {
         let txs: Vec<Transaction> = if binary {
-            proto::txbatch::decode_tx_batch(&body).map_err(|e| {
-                ApiError::new(
+            proto::txbatch::decode_tx_batch(&body).map_err(|e| match e {
+                // Refused before anything is decoded, as the JSON form is after.
+                proto::txbatch::TxBatchError::TooMany { .. } => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "batch_too_large",
+                    format!("{e}"),
+                ),
+                _ => ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "malformed_batch",
                     format!("the body is not a binary transaction batch: {e}"),
-                )
+                ),
             })?
         } else {
             parse_json(&body)?

@@ -400,19 +400,34 @@ async fn a_binary_batch_is_admitted_like_json_and_a_malformed_one_changes_nothin
         .map(|i| node.pemda_propose(i, 30 + i as u8))
         .collect();
     let mut encoded = proto::txbatch::encode_tx_batch(&txs).unwrap();
-    for bad in [
-        encoded[..encoded.len() - 1].to_vec(),
-        [encoded.clone(), vec![0]].concat(),
-        vec![0xff; 4],
-        serde_json::to_vec(&txs).unwrap(),
+    let truncated_tx = {
+        let mut bytes = 1u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&3u32.to_le_bytes());
+        bytes.extend_from_slice(&[1, 2, 3]);
+        bytes
+    };
+    for (bad, expected) in [
+        (
+            encoded[..encoded.len() - 1].to_vec(),
+            (StatusCode::BAD_REQUEST, "malformed_batch"),
+        ),
+        (
+            [encoded.clone(), vec![0]].concat(),
+            (StatusCode::BAD_REQUEST, "malformed_batch"),
+        ),
+        (truncated_tx, (StatusCode::BAD_REQUEST, "malformed_batch")),
+        (
+            vec![0xff; 4],
+            (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
+        ),
+        (
+            serde_json::to_vec(&txs).unwrap(),
+            (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
+        ),
     ] {
         let (status, bytes) = node.send(binary(bad)).await;
         let body: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(
-            (status, code(&body)),
-            (StatusCode::BAD_REQUEST, "malformed_batch"),
-            "{body}"
-        );
+        assert_eq!((status, code(&body)), expected, "{body}");
     }
     assert!(
         node.shared.mempool().is_empty(),
