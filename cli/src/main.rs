@@ -40,6 +40,10 @@ enum Command {
     /// Sign one lifecycle step and submit it to a node (or --print the signed JSON).
     #[command(subcommand)]
     Tx(txcmd::TxStep),
+    /// Sign and submit a whole CSV file, one step per row (a Pemda's proposals, a bank's
+    /// disbursement batch): every row checked first, each committed at most once, safe
+    /// to run again after a crash; writes a result file.
+    Import(client::import::ImportArgs),
     /// The synthetic demo year (Banyuwangi and Mataram, PKH and BPNT).
     #[command(subcommand)]
     Demo(DemoCommand),
@@ -510,6 +514,7 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::CheckProof(args)) => check_proof(args),
         Command::Compact(args) => compact(args),
         Command::Keys(command) => keyscmd::run(command),
+        Command::Import(args) => client::import::run(args),
         Command::Backup(args) => backup(args),
         Command::Restore(args) => restore(args),
     };

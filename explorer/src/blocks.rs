@@ -65,7 +65,8 @@ fn region_of(action: &Action, records: &impl Regions) -> Option<RegionCode> {
         Action::DeclareBudget { .. }
         | Action::Attest { .. }
         | Action::RegisterAgent { .. }
-        | Action::RevokeAgent { .. } => None,
+        | Action::RevokeAgent { .. }
+        | Action::SkipNonce {} => None,
     }
 }
 

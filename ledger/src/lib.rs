@@ -23,6 +23,7 @@
 //! | status change | `ChangeStatus` | Pemda, Kemensos; Dukcapil for death, moves and death corrections | not deceased (except a death correction); a ministry's suspension or a graduation is lifted by the ministry only |
 //! | audit attestation | `Attest` | auditor | checkpoint matches the log at that size |
 //! | keys | `RegisterAgent`, `RevokeAgent` | the organisation's own key; a beneficiary for its app key | key unused; regions within the organisation's; revoke own agents and own other keys, a beneficiary its own app key, Kemensos any beneficiary's |
+//! | nonce | `SkipNonce` | any signer | none: only the signer's nonce advances (fills the nonce of a refused transaction in a signed run) |
 //!
 //! Every transaction also needs a known, unrevoked signer, the signer's next nonce, and the
 //! chain id; see [`chain::Ledger`] for blocks and [`merkle`] for the log.

@@ -235,6 +235,8 @@ fn permitted(authority: &Authority, action: &Action) -> bool {
         Action::RevokeAgent { .. } => {
             matches!(role, SignerRole::OrgKey | SignerRole::Beneficiary(_))
         }
+        // Any signer may give up its own next nonce: it changes nothing else.
+        Action::SkipNonce {} => true,
     }
 }
 
@@ -524,6 +526,8 @@ fn apply_action(
             register_agent(overlay, ctx, authority, key, *role, regions)
         }
         Action::RevokeAgent { key } => revoke_agent(overlay, authority, key),
+        // Only the nonce advances, in `execute`.
+        Action::SkipNonce {} => Ok(None),
     }
 }
 

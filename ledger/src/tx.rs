@@ -133,6 +133,12 @@ pub enum Action {
     },
     /// An organisation revokes one of its agent keys.
     RevokeAgent { key: PublicKey },
+    /// The signer uses up its next nonce without taking a step. A client that signed a
+    /// run of transactions (`bansos import`) fills with it the nonce of one the ledger
+    /// refused, so that the later ones, already signed and perhaps already relayed, still
+    /// go in unchanged, and the refused one can never be included afterwards. Also
+    /// cancels a pending transaction by taking its nonce.
+    SkipNonce {},
 }
 
 /// A budget ceiling for one region (usually a regency or city).
@@ -294,6 +300,7 @@ impl Action {
             Action::Attest { .. } => "attest",
             Action::RegisterAgent { .. } => "register_agent",
             Action::RevokeAgent { .. } => "revoke_agent",
+            Action::SkipNonce {} => "skip_nonce",
         }
     }
 

@@ -95,3 +95,13 @@ fn golden_genesis_hash() {
         "c05bdcd74ecba2204b4cc1e2e726d0ef364ea1eab888a3728569b0e840e62612"
     );
 }
+
+/// `SkipNonce` is the fifteenth action: its tag byte is pinned like the others' order.
+#[test]
+fn golden_skip_nonce_encoding() {
+    assert_eq!(borsh::to_vec(&Action::SkipNonce {}).unwrap(), vec![14]);
+    assert_eq!(
+        serde_json::to_string(&Action::SkipNonce {}).unwrap(),
+        r#"{"type":"skip_nonce"}"#
+    );
+}

@@ -1459,3 +1459,63 @@ fn a_move_out_of_the_signers_regions_is_recorded_by_a_national_authority_only() 
     let record: BeneficiaryRecord = f.ledger.state_get(&keys::beneficiary(&b)).unwrap().unwrap();
     assert_eq!(record.region, region(MATARAM_VILLAGE));
 }
+
+/// A skipped nonce (issue: institution operations, `bansos import`): a run of signed
+/// transactions whose first was refused goes in unchanged once a `SkipNonce` takes the
+/// refused one's nonce; the refused transaction can never be included afterwards; the skip
+/// changes nothing but the signer's nonce.
+#[test]
+fn a_skipped_nonce_lets_the_rest_of_a_signed_run_in_and_shuts_the_refused_one_out() {
+    let mut f = fixture();
+    let pemda = f.key("pemda-3510");
+    let signer = PublicKey(pemda.verifying_key().to_bytes());
+    let taken = f.enrolled_beneficiary("3510000000000031");
+    let propose = |beneficiary: Pseudonym| Action::Propose {
+        beneficiary,
+        region: region(BANYUWANGI_VILLAGE),
+        household_size: 4,
+        welfare_decile: 1,
+    };
+    // A run of three signed in advance: the first repeats a proposal, so it is refused.
+    let doomed = f.sign(&pemda, propose(taken));
+    let second = f.new_beneficiary("3510000000000032");
+    let second = f.sign(&pemda, propose(second));
+    let third = f.new_beneficiary("3510000000000033");
+    let third = f.sign(&pemda, propose(third));
+    assert_eq!(
+        refused(&mut f, vec![doomed.clone()]).0,
+        "duplicate_proposal"
+    );
+    let nonce_before = f.ledger.next_nonce(&signer).expect("nonce");
+    let state_before = f.ledger.store().dump().expect("dump");
+    let skip = TxBody {
+        chain_id: f.ledger.chain_id().to_owned(),
+        signer,
+        nonce: doomed.body.nonce,
+        action: Action::SkipNonce {},
+    }
+    .sign(&pemda);
+    f.commit(vec![skip])
+        .expect("any signer may skip its next nonce");
+    assert_eq!(
+        f.ledger.next_nonce(&signer).expect("nonce"),
+        nonce_before.map(|n| n + 1)
+    );
+    // Only the signer's key record (its nonce), the log and the block records changed:
+    // no beneficiary, allocation or budget entry.
+    let after = f.ledger.store().dump().expect("dump");
+    let changed: Vec<&Vec<u8>> = after
+        .iter()
+        .filter(|(column, _)| *column == ledger::store::Column::State)
+        .filter(|entry| !state_before.contains(entry))
+        .map(|(_, (key, _))| key)
+        .collect();
+    assert_eq!(
+        changed,
+        vec![&keys::signer(&signer)],
+        "a skip changed more than the nonce"
+    );
+    f.commit(vec![second, third])
+        .expect("the rest of the run goes in unchanged");
+    assert_eq!(refused(&mut f, vec![doomed]).0, "bad_nonce");
+}

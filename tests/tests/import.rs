@@ -1,0 +1,431 @@
+//! `bansos import` on a running 4-validator network (the slow tier; issue: institution
+//! operations). A Pemda's 10,000-row proposal file and a bank's 10,000-row disbursement
+//! batch are imported with the importer killed (SIGKILL) part-way, at a point drawn from
+//! the printed seed, and run again: every row ends committed exactly once. Files with bad
+//! rows send nothing; rows the ledger refuses are reported and their nonces skipped.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bansos_tests::cluster::{bansos_binary, test_seed, Cluster};
+use client::NodeClient;
+use ledger::types::PublicKey;
+use proto::api::TxState;
+use rand::{Rng as _, SeedableRng as _};
+
+/// Rows per file, as the issue asks.
+const ROWS: usize = 10_000;
+/// How long one import may take on the test network.
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Committed transactions checked on another validator, per file.
+const SPOT_CHECKS: usize = 100;
+
+/// A NIK of the right shape, distinct per `i` (< 10,000): Banyuwangi, a district, a
+/// birth date, a serial.
+fn nik(i: usize) -> String {
+    format!(
+        "3510{:02}{:02}{:02}{:02}{:04}",
+        1 + i % 24,
+        1 + (i / 24) % 28,
+        1 + (i / 672) % 12,
+        60 + (i / 8064) % 40,
+        i
+    )
+}
+
+/// A NIK not among the [`ROWS`] of [`nik`] (district 31).
+fn fresh_nik(j: usize) -> String {
+    format!("3510310101900{j:03}")
+}
+
+fn village(i: usize) -> String {
+    format!("35.10.{:02}.{}", 1 + i % 24, 2001 + i % 3)
+}
+
+fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = String>) {
+    let mut text = format!("{header}\n");
+    for row in rows {
+        text.push_str(&row);
+        text.push('\n');
+    }
+    std::fs::write(path, text).expect("write csv");
+}
+
+struct Net {
+    keys: PathBuf,
+    url: String,
+    work: tempfile::TempDir,
+}
+
+impl Net {
+    fn key(&self, org: &str) -> PathBuf {
+        self.keys.join(format!("{org}.key"))
+    }
+
+    fn import_command(&self, file: &Path, step: &str, org: &str) -> Command {
+        let mut command = Command::new(bansos_binary());
+        command
+            .arg("import")
+            .arg(file)
+            .args(["--step", step, "--node", &self.url])
+            .arg("--key")
+            .arg(self.key(org))
+            .arg("--pseudonym-key")
+            .arg(self.keys.join("pseudonym.secret"));
+        if step == "disburse" {
+            command
+                .arg("--account-key")
+                .arg(self.keys.join(format!("{org}.account.secret")));
+        }
+        command
+    }
+
+    /// Runs an import to its end: whether it succeeded, and what it printed.
+    fn import(&self, file: &Path, step: &str, org: &str) -> (bool, String) {
+        let output = self
+            .import_command(file, step, org)
+            .output()
+            .expect("bansos import runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    }
+}
+
+/// The signer's committed and pending next nonces, as node 0 sees them.
+fn nonces(cluster: &Cluster, net: &Net, org: &str) -> (u64, u64) {
+    let key = genesis::testnet::read_key(&net.key(org)).expect("key");
+    let signer = PublicKey(key.verifying_key().to_bytes());
+    let client = NodeClient::new(&net.url).expect("client").signed_by(key);
+    let info = cluster.call(client.key(&signer)).expect("the node answers");
+    (info.next_nonce, info.pending_next_nonce)
+}
+
+/// Starts an import, SIGKILLs it once `kill_at` of its rows are committed, checks that it
+/// had not finished, and runs it again to the end. Returns the second run's output.
+fn import_killed_part_way(
+    cluster: &Cluster,
+    net: &Net,
+    file: &Path,
+    (step, org): (&str, &str),
+    kill_at: u64,
+) -> String {
+    let (start, _) = nonces(cluster, net, org);
+    let log_path = file.with_extension("killed.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = net
+        .import_command(file, step, org)
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .spawn()
+        .expect("bansos import starts");
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let started = Instant::now();
+    loop {
+        let (next, _) = nonces(cluster, net, org);
+        if next - start >= kill_at {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the {step} import ended before {kill_at} rows were committed:\n{}",
+            log()
+        );
+        assert!(
+            started.elapsed() < IMPORT_TIMEOUT,
+            "the {step} import is stuck at {} rows:\n{}",
+            next - start,
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let (killed_at, _) = nonces(cluster, net, org);
+    eprintln!(
+        "{step}: importer killed with {} rows committed",
+        killed_at - start
+    );
+    assert!(
+        !file.with_extension("result.csv").exists(),
+        "the killed import had written its results: it had finished"
+    );
+    let (ok, text) = net.import(file, step, org);
+    assert!(ok, "the re-run of the {step} import failed:\n{text}");
+    text
+}
+
+/// Reads the result file: every row committed, each with its own transaction, and a
+/// sample of them committed on another validator. Returns the tracking codes.
+fn check_all_committed(cluster: &Cluster, file: &Path, rng: &mut impl rand::Rng) -> Vec<String> {
+    let results = file.with_extension("result.csv");
+    let mut reader = csv::Reader::from_path(&results).expect("result file");
+    let mut hashes = HashSet::new();
+    let mut tracking = Vec::new();
+    let mut rows = 0;
+    for record in reader.records() {
+        let record = record.expect("a result row");
+        assert_eq!(&record[1], "committed", "{record:?}");
+        assert!(
+            hashes.insert(record[2].to_owned()),
+            "a transaction twice: {record:?}"
+        );
+        tracking.push(record[6].to_owned());
+        rows += 1;
+    }
+    assert_eq!(rows, ROWS);
+    let hashes: Vec<String> = hashes.into_iter().collect();
+    for _ in 0..SPOT_CHECKS {
+        let hash = &hashes[rng.gen_range(0..hashes.len())];
+        let status = cluster.tx_status(2, hash).expect("validator 2 answers");
+        assert_eq!(status.status, TxState::Committed, "{hash} on validator 2");
+    }
+    tracking
+}
+
+/// A file with bad rows: each reported by line, nothing sent, no result written.
+fn bad_file_sends_nothing(cluster: &Cluster, net: &Net) {
+    let bad = net.work.path().join("bad.csv");
+    write_csv(
+        &bad,
+        "nama,nik,region,household_size,welfare_decile",
+        [
+            format!("Siti,{},{},4,2", nik(0), village(0)),
+            format!("Budi,{}9,{},4,2", nik(1), village(1)),
+            format!("Ani,{},{},4,11", nik(2), village(2)),
+            format!("Dewi,{},{},3,3", nik(0), village(3)),
+        ]
+        .into_iter(),
+    );
+    let before = nonces(cluster, net, "pemda-3510");
+    let (ok, text) = net.import(&bad, "propose", "pemda-3510");
+    assert!(!ok, "a file with bad rows was imported:\n{text}");
+    for expected in [
+        "3 row(s)",
+        "line 3: nik",
+        "line 4: welfare_decile",
+        "line 5: the same NIK as line 2",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    assert!(!text.contains(&nik(0)), "a NIK was printed:\n{text}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        nonces(cluster, net, "pemda-3510"),
+        before,
+        "something was sent"
+    );
+    assert!(!bad.with_extension("result.csv").exists());
+}
+
+/// A small file whose rows partly repeat committed proposals: those are refused and
+/// reported; the others commit; each refused nonce is skipped.
+fn refused_rows_are_reported_and_skipped(cluster: &Cluster, net: &Net) {
+    let mixed = net.work.path().join("mixed.csv");
+    let niks = [
+        fresh_nik(0),
+        nik(3),
+        fresh_nik(1),
+        nik(7),
+        fresh_nik(2),
+        fresh_nik(3),
+    ];
+    write_csv(
+        &mixed,
+        "nik,region,household_size,welfare_decile",
+        niks.iter()
+            .enumerate()
+            .map(|(i, nik)| format!("{nik},{},2,1", village(i))),
+    );
+    let (start, _) = nonces(cluster, net, "pemda-3510");
+    let (ok, text) = net.import(&mixed, "propose", "pemda-3510");
+    assert!(!ok, "refusals must make the import fail:\n{text}");
+    assert!(text.contains("2 row(s) were refused"), "{text}");
+    let mut reader = csv::Reader::from_path(mixed.with_extension("result.csv")).expect("results");
+    let statuses: Vec<(String, String)> = reader
+        .records()
+        .map(|r| r.expect("row"))
+        .map(|r| (r[1].to_owned(), r[4].to_owned()))
+        .collect();
+    let expected: Vec<(String, String)> = [true, false, true, false, true, true]
+        .iter()
+        .map(|&fresh| {
+            if fresh {
+                ("committed".to_owned(), String::new())
+            } else {
+                ("refused".to_owned(), "duplicate_proposal".to_owned())
+            }
+        })
+        .collect();
+    assert_eq!(statuses, expected);
+    let (end, pending) = nonces(cluster, net, "pemda-3510");
+    assert_eq!(end - start, 6, "4 proposals and 2 skipped nonces");
+    assert_eq!(pending, end, "nothing left pending");
+}
+
+#[test]
+#[ignore = "slow tier: multi-process cluster (scripts/test.sh runs it)"]
+fn ten_thousand_row_imports_killed_part_way_commit_every_row_exactly_once() {
+    let seed = test_seed("ten_thousand_row_imports_killed_part_way");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let cluster = Cluster::start(4, 0);
+    let all = [0, 1, 2, 3];
+    cluster.wait_for("every validator to commit", Duration::from_secs(90), |c| {
+        all.iter().all(|&i| c.height(i).unwrap_or(0) >= 2)
+    });
+    let net = Net {
+        keys: cluster.net_dir().join("keys"),
+        url: cluster.nodes[0].http.clone(),
+        work: tempfile::tempdir().expect("work dir"),
+    };
+    bad_file_sends_nothing(&cluster, &net);
+    declare_budget(&net);
+    let file = |name: &str| net.work.path().join(name);
+    let kill_at =
+        |rng: &mut rand_chacha::ChaCha20Rng| rng.gen_range(ROWS as u64 / 5..ROWS as u64 * 4 / 5);
+
+    write_csv(
+        &file("usulan.csv"),
+        "nama,nik,alamat,region,household_size,welfare_decile",
+        (0..ROWS).map(|i| {
+            format!(
+                "Warga {i},{},Jl. Desa {i},{},{},{}",
+                nik(i),
+                village(i),
+                1 + i % 8,
+                1 + i % 4
+            )
+        }),
+    );
+    let at = kill_at(&mut rng);
+    let text = import_killed_part_way(
+        &cluster,
+        &net,
+        &file("usulan.csv"),
+        ("propose", "pemda-3510"),
+        at,
+    );
+    assert!(text.contains(&format!("{ROWS} committed")), "{text}");
+    check_all_committed(&cluster, &file("usulan.csv"), &mut rng);
+    assert_eq!(
+        nonces(&cluster, &net, "pemda-3510").0,
+        ROWS as u64,
+        "a proposal went in twice or was skipped"
+    );
+
+    import_the_steps_between(&net);
+    let codes = check_all_committed(&cluster, &file("kpm.csv"), &mut rng);
+    assert!(
+        codes
+            .iter()
+            .all(|c| ledger::privacy::parse_tracking_code(c).is_ok()),
+        "every enrolment has its tracking code"
+    );
+
+    write_csv(
+        &file("penyaluran.csv"),
+        "nik,nama,program,period,amount,channel,account_number",
+        (0..ROWS).map(|i| {
+            format!(
+                "{},Warga {i},PKH,2026-T1,750000,bank_account,0021-{:08}",
+                nik(i),
+                40_000_000 + i
+            )
+        }),
+    );
+    let at = kill_at(&mut rng);
+    let text = import_killed_part_way(
+        &cluster,
+        &net,
+        &file("penyaluran.csv"),
+        ("disburse", "bank-bri"),
+        at,
+    );
+    assert!(text.contains(&format!("{ROWS} committed")), "{text}");
+    check_all_committed(&cluster, &file("penyaluran.csv"), &mut rng);
+    assert_eq!(
+        nonces(&cluster, &net, "bank-bri").0,
+        ROWS as u64,
+        "a payment went in twice or was skipped"
+    );
+
+    refused_rows_are_reported_and_skipped(&cluster, &net);
+    cluster.assert_same_chain(&all, cluster.height(0).unwrap_or(0).saturating_sub(1));
+}
+
+/// A row of a generated file, by its index.
+type RowText<'a> = Box<dyn Fn(usize) -> String + 'a>;
+
+/// Identity checks, verifications, enrolments and allocations for every proposal, each
+/// step one import.
+fn import_the_steps_between(net: &Net) {
+    let evidence = "ab".repeat(32);
+    let steps: [(&str, &str, &str, RowText<'_>); 4] = [
+        (
+            "identitas.csv",
+            "check-identity",
+            "nik,passed,evidence_hash",
+            Box::new(|i| format!("{},true,{}", nik(i), evidence)),
+        ),
+        (
+            "verifikasi.csv",
+            "verify-eligibility",
+            "nik,outcome",
+            Box::new(|i| format!("{},verified", nik(i))),
+        ),
+        (
+            "kpm.csv",
+            "enrol",
+            "nik,program",
+            Box::new(|i| format!("{},PKH", nik(i))),
+        ),
+        (
+            "alokasi.csv",
+            "allocate",
+            "nik,program,period,amount",
+            Box::new(|i| format!("{},PKH,2026-T1,750000", nik(i))),
+        ),
+    ];
+    for (name, step, header, row) in &steps {
+        write_csv(&net.work.path().join(name), header, (0..ROWS).map(row));
+        let org = if *step == "verify-eligibility" {
+            "pemda-3510"
+        } else {
+            "kemensos"
+        };
+        let (ok, text) = net.import(&net.work.path().join(name), step, org);
+        assert!(ok, "{step}: {text}");
+    }
+}
+
+fn declare_budget(net: &Net) {
+    let output = Command::new(bansos_binary())
+        .args([
+            "tx",
+            "declare-budget",
+            "--program",
+            "PKH",
+            "--period",
+            "2026-T1",
+        ])
+        .args([
+            "--ceiling",
+            "35.10=100000000000",
+            "--node",
+            &net.url,
+            "--key",
+        ])
+        .arg(net.key("kemensos"))
+        .output()
+        .expect("bansos tx");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
