@@ -235,8 +235,10 @@ fn permitted(authority: &Authority, action: &Action) -> bool {
         Action::RevokeAgent { .. } => {
             matches!(role, SignerRole::OrgKey | SignerRole::Beneficiary(_))
         }
-        // Any signer may give up its own next nonce: it changes nothing else.
-        Action::SkipNonce {} => true,
+        // An institution's key or agent may give up its own next nonce: it changes nothing
+        // else. Not a beneficiary's app key: every other step it may take needs a payment
+        // first, so it cannot fill blocks with steps of its own.
+        Action::SkipNonce {} => kind.is_some(),
     }
 }
 

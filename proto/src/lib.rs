@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod certificate;
+pub mod pseudonym;
 pub mod signing;
 pub mod txbatch;
 

@@ -49,6 +49,7 @@ const NOT_A_VERDICT: &[&str] = &[
     "expired",
     "bad_nonce",
     "busy",
+    "replaced",
 ];
 
 /// What a signed transaction carries.
@@ -392,10 +393,16 @@ impl Engine {
         let Some(&index) = self.open.get(&next).and_then(|at| at.last()) else {
             return Ok(());
         };
-        let status = self.statuses(&[index]).await?.remove(0);
+        let Some(status) = self.statuses(&[index]).await?.into_iter().next() else {
+            return Ok(());
+        };
         let verdict = self.verdict(index, &status);
+        let replaced = status.error.as_ref().is_some_and(|e| e.code == "replaced");
         match (status.status, &self.sent[index].kind) {
             (TxState::Pending | TxState::Committed, _) => {}
+            // Another client of the same key signed this nonce: its transaction goes in
+            // (or not) first; ours settles then, and its row is signed again.
+            (TxState::Rejected, _) if replaced => {}
             (TxState::Rejected, Kind::Skip) if verdict.is_some() => {
                 return Err(PassError::Fatal(anyhow::anyhow!(
                     "the ledger refused to skip nonce {next}: {:?}",
@@ -407,12 +414,12 @@ impl Engine {
                     self.verdicts.insert(index, verdict);
                 }
                 due.push(self.sign_skip(next)?);
-                self.resend_open_from(next + 1, due);
+                self.resend_open_from(next.saturating_add(1), due);
             }
             // A row no longer in the file, not on the ledger: its nonce is skipped.
             (TxState::Rejected | TxState::Unknown, Kind::Foreign) => {
                 due.push(self.sign_skip(next)?);
-                self.resend_open_from(next + 1, due);
+                self.resend_open_from(next.saturating_add(1), due);
             }
             (TxState::Rejected | TxState::Unknown, _) => self.resend_open_from(next, due),
         }
@@ -468,15 +475,25 @@ impl Engine {
         index
     }
 
-    /// Signs unsigned rows into the window, all journalled with one flush.
+    /// Signs unsigned rows into the window, all journalled with one flush. Nothing is
+    /// signed while a transaction of a row no longer in the file is open: an edited row's
+    /// old version could still commit beside its new one.
     fn sign_rows(&mut self, next: u64, due: &mut Vec<usize>) -> anyhow::Result<()> {
+        let foreign_open = self
+            .open
+            .values()
+            .flatten()
+            .any(|&i| self.sent[i].kind == Kind::Foreign);
+        if foreign_open {
+            return Ok(());
+        }
         let in_flight = self.open.range(next..).count();
         let room = IMPORT_IN_FLIGHT_MAX.saturating_sub(in_flight);
         let first = self
             .open
             .keys()
             .next_back()
-            .map_or(next, |last| (last + 1).max(next));
+            .map_or(next, |last| last.saturating_add(1).max(next));
         let rows: Vec<usize> = (0..self.rows.len())
             .filter(|&r| self.state[r] == RowState::Unsigned)
             .take(room)

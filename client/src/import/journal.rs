@@ -90,6 +90,8 @@ pub enum JournalError {
     },
     #[error("a journal entry does not decode: {0}")]
     Bad(String),
+    #[error("journal {path} is in use by another import of the same file; wait for it to end")]
+    Busy { path: String },
 }
 
 /// An open journal, appending.
@@ -107,7 +109,7 @@ impl Journal {
             path: shown.clone(),
             source,
         };
-        let entries = if path.exists() {
+        let (entries, complete_bytes) = if path.exists() {
             read_entries(path, header)?
         } else {
             let mut file = create_private(path).map_err(io)?;
@@ -115,12 +117,22 @@ impl Journal {
                 serde_json::to_string(header).map_err(|e| JournalError::Bad(e.to_string()))?;
             writeln!(file, "{line}").map_err(io)?;
             file.sync_all().map_err(io)?;
-            Vec::new()
+            sync_parent(path).map_err(io)?;
+            (Vec::new(), None)
         };
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
             .map_err(io)?;
+        // One import per journal at a time: a second run would sign the same rows again.
+        file.try_lock().map_err(|_| JournalError::Busy {
+            path: shown.clone(),
+        })?;
+        if let Some(length) = complete_bytes {
+            // Drop a last line cut short by a crash, so that new lines start cleanly.
+            file.set_len(length).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
         Ok((
             Journal {
                 path: path.to_owned(),
@@ -162,7 +174,19 @@ fn create_private(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
-fn read_entries(path: &Path, expected: &Header) -> Result<Vec<Entry>, JournalError> {
+/// Makes a new file's directory entry durable.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => File::open(".")?.sync_all(),
+    }
+}
+
+/// The entries, and the length of the file's complete lines when a last line was cut
+/// short.
+type ReadBack = (Vec<Entry>, Option<u64>);
+
+fn read_entries(path: &Path, expected: &Header) -> Result<ReadBack, JournalError> {
     let shown = path.display().to_string();
     let file = File::open(path).map_err(|source| JournalError::Io {
         path: shown.clone(),
@@ -204,12 +228,17 @@ fn read_entries(path: &Path, expected: &Header) -> Result<Vec<Entry>, JournalErr
     }
     let last = lines.len() - 1;
     let mut entries = Vec::new();
+    let mut cut_at = None;
     for (i, line) in lines.iter().enumerate().skip(1) {
         let complete = line.ends_with(b"\n");
         match serde_json::from_slice::<Entry>(line) {
             Ok(entry) if complete => entries.push(entry),
             // Cut short by a crash while writing: it was never sent.
-            _ if i == last && !complete => break,
+            _ if i == last && !complete => {
+                let kept: usize = lines[..i].iter().map(Vec::len).sum();
+                cut_at = Some(kept as u64);
+                break;
+            }
             // Only a line over the length limit is cut before its end elsewhere.
             Ok(_) => {
                 return Err(damaged(
@@ -220,7 +249,7 @@ fn read_entries(path: &Path, expected: &Header) -> Result<Vec<Entry>, JournalErr
             Err(e) => return Err(damaged(i + 1, e.to_string())),
         }
     }
-    Ok(entries)
+    Ok((entries, cut_at))
 }
 
 fn describe(header: &Header) -> String {
@@ -271,8 +300,21 @@ mod tests {
             .expect("open");
         file.write_all(b"{\"row\":\"bb\",\"tx\":\"00")
             .expect("write");
-        let (_, read) = Journal::open(&path, &header).expect("reopen after a crash");
+        let (mut journal, read) = Journal::open(&path, &header).expect("reopen after a crash");
         assert_eq!(read, written);
+        // The cut line is gone: what is appended next reads back whole.
+        let more = Entry::new(Some("cc".into()), &tx(2), None);
+        journal.append(std::slice::from_ref(&more)).expect("append");
+        assert!(
+            matches!(
+                Journal::open(&path, &header),
+                Err(JournalError::Busy { .. })
+            ),
+            "a second import of the same journal at once"
+        );
+        drop(journal);
+        let (_, read) = Journal::open(&path, &header).expect("reopen");
+        assert_eq!(read, [written.clone(), vec![more]].concat());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;

@@ -82,10 +82,18 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let journal_path = journal_path(&out);
     let client = NodeClient::new(&args.node)?.signed_by(key.clone());
     let runtime = runtime()?;
-    let chain_id = runtime
+    let status = runtime
         .block_on(client.status())
-        .context("asking the node for its chain id")?
-        .chain_id;
+        .context("asking the node for its chain id")?;
+    // Only a node that builds blocks learns when the ledger refuses a transaction; an
+    // observer would hold a refused one pending until it expires.
+    if status.role != proto::api::NodeRoleJson::Validator {
+        bail!(
+            "{} is an observer node; import through a validator's node (its own institution's)",
+            args.node
+        );
+    }
+    let chain_id = status.chain_id;
     let known = runtime
         .block_on(client.key(&signer))
         .context("asking the node about the signing key")?

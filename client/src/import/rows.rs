@@ -203,7 +203,9 @@ pub fn parse_rows(bytes: &[u8], step: ImportStep, path: &str) -> Result<Vec<Row>
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter(bytes))
         .trim(csv::Trim::All)
-        .flexible(true)
+        // A row with more or fewer cells than the header (an unquoted comma in an
+        // address) is refused: its cells would be read under the wrong columns.
+        .flexible(false)
         .from_reader(bytes);
     let columns = header_columns(&mut reader, step, path)?;
     // Line numbers as a text editor shows them (the csv crate does not count blank lines).
@@ -660,6 +662,18 @@ mod tests {
             }
         );
         assert!(described[5].starts_with("line 8: nik:"), "{described:?}");
+    }
+
+    #[test]
+    fn a_row_with_a_stray_comma_is_refused_without_echoing_its_cells() {
+        let error = propose("Siti, Jl. Melati 3,3510014501900001,35.10.01.2001,4,2\n")
+            .expect_err("six cells under five columns");
+        let text = error.to_string();
+        assert!(text.contains("line 2"), "{text}");
+        assert!(
+            !text.contains("3510014501900001") && !text.contains("Melati"),
+            "{text}"
+        );
     }
 
     #[test]
