@@ -316,6 +316,32 @@ impl NodeClient {
         Self::decode(what, status, &bytes)
     }
 
+    /// `GET /v1/pseudonym/key`: the pseudonym service's key version and public key.
+    pub async fn pseudonym_key(&self) -> Result<proto::api::PseudonymKeyJson, ClientError> {
+        self.get("/v1/pseudonym/key").await
+    }
+
+    /// `POST /v1/pseudonym/evaluate` (`proto::pseudonym` wire format), signed: the
+    /// service's answer bytes.
+    pub async fn pseudonym_evaluate(&self, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}/v1/pseudonym/evaluate", self.base);
+        let what = "asking the pseudonym service";
+        let body = Some((proto::pseudonym::PSEUDONYM_BODY_TYPE, body));
+        let request = self
+            .request(what, reqwest::Method::POST, &url, body)
+            .await?;
+        let (status, bytes) = self.send(what, request).await?;
+        if (200..300).contains(&status) {
+            return Ok(bytes);
+        }
+        Err(Self::decode::<serde_json::Value>(what, status, &bytes)
+            .err()
+            .unwrap_or(ClientError::Http {
+                what: what.to_owned(),
+                status,
+            }))
+    }
+
     /// `POST /v1/txs`, in the binary form (`proto::txbatch`): a third of the JSON's bytes,
     /// and no JSON for the node to parse.
     pub async fn submit_batch(&self, txs: &[Transaction]) -> Result<BatchJson, ClientError> {

@@ -14,6 +14,7 @@ pub mod http;
 pub mod import;
 pub mod keys;
 pub mod load;
+pub mod pseudonym;
 pub mod remote;
 pub mod tx;
 

@@ -176,6 +176,8 @@ pub struct NodeSpec {
     pub checkpoint_key: Option<SigningKey>,
     /// The key that cosigns checkpoints as a C2SP witness (an auditor's node).
     pub witness_key: Option<SigningKey>,
+    /// The pseudonym service's secret seed (the node that runs the service).
+    pub pseudonym_service: Option<SecretKey>,
     pub http: String,
     pub p2p: String,
 }
@@ -233,6 +235,38 @@ pub struct NetworkNode {
     pub p2p: String,
 }
 
+/// The pseudonym service a node runs (`[pseudonym_service]` in its `config.toml`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PseudonymServiceConfig {
+    /// The service's secret seed file (0600), relative to the node's home or absolute.
+    pub key_file: String,
+    /// The key version the service answers for (a new key, a new version).
+    pub key_version: u32,
+}
+
+/// The file name of the pseudonym service's secret seed in its node's home.
+pub const PSEUDONYM_SERVICE_KEY_FILE: &str = "pseudonym-service.secret";
+
+/// The testnet's pseudonym service runs on the ministry's node: the testnet has no civil
+/// registry (Dukcapil) node, whose service it would be in a real network.
+const PSEUDONYM_SERVICE_ORG: &str = "kemensos";
+
+/// Gives the ministry's node (else the first validator's) the pseudonym service's seed.
+fn add_pseudonym_service<R: RngCore + CryptoRng>(nodes: &mut [NodeSpec], rng: &mut R) {
+    let host = nodes
+        .iter()
+        .position(|n| {
+            n.org
+                .as_ref()
+                .is_some_and(|o| o.as_str() == PSEUDONYM_SERVICE_ORG)
+        })
+        .or_else(|| nodes.iter().position(|n| n.role == NodeRole::Validator));
+    if let Some(host) = host {
+        nodes[host].pseudonym_service = Some(SecretKey::generate(rng));
+    }
+}
+
 /// A node's `config.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeConfigFile {
@@ -262,6 +296,9 @@ pub struct NodeConfigFile {
     /// for cosigning (C2SP tlog-witness `add-checkpoint`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub witnesses: Vec<String>,
+    /// The pseudonym service this node runs, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonym_service: Option<PseudonymServiceConfig>,
 }
 
 /// The file name of a validator's checkpoint-signing key in its home.
@@ -412,6 +449,7 @@ impl Institutions {
             key: node_key,
             checkpoint_key: Some(checkpoint_key),
             witness_key: None,
+            pseudonym_service: None,
             http: String::new(),
             p2p: String::new(),
         });
@@ -446,6 +484,7 @@ fn generate_observers<R: RngCore + CryptoRng>(
             key,
             checkpoint_key: None,
             witness_key: None,
+            pseudonym_service: None,
             http: String::new(),
             p2p: String::new(),
         });
@@ -514,13 +553,15 @@ impl Testnet {
     ) -> Result<Testnet, GenesisError> {
         check_spec(spec)?;
         // Keys are drawn from `rng` in a fixed order (each institution's keys in turn, the
-        // observers', then the pseudonym key), so one seed always gives one network.
+        // observers', the pseudonym key, the witnesses', the pseudonym service's), so one
+        // seed always gives one network.
         let origin = log_origin(&spec.chain_id);
         let mut institutions = Institutions::generate(spec.validators, &origin, rng)?;
         let mut nodes = institutions.nodes;
         let observers = generate_observers(spec.observers, rng, &mut nodes);
         let pseudonym = SecretKey::generate(rng);
         add_witnesses(&origin, &mut institutions.organisations, &mut nodes, rng)?;
+        add_pseudonym_service(&mut nodes, rng);
         assign_addresses(spec, &mut nodes);
         let genesis = Genesis {
             chain_id: spec.chain_id.clone(),
@@ -621,6 +662,13 @@ impl Testnet {
             let key = KeyFile::plain(format!("{} witness", node.name), witness_key);
             write_json(&home.join(WITNESS_KEY_FILE), &key, true)?;
         }
+        if let Some(seed) = &node.pseudonym_service {
+            let file = SecretFile {
+                purpose: "pseudonym service key seed (this node only; never copied)".into(),
+                secret: hex::encode(seed.0),
+            };
+            write_json(&home.join(PSEUDONYM_SERVICE_KEY_FILE), &file, true)?;
+        }
         let config = NodeConfigFile {
             name: node.name.clone(),
             role: node.role,
@@ -654,6 +702,13 @@ impl Testnet {
             } else {
                 Vec::new()
             },
+            pseudonym_service: node
+                .pseudonym_service
+                .as_ref()
+                .map(|_| PseudonymServiceConfig {
+                    key_file: PSEUDONYM_SERVICE_KEY_FILE.into(),
+                    key_version: 1,
+                }),
         };
         let text = toml::to_string_pretty(&config)
             .map_err(|e| GenesisError::Invalid(format!("config: {e}")))?;

@@ -210,9 +210,12 @@ async fn limit_requests(
         crate::web::live_js,
         crate::chain_web::summaries,
         crate::chain_web::events,
-        crate::chain_web::block_page
+        crate::chain_web::block_page,
+        crate::pseudonym_api::key,
+        crate::pseudonym_api::evaluate
     ),
     components(schemas(
+        proto::api::PseudonymKeyJson,
         proto::api::InclusionProofJson,
         proto::api::ConsistencyProofJson,
         proto::api::CheckpointReceivedJson,
@@ -261,6 +264,7 @@ pub fn router<S: Store + 'static>(shared: Arc<Shared<S>>) -> Router {
         .merge(crate::track::routes::<S>())
         .merge(crate::web::routes::<S>())
         .merge(crate::chain_web::routes::<S>())
+        .merge(crate::pseudonym_api::routes::<S>())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             InFlight::new(REQUESTS_IN_FLIGHT_MAX, REQUESTS_PER_CLIENT_MAX),

@@ -14,6 +14,10 @@
 //! witnesses = ["http://127.0.0.1:8704"]      # validators: where checkpoints are cosigned
 //! witness_key = "witness.key"                # an auditor's node that runs a witness
 //!
+//! [pseudonym_service]  # the identity authority's node only
+//! key_file = "pseudonym-service.secret"
+//! key_version = 1
+//!
 //! [mempool]            # optional
 //! txs_max = 50000
 //! bytes_max = 67108864
@@ -23,6 +27,7 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use ed25519_dalek::SigningKey;
@@ -124,6 +129,8 @@ struct ConfigToml {
     #[serde(default)]
     witnesses: Vec<String>,
     #[serde(default)]
+    pseudonym_service: Option<genesis::testnet::PseudonymServiceConfig>,
+    #[serde(default)]
     mempool: MempoolSettings,
     #[serde(default)]
     consensus: ConsensusSettings,
@@ -148,6 +155,8 @@ pub struct NodeSettings {
     pub tx_relay: Vec<String>,
     /// Witnesses' HTTP APIs this validator pushes its signed checkpoints to.
     pub witnesses: Vec<String>,
+    /// The pseudonym service's key, if this node runs it.
+    pub pseudonym_service: Option<Arc<proto::pseudonym::ServiceKey>>,
     pub mempool: MempoolSettings,
     pub consensus: ConsensusSettings,
 }
@@ -210,6 +219,15 @@ impl NodeSettings {
             Some(path) => Some(genesis::testnet::read_key(&resolve(path))?),
             None => None,
         };
+        let pseudonym_service = match &config.pseudonym_service {
+            Some(service) => {
+                let seed = genesis::testnet::read_secret(&resolve(&service.key_file))?;
+                let key = proto::pseudonym::ServiceKey::from_seed(&seed.0, service.key_version)
+                    .map_err(|e| anyhow::anyhow!("[pseudonym_service]: {e}"))?;
+                Some(Arc::new(key))
+            }
+            None => None,
+        };
         let settings = NodeSettings {
             home: home.to_path_buf(),
             name: config.name,
@@ -224,6 +242,7 @@ impl NodeSettings {
             peers: config.peers,
             tx_relay: config.tx_relay,
             witnesses: config.witnesses,
+            pseudonym_service,
             mempool: config.mempool,
             consensus: config.consensus,
         };

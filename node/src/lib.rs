@@ -38,6 +38,7 @@ pub mod log_api;
 pub mod mempool;
 pub mod metrics;
 pub mod open_data;
+pub mod pseudonym_api;
 pub mod relay;
 #[cfg(feature = "rocksdb")]
 pub mod run;

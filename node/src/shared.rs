@@ -111,6 +111,8 @@ pub struct Shared<S: Store> {
     pub consortium: Consortium,
     /// The C2SP witness this node runs (an auditor's node), if any.
     pub witness: Option<Witness>,
+    /// The pseudonym service this node runs (the identity authority's), if any.
+    pub pseudonym_service: Option<Arc<crate::pseudonym_api::PseudonymService>>,
     /// Tracking lookups allowed per client address.
     pub track_limiter: crate::track::LookupLimiter,
     /// Signing keys' institution names, remembered across tracking lookups.
@@ -152,6 +154,7 @@ impl<S: Store> Shared<S> {
             checkpoints,
             consortium,
             witness: None,
+            pseudonym_service: None,
             track_limiter: crate::track::LookupLimiter::default(),
             institutions: crate::track::InstitutionNames::default(),
             anomalies: crate::anomalies::AnomalyCache::default(),
@@ -176,6 +179,12 @@ impl<S: Store> Shared<S> {
     /// This node as a C2SP witness, cosigning with `witness`.
     pub fn with_witness(mut self, witness: Witness) -> Shared<S> {
         self.witness = Some(witness);
+        self
+    }
+
+    /// Runs the pseudonym service with `key` on this node.
+    pub fn with_pseudonym_service(mut self, key: Arc<proto::pseudonym::ServiceKey>) -> Shared<S> {
+        self.pseudonym_service = Some(Arc::new(crate::pseudonym_api::PseudonymService::new(key)));
         self
     }
 

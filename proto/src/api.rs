@@ -148,6 +148,16 @@ impl CertificateJson {
     }
 }
 
+/// `GET /v1/pseudonym/key`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PseudonymKeyJson {
+    pub key_version: u32,
+    /// The service's public key, standard base64 of the 32-byte ristretto255 element.
+    pub public_key: String,
+    /// `ristretto255-SHA512`, VOPRF mode (RFC 9497).
+    pub suite: String,
+}
+
 /// The error body.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {

@@ -517,6 +517,7 @@ fn write_outsider_home(
             .collect(),
         tx_relay: Vec::new(),
         witnesses: Vec::new(),
+        pseudonym_service: None,
     };
     std::fs::write(
         home.join("config.toml"),

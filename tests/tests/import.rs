@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bansos_tests::cluster::{bansos_binary, test_seed, Cluster};
 use client::NodeClient;
+use genesis::testnet::PSEUDONYM_SERVICE_KEY_FILE;
 use ledger::types::PublicKey;
 use proto::api::TxState;
 use rand::{Rng as _, SeedableRng as _};
@@ -56,6 +57,8 @@ fn write_csv(path: &Path, header: &str, rows: impl Iterator<Item = String>) {
 struct Net {
     keys: PathBuf,
     url: String,
+    /// The pseudonym service's node (the ministry's, in the testnet).
+    service: String,
     work: tempfile::TempDir,
 }
 
@@ -72,8 +75,7 @@ impl Net {
             .args(["--step", step, "--node", &self.url])
             .arg("--key")
             .arg(self.key(org))
-            .arg("--pseudonym-key")
-            .arg(self.keys.join("pseudonym.secret"));
+            .args(["--pseudonym-service", &self.service]);
         if step == "disburse" {
             command
                 .arg("--account-key")
@@ -188,6 +190,59 @@ fn check_all_committed(cluster: &Cluster, file: &Path, rng: &mut impl rand::Rng)
     tracking
 }
 
+/// The pseudonym service (issue: institution operations): its seed is in no other node's
+/// home and in no file of the network directory but its own; a caller without a genesis
+/// key's signature gets nothing; other nodes do not serve it; an import holding the
+/// service to another public key refuses its answers.
+fn the_pseudonym_service_key_stays_on_its_node(cluster: &Cluster, service: usize) {
+    let seed_file = cluster.nodes[service].home.join(PSEUDONYM_SERVICE_KEY_FILE);
+    let seed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&seed_file).expect("seed")).expect("json");
+    let seed_hex = seed["secret"].as_str().expect("a secret").to_owned();
+    let seed_bytes = hex::decode(&seed_hex).expect("hex");
+    let mut files = 0;
+    for entry in walk(&cluster.net_dir()) {
+        if entry == seed_file {
+            continue;
+        }
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            !holds(seed_hex.as_bytes()) && !holds(&seed_bytes),
+            "the pseudonym service's seed is in {}",
+            entry.display()
+        );
+        files += 1;
+    }
+    assert!(files > 20, "only {files} files looked at");
+    // A blinded batch, unsigned: refused, nothing evaluated.
+    let (_, request) =
+        proto::pseudonym::blind(&mut rand::rngs::OsRng, 1, &[nik(0)]).expect("blind");
+    let answer = cluster.post(service, "/v1/pseudonym/evaluate", request);
+    assert_eq!(answer.status, 401, "{:?}", answer.body);
+    assert_eq!(answer.body["error"]["code"], "signature_required");
+    let other = (service + 1) % cluster.nodes.len();
+    let answer = cluster
+        .get_raw(other, "/v1/pseudonym/key")
+        .expect("answers");
+    assert_eq!(answer.status, 404, "{:?}", answer.body);
+    assert_eq!(answer.body["error"]["code"], "no_pseudonym_service");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// A file with bad rows: each reported by line, nothing sent, no result written.
 fn bad_file_sends_nothing(cluster: &Cluster, net: &Net) {
     let bad = net.work.path().join("bad.csv");
@@ -278,11 +333,18 @@ fn ten_thousand_row_imports_killed_part_way_commit_every_row_exactly_once() {
     cluster.wait_for("every validator to commit", Duration::from_secs(90), |c| {
         all.iter().all(|&i| c.height(i).unwrap_or(0) >= 2)
     });
+    let service = cluster
+        .nodes
+        .iter()
+        .position(|n| n.home.join(PSEUDONYM_SERVICE_KEY_FILE).exists())
+        .expect("a node runs the pseudonym service");
     let net = Net {
         keys: cluster.net_dir().join("keys"),
-        url: cluster.nodes[0].http.clone(),
+        url: cluster.nodes[(service + 1) % 4].http.clone(),
+        service: cluster.nodes[service].http.clone(),
         work: tempfile::tempdir().expect("work dir"),
     };
+    the_pseudonym_service_key_stays_on_its_node(&cluster, service);
     bad_file_sends_nothing(&cluster, &net);
     declare_budget(&net);
     let file = |name: &str| net.work.path().join(name);

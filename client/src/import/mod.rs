@@ -3,8 +3,9 @@
 //!
 //! 1. Every row is read and checked first ([`rows`]); one bad row stops the import before
 //!    anything is sent, and each bad row is reported with its line.
-//! 2. NIKs become pseudonyms and account numbers keyed references here ([`plan`]); only
-//!    those leave the machine.
+//! 2. NIKs become pseudonyms through the identity authority's pseudonym service (blinded:
+//!    the service never sees them, [`crate::pseudonym`]) or a local key, and account
+//!    numbers keyed references here ([`plan`]); no NIK or account number is sent.
 //! 3. Rows are signed with consecutive nonces, a window at a time; each signed transaction
 //!    goes into the journal, on disk, before it is sent ([`journal`]).
 //! 4. The importer follows the signer's nonce on the ledger ([`engine`]). A transaction
@@ -30,8 +31,9 @@ use clap::Args;
 use ledger::types::PublicKey;
 
 use crate::http::{runtime, NodeClient};
+use crate::pseudonym::PseudonymClient;
 use engine::{Engine, RowResult};
-use plan::Secrets;
+use plan::{Pseudonyms, Secrets};
 pub use rows::ImportStep;
 
 /// `bansos import` arguments.
@@ -49,9 +51,16 @@ pub struct ImportArgs {
     /// The node to submit to.
     #[arg(long, default_value = "http://127.0.0.1:8701")]
     pub node: String,
-    /// The intake systems' pseudonym key file: NIKs are turned into pseudonyms here.
-    #[arg(long)]
-    pub pseudonym_key: PathBuf,
+    /// The pseudonym service (the identity authority's node URL): NIKs are blinded here
+    /// and never sent in the clear; requests are signed with --key.
+    #[arg(long, required_unless_present = "pseudonym_key")]
+    pub pseudonym_service: Option<String>,
+    /// The service's public key (base64) to hold it to: answers under another are refused.
+    #[arg(long, requires = "pseudonym_service")]
+    pub pseudonym_service_key: Option<String>,
+    /// Instead of the service: the intake systems' shared pseudonym key file.
+    #[arg(long, conflicts_with = "pseudonym_service")]
+    pub pseudonym_key: Option<PathBuf>,
     /// The paying bank's account-reference key file (disbursements).
     #[arg(long)]
     pub account_key: Option<PathBuf>,
@@ -64,8 +73,24 @@ pub struct ImportArgs {
 /// Runs `bansos import`.
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let rows = rows::read_rows(&args.file, args.step)?;
+    let key = genesis::testnet::read_key(&args.key)?;
+    let runtime = runtime()?;
+    let pseudonym = match (&args.pseudonym_service, &args.pseudonym_key) {
+        (Some(url), _) => {
+            let service = runtime.block_on(PseudonymClient::connect(
+                url,
+                key.clone(),
+                args.pseudonym_service_key.as_deref(),
+            ))?;
+            let niks: Vec<String> = rows.iter().map(|r| r.nik.clone()).collect();
+            let found = runtime.block_on(service.pseudonyms(&niks))?;
+            Pseudonyms::Service(niks.into_iter().zip(found).collect())
+        }
+        (None, Some(path)) => Pseudonyms::Key(genesis::testnet::read_secret(path)?),
+        (None, None) => bail!("give --pseudonym-service URL (or --pseudonym-key FILE)"),
+    };
     let secrets = Secrets {
-        pseudonym: genesis::testnet::read_secret(&args.pseudonym_key)?,
+        pseudonym,
         account: args
             .account_key
             .as_ref()
@@ -73,7 +98,6 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
             .transpose()?,
     };
     let planned = plan::plan(rows, &secrets)?;
-    let key = genesis::testnet::read_key(&args.key)?;
     let signer = PublicKey(key.verifying_key().to_bytes());
     let out = args
         .out
@@ -81,7 +105,6 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| args.file.with_extension("result.csv"));
     let journal_path = journal_path(&out);
     let client = NodeClient::new(&args.node)?.signed_by(key.clone());
-    let runtime = runtime()?;
     let status = runtime
         .block_on(client.status())
         .context("asking the node for its chain id")?;

@@ -4,7 +4,7 @@
 use ledger::privacy::{self, SecretKey};
 use ledger::state::allocation_id;
 use ledger::tx::Action;
-use ledger::types::{Hash32, Rupiah};
+use ledger::types::{Hash32, Pseudonym, Rupiah};
 
 use super::rows::{Row, RowFields};
 
@@ -13,10 +13,27 @@ use super::rows::{Row, RowFields};
 /// journal even when other rows of the file were fixed or moved.
 pub type RowKey = Hash32;
 
+/// Where pseudonyms come from.
+pub enum Pseudonyms {
+    /// The intake systems' shared key (`privacy::pseudonym`), on this machine.
+    Key(SecretKey),
+    /// Looked up beforehand from the pseudonym service, by NIK.
+    Service(std::collections::HashMap<String, Pseudonym>),
+}
+
+impl Pseudonyms {
+    fn of(&self, nik: &str) -> Result<Pseudonym, PlanError> {
+        match self {
+            Pseudonyms::Key(key) => Ok(privacy::pseudonym(key, nik)),
+            Pseudonyms::Service(found) => found.get(nik).copied().ok_or(PlanError::NoPseudonym),
+        }
+    }
+}
+
 /// The secrets that turn personal data into what the ledger stores.
 pub struct Secrets {
-    /// The intake systems' pseudonym key.
-    pub pseudonym: SecretKey,
+    /// How NIKs become pseudonyms.
+    pub pseudonym: Pseudonyms,
     /// The paying bank's key for account references (disbursements only).
     pub account: Option<SecretKey>,
 }
@@ -37,6 +54,8 @@ pub struct Planned {
 pub enum PlanError {
     #[error("a disbursement file needs --account-key (the bank's key for account references)")]
     NoAccountKey,
+    #[error("the pseudonym service gave no pseudonym for a row")]
+    NoPseudonym,
 }
 
 /// Plans every row. Personal data is dropped here: only pseudonyms and keyed hashes go on.
@@ -45,7 +64,7 @@ pub fn plan(rows: Vec<Row>, secrets: &Secrets) -> Result<Vec<Planned>, PlanError
 }
 
 fn plan_row(row: Row, secrets: &Secrets) -> Result<Planned, PlanError> {
-    let beneficiary = privacy::pseudonym(&secrets.pseudonym, &row.nik);
+    let beneficiary = secrets.pseudonym.of(&row.nik)?;
     let mut tracking_code = None;
     let action = match row.fields {
         RowFields::Propose {
@@ -155,7 +174,7 @@ mod tests {
 
     fn secrets() -> Secrets {
         Secrets {
-            pseudonym: SecretKey([1; 32]),
+            pseudonym: Pseudonyms::Key(SecretKey([1; 32])),
             account: Some(SecretKey([2; 32])),
         }
     }
@@ -200,7 +219,7 @@ mod tests {
         );
         assert_eq!(*allocation, expected);
         let without_key = Secrets {
-            pseudonym: SecretKey([1; 32]),
+            pseudonym: Pseudonyms::Key(SecretKey([1; 32])),
             account: None,
         };
         let rows = parse_rows(

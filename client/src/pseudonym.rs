@@ -1,0 +1,70 @@
+//! Pseudonyms from the identity authority's pseudonym service (`proto::pseudonym`): NIKs
+//! are blinded here, evaluated there, and unblinded here after the batch proof is checked
+//! against the service's public key. The service never sees a NIK; this machine never
+//! holds the key.
+
+use anyhow::{bail, Context as _};
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use ledger::types::Pseudonym;
+use proto::pseudonym::{blind, unblind, PSEUDONYM_BATCH_MAX, PUBLIC_KEY_BYTES};
+
+use crate::http::NodeClient;
+
+/// A connection to the pseudonym service, with the key it answers under.
+pub struct PseudonymClient {
+    client: NodeClient,
+    version: u32,
+    public_key: [u8; PUBLIC_KEY_BYTES],
+}
+
+impl PseudonymClient {
+    /// Connects to the service at `url`, signing requests with `key` (an institution's key
+    /// in genesis). With `pinned` (standard base64), the service must answer under that
+    /// public key: a service that changed its key, or an impostor, is refused.
+    pub async fn connect(
+        url: &str,
+        key: SigningKey,
+        pinned: Option<&str>,
+    ) -> anyhow::Result<PseudonymClient> {
+        let client = NodeClient::new(url)?.signed_by(key);
+        let served = client
+            .pseudonym_key()
+            .await
+            .with_context(|| format!("asking {url} for the pseudonym service's key"))?;
+        if let Some(pinned) = pinned {
+            if pinned != served.public_key {
+                bail!(
+                    "the pseudonym service at {url} answers under key {}, not the pinned {pinned}",
+                    served.public_key
+                );
+            }
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(&served.public_key)
+            .ok()
+            .and_then(|bytes| <[u8; PUBLIC_KEY_BYTES]>::try_from(bytes).ok())
+            .with_context(|| format!("{url} served a malformed public key"))?;
+        Ok(PseudonymClient {
+            client,
+            version: served.key_version,
+            public_key: decoded,
+        })
+    }
+
+    /// The key version pseudonyms come under.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The pseudonyms of `niks`, in order, in batches of [`PSEUDONYM_BATCH_MAX`].
+    pub async fn pseudonyms(&self, niks: &[String]) -> anyhow::Result<Vec<Pseudonym>> {
+        let mut out = Vec::with_capacity(niks.len());
+        for chunk in niks.chunks(PSEUDONYM_BATCH_MAX) {
+            let (blinded, request) = blind(&mut rand::rngs::OsRng, self.version, chunk)?;
+            let answer = self.client.pseudonym_evaluate(request).await?;
+            out.extend(unblind(&blinded, &answer, &self.public_key)?);
+        }
+        Ok(out)
+    }
+}
