@@ -321,6 +321,29 @@ fn refused_rows_are_reported_and_skipped(cluster: &Cluster, net: &Net) {
     let (end, pending) = nonces(cluster, net, "pemda-3510");
     assert_eq!(end - start, 6, "4 proposals and 2 skipped nonces");
     assert_eq!(pending, end, "nothing left pending");
+
+    // Run again: the journal's verdicts stand and nothing is sent.
+    let (ok, again) = net.import(&mixed, "propose", "pemda-3510");
+    assert!(!ok && again.contains("2 row(s) were refused"), "{again}");
+    assert!(
+        again.contains("4 committed (4 of them signed by an earlier run)"),
+        "{again}"
+    );
+    assert_eq!(
+        nonces(cluster, net, "pemda-3510"),
+        (end, end),
+        "a re-run sent something"
+    );
+    // Asked to, it signs the refused rows again (refused again here).
+    let output = net
+        .import_command(&mixed, "propose", "pemda-3510")
+        .arg("--retry-refused")
+        .output()
+        .expect("bansos import runs");
+    let retried = String::from_utf8_lossy(&output.stdout);
+    assert!(retried.contains("2 refused"), "{retried}");
+    // The retried transactions are refused (they take no nonce); a skip takes each one's.
+    assert_eq!(nonces(cluster, net, "pemda-3510").0, end + 2, "2 skips");
 }
 
 #[test]

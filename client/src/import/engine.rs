@@ -23,7 +23,7 @@ use ledger::tx::{Action, Transaction, TxBody};
 use ledger::types::PublicKey;
 use proto::api::{TxState, TxStatusJson, TX_BATCH_TXS_MAX};
 
-use super::journal::{Entry, Journal};
+use super::journal::{Entry, Journal, Line, Refusal};
 use super::plan::{self, Planned, RowKey};
 use crate::http::{NodeClient, STATUS_QUERIES_IN_FLIGHT_MAX};
 
@@ -183,8 +183,12 @@ pub struct Engine {
     sent: Vec<Sent>,
     /// Unsettled nonces and the transactions of ours signed at each, newest last.
     open: BTreeMap<u64, Vec<usize>>,
-    /// The ledger's verdicts seen on transactions not yet settled.
+    /// The ledger's verdicts seen on our transactions (this run's, and the journal's).
     verdicts: HashMap<usize, (String, String)>,
+    /// Transactions whose verdict is in the journal.
+    recorded: std::collections::HashSet<usize>,
+    /// Sign again rows refused in an earlier run (`--retry-refused`).
+    retry_refused: bool,
     journal: Journal,
     last_next: Option<u64>,
 }
@@ -197,7 +201,8 @@ impl Engine {
         chain_id: String,
         rows: Vec<Planned>,
         journal: Journal,
-        entries: Vec<Entry>,
+        lines: Vec<Line>,
+        retry_refused: bool,
     ) -> anyhow::Result<Engine> {
         let signer = PublicKey(key.verifying_key().to_bytes());
         let mut engine = Engine {
@@ -211,6 +216,8 @@ impl Engine {
             sent: Vec::new(),
             open: BTreeMap::new(),
             verdicts: HashMap::new(),
+            recorded: std::collections::HashSet::new(),
+            retry_refused,
             journal,
             last_next: None,
         };
@@ -220,8 +227,20 @@ impl Engine {
             .enumerate()
             .map(|(i, row)| (row.key, i))
             .collect();
-        for entry in entries {
-            engine.take_up(entry, &by_key)?;
+        let mut refusals = HashMap::new();
+        for line in lines {
+            match line {
+                Line::Signed(entry) => engine.take_up(entry, &by_key)?,
+                Line::Refused(refusal) => {
+                    refusals.insert(refusal.refused, (refusal.code, refusal.message));
+                }
+            }
+        }
+        for (index, sent) in engine.sent.iter().enumerate() {
+            if let Some(verdict) = refusals.remove(&sent.hash) {
+                engine.verdicts.insert(index, verdict);
+                engine.recorded.insert(index);
+            }
         }
         Ok(engine)
     }
@@ -247,7 +266,6 @@ impl Engine {
         let index = self.sent.len();
         if let Kind::Row(row) = kind {
             self.state[row] = RowState::Open(index);
-            self.signings[row] += 1;
             if let Some(code) = &entry.tracking_code {
                 let action = plan::with_tracking_code(&self.rows[row].action, code)
                     .context("a tracking code in the journal does not check")?;
@@ -336,13 +354,43 @@ impl Engine {
             .flat_map(|n| self.open[n].iter().copied())
             .collect();
         let statuses = self.statuses(&indexes).await?;
+        let mut refusals = Vec::new();
         for (index, status) in indexes.into_iter().zip(statuses) {
             self.settle_one(index, &status);
+            if let Some(line) = self.refusal_to_record(index) {
+                refusals.push(line);
+            }
         }
+        self.journal
+            .append(&refusals)
+            .map_err(|e| PassError::Fatal(e.into()))?;
         for nonce in nonces {
             self.open.remove(&nonce);
         }
         Ok(())
+    }
+
+    /// The journal line for a row just refused, unless the journal has it already.
+    fn refusal_to_record(&mut self, index: usize) -> Option<Line> {
+        let Kind::Row(row) = self.sent[index].kind else {
+            return None;
+        };
+        let RowState::Refused {
+            sent,
+            code,
+            message,
+        } = &self.state[row]
+        else {
+            return None;
+        };
+        if *sent != index || !self.recorded.insert(index) {
+            return None;
+        }
+        Some(Line::Refused(Refusal {
+            refused: self.sent[index].hash.clone(),
+            code: code.clone(),
+            message: message.clone(),
+        }))
     }
 
     fn settle_one(&mut self, index: usize, status: &TxStatusJson) {
@@ -352,11 +400,14 @@ impl Engine {
         if self.state[row] != RowState::Open(index) && status.status != TxState::Committed {
             return; // an older transaction of a row signed again: it lost its nonce
         }
+        let retry = self.retry_refused && self.sent[index].earlier_run;
         self.state[row] = if status.status == TxState::Committed {
             RowState::Committed {
                 sent: index,
                 height: status.height.unwrap_or_default(),
             }
+        } else if retry {
+            RowState::Unsigned
         } else if let Some((code, message)) = self.verdict(index, status) {
             RowState::Refused {
                 sent: index,
@@ -442,7 +493,7 @@ impl Engine {
     fn sign_skip(&mut self, nonce: u64) -> Result<usize, PassError> {
         let tx = self.sign(nonce, Action::SkipNonce {});
         self.journal
-            .append(&[Entry::new(None, &tx, None)])
+            .append(&[Line::Signed(Entry::new(None, &tx, None))])
             .map_err(|e| PassError::Fatal(e.into()))?;
         Ok(self.open_sent(Kind::Skip, tx, None))
     }
@@ -505,11 +556,11 @@ impl Engine {
             tx.check_form(&self.chain_id)
                 .with_context(|| format!("line {}", self.rows[row].line))?;
             let code = self.rows[row].tracking_code.clone();
-            entries.push(Entry::new(
+            entries.push(Line::Signed(Entry::new(
                 Some(self.rows[row].key.to_string()),
                 &tx,
                 code.clone(),
-            ));
+            )));
             signed.push((row, tx, code));
         }
         self.journal.append(&entries)?;

@@ -54,6 +54,24 @@ pub struct Entry {
     pub tracking_code: Option<String>,
 }
 
+/// The ledger's refusal of one of the journal's transactions, recorded once seen, so that a
+/// re-run reports the row the same way whatever the node still remembers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The refused transaction's hash.
+    pub refused: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// A journal line after the header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Line {
+    Signed(Entry),
+    Refused(Refusal),
+}
+
 impl Entry {
     pub fn new(row: Option<String>, tx: &Transaction, tracking_code: Option<String>) -> Entry {
         Entry {
@@ -103,7 +121,7 @@ pub struct Journal {
 impl Journal {
     /// Opens the journal at `path`, creating it with `header` if absent. Returns it with
     /// the entries already in it.
-    pub fn open(path: &Path, header: &Header) -> Result<(Journal, Vec<Entry>), JournalError> {
+    pub fn open(path: &Path, header: &Header) -> Result<(Journal, Vec<Line>), JournalError> {
         let shown = path.display().to_string();
         let io = |source| JournalError::Io {
             path: shown.clone(),
@@ -143,7 +161,7 @@ impl Journal {
     }
 
     /// Appends `entries` and waits until they are on disk.
-    pub fn append(&mut self, entries: &[Entry]) -> Result<(), JournalError> {
+    pub fn append(&mut self, entries: &[Line]) -> Result<(), JournalError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -184,7 +202,7 @@ fn sync_parent(path: &Path) -> std::io::Result<()> {
 
 /// The entries, and the length of the file's complete lines when a last line was cut
 /// short.
-type ReadBack = (Vec<Entry>, Option<u64>);
+type ReadBack = (Vec<Line>, Option<u64>);
 
 fn read_entries(path: &Path, expected: &Header) -> Result<ReadBack, JournalError> {
     let shown = path.display().to_string();
@@ -231,7 +249,7 @@ fn read_entries(path: &Path, expected: &Header) -> Result<ReadBack, JournalError
     let mut cut_at = None;
     for (i, line) in lines.iter().enumerate().skip(1) {
         let complete = line.ends_with(b"\n");
-        match serde_json::from_slice::<Entry>(line) {
+        match serde_json::from_slice::<Line>(line) {
             Ok(entry) if complete => entries.push(entry),
             // Cut short by a crash while writing: it was never sent.
             _ if i == last && !complete => {
@@ -285,14 +303,22 @@ mod tests {
         let (mut journal, entries) = Journal::open(&path, &header).expect("new");
         assert!(entries.is_empty());
         let written = vec![
-            Entry::new(Some("aa".into()), &tx(0), None),
-            Entry::new(None, &tx(1), Some("BNS-X".into())),
+            Line::Signed(Entry::new(Some("aa".into()), &tx(0), None)),
+            Line::Signed(Entry::new(None, &tx(1), Some("BNS-X".into()))),
+            Line::Refused(Refusal {
+                refused: tx(0).hash().to_string(),
+                code: "duplicate_proposal".into(),
+                message: "m".into(),
+            }),
         ];
         journal.append(&written).expect("append");
         drop(journal);
         let (_, read) = Journal::open(&path, &header).expect("reopen");
         assert_eq!(read, written);
-        assert_eq!(read[1].transaction().expect("decodes"), tx(1));
+        let Line::Signed(second) = &read[1] else {
+            panic!("a signed line")
+        };
+        assert_eq!(second.transaction().expect("decodes"), tx(1));
         // A crash in the middle of a line.
         let mut file = std::fs::OpenOptions::new()
             .append(true)
@@ -303,7 +329,7 @@ mod tests {
         let (mut journal, read) = Journal::open(&path, &header).expect("reopen after a crash");
         assert_eq!(read, written);
         // The cut line is gone: what is appended next reads back whole.
-        let more = Entry::new(Some("cc".into()), &tx(2), None);
+        let more = Line::Signed(Entry::new(Some("cc".into()), &tx(2), None));
         journal.append(std::slice::from_ref(&more)).expect("append");
         assert!(
             matches!(

@@ -64,6 +64,10 @@ pub struct ImportArgs {
     /// The paying bank's account-reference key file (disbursements).
     #[arg(long)]
     pub account_key: Option<PathBuf>,
+    /// Sign again the rows the ledger refused in an earlier run of this import (after the
+    /// cause was mended, a budget declared for example). Without it they stay refused.
+    #[arg(long)]
+    pub retry_refused: bool,
     /// The result file (default: FILE with `.result.csv`). Its journal is the same path
     /// with `.journal` added; keep both until the import has finished.
     #[arg(long)]
@@ -125,9 +129,17 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         bail!("the ledger does not know key {signer}; only genesis institutions and their registered agents may sign");
     }
     let header = journal::Header::new(&chain_id, &signer.to_string(), args.step.name());
-    let (journal, entries) = journal::Journal::open(&journal_path, &header)?;
+    let (journal, lines) = journal::Journal::open(&journal_path, &header)?;
     let total = planned.len();
-    let mut engine = Engine::new(client, key, chain_id, planned, journal, entries)?;
+    let mut engine = Engine::new(
+        client,
+        key,
+        chain_id,
+        planned,
+        journal,
+        lines,
+        args.retry_refused,
+    )?;
     let progress = progress_bar(total as u64);
     let outcome = runtime.block_on(engine.run(&progress));
     progress.finish_and_clear();
