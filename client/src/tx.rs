@@ -53,11 +53,16 @@ pub struct BeneficiaryArg {
     /// The beneficiary's pseudonym (64 hex digits).
     #[arg(long, conflicts_with = "nik")]
     beneficiary: Option<String>,
-    /// The beneficiary's NIK; hashed locally into the pseudonym, never sent.
-    #[arg(long, requires = "pseudonym_key")]
-    nik: Option<String>,
-    /// The intake systems' pseudonym key file (with --nik).
+    /// The beneficiary's NIK: turned into the pseudonym with the pseudonym service
+    /// (blinded, so the service never sees it) or a local key; never sent.
     #[arg(long)]
+    nik: Option<String>,
+    /// The pseudonym service (the identity authority's node URL), with --nik; its
+    /// requests are signed with --key.
+    #[arg(long, requires = "nik", conflicts_with = "pseudonym_key")]
+    pseudonym_service: Option<String>,
+    /// Instead of the service: the intake systems' shared pseudonym key file (with --nik).
+    #[arg(long, requires = "nik")]
     pseudonym_key: Option<PathBuf>,
 }
 
@@ -69,7 +74,43 @@ impl BeneficiaryArg {
                 let secret: SecretKey = genesis::testnet::read_secret(key)?;
                 Ok(privacy::pseudonym(&secret, nik))
             }
-            _ => bail!("give --beneficiary PSEUDONYM, or --nik NIK with --pseudonym-key FILE"),
+            _ => bail!("give --beneficiary PSEUDONYM, or --nik NIK with --pseudonym-service URL (or --pseudonym-key FILE)"),
+        }
+    }
+
+    /// Asks the pseudonym service for `--nik`'s pseudonym, when it is to be used; the
+    /// NIK is then replaced by it.
+    fn resolve_with_service(&mut self, key: &std::path::Path) -> anyhow::Result<()> {
+        let (Some(nik), Some(url)) = (&self.nik, &self.pseudonym_service) else {
+            return Ok(());
+        };
+        let signer = genesis::testnet::read_key(key)?;
+        let niks = [nik.clone()];
+        let found = runtime()?.block_on(async {
+            crate::pseudonym::PseudonymClient::connect(url, signer, None)
+                .await?
+                .pseudonyms(&niks)
+                .await
+        })?;
+        let pseudonym = found.first().context("the service answered no pseudonym")?;
+        self.beneficiary = Some(pseudonym.to_hex());
+        self.nik = None;
+        Ok(())
+    }
+}
+
+impl TxStep {
+    /// The step's beneficiary argument (if it has one) and its common options.
+    fn beneficiary_mut(&mut self) -> Option<(&mut BeneficiaryArg, &TxCommon)> {
+        match self {
+            TxStep::Propose { who, common, .. }
+            | TxStep::CheckIdentity { who, common, .. }
+            | TxStep::VerifyEligibility { who, common, .. }
+            | TxStep::Enrol { who, common, .. }
+            | TxStep::Allocate { who, common, .. }
+            | TxStep::FileObjection { who, common, .. }
+            | TxStep::ChangeStatus { who, common, .. } => Some((who, common)),
+            _ => None,
         }
     }
 }
@@ -687,7 +728,11 @@ fn agent_action(step: TxStep) -> anyhow::Result<(Action, TxCommon)> {
 }
 
 /// Runs `bansos tx STEP ...`.
-pub fn run(step: TxStep) -> anyhow::Result<()> {
+pub fn run(mut step: TxStep) -> anyhow::Result<()> {
+    if let Some((who, common)) = step.beneficiary_mut() {
+        let key = common.key.clone();
+        who.resolve_with_service(&key)?;
+    }
     let (action, common, tracking) = action(step)?;
     let key = genesis::testnet::read_key(&common.key)?;
     let signer = PublicKey(key.verifying_key().to_bytes());

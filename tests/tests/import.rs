@@ -403,6 +403,7 @@ fn ten_thousand_row_imports_killed_part_way_commit_every_row_exactly_once() {
         "a proposal went in twice or was skipped"
     );
 
+    one_step_with_the_service_finds_an_imported_person(&net);
     import_the_steps_between(&net);
     let codes = check_all_committed(&cluster, &file("kpm.csv"), &mut rng);
     assert!(
@@ -441,6 +442,33 @@ fn ten_thousand_row_imports_killed_part_way_commit_every_row_exactly_once() {
 
     refused_rows_are_reported_and_skipped(&cluster, &net);
     cluster.assert_same_chain(&all, cluster.height(0).unwrap_or(0).saturating_sub(1));
+}
+
+/// `bansos tx` with `--nik` and the service reaches the person the import proposed (the
+/// NIK typed with spaces), and refuses a NIK nobody proposed.
+fn one_step_with_the_service_finds_an_imported_person(net: &Net) {
+    let check = |nik: &str| {
+        Command::new(bansos_binary())
+            .args(["tx", "check-identity", "--nik", nik, "--passed", "true"])
+            .args(["--evidence-hash", &"cd".repeat(32), "--node", &net.url])
+            .args(["--pseudonym-service", &net.service, "--key"])
+            .arg(net.key("kemensos"))
+            .output()
+            .expect("bansos tx runs")
+    };
+    let spaced = format!("{} {} {}", &nik(0)[..4], &nik(0)[4..10], &nik(0)[10..]);
+    let found = check(&spaced);
+    assert!(
+        found.status.success(),
+        "{}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    let unknown = check(&fresh_nik(99));
+    let text = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        !unknown.status.success() && text.contains("unknown_beneficiary"),
+        "{text}"
+    );
 }
 
 /// A row of a generated file, by its index.

@@ -35,6 +35,9 @@ pub const IMPORT_IN_FLIGHT_MAX: usize = 4_000;
 pub const IMPORT_STALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// The pause between passes that found nothing to do.
 pub const IMPORT_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// The shortest time between two resends of the open transactions after the one at the
+/// signer's next nonce was dropped or forgotten by the node.
+pub const IMPORT_RESEND_INTERVAL: Duration = Duration::from_secs(2);
 /// How many times one row is signed in one run before the import stops trying: each
 /// time, another transaction of the same key took its nonce.
 pub const ROW_SIGNINGS_MAX: u32 = 4;
@@ -191,6 +194,8 @@ pub struct Engine {
     retry_refused: bool,
     journal: Journal,
     last_next: Option<u64>,
+    /// When open transactions were last sent again because the blocker was dropped.
+    last_resend: Option<Instant>,
 }
 
 impl Engine {
@@ -220,6 +225,7 @@ impl Engine {
             retry_refused,
             journal,
             last_next: None,
+            last_resend: None,
         };
         let by_key: HashMap<RowKey, usize> = engine
             .rows
@@ -472,7 +478,17 @@ impl Engine {
                 due.push(self.sign_skip(next)?);
                 self.resend_open_from(next.saturating_add(1), due);
             }
-            (TxState::Rejected | TxState::Unknown, _) => self.resend_open_from(next, due),
+            // Dropped, or unknown to the node: send again, though not every pass (a node
+            // answering `mempool_full` needs time, not the same 4,000 transactions again).
+            (TxState::Rejected | TxState::Unknown, _) => {
+                let due_again = self
+                    .last_resend
+                    .is_none_or(|at| at.elapsed() >= IMPORT_RESEND_INTERVAL);
+                if due_again {
+                    self.last_resend = Some(Instant::now());
+                    self.resend_open_from(next, due);
+                }
+            }
         }
         Ok(())
     }
