@@ -61,6 +61,10 @@ pub struct BeneficiaryArg {
     /// requests are signed with --key.
     #[arg(long, requires = "nik", conflicts_with = "pseudonym_key")]
     pseudonym_service: Option<String>,
+    /// The service's published public key (base64) to hold it to: an answer under any
+    /// other key is refused.
+    #[arg(long, requires = "pseudonym_service")]
+    pseudonym_service_key: Option<String>,
     /// Instead of the service: the intake systems' shared pseudonym key file (with --nik).
     #[arg(long, requires = "nik")]
     pseudonym_key: Option<PathBuf>,
@@ -72,7 +76,7 @@ impl BeneficiaryArg {
             (Some(hex), _, _) => hash_arg(hex, "--beneficiary"),
             (None, Some(nik), Some(key)) => {
                 let secret: SecretKey = genesis::testnet::read_secret(key)?;
-                Ok(privacy::pseudonym(&secret, nik))
+                Ok(privacy::pseudonym(&secret, &checked_nik(nik)?))
             }
             _ => bail!("give --beneficiary PSEUDONYM, or --nik NIK with --pseudonym-service URL (or --pseudonym-key FILE)"),
         }
@@ -85,9 +89,10 @@ impl BeneficiaryArg {
             return Ok(());
         };
         let signer = genesis::testnet::read_key(key)?;
-        let niks = [nik.clone()];
+        let niks = [checked_nik(nik)?];
+        let pinned = self.pseudonym_service_key.as_deref();
         let found = runtime()?.block_on(async {
-            crate::pseudonym::PseudonymClient::connect(url, signer, None)
+            crate::pseudonym::PseudonymClient::connect(url, signer, pinned)
                 .await?
                 .pseudonyms(&niks)
                 .await
@@ -97,6 +102,12 @@ impl BeneficiaryArg {
         self.nik = None;
         Ok(())
     }
+}
+
+/// A NIK checked for its shape (16 digits, a province code, a birth date), as `bansos
+/// import` checks it: a mistyped one would otherwise become the pseudonym of nobody.
+fn checked_nik(nik: &str) -> anyhow::Result<String> {
+    crate::import::rows::normalise_nik(nik).map_err(|e| anyhow::anyhow!("--nik: {e}"))
 }
 
 impl TxStep {

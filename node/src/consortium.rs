@@ -39,6 +39,8 @@ pub enum Allowed {
     Member,
     /// Nodes only (pushes between nodes).
     Node,
+    /// Institutions' transaction keys only (services for institutions).
+    Institution,
     /// Any key listed in genesis, or this key itself (a signer reading its own nonces).
     MemberOrSelf(PublicKey),
 }
@@ -76,6 +78,7 @@ impl Consortium {
         match (allowed, self.members.get(key)) {
             (Allowed::MemberOrSelf(own), None) => *key == own,
             (Allowed::Node, Some(member)) => *member == Member::Node,
+            (Allowed::Institution, Some(member)) => *member == Member::Institution,
             (_, member) => member.is_some(),
         }
     }

@@ -5,7 +5,8 @@
 //! - `GET /v1/pseudonym/key`: the key version and public key (public: clients check every
 //!   answer against it, and may pin it).
 //! - `POST /v1/pseudonym/evaluate`: a blinded batch in, the evaluated batch and its proof
-//!   out; consortium only (an RFC 9421 signature by a key in genesis), each caller at most
+//!   out; institutions only (an RFC 9421 signature by an institution's transaction key in
+//!   genesis; not a node key), each caller at most
 //!   [`PSEUDONYMS_PER_CALLER_PER_DAY`] a day, so that an insider cannot run the whole NIK
 //!   space through the service.
 //!
@@ -131,19 +132,19 @@ async fn evaluate<S: Store + 'static>(
     let now = shared.clock.unix_ms();
     let caller = shared
         .consortium
-        .check(&request, body.clone(), now, Allowed::Member)
+        .check(&request, body.clone(), now, Allowed::Institution)
         .await?;
-    let count = body
-        .get(4..6)
-        .map_or(0, |c| u64::from(u16::from_be_bytes([c[0], c[1]])));
     let shared2 = shared.clone();
-    let answer = tokio::task::spawn_blocking(move || {
+    let (answer, count) = tokio::task::spawn_blocking(move || {
         let service = service(&shared2)?;
-        service.charge(caller.key, count, now)?;
-        service
+        // Checked before it is counted: a malformed request costs the caller nothing.
+        let count = service.key().check_request(&body).map_err(refusal)?;
+        service.charge(caller.key, count as u64, now)?;
+        let answer = service
             .key()
             .answer(&mut rand_core::OsRng, &body)
-            .map_err(refusal)
+            .map_err(refusal)?;
+        Ok::<_, ApiError>((answer, count))
     })
     .await
     .map_err(ApiError::internal)??;

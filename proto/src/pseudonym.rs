@@ -8,9 +8,13 @@
 //! half it holds, so the service cannot hand different institutions different pseudonyms
 //! for the same person without being caught.
 //!
-//! The pseudonym is `BLAKE3-derive("bansos-ledger 2026 pseudonym v2", key_version ‖
-//! VOPRF output)`: deterministic per (key, NIK), so the same person gets the same pseudonym
-//! at every institution (deduplication holds), and a new key version gives new pseudonyms.
+//! The pseudonym is `BLAKE3-derive("bansos-ledger 2026 pseudonym v2", public key ‖ VOPRF
+//! output)`: deterministic per (key, NIK), so the same person gets the same pseudonym at
+//! every institution (deduplication holds), and a new key gives new pseudonyms. The key
+//! version is only a label: a service cannot make two institutions' pseudonyms differ by
+//! telling them different versions under one key. What it could do is answer under
+//! another key altogether; clients hold it to the published one (`--pseudonym-service-key`)
+//! until the key is recorded on the ledger.
 //!
 //! Wire format (`application/octet-stream`, big-endian):
 //! - request: `key_version u32 ‖ count u16 ‖ count × 32-byte blinded element`;
@@ -85,10 +89,10 @@ pub fn canonical_nik(nik: &str) -> String {
     nik.chars().filter(char::is_ascii_alphanumeric).collect()
 }
 
-/// The pseudonym of a VOPRF output under key `version`.
-pub fn pseudonym_of_output(version: u32, output: &[u8]) -> Pseudonym {
+/// The pseudonym of a VOPRF output under the key whose public half is `public_key`.
+pub fn pseudonym_of_output(public_key: &[u8; PUBLIC_KEY_BYTES], output: &[u8]) -> Pseudonym {
     let mut hasher = blake3::Hasher::new_derive_key("bansos-ledger 2026 pseudonym v2");
-    hasher.update(&version.to_be_bytes());
+    hasher.update(public_key);
     hasher.update(output);
     Hash32(*hasher.finalize().as_bytes())
 }
@@ -123,6 +127,19 @@ impl ServiceKey {
         let mut out = [0u8; PUBLIC_KEY_BYTES];
         out.copy_from_slice(&Suite::serialize_elem(self.server.get_public_key()));
         out
+    }
+
+    /// Checks a request body's form and version without evaluating it: the number of
+    /// NIKs it asks for.
+    pub fn check_request(&self, body: &[u8]) -> Result<usize, PseudonymError> {
+        let (asked, elements) = decode_elements(body, 0)?;
+        if asked != self.version {
+            return Err(PseudonymError::WrongVersion {
+                serving: self.version,
+                asked,
+            });
+        }
+        Ok(elements.len())
     }
 
     /// Answers a request body.
@@ -164,7 +181,7 @@ impl ServiceKey {
             .server
             .evaluate(canonical_nik(nik).as_bytes())
             .map_err(|e| PseudonymError::Malformed(format!("{e:?}")))?;
-        Ok(pseudonym_of_output(self.version, &output))
+        Ok(pseudonym_of_output(&self.public_key(), &output))
     }
 }
 
@@ -282,7 +299,7 @@ pub fn unblind(
     outputs
         .map(|output| {
             output
-                .map(|o| pseudonym_of_output(version, &o))
+                .map(|o| pseudonym_of_output(public_key, &o))
                 .map_err(|_| PseudonymError::Proof)
         })
         .collect()
@@ -322,6 +339,20 @@ mod tests {
         // Another key version gives other pseudonyms.
         let v2 = ServiceKey::from_seed(&[7; 32], 2).expect("key");
         assert_ne!(v2.pseudonym(&niks()[0]).expect("direct"), pseudonyms[0]);
+    }
+
+    /// A service telling a client another version label under the same key changes
+    /// nothing: pseudonyms follow the key.
+    #[test]
+    fn a_version_label_cannot_split_pseudonyms_under_one_key() {
+        let key = ServiceKey::from_seed(&[7; 32], 1).expect("key");
+        let honest = key.pseudonym(&niks()[0]).expect("direct");
+        let (blinded, mut request) = blind(&mut OsRng, 9, &niks()[..1]).expect("blind");
+        request[..4].copy_from_slice(&1u32.to_be_bytes());
+        let mut answer = key.answer(&mut OsRng, &request).expect("answer");
+        answer[..4].copy_from_slice(&9u32.to_be_bytes());
+        let told = unblind(&blinded, &answer, &key.public_key()).expect("the proof holds");
+        assert_eq!(told, vec![honest]);
     }
 
     #[test]

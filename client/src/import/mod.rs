@@ -86,7 +86,13 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
                 key.clone(),
                 args.pseudonym_service_key.as_deref(),
             ))?;
-            let niks: Vec<String> = rows.iter().map(|r| r.nik.clone()).collect();
+            // Each person once, however many rows name them.
+            let niks: Vec<String> = rows
+                .iter()
+                .map(|r| r.nik.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
             let found = runtime.block_on(service.pseudonyms(&niks))?;
             Pseudonyms::Service(niks.into_iter().zip(found).collect())
         }
