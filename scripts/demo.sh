@@ -72,6 +72,13 @@ echo "  blocks: $first/v1/blocks/latest?txs=hashes   checkpoint: $first/v1/check
 echo "  audit: $bansos audit verify --home $data/nodes/bpk"
 echo "         $bansos audit verify --node $first --key $data/keys/bpk.key --genesis $data/genesis.json"
 echo "  policy for offline proofs: $data/tlog-policy (bansos audit check-proof FILE --policy ...)"
+service=$(sed -n 's/.*"http": *"\([^"]*\)".*/\1/p' "$data/network.json" | while read -r url; do
+  curl -fsS "$url/v1/pseudonym/key" >/dev/null 2>&1 && { echo "$url"; break; }; done)
+if [ -n "$service" ]; then
+  echo "  import a spreadsheet (pseudonyms from the service at $service; results beside a copy):"
+  echo "    cp docs/examples/propose.csv /tmp/usulan.csv && $bansos import /tmp/usulan.csv --step propose \\"
+  echo "      --key $data/keys/pemda-3510.key --pseudonym-service $service --node $first"
+fi
 echo "sample tracking codes ($data/sample-tracking-codes.txt):"
 head -n 5 "$data/sample-tracking-codes.txt" | sed 's/^/  /'
 echo "  a citizen's timeline with proofs (JSON): $explorer/v1/track/$code"
