@@ -2171,3 +2171,53 @@ fn the_survey_is_served_stale_while_a_background_thread_computes_the_next() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The pseudonym service (issue: institution operations): its public key for anyone; a
+/// blinded batch evaluated for an institution's key, the answer unblinding to what the key
+/// computes directly; a node key, a malformed batch and a node without the service refused.
+#[tokio::test]
+async fn the_pseudonym_service_evaluates_blinded_batches_for_institutions_only() {
+    let mut node = node(1000);
+    let (_, answer) = node.get("/v1/pseudonym/key").await;
+    assert_eq!(answer["error"]["code"], "no_pseudonym_service");
+    let seed = node
+        .net
+        .nodes
+        .iter()
+        .find_map(|n| n.pseudonym_service.clone())
+        .expect("the testnet's service seed");
+    let key = Arc::new(proto::pseudonym::ServiceKey::from_seed(&seed.0, 1).unwrap());
+    node.router = axum::Router::new();
+    let shared = Arc::try_unwrap(node.shared).ok().expect("one owner");
+    node.shared = Arc::new(shared.with_pseudonym_service(key.clone()));
+    node.router = node::api::router(node.shared.clone());
+
+    let served: proto::api::PseudonymKeyJson = node.get_as("/v1/pseudonym/key").await;
+    use base64::Engine as _;
+    let public = base64::engine::general_purpose::STANDARD.encode(key.public_key());
+    assert_eq!((served.key_version, served.public_key), (1, public));
+
+    let niks = vec!["3510014501850001".to_owned(), "3510011203790002".to_owned()];
+    let (blinded, body) = proto::pseudonym::blind(&mut rand::rngs::OsRng, 1, &niks).unwrap();
+    let path = "/v1/pseudonym/evaluate";
+    let pemda = node.net.keys.org("pemda-3510").unwrap().clone();
+    let request = node.signed("POST", path, &body, &pemda, None).await;
+    let (status, answer) = node.send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let pseudonyms = proto::pseudonym::unblind(&blinded, &answer, &key.public_key()).unwrap();
+    assert_eq!(pseudonyms[1], key.pseudonym(&niks[1]).unwrap());
+
+    let node_key = node.net.nodes[0].key.clone();
+    let request = node.signed("POST", path, &body, &node_key, None).await;
+    assert_eq!(
+        node.send(request).await.0,
+        StatusCode::UNAUTHORIZED,
+        "a node key"
+    );
+    let request = node
+        .signed("POST", path, &body[..body.len() - 1], &pemda, None)
+        .await;
+    let (status, bytes) = node.send(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&bytes).contains("malformed_request"));
+}
