@@ -52,11 +52,6 @@ impl PseudonymClient {
         })
     }
 
-    /// The key version pseudonyms come under.
-    pub fn version(&self) -> u32 {
-        self.version
-    }
-
     /// The pseudonyms of `niks`, in order, in batches of [`PSEUDONYM_BATCH_MAX`].
     pub async fn pseudonyms(&self, niks: &[String]) -> anyhow::Result<Vec<Pseudonym>> {
         let mut out = Vec::with_capacity(niks.len());

@@ -25,6 +25,7 @@
 
 use ledger::types::{Hash32, Pseudonym};
 use rand_core::{CryptoRng, RngCore};
+use voprf::Group as _;
 use voprf::{BlindedElement, EvaluationElement, Proof, Ristretto255, VoprfClient, VoprfServer};
 
 /// The ciphersuite.
@@ -184,8 +185,6 @@ impl ServiceKey {
         Ok(pseudonym_of_output(&self.public_key(), &output))
     }
 }
-
-use voprf::Group as _;
 
 fn header(version: u32, count: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_BYTES + count * ELEMENT_BYTES + PROOF_BYTES);

@@ -181,7 +181,8 @@ impl Journal {
     }
 }
 
-fn create_private(path: &Path) -> std::io::Result<File> {
+/// Creates a new file readable by its owner only (mode 0600 from the start).
+pub(super) fn create_private(path: &Path) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -229,15 +229,7 @@ fn write_results(out: &Path, results: &[RowResult]) -> anyhow::Result<()> {
     let bytes = writer.into_inner().context("writing the results")?;
     let partial = journal_path(out).with_extension("partial");
     let _ = std::fs::remove_file(&partial);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(&partial)
+    let mut file = journal::create_private(&partial)
         .with_context(|| format!("creating {}", partial.display()))?;
     std::io::Write::write_all(&mut file, &bytes)?;
     file.sync_all()?;
