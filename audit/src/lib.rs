@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use ledger::chain::SignatureCheck;
 use ledger::genesis::{Genesis, GenesisIndex};
-use ledger::note;
+use ledger::note::{self, Checkpoint, SignedNote};
 use ledger::store::{Column, Store};
 use ledger::types::TxHash;
 use ledger::{Block, Ledger, MemoryStore, Transaction};
@@ -137,8 +137,9 @@ fn replay_chain(
         .clone()
         .validate()
         .map_err(|e| Failure::general("genesis", e))?;
-    let set = ValidatorSet::from_genesis(&index.validators)
+    let mut set = ValidatorSet::from_genesis(&index.validators)
         .ok_or_else(|| Failure::general("genesis", "no usable validator set"))?;
+    let mut set_version = 0;
     let chain = ChainBinding::of(&genesis);
     let mut replay =
         Ledger::open(MemoryStore::new(), genesis).map_err(|e| Failure::general("genesis", e))?;
@@ -151,6 +152,9 @@ fn replay_chain(
         let verified = verified_signatures(&blocks);
         for (block, certificate) in window {
             let height = block.header.height;
+            // A governance change replaces the set at its activation height: the replay
+            // holds the set of the next height, from the blocks before it.
+            follow_set(&replay, height, &mut set, &mut set_version)?;
             signatures += verify_block(&mut replay, &chain, &set, block, certificate, &verified)?;
             progress(height, tip);
         }
@@ -360,6 +364,29 @@ fn verify_block(
     Ok(stored.signatures.len() as u64)
 }
 
+/// Replaces `set` with the replay's set for `height` when its version moved.
+fn follow_set(
+    replay: &Ledger<MemoryStore>,
+    height: u64,
+    set: &mut ValidatorSet,
+    version: &mut u64,
+) -> Result<(), Failure> {
+    let record = replay
+        .validator_set()
+        .map_err(|e| Failure::at(height, "validator set", e))?;
+    if record.version != *version {
+        *set = ValidatorSet::from_record(&record).ok_or_else(|| {
+            Failure::at(
+                height,
+                "validator set",
+                format!("set version {} is not usable", record.version),
+            )
+        })?;
+        *version = record.version;
+    }
+    Ok(())
+}
+
 /// The stored tip must be the replayed one.
 fn verify_tip<S: Store>(source: &Ledger<S>, replay: &Ledger<MemoryStore>) -> Result<(), Failure> {
     let (stored, replayed) = (source.tip(), replay.tip());
@@ -508,8 +535,10 @@ fn verify_checkpoints<S: Store>(
     }
 }
 
-/// A signed checkpoint must carry a quorum of valid validator signatures (genesis keys)
-/// and name the replayed root at its size, which the replay must reach. Returns the size.
+/// A signed checkpoint must carry a quorum of valid signatures by the validators that
+/// decided the block reaching its size (genesis's set, or the one a governance change put
+/// in place) and name the replayed root at that size, which the replay must reach.
+/// Returns the size.
 fn check_note(
     text: &str,
     replay: &Ledger<MemoryStore>,
@@ -517,10 +546,24 @@ fn check_note(
 ) -> Result<u64, Failure> {
     // Witnesses' cosignatures are checked too: one by a genesis witness key that does not
     // verify fails the note.
+    let size = SignedNote::parse(text)
+        .and_then(|note| Checkpoint::parse(&note.text))
+        .map_err(|e| Failure::general("checkpoint", e))?
+        .size;
+    if size == 0 || size > replay.tip().log.size() {
+        return Err(Failure::general(
+            "checkpoint",
+            format!("log size {size}: the replayed log does not reach it"),
+        ));
+    }
+    let signers = replay
+        .checkpoint_set(size)
+        .and_then(|set| set.checkpoint_keys())
+        .map_err(|e| Failure::general("checkpoint", format!("log size {size}: {e}")))?;
     let verified = note::verify_checkpoint(
         text,
         &index.genesis.log_origin,
-        &index.checkpoint_keys(),
+        &signers,
         &index.witness_keys(),
     )
     .map_err(|e| Failure::general("checkpoint", e))?;

@@ -59,7 +59,11 @@ enum Command {
     /// Restore a backup into a node home that has its config.toml and keys but no ledger;
     /// the node then catches up from its peers when started.
     Restore(RestoreArgs),
-    /// Key files: generate (0600, optionally passphrase-encrypted), show, encrypt.
+    /// Changes to the consortium: propose, approve and show them (organisations, keys,
+    /// validators, programs), and list the validator sets.
+    #[command(subcommand)]
+    Governance(client::governance::GovernanceCommand),
+    /// Key files: generate (0600, optionally passphrase-encrypted), show, encrypt, rotate.
     #[command(subcommand)]
     Keys(keyscmd::KeysCommand),
     /// Compact a stopped node's ledger store (every RocksDB level into the last; the
@@ -514,6 +518,7 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::CheckProof(args)) => check_proof(args),
         Command::Compact(args) => compact(args),
         Command::Keys(command) => keyscmd::run(command),
+        Command::Governance(command) => client::governance::run(command),
         Command::Import(args) => client::import::run(args),
         Command::Backup(args) => backup(args),
         Command::Restore(args) => restore(args),

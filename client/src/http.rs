@@ -254,6 +254,16 @@ impl NodeClient {
         self.get("/v1/status").await
     }
 
+    /// `GET /v1/governance/changes/{id}`.
+    pub async fn change(&self, id: &str) -> Result<proto::api::ChangeJson, ClientError> {
+        self.get(&format!("/v1/governance/changes/{id}")).await
+    }
+
+    /// `GET /v1/validator-sets`.
+    pub async fn validator_sets(&self) -> Result<proto::api::ValidatorSetsJson, ClientError> {
+        self.get("/v1/validator-sets").await
+    }
+
     /// `GET /v1/keys/{key}`.
     pub async fn key(&self, key: &PublicKey) -> Result<KeyJson, ClientError> {
         self.get(&format!("/v1/keys/{key}")).await

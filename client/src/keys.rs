@@ -26,6 +26,10 @@ pub enum KeysCommand {
     /// Write an encrypted copy of a plain key file (passphrase from
     /// BANSOS_KEY_PASSPHRASE). The plain file is left for you to delete.
     Encrypt(EncryptArgs),
+    /// Replace your institution's transaction key: write a new key file and propose the
+    /// change, signed by the old key (--key). The old key signs until the change takes
+    /// effect (once approved, at its activation height), the new one from then on.
+    Rotate(crate::governance::RotateArgs),
 }
 
 #[derive(Args)]
@@ -72,6 +76,7 @@ pub fn run(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Generate(args) => generate(args),
         KeysCommand::Show(args) => show(args),
         KeysCommand::Encrypt(args) => encrypt(args),
+        KeysCommand::Rotate(args) => crate::governance::rotate(args),
     }
 }
 

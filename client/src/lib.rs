@@ -10,6 +10,7 @@
 //! (without RocksDB), never on `node`.
 
 pub mod demo;
+pub mod governance;
 pub mod http;
 pub mod import;
 pub mod keys;

@@ -25,10 +25,10 @@ use crate::http::{runtime, NodeClient};
 pub struct TxCommon {
     /// Key file of the signer (an institution's or agent's key, as `bansos testnet` writes).
     #[arg(long)]
-    key: PathBuf,
+    pub key: PathBuf,
     /// The node to submit to (and to ask for the chain id and next nonce).
     #[arg(long, default_value = "http://127.0.0.1:8701")]
-    node: String,
+    pub node: String,
     /// Print the signed transaction as JSON instead of submitting it.
     #[arg(long)]
     print: bool,
@@ -745,6 +745,18 @@ pub fn run(mut step: TxStep) -> anyhow::Result<()> {
         who.resolve_with_service(&key)?;
     }
     let (action, common, tracking) = action(step)?;
+    submit_action(action, &common, tracking.as_deref())?;
+    Ok(())
+}
+
+/// Signs `action` with `common`'s key, submits it and waits for its commitment (unless
+/// `--print` or `--no-wait`), printing the hash; returns the hash and the height it was
+/// committed at (`None` when it did not wait).
+pub fn submit_action(
+    action: Action,
+    common: &TxCommon,
+    tracking: Option<&str>,
+) -> anyhow::Result<(String, Option<u64>)> {
     let key = genesis::testnet::read_key(&common.key)?;
     let signer = PublicKey(key.verifying_key().to_bytes());
     // Signed with the signer's own key: a key may read its own nonces (consortium data).
@@ -766,7 +778,7 @@ pub fn run(mut step: TxStep) -> anyhow::Result<()> {
                 .block_on(client.key(&signer))
                 .context("asking the node for the signer's next nonce (or pass --nonce)")?;
             if !info.known {
-                bail!("the ledger does not know key {signer}; only genesis institutions and their registered agents may sign");
+                bail!("the ledger does not know key {signer}; only member institutions (from genesis or a governance change) and their registered agents may sign, and a rotated-out key signs no more");
             }
             info.pending_next_nonce
         }
@@ -779,12 +791,12 @@ pub fn run(mut step: TxStep) -> anyhow::Result<()> {
     }
     .sign(&key);
     tx.check_form(&tx.body.chain_id)?;
-    if let Some(code) = &tracking {
+    if let Some(code) = tracking {
         eprintln!("tracking code for the citizen: {code}");
     }
     if common.print {
         println!("{}", serde_json::to_string_pretty(&tx)?);
-        return Ok(());
+        return Ok((tx.hash().to_string(), None));
     }
     let submitted = runtime.block_on(client.submit(&tx))?;
     if common.no_wait || submitted.status == SubmitStatus::Committed {
@@ -793,7 +805,7 @@ pub fn run(mut step: TxStep) -> anyhow::Result<()> {
             SubmitStatus::Pending => "pending",
         };
         println!("{} {status}", submitted.hash);
-        return Ok(());
+        return Ok((submitted.hash, None));
     }
     // Lifecycle rules that depend on other pending transactions are checked when the block
     // is built; wait for that verdict so the user learns it.
@@ -803,5 +815,5 @@ pub fn run(mut step: TxStep) -> anyhow::Result<()> {
         COMMIT_WAIT,
     ))?;
     println!("{} committed at height {}", submitted.hash, heights[0]);
-    Ok(())
+    Ok((submitted.hash, Some(heights[0])))
 }

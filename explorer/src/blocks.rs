@@ -66,7 +66,9 @@ fn region_of(action: &Action, records: &impl Regions) -> Option<RegionCode> {
         | Action::Attest { .. }
         | Action::RegisterAgent { .. }
         | Action::RevokeAgent { .. }
-        | Action::SkipNonce {} => None,
+        | Action::SkipNonce {}
+        | Action::ProposeChange { .. }
+        | Action::ApproveChange { .. } => None,
     }
 }
 

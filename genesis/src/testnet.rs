@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use ledger::genesis::{Genesis, Observer, OrgKind, Organisation, Program, ValidatorSpec};
+use ledger::governance::GovernanceRule;
 use ledger::note::NoteKey;
 use ledger::privacy::SecretKey;
 use ledger::types::{OrgId, ProgramCode, PublicKey, RegionCode};
@@ -299,6 +300,11 @@ pub struct NodeConfigFile {
     /// The pseudonym service this node runs, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pseudonym_service: Option<PseudonymServiceConfig>,
+    /// A validator that genesis does not list, joining through a governance change: it
+    /// follows the chain and takes part in consensus from the height the change takes
+    /// effect at.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joining: bool,
 }
 
 /// The file name of a validator's checkpoint-signing key in its home.
@@ -545,6 +551,16 @@ fn demo_programs() -> Result<Vec<Program>, GenesisError> {
         .collect()
 }
 
+/// The demo's governance rule: a change needs three institutions' approval, the
+/// ministry's among them.
+fn demo_governance() -> Result<GovernanceRule, GenesisError> {
+    let kemensos = OrgId::new("kemensos").map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    Ok(GovernanceRule {
+        approvals: 3,
+        required: vec![kemensos],
+    })
+}
+
 impl Testnet {
     /// Generates a network with fresh keys drawn from `rng`.
     pub fn generate<R: RngCore + CryptoRng>(
@@ -571,6 +587,7 @@ impl Testnet {
             observers,
             programs: demo_programs()?,
             regions: demo_regions(),
+            governance: demo_governance()?,
         };
         // Fail here, with every problem named, rather than when a node starts.
         genesis
@@ -709,6 +726,7 @@ impl Testnet {
                     key_file: PSEUDONYM_SERVICE_KEY_FILE.into(),
                     key_version: 1,
                 }),
+            joining: false,
         };
         let text = toml::to_string_pretty(&config)
             .map_err(|e| GenesisError::Invalid(format!("config: {e}")))?;

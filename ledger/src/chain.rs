@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::block::{tx_root, Block, BlockHeader};
 use crate::error::LedgerError;
 use crate::genesis::{Genesis, GenesisIndex};
+use crate::governance::{ChangeRecord, OrgRecord, ValidatorSetRecord};
 use crate::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX};
 use crate::log_cache::{CachedLog, RightEdges, UpperLog};
 use crate::log_store::{LogWrites, StoreLog};
@@ -253,6 +254,9 @@ impl<S: Store> Ledger<S> {
                         writes.insert(keys::signer(key), Some(crate::encode::canonical(&record)));
                     }
                 }
+                for (key, value) in crate::governance::genesis_records(&genesis) {
+                    writes.insert(key, Some(value));
+                }
                 let tip = ChainTip {
                     height: 0,
                     block_hash: genesis.hash,
@@ -340,7 +344,7 @@ impl<S: Store> Ledger<S> {
         }
         let overlay = Overlay::new(&self.store);
         let record = rules::check_signer(&overlay, tx, false)?;
-        rules::check_role(&self.genesis, &record, &tx.body.action)?;
+        rules::check_role(&overlay, &record, &tx.body.action)?;
         Ok(Hash32::digest(&bytes))
     }
 
@@ -352,6 +356,107 @@ impl<S: Store> Ledger<S> {
     /// The key record of `signer`.
     pub fn key_record(&self, signer: &PublicKey) -> Result<Option<KeyRecord>, LedgerError> {
         self.state_get(&keys::signer(signer))
+    }
+
+    /// The validator set of the next height (`tip + 1`).
+    pub fn validator_set(&self) -> Result<ValidatorSetRecord, LedgerError> {
+        crate::governance::current_set(&Overlay::new(&self.store))
+    }
+
+    /// Every validator set the chain has had, oldest first (genesis's from height 1), with
+    /// the one due at the next height if a change takes effect there.
+    pub fn validator_sets(&self) -> Result<Vec<ValidatorSetRecord>, LedgerError> {
+        let prefix = keys::validator_sets();
+        let rows = self.store.scan(
+            Column::State,
+            &prefix,
+            &prefix,
+            crate::limits::VALIDATOR_SETS_MAX,
+        )?;
+        rows.iter()
+            .map(|(_, bytes)| borsh::from_slice(bytes).map_err(|e| corrupt("validator set", e)))
+            .collect()
+    }
+
+    /// The validator set that decides `height`.
+    pub fn validator_set_at(&self, height: u64) -> Result<ValidatorSetRecord, LedgerError> {
+        let sets = self.validator_sets()?;
+        sets.into_iter()
+            .take_while(|set| set.from_height <= height.max(1))
+            .last()
+            .ok_or_else(|| LedgerError::Corrupt("no validator set from height 1".into()))
+    }
+
+    /// The validator set that signs the log's checkpoint of `size`: the set that decided
+    /// the block whose transactions brought the log to `size` (the head after a block is
+    /// signed by the set that decided it). The log size before the first block of each set
+    /// is read from the header before it; `size` must be at least 1.
+    pub fn checkpoint_set(&self, size: u64) -> Result<ValidatorSetRecord, LedgerError> {
+        let mut found = None;
+        for set in self.validator_sets()? {
+            if self.log_size_before(set.from_height)? >= size {
+                break;
+            }
+            found = Some(set);
+        }
+        found.ok_or_else(|| LedgerError::Corrupt("no validator set from height 1".into()))
+    }
+
+    /// The log's size before block `height` (after `height - 1`), `height` at most
+    /// `tip + 1`.
+    pub fn log_size_before(&self, height: Height) -> Result<u64, LedgerError> {
+        if height <= 1 {
+            return Ok(0);
+        }
+        if height - 1 == self.tip.height {
+            return Ok(self.tip.log.size());
+        }
+        self.header(height - 1)?
+            .map(|h| h.log_size)
+            .ok_or_else(|| LedgerError::Corrupt(format!("no header at height {}", height - 1)))
+    }
+
+    /// Every organisation, removed ones included, in id order.
+    pub fn organisations(&self) -> Result<Vec<OrgRecord>, LedgerError> {
+        let prefix = keys::organisations();
+        let limit = crate::limits::ORGANISATIONS_MAX;
+        let rows = self.store.scan(Column::State, &prefix, &prefix, limit)?;
+        rows.iter()
+            .map(|(_, bytes)| borsh::from_slice(bytes).map_err(|e| corrupt("organisation", e)))
+            .collect()
+    }
+
+    /// How many governance changes have taken effect: when it moves, organisations, keys or
+    /// validators changed.
+    pub fn governance_epoch(&self) -> Result<u64, LedgerError> {
+        Ok(self.state_get(&keys::governance_epoch())?.unwrap_or(0))
+    }
+
+    /// The changes due after the tip (still pending), soonest first, at most `limit`.
+    pub fn pending_changes(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(TxHash, ChangeRecord)>, LedgerError> {
+        let prefix = keys::changes_due(0)[..1].to_vec();
+        let start = keys::changes_due(self.tip.height + 1);
+        let rows = self.store.scan(Column::State, &prefix, &start, limit)?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for (key, _) in rows {
+            let id: [u8; 32] = key[start.len()..]
+                .try_into()
+                .map_err(|_| corrupt("due change", "a key is not 32 bytes long"))?;
+            let id = Hash32(id);
+            let record = self
+                .change(&id)?
+                .ok_or_else(|| corrupt("due change", format!("change {id} is missing")))?;
+            changes.push((id, record));
+        }
+        Ok(changes)
+    }
+
+    /// A governance change by the hash of the transaction that proposed it.
+    pub fn change(&self, id: &TxHash) -> Result<Option<ChangeRecord>, LedgerError> {
+        self.state_get(&keys::change(id))
     }
 
     /// Reads and decodes one state record by key (see [`crate::state::keys`]).
@@ -522,7 +627,7 @@ impl<S: Store> Ledger<S> {
                 got: time_ms,
             });
         }
-        if self.genesis.validator(proposer).is_none() {
+        if self.validator_set()?.member(proposer).is_none() {
             return Err(LedgerError::UnknownProposer(*proposer));
         }
         Ok(())
@@ -578,6 +683,10 @@ impl<S: Store> Ledger<S> {
                 bytes: block_bytes,
             });
         }
+        // Governance changes due at the next height take effect after the block's own
+        // transactions, so the state after this block holds the next height's validators.
+        crate::governance::activate_due(&mut overlay, &self.genesis, self.tip.height + 1)?;
+        overlay.commit_tx();
         execution.totals_root = Self::update_totals(&mut overlay)?;
         execution.writes = overlay.into_writes();
         Ok(execution)

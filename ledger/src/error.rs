@@ -133,6 +133,26 @@ pub enum LedgerError {
     #[error("arithmetic overflow in {0}")]
     Overflow(&'static str),
 
+    // --- Governance -----------------------------------------------------------------------
+    #[error("change refused: {0}")]
+    ChangeRefused(String),
+    #[error("activation height {got} is outside {earliest} to {latest}")]
+    BadActivationHeight {
+        got: u64,
+        earliest: u64,
+        latest: u64,
+    },
+    #[error("unknown change {0}")]
+    UnknownChange(Hash32),
+    #[error("change {0} is no longer open for approval")]
+    ChangeClosed(Hash32),
+    #[error("{org} has already approved change {change}")]
+    AlreadyApproved { change: Hash32, org: OrgId },
+    #[error("the validator set would keep {remaining} validators; at least {min} are needed to tolerate a faulty one")]
+    ValidatorSetTooSmall { remaining: usize, min: usize },
+    #[error("the change moves {moved} of {total} voting power; less than a third may move at one height")]
+    PowerChangeTooLarge { moved: u64, total: u64 },
+
     // --- Blocks ---------------------------------------------------------------------------
     #[error("block height {got} does not follow the tip; expected {expected}")]
     WrongHeight { expected: Height, got: Height },
@@ -149,7 +169,7 @@ pub enum LedgerError {
         index: usize,
         source: Box<LedgerError>,
     },
-    #[error("block proposer {0} is not a genesis validator")]
+    #[error("block proposer {0} is not in the validator set of this height")]
     UnknownProposer(PublicKey),
 
     // --- Storage and data -----------------------------------------------------------------
@@ -215,6 +235,13 @@ impl LedgerError {
             CheckpointAhead { .. } => "checkpoint_ahead",
             CheckpointMismatch { .. } => "checkpoint_mismatch",
             Overflow(_) => "overflow",
+            ChangeRefused(_) => "change_refused",
+            BadActivationHeight { .. } => "bad_activation_height",
+            UnknownChange(_) => "unknown_change",
+            ChangeClosed(_) => "change_closed",
+            AlreadyApproved { .. } => "already_approved",
+            ValidatorSetTooSmall { .. } => "validator_set_too_small",
+            PowerChangeTooLarge { .. } => "validator_power_change_too_large",
             WrongHeight { .. } => "wrong_height",
             WrongPrevHash { .. } => "wrong_prev_hash",
             TimeNotIncreasing { .. } => "time_not_increasing",

@@ -137,6 +137,10 @@ pub struct Genesis {
     pub observers: Vec<Observer>,
     pub programs: Vec<Program>,
     pub regions: Vec<Region>,
+    /// Who must approve a change to the consortium (organisations, keys, validators,
+    /// programs). Absent: governance is off.
+    #[serde(default)]
+    pub governance: crate::governance::GovernanceRule,
 }
 
 /// A validator in consensus order.
@@ -208,6 +212,7 @@ impl Genesis {
         let (organisations, validators) =
             self.organisation_table(&regions, &programs, &mut keys_seen, &mut problems);
         self.check_observers(&mut keys_seen, &mut problems);
+        self.check_governance(&organisations, &mut problems);
         let witnesses = self.witness_table(&mut keys_seen, &mut problems);
         if validators.is_empty() {
             problems.push("no organisation runs a validator".to_owned());
@@ -390,6 +395,33 @@ impl Genesis {
             }
         }
         (organisations, validators)
+    }
+
+    /// Checks the governance rule: required organisations exist, and the number of
+    /// approvals is one the organisations can give.
+    fn check_governance(
+        &self,
+        organisations: &BTreeMap<OrgId, Organisation>,
+        problems: &mut Vec<String>,
+    ) {
+        let rule = &self.governance;
+        for org in &rule.required {
+            if !organisations.contains_key(org) {
+                problems.push(format!("governance requires unknown organisation {org}"));
+            }
+        }
+        if rule.approvals as usize > organisations.len() {
+            problems.push(format!(
+                "governance asks for {} approvals of {} organisations",
+                rule.approvals,
+                organisations.len()
+            ));
+        }
+        if rule.approvals > 0 && (rule.approvals as usize) < rule.required.len() {
+            problems.push(
+                "governance asks for fewer approvals than it requires organisations".to_owned(),
+            );
+        }
     }
 
     /// Checks the observers' names and network keys, recording the keys in `keys_seen`.
@@ -584,6 +616,7 @@ mod tests {
                 witness_key: None,
             }],
             observers: vec![],
+            governance: Default::default(),
             programs: vec![Program {
                 code: ProgramCode::new("PKH").unwrap(),
                 name: "Program Keluarga Harapan".into(),

@@ -23,6 +23,7 @@
 //! | status change | `ChangeStatus` | Pemda, Kemensos; Dukcapil for death, moves and death corrections | not deceased (except a death correction); a ministry's suspension or a graduation is lifted by the ministry only |
 //! | audit attestation | `Attest` | auditor | checkpoint matches the log at that size |
 //! | keys | `RegisterAgent`, `RevokeAgent` | the organisation's own key; a beneficiary for its app key | key unused; regions within the organisation's; revoke own agents and own other keys, a beneficiary its own app key, Kemensos any beneficiary's |
+//! | governance | `ProposeChange`, `ApproveChange` | an organisation's own key | the change keeps the rules when proposed and again when due; takes effect at the activation height if the genesis rule's organisations approved it ([`governance`]) |
 //! | nonce | `SkipNonce` | any signer | none: only the signer's nonce advances (fills the nonce of a refused transaction in a signed run) |
 //!
 //! Every transaction also needs a known, unrevoked signer, the signer's next nonce, and the
@@ -33,6 +34,7 @@ pub mod chain;
 pub mod encode;
 pub mod error;
 pub mod genesis;
+pub mod governance;
 pub mod limits;
 pub mod log_cache;
 pub mod log_store;

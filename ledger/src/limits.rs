@@ -34,6 +34,23 @@ pub const GENESIS_ORGANISATIONS_MAX: usize = 1_000;
 /// The most regions in genesis.
 pub const GENESIS_REGIONS_MAX: usize = 100_000;
 /// The most transaction keys one organisation may list in genesis.
+/// Organisations a chain may have over its life, removed ones included (genesis's and
+/// those governance adds).
+pub const ORGANISATIONS_MAX: usize = 2_000;
+
 pub const ORG_TX_KEYS_MAX: usize = 16;
 /// The longest organisation or region name in genesis.
 pub const NAME_BYTES_MAX: usize = 128;
+/// The most validators in a set.
+pub const VALIDATORS_MAX: usize = 100;
+/// The fewest validators a governance change may leave when it removes one: four tolerate
+/// one faulty validator (n ≥ 3f + 1).
+pub const VALIDATOR_SET_MIN: usize = 4;
+/// How far ahead a governance change may be scheduled, in blocks (about 11 days at one
+/// block a second).
+pub const CHANGE_ACTIVATION_DELAY_MAX: u64 = 1_000_000;
+/// The most governance changes due at one height: bounds the work at the end of a block.
+pub const CHANGES_DUE_PER_HEIGHT_MAX: usize = 64;
+/// The most validator sets a chain keeps in its history (one per height that changed it);
+/// a change beyond it is refused.
+pub const VALIDATOR_SETS_MAX: usize = 10_000;

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::error::LedgerError;
-use crate::genesis::{is_usable_key, GenesisIndex, OrgKind};
+use crate::genesis::{is_usable_key, GenesisIndex, OrgKind, Program};
+use crate::governance;
 use crate::limits::OBJECTION_RESPONSE_WINDOW_MS;
 use crate::merkle;
 use crate::state::{
@@ -78,6 +79,34 @@ impl<'a> Overlay<'a> {
     pub(crate) fn commit_tx(&mut self) {
         let writes = std::mem::take(&mut self.tx_writes);
         self.block_writes.extend(writes);
+    }
+
+    /// The keys under `prefix` (up to `limit` from the store), as the store, the block's
+    /// writes and the transaction's writes together have them, in key order.
+    pub(crate) fn keys_under(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let mut found: std::collections::BTreeSet<Vec<u8>> = self
+            .store
+            .scan(Column::State, prefix, prefix, limit)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        for layer in [&self.block_writes, &self.tx_writes] {
+            let under = layer
+                .range(prefix.to_vec()..)
+                .take_while(|(key, _)| key.starts_with(prefix));
+            for (key, value) in under {
+                if value.is_some() {
+                    found.insert(key.clone());
+                } else {
+                    found.remove(key);
+                }
+            }
+        }
+        Ok(found.into_iter().collect())
     }
 
     /// Throws the current transaction's writes away.
@@ -239,15 +268,21 @@ fn permitted(authority: &Authority, action: &Action) -> bool {
         // else. Not a beneficiary's app key: every other step it may take needs a payment
         // first, so it cannot fill blocks with steps of its own.
         Action::SkipNonce {} => kind.is_some(),
+        // Governance is the institutions' own business: their own keys, not agents.
+        Action::ProposeChange { .. } | Action::ApproveChange { .. } => {
+            role == SignerRole::OrgKey && kind.is_some()
+        }
     }
 }
 
-fn resolve_authority(genesis: &GenesisIndex, holder: &KeyHolder) -> Result<Authority, LedgerError> {
+fn resolve_authority(overlay: &Overlay<'_>, holder: &KeyHolder) -> Result<Authority, LedgerError> {
+    // An organisation as it stands now: a removed one's keys and agents act no more.
     let org_of = |id: &OrgId| {
-        genesis
-            .organisations
-            .get(id)
-            .ok_or_else(|| LedgerError::UnknownOrganisation(id.clone()))
+        let record = governance::org_record(overlay, id)?;
+        match record.removed_from {
+            None => Ok(record.organisation),
+            Some(_) => Err(LedgerError::UnknownOrganisation(id.clone())),
+        }
     };
     Ok(match holder {
         KeyHolder::Organisation { org } => {
@@ -312,11 +347,11 @@ pub(crate) fn check_signer(
 /// Checks that the signer's role may take this step at all (before any state lookup of the
 /// step itself), for admission.
 pub(crate) fn check_role(
-    genesis: &GenesisIndex,
+    overlay: &Overlay<'_>,
     record: &KeyRecord,
     action: &Action,
 ) -> Result<(), LedgerError> {
-    let authority = resolve_authority(genesis, &record.holder)?;
+    let authority = resolve_authority(overlay, &record.holder)?;
     if permitted(&authority, action) {
         Ok(())
     } else {
@@ -342,8 +377,9 @@ fn allocation(overlay: &Overlay<'_>, id: &Hash32) -> Result<AllocationRecord, Le
         .ok_or(LedgerError::UnknownAllocation(*id))
 }
 
-fn require_program(genesis: &GenesisIndex, program: &ProgramCode) -> Result<(), LedgerError> {
-    if genesis.programs.contains(program) {
+/// The program is in the state (from genesis, or added by governance).
+fn require_program(overlay: &Overlay<'_>, program: &ProgramCode) -> Result<(), LedgerError> {
+    if overlay.get::<Program>(&keys::program(program))?.is_some() {
         Ok(())
     } else {
         Err(LedgerError::UnknownProgram(program.to_string()))
@@ -411,7 +447,7 @@ pub(crate) fn execute(
     tx: &Transaction,
 ) -> Result<Option<Pseudonym>, LedgerError> {
     let record = check_signer(overlay, tx, true)?;
-    let mut authority = resolve_authority(ctx.genesis, &record.holder)?;
+    let mut authority = resolve_authority(overlay, &record.holder)?;
     authority.signer = Some(tx.body.signer);
     let action = &tx.body.action;
     if !permitted(&authority, action) {
@@ -530,11 +566,36 @@ fn apply_action(
         Action::RevokeAgent { key } => revoke_agent(overlay, authority, key),
         // Only the nonce advances, in `execute`.
         Action::SkipNonce {} => Ok(None),
+        Action::ProposeChange { .. } | Action::ApproveChange { .. } => {
+            governance_action(overlay, ctx, authority, action)
+        }
     }
 }
 
 /// Records a program period's budget ceiling per region, enforcing that the program is in
 /// genesis and that a revision is never below what is already allocated.
+/// An institution proposes or approves a change to the consortium.
+fn governance_action(
+    overlay: &mut Overlay<'_>,
+    ctx: &TxContext<'_>,
+    authority: &Authority,
+    action: &Action,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let org = authority.org_id()?;
+    match action {
+        Action::ProposeChange {
+            change,
+            activation_height,
+        } => {
+            let signer = (ctx.tx_hash, org, ctx.height);
+            governance::propose(overlay, ctx.genesis, signer, change, *activation_height)?
+        }
+        Action::ApproveChange { change } => governance::approve(overlay, change, org, ctx.height)?,
+        _ => unreachable!("only governance actions are routed here"),
+    }
+    Ok(None)
+}
+
 fn declare_budget(
     overlay: &mut Overlay<'_>,
     ctx: &TxContext<'_>,
@@ -544,7 +605,7 @@ fn declare_budget(
     ceilings: &[BudgetCeiling],
 ) -> Result<Option<Pseudonym>, LedgerError> {
     let genesis = ctx.genesis;
-    require_program(genesis, program)?;
+    require_program(overlay, program)?;
     for ceiling in ceilings {
         require_region_known(genesis, &ceiling.region)?;
         authority.require_region(&ceiling.region)?;
@@ -668,7 +729,7 @@ fn enrol(
     tracking_code_hash: &TrackingCodeHash,
     beneficiary_key: &Option<PublicKey>,
 ) -> Result<Option<Pseudonym>, LedgerError> {
-    require_program(ctx.genesis, program)?;
+    require_program(overlay, program)?;
     let record = beneficiary(overlay, pseudonym)?;
     authority.require_region(&record.region)?;
     require_active(pseudonym, &record)?;
@@ -746,7 +807,7 @@ fn allocate(
     period: &PeriodCode,
     amount: Rupiah,
 ) -> Result<Option<Pseudonym>, LedgerError> {
-    require_program(ctx.genesis, program)?;
+    require_program(overlay, program)?;
     let record = beneficiary(overlay, pseudonym)?;
     authority.require_region(&record.region)?;
     require_active(pseudonym, &record)?;

@@ -17,6 +17,13 @@ use crate::types::{
 /// Record kinds: the first byte of every state key.
 mod kind {
     pub const KEY: u8 = 0x01;
+    pub const ORGANISATION: u8 = 0x02;
+    pub const PROGRAM: u8 = 0x03;
+    pub const VALIDATOR_SET: u8 = 0x04;
+    pub const VALIDATOR_SET_FROM: u8 = 0x05;
+    pub const CHANGE: u8 = 0x06;
+    pub const CHANGE_DUE: u8 = 0x07;
+    pub const GOVERNANCE_EPOCH: u8 = 0x08;
     pub const BENEFICIARY: u8 = 0x10;
     pub const ENROLMENT: u8 = 0x11;
     pub const TRACKING: u8 = 0x12;
@@ -45,6 +52,69 @@ pub mod keys {
     pub fn signer(key: &PublicKey) -> Vec<u8> {
         let mut k = with_kind(kind::KEY, 32);
         k.extend_from_slice(key.as_bytes());
+        k
+    }
+
+    /// An organisation's record (from genesis, or added by governance).
+    pub fn organisation(org: &OrgId) -> Vec<u8> {
+        let mut k = with_kind(kind::ORGANISATION, 32);
+        push_code(&mut k, org.as_str());
+        k
+    }
+
+    /// The prefix of every organisation.
+    pub fn organisations() -> Vec<u8> {
+        vec![kind::ORGANISATION]
+    }
+
+    /// An aid program's record.
+    pub fn program(code: &ProgramCode) -> Vec<u8> {
+        let mut k = with_kind(kind::PROGRAM, 32);
+        push_code(&mut k, code.as_str());
+        k
+    }
+
+    /// The validator set of the next height.
+    pub fn validator_set() -> Vec<u8> {
+        vec![kind::VALIDATOR_SET]
+    }
+
+    /// The validator set that took effect at `height` (kept for every change).
+    pub fn validator_set_from(height: u64) -> Vec<u8> {
+        let mut k = with_kind(kind::VALIDATOR_SET_FROM, 8);
+        k.extend_from_slice(&height.to_be_bytes());
+        k
+    }
+
+    /// The prefix of every validator set in the history.
+    pub fn validator_sets() -> Vec<u8> {
+        vec![kind::VALIDATOR_SET_FROM]
+    }
+
+    /// How many governance changes have taken effect (a `u64`): nodes reload organisations,
+    /// keys and validators when it moves.
+    pub fn governance_epoch() -> Vec<u8> {
+        vec![kind::GOVERNANCE_EPOCH]
+    }
+
+    /// A governance change, by the hash of the transaction that proposed it.
+    pub fn change(id: &TxHash) -> Vec<u8> {
+        let mut k = with_kind(kind::CHANGE, 32);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    /// The marker of a change due to take effect at `height`.
+    pub fn change_due(height: u64, id: &TxHash) -> Vec<u8> {
+        let mut k = changes_due(height);
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    /// The prefix of every change due at `height`.
+    pub fn changes_due(height: u64) -> Vec<u8> {
+        let mut k = with_kind(kind::CHANGE_DUE, 40);
+        k.extend_from_slice(&height.to_be_bytes());
         k
     }
 
@@ -145,7 +215,7 @@ pub fn allocation_id(
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(tag = "holder", rename_all = "snake_case")]
 pub enum KeyHolder {
-    /// One of an organisation's own transaction keys (from genesis).
+    /// One of an organisation's own transaction keys (from genesis or a governance change).
     Organisation { org: OrgId },
     /// An agent registered by an organisation.
     Agent {

@@ -139,6 +139,15 @@ pub enum Action {
     /// go in unchanged, and the refused one can never be included afterwards. Also
     /// cancels a pending transaction by taking its nonce.
     SkipNonce {},
+    /// An organisation's own key proposes a change to the consortium, to take effect at
+    /// `activation_height` once the genesis rule's organisations approve it. The change's
+    /// id is this transaction's hash; the proposer's approval counts.
+    ProposeChange {
+        change: crate::governance::Change,
+        activation_height: u64,
+    },
+    /// An organisation's own key approves a proposed change.
+    ApproveChange { change: TxHash },
 }
 
 /// A budget ceiling for one region (usually a regency or city).
@@ -301,6 +310,8 @@ impl Action {
             Action::RegisterAgent { .. } => "register_agent",
             Action::RevokeAgent { .. } => "revoke_agent",
             Action::SkipNonce {} => "skip_nonce",
+            Action::ProposeChange { .. } => "propose_change",
+            Action::ApproveChange { .. } => "approve_change",
         }
     }
 
@@ -342,6 +353,12 @@ impl Action {
                 if regions.is_empty() || regions.len() > AGENT_REGIONS_MAX =>
             {
                 return invalid("an agent must be scoped to 1 to 32 regions");
+            }
+            Action::ProposeChange {
+                change: crate::governance::Change::RotateKey { old, new, .. },
+                ..
+            } if old == new => {
+                return invalid("a rotated key must differ from the old one");
             }
             _ => {}
         }

@@ -212,9 +212,15 @@ async fn limit_requests(
         crate::chain_web::events,
         crate::chain_web::block_page,
         crate::pseudonym_api::key,
-        crate::pseudonym_api::evaluate
+        crate::pseudonym_api::evaluate,
+        crate::governance_api::change,
+        crate::governance_api::validator_sets
     ),
     components(schemas(
+        proto::api::ChangeJson,
+        proto::api::ValidatorSetsJson,
+        proto::api::ValidatorSetJson,
+        proto::api::SetMemberJson,
         proto::api::PseudonymKeyJson,
         proto::api::InclusionProofJson,
         proto::api::ConsistencyProofJson,
@@ -265,6 +271,7 @@ pub fn router<S: Store + 'static>(shared: Arc<Shared<S>>) -> Router {
         .merge(crate::web::routes::<S>())
         .merge(crate::chain_web::routes::<S>())
         .merge(crate::pseudonym_api::routes::<S>())
+        .merge(crate::governance_api::routes::<S>())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             InFlight::new(REQUESTS_IN_FLIGHT_MAX, REQUESTS_PER_CLIENT_MAX),
@@ -287,29 +294,29 @@ async fn not_found() -> ApiError {
 async fn status<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
 ) -> ApiResult<Json<StatusJson>> {
-    let (chain_id, genesis_hash, tip, validators, checkpoint_size) = {
+    let (chain_id, genesis_hash, tip, set, checkpoint_size) = {
         let ledger = shared.ledger();
         let checkpoint_size = ledger
             .latest_checkpoint_size()
             .map_err(ApiError::internal)?;
-        let validators = ledger
-            .genesis()
-            .validators
-            .iter()
-            .map(|v| ValidatorJson {
-                org: v.org.to_string(),
-                public_key: v.key.to_string(),
-                power: v.power,
-            })
-            .collect();
+        let set = ledger.validator_set().map_err(ApiError::internal)?;
         (
             ledger.chain_id().to_owned(),
             ledger.genesis().hash.to_string(),
             ledger.tip().clone(),
-            validators,
+            set,
             checkpoint_size,
         )
     };
+    let validators = set
+        .validators
+        .iter()
+        .map(|v| ValidatorJson {
+            org: v.org.to_string(),
+            public_key: v.key.to_string(),
+            power: v.power,
+        })
+        .collect();
     let (checkpoint_conflicts_seen, checkpoint_conflicts) = shared.checkpoints.conflicts();
     let (mempool_txs, mempool_bytes) = {
         let pool = shared.mempool();
@@ -330,6 +337,8 @@ async fn status<S: Store + 'static>(
         round: if view.height == 0 { -1 } else { view.round },
         log_size: tip.log.size(),
         validators,
+        validator_set_version: set.version,
+        validator_set_from: set.from_height,
         peers: view.peers,
         mempool_txs,
         mempool_bytes,

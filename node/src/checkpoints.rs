@@ -13,9 +13,13 @@
 //! A validly signed checkpoint whose root differs from this node's log at that size is a
 //! conflicting checkpoint: evidence that a validator signed a false head (or that this node
 //! holds a different log). It is kept, counted and shown by `/v1/status`.
+//!
+//! The head after block `h` is signed, and its quorum counted, by the validator set that
+//! decided `h`: when a governance change replaces the set, the gatherer follows it from
+//! that height (a validator added later signs from then; one removed signs no more).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use ed25519_dalek::SigningKey;
 use ledger::error::LedgerError;
@@ -56,13 +60,24 @@ pub enum Received {
     Conflict,
 }
 
+/// One validator set's checkpoint keys and powers.
+struct SetKeys {
+    version: u64,
+    /// The log size before the set's first block.
+    start_size: u64,
+    keys: Arc<Vec<(NoteKey, u64)>>,
+}
+
 /// The checkpoint gatherer of one node.
 pub struct Checkpoints {
     origin: String,
-    validators: Vec<(NoteKey, u64)>,
+    /// Every validator set the chain has had, oldest first, with the log size before its
+    /// first block: the checkpoint of a size is signed by the set that reached it.
+    sets: RwLock<Arc<Vec<SetKeys>>>,
     /// The witnesses' cosignature keys: their cosignatures are merged into served notes.
     witnesses: Vec<NoteKey>,
-    signer: Option<(String, SigningKey)>,
+    /// This validator's checkpoint key: it signs while the key is in the set.
+    signer: Option<SigningKey>,
     state: Mutex<State>,
 }
 
@@ -91,20 +106,19 @@ impl Checkpoints {
             .iter()
             .map(|v| (v.checkpoint_key.clone(), v.power))
             .collect();
-        let signer = signer.and_then(|key| {
+        if let Some(key) = &signer {
             let public = PublicKey(key.verifying_key().to_bytes());
-            let name = validators
-                .iter()
-                .find(|(k, _)| k.key == public)
-                .map(|(k, _)| k.name.clone());
-            if name.is_none() {
-                warn!(key = %public, "the checkpoint key is not in genesis; this node signs no checkpoints");
+            if !validators.iter().any(|(k, _)| k.key == public) {
+                warn!(key = %public, "the checkpoint key is not in genesis's validator set; this node signs checkpoints only once a governance change adds it");
             }
-            name.map(|name| (name, key))
-        });
+        }
         Checkpoints {
             origin: genesis.genesis.log_origin.clone(),
-            validators,
+            sets: RwLock::new(Arc::new(vec![SetKeys {
+                version: 0,
+                start_size: 0,
+                keys: Arc::new(validators),
+            }])),
             witnesses: genesis.witness_keys(),
             signer,
             state: Mutex::new(State::default()),
@@ -120,9 +134,38 @@ impl Checkpoints {
         &self.origin
     }
 
-    /// The validators' note keys and voting powers.
-    pub fn validators(&self) -> &[(NoteKey, u64)] {
-        &self.validators
+    /// The note keys and voting powers of the validators that sign the checkpoint of
+    /// `size` (the set that decided the block reaching it), as far as this node has
+    /// followed the chain.
+    pub fn validators(&self, size: u64) -> Arc<Vec<(NoteKey, u64)>> {
+        let sets = self.sets.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let set = sets
+            .iter()
+            .rev()
+            .find(|set| set.start_size < size)
+            .or_else(|| sets.first())
+            .expect("the genesis set is always kept");
+        set.keys.clone()
+    }
+
+    /// Follows the ledger's validator sets (after each commit, and at start): one state
+    /// read unless a governance change made a new set.
+    pub fn follow<S: Store>(&self, ledger: &Ledger<S>) -> Result<(), LedgerError> {
+        let newest = ledger.validator_set()?.version;
+        let known = self.sets.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if known.last().map(|set| set.version) == Some(newest) {
+            return Ok(());
+        }
+        let mut sets = Vec::new();
+        for set in ledger.validator_sets()? {
+            sets.push(SetKeys {
+                version: set.version,
+                start_size: ledger.log_size_before(set.from_height)?,
+                keys: Arc::new(set.checkpoint_keys()?),
+            });
+        }
+        *self.sets.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(sets);
+        Ok(())
     }
 
     /// After a commit: signs the new log head (a validator, when the log grew) and merges
@@ -147,7 +190,13 @@ impl Checkpoints {
     }
 
     fn sign_head<S: Store>(&self, ledger: &Ledger<S>, size: u64) -> Option<SignedNote> {
-        let (name, key) = self.signer.as_ref()?;
+        let key = self.signer.as_ref()?;
+        let public = PublicKey(key.verifying_key().to_bytes());
+        let name = self
+            .validators(size)
+            .iter()
+            .find(|(k, _)| k.key == public)
+            .map(|(k, _)| k.name.clone())?;
         {
             let mut state = self.state();
             if size == 0 || size <= state.signed_through {
@@ -156,7 +205,7 @@ impl Checkpoints {
             state.signed_through = size;
         }
         let text = ledger.checkpoint_at(size).ok()?.text();
-        let signature = note::sign(&text, name, key);
+        let signature = note::sign(&text, &name, key);
         Some(SignedNote {
             text,
             signatures: vec![signature],
@@ -182,7 +231,7 @@ impl Checkpoints {
         if checkpoint.size == 0 {
             return Err(CheckpointError::EmptyLog);
         }
-        self.check_signatures(&note)?;
+        self.check_signatures(&note, checkpoint.size)?;
         if checkpoint.size > ledger.tip().log.size() {
             self.keep_pending(checkpoint.size, note);
             return Ok(Received::Pending);
@@ -192,13 +241,13 @@ impl Checkpoints {
 
     /// Every signature must be by a validator's checkpoint key or a witness's cosignature
     /// key, and verify.
-    fn check_signatures(&self, note: &SignedNote) -> Result<(), CheckpointError> {
+    fn check_signatures(&self, note: &SignedNote, size: u64) -> Result<(), CheckpointError> {
         if note.signatures.is_empty() {
             return Err(CheckpointError::NoValidatorSignature);
         }
+        let validators = self.validators(size);
         for signature in &note.signatures {
-            let key = self
-                .validators
+            let key = validators
                 .iter()
                 .map(|(k, _)| k)
                 .chain(&self.witnesses)
@@ -244,6 +293,7 @@ impl Checkpoints {
             self.record_conflict(&note);
             return Ok(Received::Conflict);
         }
+        let validators = self.validators(checkpoint.size);
         let mut state = self.state();
         let mut kept = match state.partial.remove(&checkpoint.size) {
             Some(kept) => kept,
@@ -255,7 +305,7 @@ impl Checkpoints {
                 },
             },
         };
-        let had_quorum = self.has_quorum(&kept);
+        let had_quorum = has_quorum(&validators, &kept);
         let (mut added, mut cosigned) = (false, false);
         for signature in note.signatures {
             if !kept
@@ -268,8 +318,8 @@ impl Checkpoints {
                 kept.signatures.push(signature);
             }
         }
-        let complete = self.validator_signatures(&kept) == self.validators.len();
-        let quorum = self.has_quorum(&kept);
+        let complete = validator_signatures(&validators, &kept) == validators.len();
+        let quorum = has_quorum(&validators, &kept);
         if added && quorum && (!had_quorum || complete || cosigned) {
             kept.signatures.sort_by_key(|s| s.key_id);
             let latest = ledger
@@ -303,37 +353,6 @@ impl Checkpoints {
             (false, size) if size > 0 => self.served(ledger, Some(size)),
             _ => self.served(ledger, None),
         }
-    }
-
-    /// How many validators signed `note`.
-    fn validator_signatures(&self, note: &SignedNote) -> usize {
-        self.validators
-            .iter()
-            .filter(|(key, _)| {
-                let id = key.key_id();
-                note.signatures
-                    .iter()
-                    .any(|s| s.name == key.name && s.key_id == id)
-            })
-            .count()
-    }
-
-    /// Whether the validators that signed `note` hold more than two thirds of the voting
-    /// power. Every signature on it was verified before it was merged.
-    fn has_quorum(&self, note: &SignedNote) -> bool {
-        let total: u64 = self.validators.iter().map(|(_, power)| power).sum();
-        let signed: u64 = self
-            .validators
-            .iter()
-            .filter(|(key, _)| {
-                let id = key.key_id();
-                note.signatures
-                    .iter()
-                    .any(|s| s.name == key.name && s.key_id == id)
-            })
-            .map(|(_, power)| power)
-            .sum();
-        signed.saturating_mul(3) > total.saturating_mul(2)
     }
 
     fn record_conflict(&self, note: &SignedNote) {
@@ -373,7 +392,34 @@ impl Checkpoints {
             return Ok(None);
         };
         let verified =
-            note::verify_checkpoint(&text, &self.origin, &self.validators, &self.witnesses);
+            note::verify_checkpoint(&text, &self.origin, &self.validators(size), &self.witnesses);
         Ok(verified.is_ok().then_some(text))
     }
+}
+
+/// How many of `validators` signed `note`.
+fn validator_signatures(validators: &[(NoteKey, u64)], note: &SignedNote) -> usize {
+    validators
+        .iter()
+        .filter(|(key, _)| signed_by(note, key))
+        .count()
+}
+
+/// Whether the validators that signed `note` hold more than two thirds of the voting
+/// power. Every signature on it was verified before it was merged.
+fn has_quorum(validators: &[(NoteKey, u64)], note: &SignedNote) -> bool {
+    let total: u64 = validators.iter().map(|(_, power)| power).sum();
+    let signed: u64 = validators
+        .iter()
+        .filter(|(key, _)| signed_by(note, key))
+        .map(|(_, power)| power)
+        .sum();
+    signed.saturating_mul(3) > total.saturating_mul(2)
+}
+
+fn signed_by(note: &SignedNote, key: &NoteKey) -> bool {
+    let id = key.key_id();
+    note.signatures
+        .iter()
+        .any(|s| s.name == key.name && s.key_id == id)
 }

@@ -13,6 +13,7 @@
 //! checkpoint_key = "checkpoint.key"          # validators
 //! witnesses = ["http://127.0.0.1:8704"]      # validators: where checkpoints are cosigned
 //! witness_key = "witness.key"                # an auditor's node that runs a witness
+//! joining = true                             # a validator added by governance, not genesis
 //!
 //! [pseudonym_service]  # the identity authority's node only
 //! key_file = "pseudonym-service.secret"
@@ -131,6 +132,8 @@ struct ConfigToml {
     #[serde(default)]
     pseudonym_service: Option<genesis::testnet::PseudonymServiceConfig>,
     #[serde(default)]
+    joining: bool,
+    #[serde(default)]
     mempool: MempoolSettings,
     #[serde(default)]
     consensus: ConsensusSettings,
@@ -157,6 +160,8 @@ pub struct NodeSettings {
     pub witnesses: Vec<String>,
     /// The pseudonym service's key, if this node runs it.
     pub pseudonym_service: Option<Arc<proto::pseudonym::ServiceKey>>,
+    /// A validator that genesis does not list, added by a governance change.
+    pub joining: bool,
     pub mempool: MempoolSettings,
     pub consensus: ConsensusSettings,
 }
@@ -243,6 +248,7 @@ impl NodeSettings {
             tx_relay: config.tx_relay,
             witnesses: config.witnesses,
             pseudonym_service,
+            joining: config.joining,
             mempool: config.mempool,
             consensus: config.consensus,
         };
@@ -264,16 +270,23 @@ impl NodeSettings {
         let key = self.public_key();
         match self.role {
             NodeRole::Validator => {
-                let Some(validator) = self.genesis_index.validators.iter().find(|v| v.key == key)
-                else {
-                    bail!("node key {key} is not a validator in genesis; a validator must be listed in genesis (or run this node as an observer)");
-                };
                 let Some(checkpoint_key) = &self.checkpoint_key else {
                     bail!("a validator needs checkpoint_key in config.toml: the key it signs the log's checkpoints with");
                 };
-                let public = PublicKey(checkpoint_key.verifying_key().to_bytes());
-                if public != validator.checkpoint_key.key {
-                    bail!("checkpoint key {public} is not this validator's checkpoint key in genesis ({})", validator.checkpoint_key.vkey());
+                // A validator that a governance change adds is not in genesis: it follows
+                // the chain and takes part from the height its set takes effect at (the
+                // ledger's set decides; see `run`).
+                let in_genesis = self.genesis_index.validators.iter().find(|v| v.key == key);
+                match (in_genesis, self.joining) {
+                    (Some(validator), false) => {
+                        let public = PublicKey(checkpoint_key.verifying_key().to_bytes());
+                        if public != validator.checkpoint_key.key {
+                            bail!("checkpoint key {public} is not this validator's checkpoint key in genesis ({})", validator.checkpoint_key.vkey());
+                        }
+                    }
+                    (Some(_), true) => bail!("node key {key} is a validator in genesis; remove `joining = true` from config.toml"),
+                    (None, true) => {}
+                    (None, false) => bail!("node key {key} is not a validator in genesis; a validator that a governance change adds starts with `joining = true` in config.toml (or run this node as an observer)"),
                 }
             }
             NodeRole::Observer => {

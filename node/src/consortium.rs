@@ -8,14 +8,16 @@
 //! `Accept-Signature` header saying what to sign.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use auth::{AuthError, Signer};
 use axum::body::Bytes;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use ledger::error::LedgerError;
 use ledger::genesis::GenesisIndex;
 use ledger::types::PublicKey;
+use ledger::{Ledger, Store};
 
 use crate::api::ApiError;
 
@@ -47,7 +49,8 @@ pub enum Allowed {
 
 /// The consortium's keys and the signatures seen recently.
 pub struct Consortium {
-    members: HashMap<PublicKey, Member>,
+    /// The members and the governance epoch (changes taken effect) they were read at.
+    members: RwLock<(u64, HashMap<PublicKey, Member>)>,
     /// (key, nonce) → expiry (unix seconds).
     seen: Mutex<HashMap<(PublicKey, String), u64>>,
 }
@@ -69,13 +72,42 @@ impl Consortium {
             institutions.map(|k| (k, Member::Institution)).collect();
         members.extend(nodes.map(|k| (k, Member::Node)));
         Consortium {
-            members,
+            members: RwLock::new((0, members)),
             seen: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Follows governance: once a change has taken effect, the members are read again from
+    /// the ledger (organisations not removed, their transaction keys; the validators of the
+    /// next height; genesis's observers). One state read per commit otherwise.
+    pub fn follow<S: Store>(&self, ledger: &Ledger<S>) -> Result<(), LedgerError> {
+        let epoch = ledger.governance_epoch()?;
+        if self.read().0 == epoch {
+            return Ok(());
+        }
+        let mut members: HashMap<PublicKey, Member> = HashMap::new();
+        for record in ledger.organisations()? {
+            if record.removed_from.is_none() {
+                for key in &record.organisation.tx_keys {
+                    members.insert(*key, Member::Institution);
+                }
+            }
+        }
+        let set = ledger.validator_set()?;
+        let observers = ledger.genesis().genesis.observers.iter().map(|o| o.key);
+        for key in set.validators.iter().map(|v| v.key).chain(observers) {
+            members.insert(key, Member::Node);
+        }
+        *self.members.write().unwrap_or_else(|e| e.into_inner()) = (epoch, members);
+        Ok(())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, (u64, HashMap<PublicKey, Member>)> {
+        self.members.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn allows(&self, key: &PublicKey, allowed: Allowed) -> bool {
-        match (allowed, self.members.get(key)) {
+        match (allowed, self.read().1.get(key)) {
             (Allowed::MemberOrSelf(own), None) => *key == own,
             (Allowed::Node, Some(member)) => *member == Member::Node,
             (Allowed::Institution, Some(member)) => *member == Member::Institution,
@@ -123,7 +155,7 @@ impl Consortium {
 
     /// Whether `key` is a node key in genesis.
     pub fn is_node(&self, key: &PublicKey) -> bool {
-        self.members.get(key) == Some(&Member::Node)
+        self.read().1.get(key) == Some(&Member::Node)
     }
 }
 

@@ -13,7 +13,8 @@
 //! - [`api`] and [`metrics`]: HTTP and Prometheus; [`log_api`]: proofs, tiles, checkpoints;
 //!   [`consortium`]: which requests must be signed by a key in genesis (DESIGN §4);
 //!   [`witness`]: the C2SP witness an auditor's node runs; [`track`]: a citizen's timeline
-//!   by tracking code, with proofs; [`server`]: the connection loop
+//!   by tracking code, with proofs; [`governance_api`]: changes and validator sets;
+//!   [`server`]: the connection loop
 //!   (connection cap, header time-out);
 //! - [`relay`]: passing admitted transactions on to peers;
 //! - [`consensus`]: everything that touches Malachite (nothing outside it names a Malachite
@@ -34,6 +35,7 @@ pub mod clock;
 pub mod config;
 pub mod consensus;
 pub mod consortium;
+pub mod governance_api;
 pub mod log_api;
 pub mod mempool;
 pub mod metrics;

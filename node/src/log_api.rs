@@ -367,7 +367,7 @@ pub async fn add_checkpoint<S: Store + 'static>(
         )
     })?;
     let now_s = shared.clock.unix_ms() / 1_000;
-    match witness.add_checkpoint(text, now_s) {
+    match witness.add_checkpoint(text, now_s, |size| shared.checkpoints.validators(size)) {
         Ok(cosignature) => Ok((
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             cosignature,

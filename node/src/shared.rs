@@ -141,6 +141,7 @@ impl<S: Store> Shared<S> {
         metrics.height.set(gauge(ledger_height));
         let checkpoints = Checkpoints::new(ledger.genesis(), None);
         let consortium = Consortium::new(ledger.genesis());
+        follow_governance(&ledger, &checkpoints, &consortium);
         Shared {
             node_name,
             role,
@@ -171,6 +172,7 @@ impl<S: Store> Shared<S> {
         push: Option<mpsc::Sender<String>>,
     ) -> Shared<S> {
         let checkpoints = Checkpoints::new(self.ledger().genesis(), Some(checkpoint_key));
+        follow_governance(&self.ledger(), &checkpoints, &self.consortium);
         self.checkpoints = checkpoints;
         self.checkpoint_push = push;
         self
@@ -390,6 +392,8 @@ impl<S: Store> Shared<S> {
         let own_checkpoint = {
             let mut ledger = self.ledger_mut();
             ledger.commit(prepared, certificate)?;
+            self.checkpoints.follow(&ledger)?;
+            self.consortium.follow(&ledger)?;
             self.checkpoints.after_commit(&mut ledger)
         };
         if let (Some(note), Some(push)) = (own_checkpoint, &self.checkpoint_push) {
@@ -428,5 +432,21 @@ impl<S: Store> Shared<S> {
             self.mempool()
                 .remember_rejection(hash, &refusal.code, refusal.message.clone());
         }
+    }
+}
+
+/// Has the checkpoint gatherer and the consortium's keys follow the governance changes the
+/// ledger holds (a node restarted after one). A store that cannot be read here fails the
+/// first commit too; until then the genesis view stands, and it is logged.
+fn follow_governance<S: Store>(
+    ledger: &Ledger<S>,
+    checkpoints: &Checkpoints,
+    consortium: &Consortium,
+) {
+    if let Err(error) = checkpoints
+        .follow(ledger)
+        .and_then(|()| consortium.follow(ledger))
+    {
+        tracing::error!(%error, "could not read the validator set or organisations from the store");
     }
 }

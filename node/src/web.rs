@@ -99,7 +99,7 @@ fn trusted_keys<S: Store>(shared: &Shared<S>) -> TrustedKeys {
         origin: shared.checkpoints.origin().to_owned(),
         validators: shared
             .checkpoints
-            .validators()
+            .validators(shared.ledger().tip().log.size())
             .iter()
             .map(|(key, power)| (key.vkey(), *power))
             .collect(),

@@ -130,7 +130,6 @@ pub struct Witness {
     name: String,
     key: SigningKey,
     origin: String,
-    validators: Vec<(NoteKey, u64)>,
     /// Where the record is kept; `None` keeps it in memory (tests).
     path: Option<PathBuf>,
     state: Mutex<Cosigned>,
@@ -162,7 +161,6 @@ impl Witness {
             name: entry.key.name.clone(),
             key,
             origin: genesis.genesis.log_origin.clone(),
-            validators: genesis.checkpoint_keys(),
             path,
             state: Mutex::new(state),
         })
@@ -175,7 +173,14 @@ impl Witness {
 
     /// The `add-checkpoint` call: checks the request and, if it holds, records the new
     /// checkpoint and returns the cosignature line(s), timestamped `now_s`.
-    pub fn add_checkpoint(&self, body: &str, now_s: u64) -> Result<String, WitnessError> {
+    /// `validators(size)` gives the checkpoint keys of the set that signs a size (the
+    /// witness's node follows the chain, governance changes included).
+    pub fn add_checkpoint<V: std::ops::Deref<Target = Vec<(NoteKey, u64)>>>(
+        &self,
+        body: &str,
+        now_s: u64,
+        validators: impl Fn(u64) -> V,
+    ) -> Result<String, WitnessError> {
         let request = AddCheckpoint::parse(body)?;
         let note =
             SignedNote::parse(&request.note).map_err(|e| WitnessError::Malformed(e.to_string()))?;
@@ -184,7 +189,12 @@ impl Witness {
         if checkpoint.origin != self.origin {
             return Err(WitnessError::UnknownLog(checkpoint.origin));
         }
-        match note::verify_checkpoint(&request.note, &self.origin, &self.validators, &[]) {
+        match note::verify_checkpoint(
+            &request.note,
+            &self.origin,
+            &validators(checkpoint.size),
+            &[],
+        ) {
             Ok(_) => {}
             Err(error @ (NoteError::NoQuorum { .. } | NoteError::BadSignature { .. })) => {
                 return Err(WitnessError::NotSigned(error.to_string()))

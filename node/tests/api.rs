@@ -2221,3 +2221,177 @@ async fn the_pseudonym_service_evaluates_blinded_batches_for_institutions_only()
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&bytes).contains("malformed_request"));
 }
+
+/// Signs and admits `action` as institution `org` with its next nonce.
+fn admit_as(node: &Node, org: &str, action: Action) -> Hash32 {
+    let key = node.net.keys.org(org).unwrap();
+    let signer = PublicKey(key.verifying_key().to_bytes());
+    let next = node
+        .shared
+        .ledger()
+        .next_nonce(&signer)
+        .unwrap()
+        .unwrap_or(0);
+    let tx = TxBody {
+        chain_id: node.net.genesis.chain_id.clone(),
+        signer,
+        nonce: node.shared.mempool().pending_next_nonce(&signer, next),
+        action,
+    }
+    .sign(key);
+    let hash = tx.hash();
+    node.shared.admit(tx, false, false).unwrap();
+    hash
+}
+
+/// Governance through the API: a change adding a fifth validator is served with its
+/// approvals and status; from its activation height `/v1/status` and `/v1/validator-sets`
+/// show the new set, the consortium admits the new validator's node key, and checkpoints
+/// need a quorum of the set that reached their size: three of the four old validators
+/// still make one for a size before the change, but no longer for a size after it.
+#[tokio::test]
+async fn a_validator_set_change_is_served_and_checkpoint_quorums_follow_it() {
+    use ledger::governance::Change;
+    use ledger::note::{sign, Checkpoint, NoteKey, SignedNote};
+    let node = node(1000);
+    commit_proposals(&node, 30);
+    let size_before = node.shared.ledger().tip().log.size();
+    let new_key = SigningKey::from_bytes(&[41; 32]);
+    let checkpoint_key = SigningKey::from_bytes(&[42; 32]);
+    let origin = node.net.genesis.log_origin.clone();
+    let public = |k: &SigningKey| PublicKey(k.verifying_key().to_bytes());
+    let spec = ledger::genesis::ValidatorSpec {
+        key: public(&new_key),
+        power: 1,
+        checkpoint_key: NoteKey::ed25519(&origin, public(&checkpoint_key))
+            .unwrap()
+            .vkey(),
+    };
+    let activation = node.shared.ledger().tip().height + 4;
+    let change = Change::SetValidator {
+        org: ledger::types::OrgId::new("pemda-5271").unwrap(),
+        validator: Some(spec),
+    };
+    let id = admit_as(
+        &node,
+        "kemensos",
+        Action::ProposeChange {
+            change,
+            activation_height: activation,
+        },
+    );
+    node.commit_block();
+    for org in ["bpk", "dukcapil"] {
+        admit_as(&node, org, Action::ApproveChange { change: id });
+    }
+    node.commit_block();
+    let shown: proto::api::ChangeJson = node.get_as(&format!("/v1/governance/changes/{id}")).await;
+    assert_eq!(
+        (shown.status.as_str(), shown.approvals.len()),
+        ("pending", 3),
+        "{shown:?}"
+    );
+    assert_eq!(shown.change["change"], "set_validator");
+    let (status, body) = node
+        .get(&format!("/v1/governance/changes/{}", Hash32([7; 32])))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "unknown_change")
+    );
+    let (status, body) = node.get("/v1/governance/changes/xyz").await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "bad_hash"));
+    let before: StatusJson = node.get_as("/v1/status").await;
+    assert_eq!(
+        (before.validator_set_version, before.validators.len()),
+        (0, 4)
+    );
+
+    while node.shared.ledger().tip().height < activation - 1 {
+        node.commit_block();
+    }
+    // The block at the activation height grows the log: its head is the new set's to sign.
+    node.shared
+        .admit(node.pemda_propose(30, 9), false, false)
+        .unwrap();
+    assert_eq!(node.commit_block(), activation);
+    let status: StatusJson = node.get_as("/v1/status").await;
+    assert_eq!(
+        (status.validator_set_version, status.validator_set_from),
+        (1, activation)
+    );
+    assert_eq!(status.validators.len(), 5);
+    let sets: proto::api::ValidatorSetsJson = node.get_as("/v1/validator-sets").await;
+    assert_eq!(sets.sets.len(), 2);
+    assert_eq!(sets.sets[1].validators.len(), 5);
+    let shown: proto::api::ChangeJson = node.get_as(&format!("/v1/governance/changes/{id}")).await;
+    assert_eq!(shown.status, "activated");
+    // The new validator's node key is a consortium node now (it may push checkpoints).
+    assert!(node.shared.consortium.is_node(&public(&new_key)));
+
+    let size_after = node.shared.ledger().tip().log.size();
+    assert!(size_after > size_before);
+    let note = |size: u64, validators: &[usize], extra: Option<&SigningKey>| {
+        let text = Checkpoint {
+            origin: origin.clone(),
+            size,
+            root: node.shared.ledger().log_root_at(size).unwrap().0,
+            totals: node.shared.ledger().totals_root_at(size).ok().map(|h| h.0),
+        }
+        .text();
+        let mut signatures: Vec<_> = validators
+            .iter()
+            .map(|&v| {
+                sign(
+                    &text,
+                    &origin,
+                    node.net.nodes[v].checkpoint_key.as_ref().unwrap(),
+                )
+            })
+            .collect();
+        signatures.extend(extra.map(|k| sign(&text, &origin, k)));
+        SignedNote { text, signatures }.to_text()
+    };
+    let pusher = node.net.nodes[1].key.clone();
+    // Before the change: three of four is a quorum.
+    let (status, body) =
+        push_checkpoint(&node, &note(size_before, &[0, 1, 2], None), Some(&pusher)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(node
+        .shared
+        .checkpoints
+        .served(&node.shared.ledger(), Some(size_before))
+        .unwrap()
+        .is_some());
+    // After it: three of five is not; with the new validator's signature, four of five is.
+    let (status, body) =
+        push_checkpoint(&node, &note(size_after, &[0, 1, 2], None), Some(&pusher)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(node
+        .shared
+        .checkpoints
+        .served(&node.shared.ledger(), Some(size_after))
+        .unwrap()
+        .is_none());
+    let (status, body) = push_checkpoint(
+        &node,
+        &note(size_after, &[], Some(&checkpoint_key)),
+        Some(&pusher),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(node
+        .shared
+        .checkpoints
+        .served(&node.shared.ledger(), Some(size_after))
+        .unwrap()
+        .is_some());
+    // The new validator's checkpoint key is refused for a size before the change.
+    let (status, _) = push_checkpoint(
+        &node,
+        &note(size_before, &[], Some(&checkpoint_key)),
+        Some(&pusher),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

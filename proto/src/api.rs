@@ -189,6 +189,51 @@ pub struct ValidatorJson {
     pub power: u64,
 }
 
+/// A governance change (`GET /v1/governance/changes/{id}`): the id is the hash of the
+/// transaction that proposed it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangeJson {
+    pub id: String,
+    /// The change as its transaction carries it (`{"change": "rotate_key", ...}`).
+    #[schema(value_type = Object)]
+    pub change: serde_json::Value,
+    pub activation_height: u64,
+    pub proposed_by: String,
+    pub proposed_at: u64,
+    /// The organisations that approved it, the proposer's included.
+    pub approvals: Vec<String>,
+    /// `pending`, `activated`, `failed` (with `code` and `message`) or `expired`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One validator set and the height it took effect at.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValidatorSetJson {
+    pub version: u64,
+    pub from_height: u64,
+    pub validators: Vec<SetMemberJson>,
+}
+
+/// A member of a validator set, with the key it signs checkpoints with.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SetMemberJson {
+    pub org: String,
+    pub public_key: String,
+    pub power: u64,
+    /// A C2SP note verifier key.
+    pub checkpoint_key: String,
+}
+
+/// `GET /v1/validator-sets`: every set the chain has had, oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ValidatorSetsJson {
+    pub sets: Vec<ValidatorSetJson>,
+}
+
 /// `GET /v1/status`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct StatusJson {
@@ -205,7 +250,12 @@ pub struct StatusJson {
     /// Consensus round at the height being decided (-1 before consensus starts).
     pub round: i64,
     pub log_size: u64,
+    /// The validators of the next height (governance changes them at activation heights).
     pub validators: Vec<ValidatorJson>,
+    /// The version of that set: 0 for genesis's, one more for each change.
+    pub validator_set_version: u64,
+    /// The first height that set decides.
+    pub validator_set_from: u64,
     /// Peer ids of connected peers.
     pub peers: Vec<String>,
     pub mempool_txs: usize,

@@ -59,6 +59,11 @@ impl ValidatorSet {
         })
     }
 
+    /// Builds a set from the ledger's record of one (genesis's or a governance change's).
+    pub fn from_record(record: &ledger::governance::ValidatorSetRecord) -> Option<ValidatorSet> {
+        ValidatorSet::from_genesis(&record.entries().ok()?)
+    }
+
     /// The validators, in ascending key order.
     pub fn validators(&self) -> &[Validator] {
         &self.validators

@@ -240,6 +240,21 @@ impl Cluster {
             .ok()
     }
 
+    /// Runs a client call that must fail; returns its error as text.
+    pub fn call_error<T: std::fmt::Debug, E: std::fmt::Display>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> String {
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(REQUEST_TIMEOUT, call).await })
+        {
+            Ok(Ok(value)) => panic!("the call succeeded: {value:?}"),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => panic!("the node did not answer"),
+        }
+    }
+
     /// POSTs `body` to node `i`; returns the status code and the JSON answer.
     pub fn post(&self, i: usize, path: &str, body: Vec<u8>) -> RawResponse {
         self.call(self.nodes[i].client.post_raw(path, body))

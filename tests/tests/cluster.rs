@@ -518,6 +518,7 @@ fn write_outsider_home(
         tx_relay: Vec::new(),
         witnesses: Vec::new(),
         pseudonym_service: None,
+        joining: false,
     };
     std::fs::write(
         home.join("config.toml"),
@@ -880,4 +881,268 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         let entry = entry.expect("entry");
         std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
     }
+}
+
+/// `bansos ARGS...` that must succeed; returns its standard output and error together.
+fn bansos_ok(args: &[&std::ffi::OsStr]) -> String {
+    let (ok, text) = bansos(args);
+    assert!(ok, "bansos {args:?} failed:\n{text}");
+    text
+}
+
+/// The transaction hash `bansos tx`/`governance` printed (`<hash> committed at height N`).
+fn committed_hash(output: &str) -> String {
+    output
+        .lines()
+        .find_map(|line| line.split_once(" committed at height "))
+        .map(|(hash, _)| hash.to_owned())
+        .unwrap_or_else(|| panic!("no committed transaction in:\n{output}"))
+}
+
+/// A transaction signed by `key` with the next nonce node `i` reports for it.
+fn skip_nonce(cluster: &Cluster, i: usize, key: &ed25519_dalek::SigningKey) -> ledger::Transaction {
+    let signer = PublicKey(key.verifying_key().to_bytes());
+    let client = cluster.nodes[i].client.clone().signed_by(key.clone());
+    let nonce = cluster
+        .call(client.key(&signer))
+        .map(|k| k.pending_next_nonce)
+        .unwrap_or(0);
+    ledger::tx::TxBody {
+        chain_id: cluster.network.chain_id.clone(),
+        signer,
+        nonce,
+        action: ledger::tx::Action::SkipNonce {},
+    }
+    .sign(key)
+}
+
+/// Governance on a running network (issue: institution operations), through the CLI as
+/// operators use it: a fifth institution's validator, started with `joining = true`,
+/// follows the chain; a change adding it and a rotation of the bank's key are proposed and
+/// approved by three institutions (the ministry among them); from the activation height
+/// the five validators decide (the new one proposes and signs certificates), the bank's
+/// old key is refused and its new key signs; removing a validator below four is refused;
+/// and `bansos audit verify` checks every certificate and checkpoint against the set of
+/// its height.
+#[test]
+#[ignore = "slow tier: multi-process cluster (scripts/test.sh runs it)"]
+fn governance_adds_a_validator_and_rotates_a_key_at_their_activation_height() {
+    let cluster = Cluster::start(4, 0);
+    let all: Vec<usize> = (0..4).collect();
+    cluster.wait_for("every validator to commit", COMMIT_TIMEOUT, |c| {
+        min_height(c, &all) >= 1
+    });
+    let net = cluster.net_dir();
+    let keys = net.join("keys");
+    let node = cluster.network.nodes[0].http.clone();
+    let os = |s: &str| std::ffi::OsString::from(s);
+
+    // Removing a validator of four is refused when proposed.
+    let removal = cluster.dir.path().join("remove-bpk.json");
+    std::fs::write(
+        &removal,
+        r#"{"change": "set_validator", "org": "bpk", "validator": null}"#,
+    )
+    .expect("change file");
+    let (ok, text) = bansos(&[
+        &os("governance"),
+        &os("propose"),
+        &os("--change"),
+        removal.as_os_str(),
+        &os("--key"),
+        keys.join("kemensos.key").as_os_str(),
+        &os("--node"),
+        &os(&node),
+    ]);
+    assert!(!ok && text.contains("validator_set_too_small"), "{text}");
+
+    // The joining validator: its own keys, genesis as it is, `joining = true`.
+    let genesis_path = net.join("genesis.json");
+    let (http, p2p) = (free_ports(1), free_ports(1));
+    let (home, public, checkpoint_public) =
+        write_outsider_home(&cluster, &genesis_path, "pemda-5271", http, p2p);
+    let config = home.join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("{text}joining = true\n")).expect("config");
+    let log = std::fs::File::create(home.join("node.log")).expect("log");
+    let mut joining = std::process::Command::new(bansos_tests::cluster::bansos_binary())
+        .arg("node")
+        .arg("--home")
+        .arg(&home)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("the joining validator starts");
+    let joining_client =
+        client::NodeClient::new(&format!("http://127.0.0.1:{http}")).expect("client");
+    let joining_height = || cluster.call(joining_client.status()).map(|s| s.height);
+
+    let genesis: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&genesis_path).expect("genesis")).expect("json");
+    let checkpoint_key =
+        ledger::note::NoteKey::ed25519(&genesis_origin(&genesis), checkpoint_public)
+            .expect("a key name")
+            .vkey();
+    let addition = cluster.dir.path().join("add-validator.json");
+    let change = serde_json::json!({
+        "change": "set_validator",
+        "org": "pemda-5271",
+        "validator": {"key": public.to_string(), "power": 1, "checkpoint_key": checkpoint_key},
+    });
+    std::fs::write(&addition, change.to_string()).expect("change file");
+    let activate_in = os("25");
+    let output = bansos_ok(&[
+        &os("governance"),
+        &os("propose"),
+        &os("--change"),
+        addition.as_os_str(),
+        &os("--activate-in"),
+        &activate_in,
+        &os("--key"),
+        keys.join("pemda-5271.key").as_os_str(),
+        &os("--node"),
+        &os(&node),
+    ]);
+    let add_id = committed_hash(&output);
+    let new_bank_key = cluster.dir.path().join("bank-bri-2.key");
+    let output = bansos_ok(&[
+        &os("keys"),
+        &os("rotate"),
+        &os("--org"),
+        &os("bank-bri"),
+        &os("--out"),
+        new_bank_key.as_os_str(),
+        &os("--activate-in"),
+        &activate_in,
+        &os("--key"),
+        keys.join("bank-bri.key").as_os_str(),
+        &os("--node"),
+        &os(&node),
+    ]);
+    let rotate_id = committed_hash(&output);
+    for id in [&add_id, &rotate_id] {
+        for approver in ["kemensos", "bpk"] {
+            bansos_ok(&[
+                &os("governance"),
+                &os("approve"),
+                &os("--change"),
+                &os(id),
+                &os("--key"),
+                keys.join(format!("{approver}.key")).as_os_str(),
+                &os("--node"),
+                &os(&node),
+            ]);
+        }
+    }
+    let shown = bansos_ok(&[
+        &os("governance"),
+        &os("show"),
+        &os(&add_id),
+        &os("--node"),
+        &os(&node),
+    ]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&shown[shown.find('{').expect("json")..]).expect("json");
+    assert_eq!(shown["status"], "pending", "{shown}");
+    assert_eq!(
+        shown["approvals"].as_array().map(Vec::len),
+        Some(3),
+        "{shown}"
+    );
+    let activation = shown["activation_height"]
+        .as_u64()
+        .expect("activation height");
+
+    // The old bank key still signs before the activation height.
+    let old_bank = genesis::testnet::read_key(&keys.join("bank-bri.key")).expect("old key");
+    let before = cluster.submit(0, &[skip_nonce(&cluster, 0, &old_bank)]);
+    cluster.wait_committed(0, &before, COMMIT_TIMEOUT);
+
+    cluster.wait_for(
+        "the activation height and a few blocks",
+        COMMIT_TIMEOUT * 2,
+        |c| min_height(c, &all) >= activation + 12,
+    );
+    for i in &all {
+        let status = cluster.status(*i).expect("status");
+        assert_eq!(
+            status.validator_set_version, 1,
+            "{}",
+            cluster.nodes[*i].name
+        );
+        assert_eq!(status.validator_set_from, activation);
+        assert_eq!(status.validators.len(), 5);
+    }
+    let shown = cluster
+        .call(cluster.nodes[1].client.change(&rotate_id))
+        .expect("change");
+    assert_eq!(shown.status, "activated", "{shown:?}");
+    let sets = cluster
+        .call(cluster.nodes[2].client.validator_sets())
+        .expect("sets");
+    assert_eq!(sets.sets.len(), 2);
+    assert_eq!(
+        (sets.sets[1].version, sets.sets[1].from_height),
+        (1, activation)
+    );
+
+    // Certificates from the activation height are the five's: the new validator signs
+    // them and proposes in its turn; before it, it signs none.
+    let new_key = public.to_string();
+    let (mut signed, mut proposed) = (0, 0);
+    for height in activation - 3..activation + 12 {
+        let block = cluster.block(0, height).flatten().expect("block");
+        let certificate = block.certificate.expect("a certificate");
+        let by_new = certificate
+            .signatures
+            .iter()
+            .any(|s| s.validator == new_key);
+        assert!(
+            height >= activation || !by_new,
+            "height {height} before activation"
+        );
+        signed += usize::from(by_new);
+        proposed += usize::from(block.header.proposer == new_key);
+    }
+    assert!(
+        signed >= 8,
+        "the new validator signed {signed} of 12 certificates"
+    );
+    assert!(proposed >= 1, "the new validator proposed no block");
+    cluster.wait_for(
+        "the joining validator to follow the chain",
+        COMMIT_TIMEOUT,
+        |_| joining_height().is_some_and(|h| h >= activation + 12),
+    );
+
+    // The old bank key is refused, the new one signs from nonce 0.
+    let error = cluster.call_error(
+        cluster.nodes[0]
+            .client
+            .submit(&skip_nonce(&cluster, 0, &old_bank)),
+    );
+    assert!(error.contains("revoked_signer"), "{error}");
+    let new_bank = genesis::testnet::read_key(&new_bank_key).expect("new key");
+    let first = skip_nonce(&cluster, 0, &new_bank);
+    assert_eq!(first.body.nonce, 0);
+    let hashes = cluster.submit(0, &[first]);
+    cluster.wait_committed(3, &hashes, COMMIT_TIMEOUT);
+
+    // An auditor re-verifies the whole chain, through the set change, from genesis; and
+    // the stored checkpoints of the joining validator's own ledger.
+    let report = audit_node(&cluster, &node);
+    assert_eq!(report["ok"], true, "{report}");
+    let _ = joining.kill();
+    let _ = joining.wait();
+    let output = bansos_ok(&[
+        &os("audit"),
+        &os("verify"),
+        &os("--json"),
+        &os("--home"),
+        home.as_os_str(),
+    ]);
+    assert!(
+        output.contains("\"ok\": true") || output.contains("\"ok\":true"),
+        "{output}"
+    );
 }

@@ -80,6 +80,7 @@ fn golden_genesis_hash() {
             witness_key: None,
         }],
         observers: vec![],
+        governance: Default::default(),
         programs: vec![Program {
             code: ProgramCode::new("PKH").unwrap(),
             name: "Program Keluarga Harapan".into(),
@@ -89,10 +90,11 @@ fn golden_genesis_hash() {
             name: "Jawa Timur".into(),
         }],
     };
-    // Changed deliberately when organisations gained `witness_key` (C2SP witnesses).
+    // Changed deliberately when organisations gained `witness_key` (C2SP witnesses), and
+    // again when genesis gained its `governance` rule (who approves changes).
     assert_eq!(
         genesis.hash().to_hex(),
-        "c05bdcd74ecba2204b4cc1e2e726d0ef364ea1eab888a3728569b0e840e62612"
+        "e237d386ae87340b0d2d067f12d7a6d6ac808e8c4806d48619b5bd529415749c"
     );
 }
 
@@ -103,5 +105,27 @@ fn golden_skip_nonce_encoding() {
     assert_eq!(
         serde_json::to_string(&Action::SkipNonce {}).unwrap(),
         r#"{"type":"skip_nonce"}"#
+    );
+}
+
+/// The governance actions follow it: `ApproveChange` is tag 16 with the change's id.
+#[test]
+fn golden_governance_action_encoding() {
+    let approve = Action::ApproveChange {
+        change: ledger::types::Hash32([7; 32]),
+    };
+    let mut expected = vec![16];
+    expected.extend([7; 32]);
+    assert_eq!(borsh::to_vec(&approve).unwrap(), expected);
+    let propose = Action::ProposeChange {
+        change: ledger::governance::Change::RemoveOrganisation {
+            org: OrgId::new("bps").unwrap(),
+        },
+        activation_height: 9,
+    };
+    assert_eq!(borsh::to_vec(&propose).unwrap()[..2], [15, 1]);
+    assert_eq!(
+        serde_json::to_string(&propose).unwrap(),
+        r#"{"type":"propose_change","change":{"change":"remove_organisation","org":"bps"},"activation_height":9}"#
     );
 }

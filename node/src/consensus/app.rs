@@ -112,7 +112,10 @@ struct StreamedBy {
 pub struct App<S: Store> {
     ctx: BansosContext,
     shared: Arc<Shared<S>>,
+    /// The validator set of the height being decided (the ledger's set for its next
+    /// height), and the version of it this node follows.
     validators: ValidatorSet,
+    validators_version: u64,
     signer: Option<ConsensusSigner>,
     verifier: ConsensusVerifier,
     timeouts: LinearTimeouts,
@@ -160,16 +163,12 @@ impl<S: Store + 'static> App<S> {
         network: mpsc::Sender<NetworkMsg<BansosContext>>,
     ) -> App<S> {
         let verifier = ConsensusVerifier::new(ctx.clone());
-        let validator_peers = validators
-            .verifier_view()
-            .validators()
-            .iter()
-            .filter_map(|v| PeerId::from_bytes(&genesis::testnet::peer_id_bytes(&v.key)).ok())
-            .collect();
+        let validator_peers = peers_of(&validators);
         App {
             ctx,
             shared,
             validators,
+            validators_version: 0,
             signer,
             verifier,
             timeouts,
@@ -192,8 +191,38 @@ impl<S: Store + 'static> App<S> {
         }
     }
 
-    fn params(&self) -> HeightParams<BansosContext> {
-        HeightParams::new(self.validators.clone(), self.timeouts, None)
+    /// The next height's parameters: its validator set (followed from the ledger) and the
+    /// timeouts.
+    fn params(&mut self) -> anyhow::Result<HeightParams<BansosContext>> {
+        self.follow_validator_set()?;
+        Ok(HeightParams::new(
+            self.validators.clone(),
+            self.timeouts,
+            None,
+        ))
+    }
+
+    /// Follows the validator set of the next height as the ledger holds it: a governance
+    /// change takes effect at its activation height, and every node derives the set for
+    /// that height from the same committed blocks (synced ones included). Called before
+    /// each height starts.
+    fn follow_validator_set(&mut self) -> anyhow::Result<()> {
+        let record = self.shared.ledger().validator_set()?;
+        if record.version == self.validators_version {
+            return Ok(());
+        }
+        let set = ValidatorSet::from_record(&record)
+            .ok_or_else(|| anyhow!("validator set version {} is not usable", record.version))?;
+        info!(
+            version = record.version,
+            from_height = record.from_height,
+            validators = record.validators.len(),
+            "following a new validator set"
+        );
+        self.validator_peers = peers_of(&set);
+        self.validators = set;
+        self.validators_version = record.version;
+        Ok(())
     }
 
     /// Runs until the engine closes its channel. An error means the node must stop: it
@@ -212,7 +241,7 @@ impl<S: Store + 'static> App<S> {
                 self.check_not_behind_own_consensus(next)?;
                 info!(height = next, "consensus ready");
                 self.height = next;
-                let _ = reply.send((BlockHeight(next), self.params()));
+                let _ = reply.send((BlockHeight(next), self.params()?));
             }
             AppMsg::StartedRound {
                 height,
@@ -280,7 +309,7 @@ impl<S: Store + 'static> App<S> {
             } => {
                 self.report_evidence(certificate.height.0, &evidence);
                 let next = certificate.height.0 + 1;
-                let _ = reply.send(Next::Start(BlockHeight(next), self.params()));
+                let _ = reply.send(Next::Start(BlockHeight(next), self.params()?));
             }
             AppMsg::GetDecidedValues { range, reply } => {
                 // A failure to serve a peer is that peer's loss, not a reason to stop.
@@ -1208,6 +1237,15 @@ impl<S: Store + 'static> App<S> {
 pub fn validator_set(genesis: &ledger::genesis::GenesisIndex) -> anyhow::Result<ValidatorSet> {
     ValidatorSet::from_genesis(&genesis.validators)
         .ok_or_else(|| anyhow!("genesis has no usable validator set"))
+}
+
+/// The peer ids of a set's validators (a node's peer id is derived from its consensus key).
+fn peers_of(set: &ValidatorSet) -> HashSet<PeerId> {
+    set.verifier_view()
+        .validators()
+        .iter()
+        .filter_map(|v| PeerId::from_bytes(&genesis::testnet::peer_id_bytes(&v.key)).ok())
+        .collect()
 }
 
 #[cfg(test)]

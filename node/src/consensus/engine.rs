@@ -1,6 +1,7 @@
 //! Starting Malachite: its configuration (libp2p over TCP, who may connect, value sync),
 //! the node's network identity and the engine itself, then the application loop.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use arc_malachitebft_app_channel::{
     RequestContext, Signer, SyncContext, WalContext,
 };
 use genesis::testnet::NodeRole;
+use ledger::governance::Change;
 use ledger::Store;
 use tracing::{info, warn};
 
@@ -40,6 +42,8 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SYNC_STATUS_INTERVAL: Duration = Duration::from_secs(1);
 /// Requests (state dumps, peer updates) queued for the engine.
 pub const ENGINE_REQUEST_QUEUE: usize = 100;
+/// Pending governance changes read for validators to admit as peers (at most).
+const GOVERNANCE_PEERS_PENDING_MAX: usize = 1_000;
 /// How often the peer list is refreshed for `/v1/status` and `/metrics`.
 const PEER_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -256,8 +260,10 @@ async fn refresh_peers<S: Store>(
     requests: tokio::sync::mpsc::Sender<NetworkRequest>,
     shared: Arc<Shared<S>>,
 ) {
+    let mut admitted: BTreeSet<String> = BTreeSet::new();
     loop {
         tokio::time::sleep(PEER_REFRESH_INTERVAL).await;
+        admit_governance_peers(&requests, &shared, &mut admitted).await;
         if let Ok(Some(dump)) = NetworkRequest::dump_state(&requests).await {
             let mut peers: Vec<String> = dump.peers.keys().map(|p| p.to_string()).collect();
             peers.sort();
@@ -268,4 +274,74 @@ async fn refresh_peers<S: Store>(
             shared.consensus_view().peers = peers;
         }
     }
+}
+
+/// The network admits only its persistent peers (genesis's nodes, from the config). A
+/// validator that governance adds is admitted by its peer id (derived from its consensus
+/// key) as soon as a change naming it is pending, so that it can sync before the change
+/// takes effect, and dropped once it is neither pending nor in the next height's set.
+async fn admit_governance_peers<S: Store>(
+    requests: &tokio::sync::mpsc::Sender<NetworkRequest>,
+    shared: &Shared<S>,
+    admitted: &mut BTreeSet<String>,
+) {
+    let wanted = match governance_peers(&shared.ledger()) {
+        Ok(wanted) => wanted,
+        Err(error) => {
+            warn!(%error, "could not read the validator set for the peer list");
+            return;
+        }
+    };
+    for peer in wanted.difference(&admitted.clone()) {
+        let Ok(address) = format!("/p2p/{peer}").parse::<Multiaddr>() else {
+            continue;
+        };
+        if let Ok(Ok(())) = NetworkRequest::add_persistent_peer(requests, address).await {
+            info!(%peer, "admitting a validator that a governance change adds");
+            admitted.insert(peer.clone());
+        }
+    }
+    for peer in admitted.difference(&wanted).cloned().collect::<Vec<_>>() {
+        let Ok(address) = format!("/p2p/{peer}").parse::<Multiaddr>() else {
+            continue;
+        };
+        if let Ok(Ok(())) = NetworkRequest::remove_persistent_peer(requests, address).await {
+            info!(%peer, "no longer admitting a validator that left the set");
+            admitted.remove(&peer);
+        }
+    }
+}
+
+/// The peer ids of validators outside genesis: in the next height's set, or named by a
+/// pending change.
+fn governance_peers<S: Store>(
+    ledger: &ledger::Ledger<S>,
+) -> Result<BTreeSet<String>, ledger::LedgerError> {
+    let genesis = ledger.genesis();
+    let in_genesis = |key: &ledger::types::PublicKey| {
+        genesis.validator(key).is_some() || genesis.genesis.observers.iter().any(|o| &o.key == key)
+    };
+    let mut keys: Vec<ledger::types::PublicKey> = ledger
+        .validator_set()?
+        .validators
+        .iter()
+        .map(|v| v.key)
+        .collect();
+    for (_, record) in ledger.pending_changes(GOVERNANCE_PEERS_PENDING_MAX)? {
+        match &record.change {
+            Change::SetValidator {
+                validator: Some(spec),
+                ..
+            } => keys.push(spec.key),
+            Change::AddOrganisation { organisation } => {
+                keys.extend(organisation.validator.as_ref().map(|v| v.key))
+            }
+            _ => {}
+        }
+    }
+    Ok(keys
+        .iter()
+        .filter(|key| !in_genesis(key))
+        .map(genesis::testnet::peer_id)
+        .collect())
 }

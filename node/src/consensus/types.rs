@@ -156,7 +156,10 @@ impl ValidatorSet {
     /// Builds a set from genesis validators (see `proto::ValidatorSet::from_genesis` for
     /// what is refused).
     pub fn from_genesis(entries: &[ledger::genesis::ValidatorEntry]) -> Option<ValidatorSet> {
-        let verifier_view = proto::ValidatorSet::from_genesis(entries)?;
+        Self::from_view(proto::ValidatorSet::from_genesis(entries)?)
+    }
+
+    fn from_view(verifier_view: proto::ValidatorSet) -> Option<ValidatorSet> {
         let validators = verifier_view
             .validators()
             .iter()
@@ -170,6 +173,11 @@ impl ValidatorSet {
             validators,
             verifier_view,
         })
+    }
+
+    /// Builds a set from the ledger's record of one (genesis's or a governance change's).
+    pub fn from_record(record: &ledger::governance::ValidatorSetRecord) -> Option<ValidatorSet> {
+        Self::from_view(proto::ValidatorSet::from_record(record)?)
     }
 
     /// The same set as a verifier sees it.
