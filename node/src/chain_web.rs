@@ -42,11 +42,19 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
 }
 
 fn institution<S: Store>(ledger: &Ledger<S>, key: &ledger::PublicKey) -> String {
-    ledger
-        .genesis()
-        .validator(key)
-        .and_then(|v| ledger.genesis().organisations.get(&v.org))
-        .map_or_else(|| "unknown".to_owned(), |o| o.name.clone())
+    // Any set of the chain's history: a validator that governance added or removed signed
+    // the blocks of its heights (a consensus key is never reused).
+    let org = ledger.validator_sets().ok().and_then(|sets| {
+        sets.iter()
+            .find_map(|set| set.member(key).map(|m| m.org.clone()))
+    });
+    org.and_then(|org| {
+        ledger
+            .state_get::<ledger::governance::OrgRecord>(&ledger::state::keys::organisation(&org))
+            .ok()
+            .flatten()
+    })
+    .map_or_else(|| "unknown".to_owned(), |o| o.organisation.name)
 }
 
 /// The summary of the block at `height`, if there is one.

@@ -172,13 +172,12 @@ fn institution<S: Store>(ledger: &Ledger<S>, signer: &ledger::types::PublicKey) 
         KeyHolder::Organisation { org } | KeyHolder::Agent { org, .. } => org,
         KeyHolder::Beneficiary { .. } => return Some("penerima (beneficiary)".into()),
     };
-    Some(
-        ledger
-            .genesis()
-            .organisations
-            .get(&org)
-            .map_or_else(|| org.to_string(), |o| o.name.clone()),
-    )
+    // The organisation as the state holds it (genesis's, or one governance added).
+    let record = ledger
+        .state_get::<ledger::governance::OrgRecord>(&keys::organisation(&org))
+        .ok()
+        .flatten();
+    Some(record.map_or_else(|| org.to_string(), |r| r.organisation.name))
 }
 
 /// The steps of an enrolment's timeline with their proofs against the checkpoint of `size`.
