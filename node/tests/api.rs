@@ -2353,26 +2353,24 @@ async fn a_validator_set_change_is_served_and_checkpoint_quorums_follow_it() {
         SignedNote { text, signatures }.to_text()
     };
     let pusher = node.net.nodes[1].key.clone();
+    let served = |size: u64| {
+        let ledger = node.shared.ledger();
+        node.shared
+            .checkpoints
+            .served(&ledger, Some(size))
+            .unwrap()
+            .is_some()
+    };
     // Before the change: three of four is a quorum.
     let (status, body) =
         push_checkpoint(&node, &note(size_before, &[0, 1, 2], None), Some(&pusher)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert!(node
-        .shared
-        .checkpoints
-        .served(&node.shared.ledger(), Some(size_before))
-        .unwrap()
-        .is_some());
+    assert!(served(size_before));
     // After it: three of five is not; with the new validator's signature, four of five is.
     let (status, body) =
         push_checkpoint(&node, &note(size_after, &[0, 1, 2], None), Some(&pusher)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert!(node
-        .shared
-        .checkpoints
-        .served(&node.shared.ledger(), Some(size_after))
-        .unwrap()
-        .is_none());
+    assert!(!served(size_after));
     let (status, body) = push_checkpoint(
         &node,
         &note(size_after, &[], Some(&checkpoint_key)),
@@ -2380,12 +2378,7 @@ async fn a_validator_set_change_is_served_and_checkpoint_quorums_follow_it() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert!(node
-        .shared
-        .checkpoints
-        .served(&node.shared.ledger(), Some(size_after))
-        .unwrap()
-        .is_some());
+    assert!(served(size_after));
     // The new validator's checkpoint key is refused for a size before the change.
     let (status, _) = push_checkpoint(
         &node,
