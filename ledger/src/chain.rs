@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::block::{tx_root, Block, BlockHeader};
 use crate::error::LedgerError;
 use crate::genesis::{Genesis, GenesisIndex};
-use crate::governance::{ChangeRecord, OrgRecord, ValidatorSetRecord};
+use crate::governance::{ChangeRecord, Members, OrgRecord, ValidatorSetRecord};
 use crate::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX};
 use crate::log_cache::{CachedLog, RightEdges, UpperLog};
 use crate::log_store::{LogWrites, StoreLog};
@@ -137,6 +137,9 @@ pub struct Ledger<S: Store> {
     upper_log: UpperLog,
     /// The right edges of the log at the sizes proofs were last asked at.
     right_edges: RightEdges,
+    /// The organisations not removed (read for every transaction's signer), and the
+    /// governance epoch they were read at.
+    members: (u64, Members),
 }
 
 impl<S: Store> std::fmt::Debug for Ledger<S> {
@@ -232,13 +235,15 @@ impl<S: Store> Ledger<S> {
                 check_store_format(&store)?;
                 let tip = Self::load_tip(&store)?;
                 let upper_log = UpperLog::load(&store, tip.log.size())?;
-                Ok(Ledger {
+                Ledger {
                     store,
                     genesis,
                     tip,
                     upper_log,
                     right_edges: RightEdges::default(),
-                })
+                    members: (0, Members::new()),
+                }
+                .with_members()
             }
             None => {
                 let mut writes = Writes::new();
@@ -282,15 +287,42 @@ impl<S: Store> Ledger<S> {
                 );
                 batch.put(Column::Meta, META_TIP.to_vec(), encode_tip(&tip));
                 store.write(batch)?;
-                Ok(Ledger {
+                Ledger {
                     store,
                     genesis,
                     tip,
                     upper_log: UpperLog::default(),
                     right_edges: RightEdges::default(),
-                })
+                    members: (0, Members::new()),
+                }
+                .with_members()
             }
         }
+    }
+
+    /// The ledger with its organisations read from the state.
+    fn with_members(mut self) -> Result<Self, LedgerError> {
+        self.members = (self.governance_epoch()?, self.live_organisations()?);
+        Ok(self)
+    }
+
+    /// Reads the organisations again if a governance change took effect since they were
+    /// read: one state read per commit otherwise.
+    fn reload_members(&mut self) -> Result<(), LedgerError> {
+        let epoch = self.governance_epoch()?;
+        if epoch != self.members.0 {
+            self.members = (epoch, self.live_organisations()?);
+        }
+        Ok(())
+    }
+
+    fn live_organisations(&self) -> Result<Members, LedgerError> {
+        Ok(self
+            .organisations()?
+            .into_iter()
+            .filter(|record| record.removed_from.is_none())
+            .map(|record| (record.organisation.id.clone(), record.organisation))
+            .collect())
     }
 
     fn load_tip(store: &S) -> Result<ChainTip, LedgerError> {
@@ -344,7 +376,7 @@ impl<S: Store> Ledger<S> {
         }
         let overlay = Overlay::new(&self.store);
         let record = rules::check_signer(&overlay, tx, false)?;
-        rules::check_role(&overlay, &record, &tx.body.action)?;
+        rules::check_role(&self.members.1, &record, &tx.body.action)?;
         Ok(Hash32::digest(&bytes))
     }
 
@@ -424,6 +456,12 @@ impl<S: Store> Ledger<S> {
         rows.iter()
             .map(|(_, bytes)| borsh::from_slice(bytes).map_err(|e| corrupt("organisation", e)))
             .collect()
+    }
+
+    /// The organisations not removed, as of the tip, with the governance epoch they were
+    /// read at (it moves when a change takes effect).
+    pub fn members(&self) -> (u64, &Members) {
+        (self.members.0, &self.members.1)
     }
 
     /// How many governance changes have taken effect: when it moves, organisations, keys or
@@ -600,7 +638,7 @@ impl<S: Store> Ledger<S> {
         for (level, index, hash) in prepared.upper_nodes {
             self.upper_log.push(level, index, hash);
         }
-        Ok(())
+        self.reload_members()
     }
 
     /// Checks and commits a block in one step.
@@ -793,6 +831,7 @@ impl<S: Store> Ledger<S> {
     ) -> Result<usize, LedgerError> {
         let context = TxContext {
             genesis: &self.genesis,
+            members: &self.members.1,
             store: &self.store,
             time_ms,
             tx_hash: hash,

@@ -36,6 +36,11 @@ use crate::rules::Overlay;
 use crate::state::{keys, KeyHolder, KeyRecord};
 use crate::types::{OrgId, PublicKey, TxHash};
 
+/// The organisations not removed, by id: what a signer's authority is resolved against.
+/// Changes take effect only between blocks, so the ledger keeps this table in memory
+/// (`Ledger::members`) and reloads it when one has.
+pub type Members = std::collections::BTreeMap<OrgId, Organisation>;
+
 /// Which organisations must approve a change before it takes effect (genesis).
 #[derive(
     Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,

@@ -9,7 +9,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::error::LedgerError;
 use crate::genesis::{is_usable_key, GenesisIndex, OrgKind, Program};
-use crate::governance;
+use crate::governance::{self, Members};
 use crate::limits::OBJECTION_RESPONSE_WINDOW_MS;
 use crate::merkle;
 use crate::state::{
@@ -146,6 +146,9 @@ impl<'a> Overlay<'a> {
 /// What a transaction executes against besides the state.
 pub(crate) struct TxContext<'a> {
     pub genesis: &'a GenesisIndex,
+    /// The organisations at the start of the block (governance changes them only between
+    /// blocks).
+    pub members: &'a Members,
     pub store: &'a dyn Store,
     pub time_ms: TimeMs,
     pub tx_hash: TxHash,
@@ -275,14 +278,12 @@ fn permitted(authority: &Authority, action: &Action) -> bool {
     }
 }
 
-fn resolve_authority(overlay: &Overlay<'_>, holder: &KeyHolder) -> Result<Authority, LedgerError> {
+fn resolve_authority(members: &Members, holder: &KeyHolder) -> Result<Authority, LedgerError> {
     // An organisation as it stands now: a removed one's keys and agents act no more.
     let org_of = |id: &OrgId| {
-        let record = governance::org_record(overlay, id)?;
-        match record.removed_from {
-            None => Ok(record.organisation),
-            Some(_) => Err(LedgerError::UnknownOrganisation(id.clone())),
-        }
+        members
+            .get(id)
+            .ok_or_else(|| LedgerError::UnknownOrganisation(id.clone()))
     };
     Ok(match holder {
         KeyHolder::Organisation { org } => {
@@ -347,11 +348,11 @@ pub(crate) fn check_signer(
 /// Checks that the signer's role may take this step at all (before any state lookup of the
 /// step itself), for admission.
 pub(crate) fn check_role(
-    overlay: &Overlay<'_>,
+    members: &Members,
     record: &KeyRecord,
     action: &Action,
 ) -> Result<(), LedgerError> {
-    let authority = resolve_authority(overlay, &record.holder)?;
+    let authority = resolve_authority(members, &record.holder)?;
     if permitted(&authority, action) {
         Ok(())
     } else {
@@ -447,7 +448,7 @@ pub(crate) fn execute(
     tx: &Transaction,
 ) -> Result<Option<Pseudonym>, LedgerError> {
     let record = check_signer(overlay, tx, true)?;
-    let mut authority = resolve_authority(overlay, &record.holder)?;
+    let mut authority = resolve_authority(ctx.members, &record.holder)?;
     authority.signer = Some(tx.body.signer);
     let action = &tx.body.action;
     if !permitted(&authority, action) {
@@ -572,8 +573,6 @@ fn apply_action(
     }
 }
 
-/// Records a program period's budget ceiling per region, enforcing that the program is in
-/// genesis and that a revision is never below what is already allocated.
 /// An institution proposes or approves a change to the consortium.
 fn governance_action(
     overlay: &mut Overlay<'_>,
@@ -596,6 +595,9 @@ fn governance_action(
     Ok(None)
 }
 
+/// Records a program period's budget ceiling per region, enforcing that the program is
+/// known (from genesis or a governance change) and that a revision is never below what is
+/// already allocated.
 fn declare_budget(
     overlay: &mut Overlay<'_>,
     ctx: &TxContext<'_>,

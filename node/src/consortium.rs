@@ -79,20 +79,16 @@ impl Consortium {
 
     /// Follows governance: once a change has taken effect, the members are read again from
     /// the ledger (organisations not removed, their transaction keys; the validators of the
-    /// next height; genesis's observers). One state read per commit otherwise.
+    /// next height; genesis's observers). Nothing is read otherwise.
     pub fn follow<S: Store>(&self, ledger: &Ledger<S>) -> Result<(), LedgerError> {
-        let epoch = ledger.governance_epoch()?;
+        let (epoch, organisations) = ledger.members();
         if self.read().0 == epoch {
             return Ok(());
         }
-        let mut members: HashMap<PublicKey, Member> = HashMap::new();
-        for record in ledger.organisations()? {
-            if record.removed_from.is_none() {
-                for key in &record.organisation.tx_keys {
-                    members.insert(*key, Member::Institution);
-                }
-            }
-        }
+        let mut members: HashMap<PublicKey, Member> = organisations
+            .values()
+            .flat_map(|o| o.tx_keys.iter().map(|key| (*key, Member::Institution)))
+            .collect();
         let set = ledger.validator_set()?;
         let observers = ledger.genesis().genesis.observers.iter().map(|o| o.key);
         for key in set.validators.iter().map(|v| v.key).chain(observers) {

@@ -292,13 +292,14 @@ async fn admit_governance_peers<S: Store>(
             return;
         }
     };
-    for peer in wanted.difference(&admitted.clone()) {
+    let new: Vec<String> = wanted.difference(admitted).cloned().collect();
+    for peer in new {
         let Ok(address) = format!("/p2p/{peer}").parse::<Multiaddr>() else {
             continue;
         };
         if let Ok(Ok(())) = NetworkRequest::add_persistent_peer(requests, address).await {
             info!(%peer, "admitting a validator that a governance change adds");
-            admitted.insert(peer.clone());
+            admitted.insert(peer);
         }
     }
     for peer in admitted.difference(&wanted).cloned().collect::<Vec<_>>() {
