@@ -89,6 +89,13 @@ pub struct Summary {
     pub log_nodes: u64,
     pub checkpoints: u64,
     pub seconds: f64,
+    /// The version of the validator set that signs the verified tip's checkpoints (0:
+    /// genesis's; governance changes it).
+    pub validator_set_version: u64,
+    /// The C2SP tlog-policy of that set, derived from the verified chain: what citizens'
+    /// proofs are checked with once a governance change has replaced the genesis set.
+    #[serde(skip)]
+    pub tlog_policy: String,
 }
 
 /// Where blocks to verify come from: a node's store, or a node's API.
@@ -173,9 +180,24 @@ fn replay_chain(
 }
 
 impl Replayed {
-    fn summary(&self, log_nodes: u64, checkpoints: u64, started: Instant) -> Summary {
+    fn summary(
+        &self,
+        log_nodes: u64,
+        checkpoints: u64,
+        started: Instant,
+    ) -> Result<Summary, Failure> {
         let tip = self.ledger.tip();
-        Summary {
+        // The set that signs checkpoints of the tip's log size (genesis's on an empty log).
+        let signers = match tip.log.size() {
+            0 => self.ledger.validator_set_at(0),
+            size => self.ledger.checkpoint_set(size),
+        }
+        .map_err(|e| Failure::at(tip.height, "validator set", e))?;
+        let keys = signers
+            .checkpoint_keys()
+            .map_err(|e| Failure::at(tip.height, "validator set", e))?;
+        let policy = ledger::policy::Policy::for_validators(&self.index, &keys);
+        Ok(Summary {
             chain_id: self.index.genesis.chain_id.clone(),
             heights: self.heights,
             transactions: tip.log.size(),
@@ -185,7 +207,9 @@ impl Replayed {
             log_nodes,
             checkpoints,
             seconds: started.elapsed().as_secs_f64(),
-        }
+            validator_set_version: signers.version,
+            tlog_policy: policy.to_text(),
+        })
     }
 }
 
@@ -213,7 +237,7 @@ pub fn verify_chain<S: Store>(
     verify_totals(&replayed.ledger)?;
     let log_nodes = verify_log_nodes(source, &replayed.ledger)?;
     let checkpoints = verify_checkpoints(source, &replayed.ledger, &replayed.index)?;
-    Ok(replayed.summary(log_nodes, checkpoints, started))
+    replayed.summary(log_nodes, checkpoints, started)
 }
 
 /// Re-verifies the chain `source` serves against `genesis` (hash chain, certificates,
@@ -232,7 +256,7 @@ pub fn verify_served(
     if let Some(text) = checkpoint {
         check_note(text, &replayed.ledger, &replayed.index)?;
     }
-    Ok(replayed.summary(0, u64::from(checkpoint.is_some()), started))
+    replayed.summary(0, u64::from(checkpoint.is_some()), started)
 }
 
 /// Rebuilds the totals tree from every allocation record the replay holds, from scratch,

@@ -145,6 +145,11 @@ struct VerifyArgs {
     /// Print the result as JSON on standard output.
     #[arg(long)]
     json: bool,
+    /// Once verified, write the C2SP tlog-policy of the validator set that signs the tip's
+    /// checkpoints to this new file: the policy to check citizens' proofs with after a
+    /// governance change replaced genesis's validators.
+    #[arg(long)]
+    policy_out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -448,9 +453,29 @@ fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
         ),
         (Err(_), false) => {}
     }
-    result
-        .map(|_| ())
-        .map_err(|failure| anyhow::anyhow!("audit failed: {failure}"))
+    let summary = result.map_err(|failure| anyhow::anyhow!("audit failed: {failure}"))?;
+    if let Some(path) = &args.policy_out {
+        write_new_file(path, summary.tlog_policy.as_bytes())?;
+        eprintln!(
+            "wrote the tlog-policy of validator set version {} to {}",
+            summary.validator_set_version,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a file that must not exist yet.
+fn write_new_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads a text file of at most `max` bytes.

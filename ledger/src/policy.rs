@@ -84,7 +84,14 @@ impl Policy {
     /// that makes any qualifying set hold more than two thirds of the power), its auditors'
     /// witnesses, any one of which must cosign (`quorum none` without witnesses).
     pub fn for_network(genesis: &GenesisIndex) -> Policy {
-        let powers: Vec<u64> = genesis.validators.iter().map(|v| v.power).collect();
+        Policy::for_validators(genesis, &genesis.checkpoint_keys())
+    }
+
+    /// The same policy for another validator set of the network (`validators`: checkpoint
+    /// keys with voting powers), as governance changes it: a policy file names one set, so
+    /// a new set needs a new file.
+    pub fn for_validators(genesis: &GenesisIndex, validators: &[(NoteKey, u64)]) -> Policy {
+        let powers: Vec<u64> = validators.iter().map(|(_, power)| *power).collect();
         let witnesses: BTreeMap<String, NoteKey> = genesis
             .witnesses
             .iter()
@@ -99,11 +106,7 @@ impl Policy {
             "auditors".to_owned()
         };
         Policy {
-            logs: genesis
-                .validators
-                .iter()
-                .map(|v| v.checkpoint_key.clone())
-                .collect(),
+            logs: validators.iter().map(|(key, _)| key.clone()).collect(),
             witnesses,
             groups,
             quorum,
