@@ -68,7 +68,8 @@ fn region_of(action: &Action, records: &impl Regions) -> Option<RegionCode> {
         | Action::RevokeAgent { .. }
         | Action::SkipNonce {}
         | Action::ProposeChange { .. }
-        | Action::ApproveChange { .. } => None,
+        | Action::ApproveChange { .. }
+        | Action::LinkPseudonyms { .. } => None,
     }
 }
 

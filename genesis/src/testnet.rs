@@ -244,6 +244,18 @@ pub struct PseudonymServiceConfig {
     pub key_file: String,
     /// The key version the service answers for (a new key, a new version).
     pub key_version: u32,
+    /// The next key, held ready for a governance change (`set_pseudonym_key`): the service
+    /// answers under whichever of its keys the ledger has current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<PseudonymKeyFile>,
+}
+
+/// A pseudonym key's seed file and version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PseudonymKeyFile {
+    pub key_file: String,
+    pub key_version: u32,
 }
 
 /// The file name of the pseudonym service's secret seed in its node's home.
@@ -267,6 +279,31 @@ fn add_pseudonym_service<R: RngCore + CryptoRng>(nodes: &mut [NodeSpec], rng: &m
         nodes[host].pseudonym_service = Some(SecretKey::generate(rng));
     }
 }
+
+/// The pseudonym service genesis records: its host's organisation and the public key of
+/// its seed, version 1.
+fn pseudonym_service_spec(
+    nodes: &[NodeSpec],
+) -> Result<Option<ledger::pseudonyms::PseudonymServiceSpec>, GenesisError> {
+    let Some(host) = nodes.iter().find(|n| n.pseudonym_service.is_some()) else {
+        return Ok(None);
+    };
+    let (Some(org), Some(seed)) = (&host.org, &host.pseudonym_service) else {
+        return Err(GenesisError::Invalid(
+            "the pseudonym service runs on a node without an organisation".into(),
+        ));
+    };
+    let key = proto::pseudonym::ServiceKey::from_seed(&seed.0, PSEUDONYM_KEY_VERSION)
+        .map_err(|e| GenesisError::Invalid(e.to_string()))?;
+    Ok(Some(ledger::pseudonyms::PseudonymServiceSpec {
+        organisation: org.clone(),
+        key_version: PSEUDONYM_KEY_VERSION,
+        public_key: ledger::types::Hash32(key.public_key()),
+    }))
+}
+
+/// The version of a new network's pseudonym key.
+pub const PSEUDONYM_KEY_VERSION: u32 = 1;
 
 /// A node's `config.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -588,6 +625,7 @@ impl Testnet {
             programs: demo_programs()?,
             regions: demo_regions(),
             governance: demo_governance()?,
+            pseudonym_service: pseudonym_service_spec(&nodes)?,
         };
         // Fail here, with every problem named, rather than when a node starts.
         genesis
@@ -724,7 +762,8 @@ impl Testnet {
                 .as_ref()
                 .map(|_| PseudonymServiceConfig {
                     key_file: PSEUDONYM_SERVICE_KEY_FILE.into(),
-                    key_version: 1,
+                    key_version: PSEUDONYM_KEY_VERSION,
+                    next: None,
                 }),
             joining: false,
         };

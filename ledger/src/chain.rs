@@ -140,6 +140,9 @@ pub struct Ledger<S: Store> {
     /// The organisations not removed (read for every transaction's signer), and the
     /// governance epoch they were read at.
     members: (u64, Members),
+    /// Whether a pseudonym key took effect after genesis: only then can a step name a
+    /// beneficiary by a linked pseudonym that must be resolved (`crate::pseudonyms`).
+    rekeyed: bool,
 }
 
 impl<S: Store> std::fmt::Debug for Ledger<S> {
@@ -242,6 +245,7 @@ impl<S: Store> Ledger<S> {
                     upper_log,
                     right_edges: RightEdges::default(),
                     members: (0, Members::new()),
+                    rekeyed: false,
                 }
                 .with_members()
             }
@@ -294,6 +298,7 @@ impl<S: Store> Ledger<S> {
                     upper_log: UpperLog::default(),
                     right_edges: RightEdges::default(),
                     members: (0, Members::new()),
+                    rekeyed: false,
                 }
                 .with_members()
             }
@@ -303,7 +308,63 @@ impl<S: Store> Ledger<S> {
     /// The ledger with its organisations read from the state.
     fn with_members(mut self) -> Result<Self, LedgerError> {
         self.members = (self.governance_epoch()?, self.live_organisations()?);
+        self.rekeyed = self.is_rekeyed()?;
         Ok(self)
+    }
+
+    fn is_rekeyed(&self) -> Result<bool, LedgerError> {
+        Ok(self.pseudonym_key()?.is_some_and(|k| k.from_height > 1))
+    }
+
+    /// The current pseudonym key, if the chain has one.
+    pub fn pseudonym_key(
+        &self,
+    ) -> Result<Option<crate::pseudonyms::PseudonymKeyRecord>, LedgerError> {
+        self.state_get(&keys::pseudonym_key())
+    }
+
+    /// Every pseudonym key the chain has had, oldest first.
+    pub fn pseudonym_keys(
+        &self,
+    ) -> Result<Vec<crate::pseudonyms::PseudonymKeyRecord>, LedgerError> {
+        let prefix = keys::pseudonym_key_versions();
+        let rows = self.store.scan(
+            Column::State,
+            &prefix,
+            &prefix,
+            crate::limits::PSEUDONYM_KEYS_MAX,
+        )?;
+        rows.iter()
+            .map(|(_, bytes)| borsh::from_slice(bytes).map_err(|e| corrupt("pseudonym key", e)))
+            .collect()
+    }
+
+    /// The pseudonym the ledger knows the beneficiary named `pseudonym` by: `pseudonym`
+    /// itself, or the one a re-keying linked it to; `None` if it names no beneficiary.
+    pub fn beneficiary_pseudonym(
+        &self,
+        pseudonym: &Pseudonym,
+    ) -> Result<Option<Pseudonym>, LedgerError> {
+        if self
+            .state_get::<crate::state::BeneficiaryRecord>(&keys::beneficiary(pseudonym))?
+            .is_some()
+        {
+            return Ok(Some(*pseudonym));
+        }
+        self.state_get(&keys::pseudonym_link(pseudonym))
+    }
+
+    /// `action` with any linked pseudonym replaced by the one the ledger knows the
+    /// beneficiary by, as the rules applied it.
+    pub fn canonical_action(
+        &self,
+        action: &crate::tx::Action,
+    ) -> Result<crate::tx::Action, LedgerError> {
+        let overlay = rules::Overlay::new(&self.store);
+        Ok(
+            crate::pseudonyms::canonical_action(&overlay, action)?
+                .unwrap_or_else(|| action.clone()),
+        )
     }
 
     /// Reads the organisations again if a governance change took effect since they were
@@ -312,6 +373,7 @@ impl<S: Store> Ledger<S> {
         let epoch = self.governance_epoch()?;
         if epoch != self.members.0 {
             self.members = (epoch, self.live_organisations()?);
+            self.rekeyed = self.is_rekeyed()?;
         }
         Ok(())
     }
@@ -832,6 +894,7 @@ impl<S: Store> Ledger<S> {
         let context = TxContext {
             genesis: &self.genesis,
             members: &self.members.1,
+            rekeyed: self.rekeyed,
             store: &self.store,
             time_ms,
             tx_hash: hash,

@@ -148,6 +148,10 @@ pub enum LedgerError {
     ChangeClosed(Hash32),
     #[error("{org} has already approved change {change}")]
     AlreadyApproved { change: Hash32, org: OrgId },
+    #[error("the pseudonym key changed to version {version} at height {from_height}; new beneficiaries are refused until the identity authority has linked every beneficiary to its new pseudonym")]
+    PseudonymRekeying { version: u32, from_height: u64 },
+    #[error("pseudonym links refused: {0}")]
+    PseudonymLinkRefused(String),
     #[error("the validator set would keep {remaining} validators; at least {min} are needed to tolerate a faulty one")]
     ValidatorSetTooSmall { remaining: usize, min: usize },
     #[error("the change moves {moved} of {total} voting power; less than a third may move at one height")]
@@ -240,6 +244,8 @@ impl LedgerError {
             UnknownChange(_) => "unknown_change",
             ChangeClosed(_) => "change_closed",
             AlreadyApproved { .. } => "already_approved",
+            PseudonymRekeying { .. } => "pseudonym_rekeying",
+            PseudonymLinkRefused(_) => "pseudonym_link_refused",
             ValidatorSetTooSmall { .. } => "validator_set_too_small",
             PowerChangeTooLarge { .. } => "validator_power_change_too_large",
             WrongHeight { .. } => "wrong_height",

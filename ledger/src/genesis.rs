@@ -141,6 +141,10 @@ pub struct Genesis {
     /// programs). Absent: governance is off.
     #[serde(default)]
     pub governance: crate::governance::GovernanceRule,
+    /// The identity authority's pseudonym service and its first public key. Absent: the
+    /// chain has none until a governance change sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonym_service: Option<crate::pseudonyms::PseudonymServiceSpec>,
 }
 
 /// A validator in consensus order.
@@ -213,6 +217,7 @@ impl Genesis {
             self.organisation_table(&regions, &programs, &mut keys_seen, &mut problems);
         self.check_observers(&mut keys_seen, &mut problems);
         self.check_governance(&organisations, &mut problems);
+        self.check_pseudonym_service(&organisations, &mut problems);
         let witnesses = self.witness_table(&mut keys_seen, &mut problems);
         if validators.is_empty() {
             problems.push("no organisation runs a validator".to_owned());
@@ -424,6 +429,28 @@ impl Genesis {
         }
     }
 
+    fn check_pseudonym_service(
+        &self,
+        organisations: &BTreeMap<OrgId, Organisation>,
+        problems: &mut Vec<String>,
+    ) {
+        let Some(service) = &self.pseudonym_service else {
+            return;
+        };
+        if !organisations.contains_key(&service.organisation) {
+            problems.push(format!(
+                "the pseudonym service's organisation {} is not in genesis",
+                service.organisation
+            ));
+        }
+        if service.key_version == 0 {
+            problems.push("the pseudonym key version starts at 1".to_owned());
+        }
+        if service.public_key == Hash32::ZERO {
+            problems.push("the pseudonym service's public key is all zeros".to_owned());
+        }
+    }
+
     /// Checks the observers' names and network keys, recording the keys in `keys_seen`.
     fn check_observers(
         &self,
@@ -617,6 +644,7 @@ mod tests {
             }],
             observers: vec![],
             governance: Default::default(),
+            pseudonym_service: None,
             programs: vec![Program {
                 code: ProgramCode::new("PKH").unwrap(),
                 name: "Program Keluarga Harapan".into(),

@@ -78,6 +78,13 @@ pub enum Change {
     },
     /// An aid program is added, or its name changed.
     SetProgram { program: Program },
+    /// The pseudonym service's next key (the next version): from the activation height
+    /// clients check answers against it, and intake pauses until the service's
+    /// organisation has linked every beneficiary to its new pseudonym
+    /// (`crate::pseudonyms`). Also how a chain without a service gets its first key.
+    SetPseudonymKey {
+        service: crate::pseudonyms::PseudonymServiceSpec,
+    },
 }
 
 impl Change {
@@ -89,6 +96,7 @@ impl Change {
             Change::RotateKey { .. } => "rotate_key",
             Change::SetValidator { .. } => "set_validator",
             Change::SetProgram { .. } => "set_program",
+            Change::SetPseudonymKey { .. } => "set_pseudonym_key",
         }
     }
 }
@@ -211,6 +219,7 @@ pub(crate) fn genesis_records(genesis: &GenesisIndex) -> Vec<(Vec<u8>, Vec<u8>)>
     let set = crate::encode::canonical(&set);
     records.push((keys::validator_set_from(1), set.clone()));
     records.push((keys::validator_set(), set));
+    records.extend(crate::pseudonyms::genesis_records(genesis));
     records
 }
 
@@ -445,6 +454,7 @@ pub(crate) fn check_change(
             }
             Ok(())
         }
+        Change::SetPseudonymKey { service } => crate::pseudonyms::check_new_key(overlay, service),
     }
 }
 
@@ -531,6 +541,11 @@ fn check_remove_organisation(
     if record.organisation.validator.is_some() {
         return Err(LedgerError::ChangeRefused(format!(
             "{id} runs a validator; remove the validator first"
+        )));
+    }
+    if crate::pseudonyms::current_key(overlay)?.is_some_and(|k| &k.service.organisation == id) {
+        return Err(LedgerError::ChangeRefused(format!(
+            "{id} runs the pseudonym service; move the service first (set_pseudonym_key)"
         )));
     }
     Ok(())
@@ -758,6 +773,9 @@ fn apply_change(
             set_validator(overlay, org, validator.as_ref())?;
         }
         Change::SetProgram { program } => overlay.put(keys::program(&program.code), program),
+        Change::SetPseudonymKey { service } => {
+            crate::pseudonyms::apply_new_key(overlay, service, height)?
+        }
     }
     Ok(())
 }

@@ -24,6 +24,7 @@
 //! | audit attestation | `Attest` | auditor | checkpoint matches the log at that size |
 //! | keys | `RegisterAgent`, `RevokeAgent` | the organisation's own key; a beneficiary for its app key | key unused; regions within the organisation's; revoke own agents and own other keys, a beneficiary its own app key, Kemensos any beneficiary's |
 //! | governance | `ProposeChange`, `ApproveChange` | an organisation's own key | the change keeps the rules when proposed and again when due; takes effect at the activation height if the genesis rule's organisations approved it ([`governance`]) |
+//! | re-keying | `LinkPseudonyms` | the pseudonym service's organisation (own key) | a new pseudonym key is current and not yet linked; each old pseudonym names a beneficiary, each new one nothing yet; `complete` only when every beneficiary is linked ([`pseudonyms`]) |
 //! | nonce | `SkipNonce` | any signer | none: only the signer's nonce advances (fills the nonce of a refused transaction in a signed run) |
 //!
 //! Every transaction also needs a known, unrevoked signer, the signer's next nonce, and the
@@ -42,6 +43,7 @@ pub mod merkle;
 pub mod note;
 pub mod policy;
 pub mod privacy;
+pub mod pseudonyms;
 mod rules;
 pub mod signature;
 pub mod state;

@@ -54,3 +54,9 @@ pub const CHANGES_DUE_PER_HEIGHT_MAX: usize = 64;
 /// The most validator sets a chain keeps in its history (one per height that changed it);
 /// a change beyond it is refused.
 pub const VALIDATOR_SETS_MAX: usize = 10_000;
+
+/// Re-keying links in one transaction: 64 bytes each, within [`TX_BYTES_MAX`].
+pub const PSEUDONYM_LINKS_PER_TX_MAX: usize = 48;
+const _: () = assert!(PSEUDONYM_LINKS_PER_TX_MAX * 64 + 512 <= TX_BYTES_MAX);
+/// Pseudonym key versions a chain may have (one re-keying a month for 80 years).
+pub const PSEUDONYM_KEYS_MAX: usize = 1_000;

@@ -12,6 +12,7 @@ use crate::genesis::{is_usable_key, GenesisIndex, OrgKind, Program};
 use crate::governance::{self, Members};
 use crate::limits::OBJECTION_RESPONSE_WINDOW_MS;
 use crate::merkle;
+use crate::pseudonyms;
 use crate::state::{
     allocation_id, keys, AllocationRecord, BeneficiaryRecord, BudgetRecord, CosignatureRecord,
     DisbursementRecord, EligibilityStatus, EnrolmentRecord, IdentityStatus, KeyHolder, KeyRecord,
@@ -149,6 +150,8 @@ pub(crate) struct TxContext<'a> {
     /// The organisations at the start of the block (governance changes them only between
     /// blocks).
     pub members: &'a Members,
+    /// Whether steps may name beneficiaries by linked pseudonyms (`crate::pseudonyms`).
+    pub rekeyed: bool,
     pub store: &'a dyn Store,
     pub time_ms: TimeMs,
     pub tx_hash: TxHash,
@@ -275,6 +278,8 @@ fn permitted(authority: &Authority, action: &Action) -> bool {
         Action::ProposeChange { .. } | Action::ApproveChange { .. } => {
             role == SignerRole::OrgKey && kind.is_some()
         }
+        // The pseudonym service's organisation (checked with the state), its own key.
+        Action::LinkPseudonyms { .. } => role == SignerRole::OrgKey && kind.is_some(),
     }
 }
 
@@ -457,7 +462,17 @@ pub(crate) fn execute(
             action: action.name(),
         });
     }
-    let touched = apply_action(overlay, ctx, &authority, action)?;
+    let canonical = if ctx.rekeyed {
+        pseudonyms::canonical_action(overlay, action)?
+    } else {
+        None
+    };
+    let touched = apply_action(
+        overlay,
+        ctx,
+        &authority,
+        canonical.as_ref().unwrap_or(action),
+    )?;
     // The nonce advances only with a successful step, so a refused transaction leaves the
     // signer able to retry with the same nonce. The record is read again: the step may have
     // changed it (a beneficiary revoking its own key).
@@ -570,6 +585,20 @@ fn apply_action(
         Action::ProposeChange { .. } | Action::ApproveChange { .. } => {
             governance_action(overlay, ctx, authority, action)
         }
+        Action::LinkPseudonyms {
+            key_version,
+            links,
+            complete,
+        } => {
+            pseudonyms::link(
+                overlay,
+                &authority.org_id()?,
+                *key_version,
+                links,
+                *complete,
+            )?;
+            Ok(None)
+        }
     }
 }
 
@@ -663,6 +692,8 @@ fn propose(
     if overlay.exists(&key)? {
         return Err(LedgerError::DuplicateProposal(*beneficiary));
     }
+    pseudonyms::require_intake_open(overlay)?;
+    pseudonyms::count_beneficiary(overlay)?;
     let record = BeneficiaryRecord {
         region: region.clone(),
         household_size,

@@ -24,6 +24,9 @@ mod kind {
     pub const CHANGE: u8 = 0x06;
     pub const CHANGE_DUE: u8 = 0x07;
     pub const GOVERNANCE_EPOCH: u8 = 0x08;
+    pub const PSEUDONYM_KEY: u8 = 0x09;
+    pub const PSEUDONYM_KEY_VERSION: u8 = 0x0A;
+    pub const BENEFICIARY_COUNT: u8 = 0x0B;
     pub const BENEFICIARY: u8 = 0x10;
     pub const ENROLMENT: u8 = 0x11;
     pub const TRACKING: u8 = 0x12;
@@ -32,6 +35,8 @@ mod kind {
     pub const OBJECTION: u8 = 0x15;
     pub const COSIGNATURE: u8 = 0x16;
     pub const TOTALS: u8 = 0x17;
+    pub const PSEUDONYM_LINK: u8 = 0x18;
+    pub const PSEUDONYM_LINKED: u8 = 0x19;
 }
 
 /// State keys.
@@ -115,6 +120,43 @@ pub mod keys {
     pub fn changes_due(height: u64) -> Vec<u8> {
         let mut k = with_kind(kind::CHANGE_DUE, 40);
         k.extend_from_slice(&height.to_be_bytes());
+        k
+    }
+
+    /// The current pseudonym key (`pseudonyms::PseudonymKeyRecord`).
+    pub fn pseudonym_key() -> Vec<u8> {
+        vec![kind::PSEUDONYM_KEY]
+    }
+
+    /// Pseudonym key `version`, kept for every version.
+    pub fn pseudonym_key_version(version: u32) -> Vec<u8> {
+        let mut k = with_kind(kind::PSEUDONYM_KEY_VERSION, 4);
+        k.extend_from_slice(&version.to_be_bytes());
+        k
+    }
+
+    /// The prefix of every pseudonym key version.
+    pub fn pseudonym_key_versions() -> Vec<u8> {
+        vec![kind::PSEUDONYM_KEY_VERSION]
+    }
+
+    /// How many beneficiaries have been proposed (a `u64`).
+    pub fn beneficiary_count() -> Vec<u8> {
+        vec![kind::BENEFICIARY_COUNT]
+    }
+
+    /// The pseudonym the ledger knows the beneficiary with (newer) `pseudonym` by.
+    pub fn pseudonym_link(pseudonym: &Pseudonym) -> Vec<u8> {
+        let mut k = with_kind(kind::PSEUDONYM_LINK, 32);
+        k.extend_from_slice(pseudonym.as_bytes());
+        k
+    }
+
+    /// Marks the beneficiary known as `canonical` linked under key `version`.
+    pub fn pseudonym_linked(version: u32, canonical: &Pseudonym) -> Vec<u8> {
+        let mut k = with_kind(kind::PSEUDONYM_LINKED, 36);
+        k.extend_from_slice(&version.to_be_bytes());
+        k.extend_from_slice(canonical.as_bytes());
         k
     }
 

@@ -148,6 +148,13 @@ pub enum Action {
     },
     /// An organisation's own key approves a proposed change.
     ApproveChange { change: TxHash },
+    /// The pseudonym service's organisation links beneficiaries to their pseudonyms under a
+    /// new pseudonym key (`crate::pseudonyms`); `complete` on the last batch resumes intake.
+    LinkPseudonyms {
+        key_version: u32,
+        links: Vec<crate::pseudonyms::PseudonymLink>,
+        complete: bool,
+    },
 }
 
 /// A budget ceiling for one region (usually a regency or city).
@@ -312,6 +319,7 @@ impl Action {
             Action::SkipNonce {} => "skip_nonce",
             Action::ProposeChange { .. } => "propose_change",
             Action::ApproveChange { .. } => "approve_change",
+            Action::LinkPseudonyms { .. } => "link_pseudonyms",
         }
     }
 
@@ -360,6 +368,9 @@ impl Action {
             } if old == new => {
                 return invalid("a rotated key must differ from the old one");
             }
+            Action::LinkPseudonyms {
+                links, complete, ..
+            } => crate::pseudonyms::check_batch(links, *complete)?,
             _ => {}
         }
         Ok(())

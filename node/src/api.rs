@@ -213,6 +213,8 @@ async fn limit_requests(
         crate::chain_web::block_page,
         crate::pseudonym_api::key,
         crate::pseudonym_api::evaluate,
+        crate::pseudonym_api::keys,
+        crate::pseudonym_api::lookup,
         crate::governance_api::change,
         crate::governance_api::validator_sets
     ),
@@ -222,6 +224,11 @@ async fn limit_requests(
         proto::api::ValidatorSetJson,
         proto::api::SetMemberJson,
         proto::api::PseudonymKeyJson,
+        proto::api::PseudonymKeysJson,
+        proto::api::PseudonymKeyRecordJson,
+        proto::api::LookupRequestJson,
+        proto::api::LookupJson,
+        proto::api::LookupEntryJson,
         proto::api::InclusionProofJson,
         proto::api::ConsistencyProofJson,
         proto::api::CheckpointReceivedJson,
@@ -356,7 +363,7 @@ fn submit_status(admitted: Admitted) -> SubmitStatus {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -18,6 +18,7 @@
 //! [pseudonym_service]  # the identity authority's node only
 //! key_file = "pseudonym-service.secret"
 //! key_version = 1
+//! # next = { key_file = "pseudonym-service-v2.secret", key_version = 2 }  # for a re-keying
 //!
 //! [mempool]            # optional
 //! txs_max = 50000
@@ -158,8 +159,9 @@ pub struct NodeSettings {
     pub tx_relay: Vec<String>,
     /// Witnesses' HTTP APIs this validator pushes its signed checkpoints to.
     pub witnesses: Vec<String>,
-    /// The pseudonym service's key, if this node runs it.
-    pub pseudonym_service: Option<Arc<proto::pseudonym::ServiceKey>>,
+    /// The pseudonym service's keys (the current one, and the next if configured), if
+    /// this node runs it; empty otherwise.
+    pub pseudonym_service: Vec<Arc<proto::pseudonym::ServiceKey>>,
     /// A validator that genesis does not list, added by a governance change.
     pub joining: bool,
     pub mempool: MempoolSettings,
@@ -226,12 +228,26 @@ impl NodeSettings {
         };
         let pseudonym_service = match &config.pseudonym_service {
             Some(service) => {
-                let seed = genesis::testnet::read_secret(&resolve(&service.key_file))?;
-                let key = proto::pseudonym::ServiceKey::from_seed(&seed.0, service.key_version)
-                    .map_err(|e| anyhow::anyhow!("[pseudonym_service]: {e}"))?;
-                Some(Arc::new(key))
+                let read = |file: &str, version: u32| -> anyhow::Result<_> {
+                    let seed = genesis::testnet::read_secret(&resolve(file))?;
+                    let key = proto::pseudonym::ServiceKey::from_seed(&seed.0, version)
+                        .map_err(|e| anyhow::anyhow!("[pseudonym_service]: {e}"))?;
+                    Ok(Arc::new(key))
+                };
+                let mut keys = vec![read(&service.key_file, service.key_version)?];
+                if let Some(next) = &service.next {
+                    if next.key_version <= service.key_version {
+                        anyhow::bail!(
+                            "[pseudonym_service.next]: key_version {} must be above {}",
+                            next.key_version,
+                            service.key_version
+                        );
+                    }
+                    keys.push(read(&next.key_file, next.key_version)?);
+                }
+                keys
             }
-            None => None,
+            None => Vec::new(),
         };
         let settings = NodeSettings {
             home: home.to_path_buf(),

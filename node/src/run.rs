@@ -87,11 +87,17 @@ async fn run_async(
         info!(cosigned = witness.cosigned_size(), "witnessing the log");
         shared = shared.with_witness(witness);
     }
-    if let Some(key) = &settings.pseudonym_service {
-        use base64::Engine as _;
-        let public = base64::engine::general_purpose::STANDARD.encode(key.public_key());
-        info!(key_version = key.version(), public_key = %public, "pseudonym service running");
-        shared = shared.with_pseudonym_service(key.clone());
+    if !settings.pseudonym_service.is_empty() {
+        crate::pseudonym_api::check_keys_against_ledger(
+            &settings.pseudonym_service,
+            &shared.ledger(),
+        )?;
+        for key in &settings.pseudonym_service {
+            use base64::Engine as _;
+            let public = base64::engine::general_purpose::STANDARD.encode(key.public_key());
+            info!(key_version = key.version(), public_key = %public, "pseudonym service holds key");
+        }
+        shared = shared.with_pseudonym_service(settings.pseudonym_service.clone());
     }
     let shared = Arc::new(shared);
     let listener = tokio::net::TcpListener::bind(settings.http_listen)

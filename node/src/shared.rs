@@ -184,9 +184,12 @@ impl<S: Store> Shared<S> {
         self
     }
 
-    /// Runs the pseudonym service with `key` on this node.
-    pub fn with_pseudonym_service(mut self, key: Arc<proto::pseudonym::ServiceKey>) -> Shared<S> {
-        self.pseudonym_service = Some(Arc::new(crate::pseudonym_api::PseudonymService::new(key)));
+    /// Runs the pseudonym service with `keys` (the current one first) on this node.
+    pub fn with_pseudonym_service(
+        mut self,
+        keys: Vec<Arc<proto::pseudonym::ServiceKey>>,
+    ) -> Shared<S> {
+        self.pseudonym_service = Some(Arc::new(crate::pseudonym_api::PseudonymService::new(keys)));
         self
     }
 

@@ -197,7 +197,11 @@ fn timeline<S: Store>(
         time_ms,
     } in indexes
     {
-        let (tx, leaf) = leaf_tx(ledger, log_index)?;
+        let (mut tx, leaf) = leaf_tx(ledger, log_index)?;
+        // A step after a re-keying may name the beneficiary by its newer pseudonym.
+        tx.body.action = ledger
+            .canonical_action(&tx.body.action)
+            .map_err(ApiError::internal)?;
         let records = Committed(ledger);
         let Some(step) = explorer::describe(&tx, &record.beneficiary, &record.program, &records)
         else {
@@ -252,8 +256,10 @@ impl<S: Store> explorer::blocks::Regions for Committed<'_, S> {
         &self,
         beneficiary: &ledger::types::Pseudonym,
     ) -> Option<ledger::types::RegionCode> {
+        // A pseudonym linked by a re-keying names the beneficiary the ledger knows.
+        let known = self.0.beneficiary_pseudonym(beneficiary).ok().flatten()?;
         self.0
-            .state_get::<ledger::state::BeneficiaryRecord>(&keys::beneficiary(beneficiary))
+            .state_get::<ledger::state::BeneficiaryRecord>(&keys::beneficiary(&known))
             .ok()
             .flatten()
             .map(|b| b.region)

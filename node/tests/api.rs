@@ -2189,7 +2189,7 @@ async fn the_pseudonym_service_evaluates_blinded_batches_for_institutions_only()
     let key = Arc::new(proto::pseudonym::ServiceKey::from_seed(&seed.0, 1).unwrap());
     node.router = axum::Router::new();
     let shared = Arc::try_unwrap(node.shared).ok().expect("one owner");
-    node.shared = Arc::new(shared.with_pseudonym_service(key.clone()));
+    node.shared = Arc::new(shared.with_pseudonym_service(vec![key.clone()]));
     node.router = node::api::router(node.shared.clone());
 
     let served: proto::api::PseudonymKeyJson = node.get_as("/v1/pseudonym/key").await;
@@ -2220,6 +2220,180 @@ async fn the_pseudonym_service_evaluates_blinded_batches_for_institutions_only()
     let (status, bytes) = node.send(request).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&bytes).contains("malformed_request"));
+}
+
+/// Re-keying through the API: the service answers under the key the ledger has current,
+/// switching to its next key at the change's activation height (a request for the old
+/// version is refused from then on); `/v1/pseudonym/keys` shows the ledger's keys and the
+/// linking progress; `/v1/beneficiaries/lookup` (consortium only) finds a beneficiary by
+/// either pseudonym once it is linked; a key file that is not the ledger's is refused.
+#[tokio::test]
+async fn a_rekeying_is_served_from_the_ledger_and_either_pseudonym_finds_the_beneficiary() {
+    use ledger::governance::Change;
+    use ledger::pseudonyms::{PseudonymLink, PseudonymServiceSpec};
+    use proto::api::{PseudonymKeyJson, PseudonymKeysJson};
+    use proto::pseudonym::ServiceKey;
+    let mut node = node(1000);
+    let seed = node
+        .net
+        .nodes
+        .iter()
+        .find_map(|n| n.pseudonym_service.clone())
+        .unwrap();
+    let v1 = Arc::new(ServiceKey::from_seed(&seed.0, 1).unwrap());
+    let v2 = Arc::new(ServiceKey::from_seed(&[22; 32], 2).unwrap());
+    let wrong_v1 = Arc::new(ServiceKey::from_seed(&[11; 32], 1).unwrap());
+    let refused =
+        node::pseudonym_api::check_keys_against_ledger(&[wrong_v1], &node.shared.ledger());
+    assert!(refused
+        .unwrap_err()
+        .to_string()
+        .contains("does not hold the key the ledger records"));
+    node::pseudonym_api::check_keys_against_ledger(
+        &[v1.clone(), v2.clone()],
+        &node.shared.ledger(),
+    )
+    .expect("the genesis key and a key the ledger does not know yet");
+    node.router = axum::Router::new();
+    let shared = Arc::try_unwrap(node.shared).ok().expect("one owner");
+    node.shared = Arc::new(shared.with_pseudonym_service(vec![v1.clone(), v2.clone()]));
+    node.router = node::api::router(node.shared.clone());
+    use base64::Engine as _;
+    let b64 = |k: &ServiceKey| base64::engine::general_purpose::STANDARD.encode(k.public_key());
+
+    let served: PseudonymKeyJson = node.get_as("/v1/pseudonym/key").await;
+    assert_eq!((served.key_version, served.public_key), (1, b64(&v1)));
+    let keys: PseudonymKeysJson = node.get_as("/v1/pseudonym/keys").await;
+    assert_eq!(keys.keys.len(), 1);
+    assert_eq!(
+        (
+            keys.keys[0].public_key.clone(),
+            keys.keys[0].organisation.as_str()
+        ),
+        (b64(&v1), "kemensos")
+    );
+
+    let niks = ["3510014501850001", "3510011203790002"];
+    let old: Vec<_> = niks.iter().map(|n| v1.pseudonym(n).unwrap()).collect();
+    let new: Vec<_> = niks.iter().map(|n| v2.pseudonym(n).unwrap()).collect();
+    for &beneficiary in &old {
+        admit_as(
+            &node,
+            "pemda-3510",
+            Action::Propose {
+                beneficiary,
+                region: ledger::types::RegionCode::new("35.10.20.2001").unwrap(),
+                household_size: 3,
+                welfare_decile: 2,
+            },
+        );
+    }
+    let activation = node.commit_block() + 3;
+    let service = PseudonymServiceSpec {
+        organisation: ledger::types::OrgId::new("kemensos").unwrap(),
+        key_version: 2,
+        public_key: Hash32(v2.public_key()),
+    };
+    let change = Change::SetPseudonymKey { service };
+    let id = admit_as(
+        &node,
+        "kemensos",
+        Action::ProposeChange {
+            change,
+            activation_height: activation,
+        },
+    );
+    node.commit_block();
+    for org in ["bpk", "dukcapil"] {
+        admit_as(&node, org, Action::ApproveChange { change: id });
+    }
+    while node.commit_block() < activation {}
+
+    let served: PseudonymKeyJson = node.get_as("/v1/pseudonym/key").await;
+    assert_eq!((served.key_version, served.public_key), (2, b64(&v2)));
+    let pemda = node.net.keys.org("pemda-3510").unwrap().clone();
+    let (_, body) =
+        proto::pseudonym::blind(&mut rand::rngs::OsRng, 1, &[niks[0].to_owned()]).unwrap();
+    let request = node
+        .signed("POST", "/v1/pseudonym/evaluate", &body, &pemda, None)
+        .await;
+    let (status, answer) = node.send(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&answer).contains("wrong_key_version"));
+    let keys: PseudonymKeysJson = node.get_as("/v1/pseudonym/keys").await;
+    let current = keys.keys.last().unwrap();
+    assert_eq!(
+        (
+            current.key_version,
+            current.linked,
+            current.links,
+            current.beneficiaries
+        ),
+        (2, false, 0, 2)
+    );
+
+    let ask = |list: &[Hash32]| {
+        serde_json::to_vec(&serde_json::json!({ "pseudonyms": list.iter().map(|p| p.to_hex()).collect::<Vec<_>>() })).unwrap()
+    };
+    let path = "/v1/beneficiaries/lookup";
+    let (status, body) = node.post(path, ask(&old)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "signature_required"),
+        "{body}"
+    );
+    let found = lookup(&node, &pemda, ask(&[old[0], new[0]])).await;
+    assert_eq!(found.beneficiaries[0].known_as, Some(old[0].to_hex()));
+    assert_eq!(found.beneficiaries[1].known_as, None, "not linked yet");
+
+    let links = old
+        .iter()
+        .zip(&new)
+        .map(|(&old, &new)| PseudonymLink { old, new })
+        .collect();
+    admit_as(
+        &node,
+        "kemensos",
+        Action::LinkPseudonyms {
+            key_version: 2,
+            links,
+            complete: true,
+        },
+    );
+    node.commit_block();
+    let found = lookup(&node, &pemda, ask(&new)).await;
+    let known: Vec<_> = found
+        .beneficiaries
+        .iter()
+        .map(|b| b.known_as.clone())
+        .collect();
+    assert_eq!(
+        known,
+        old.iter().map(|p| Some(p.to_hex())).collect::<Vec<_>>()
+    );
+    let keys: PseudonymKeysJson = node.get_as("/v1/pseudonym/keys").await;
+    assert!(keys.keys[1].linked);
+
+    let request = node
+        .signed("POST", path, b"{\"pseudonyms\":[\"xyz\"]}", &pemda, None)
+        .await;
+    let (status, answer) = node.send(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&answer).contains("bad_pseudonym"));
+}
+
+/// Asks `/v1/beneficiaries/lookup` about pseudonyms, signed by `key`.
+async fn lookup(node: &Node, key: &SigningKey, body: Vec<u8>) -> proto::api::LookupJson {
+    let path = "/v1/beneficiaries/lookup";
+    let request = node.signed("POST", path, &body, key, None).await;
+    let (status, answer) = node.send(request).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    serde_json::from_slice(&answer).unwrap()
 }
 
 /// Signs and admits `action` as institution `org` with its next nonce.

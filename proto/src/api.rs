@@ -158,6 +158,53 @@ pub struct PseudonymKeyJson {
     pub suite: String,
 }
 
+/// `GET /v1/pseudonym/keys`: every pseudonym key the ledger has recorded, oldest first
+/// (the last is current).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PseudonymKeysJson {
+    pub keys: Vec<PseudonymKeyRecordJson>,
+}
+
+/// One recorded pseudonym key and its re-keying progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PseudonymKeyRecordJson {
+    pub key_version: u32,
+    /// Standard base64 of the 32-byte ristretto255 public key (as `/v1/pseudonym/key`).
+    pub public_key: String,
+    /// The organisation that runs the service and submits re-keying links.
+    pub organisation: String,
+    /// The first height the key was current at.
+    pub from_height: u64,
+    /// Whether every beneficiary known before this key is linked to its new pseudonym;
+    /// new beneficiaries are refused until it is.
+    pub linked: bool,
+    /// Beneficiaries linked under this key so far.
+    pub links: u64,
+    /// Beneficiaries that needed a link when the key took effect.
+    pub beneficiaries: u64,
+}
+
+/// `POST /v1/beneficiaries/lookup` request: pseudonyms, lowercase or uppercase hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequestJson {
+    pub pseudonyms: Vec<String>,
+}
+
+/// `POST /v1/beneficiaries/lookup` answer, in the request's order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LookupJson {
+    pub beneficiaries: Vec<LookupEntryJson>,
+}
+
+/// Whether a pseudonym names a beneficiary, and the pseudonym the ledger knows it by (the
+/// same one, or the one a re-keying linked it to); `null` if it names none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LookupEntryJson {
+    pub pseudonym: String,
+    pub known_as: Option<String>,
+}
+
 /// The error body.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {

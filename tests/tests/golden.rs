@@ -81,6 +81,7 @@ fn golden_genesis_hash() {
         }],
         observers: vec![],
         governance: Default::default(),
+        pseudonym_service: None,
         programs: vec![Program {
             code: ProgramCode::new("PKH").unwrap(),
             name: "Program Keluarga Harapan".into(),
@@ -91,10 +92,11 @@ fn golden_genesis_hash() {
         }],
     };
     // Changed deliberately when organisations gained `witness_key` (C2SP witnesses), and
-    // again when genesis gained its `governance` rule (who approves changes).
+    // again when genesis gained its `governance` rule (who approves changes), and its
+    // `pseudonym_service` (the service's public key).
     assert_eq!(
         genesis.hash().to_hex(),
-        "e237d386ae87340b0d2d067f12d7a6d6ac808e8c4806d48619b5bd529415749c"
+        "6ea36d058ce094f578406e44dc0507976fd909ab7b2e7191d599e53c46ecc441"
     );
 }
 
@@ -128,4 +130,30 @@ fn golden_governance_action_encoding() {
         serde_json::to_string(&propose).unwrap(),
         r#"{"type":"propose_change","change":{"change":"remove_organisation","org":"bps"},"activation_height":9}"#
     );
+}
+
+/// Re-keying links are tag 17: version, links (old, new), complete.
+#[test]
+fn golden_link_pseudonyms_encoding() {
+    let action = Action::LinkPseudonyms {
+        key_version: 2,
+        links: vec![ledger::pseudonyms::PseudonymLink {
+            old: ledger::types::Hash32([1; 32]),
+            new: ledger::types::Hash32([2; 32]),
+        }],
+        complete: true,
+    };
+    let mut expected = vec![17, 2, 0, 0, 0, 1, 0, 0, 0];
+    expected.extend([1; 32]);
+    expected.extend([2; 32]);
+    expected.push(1);
+    assert_eq!(borsh::to_vec(&action).unwrap(), expected);
+    let change = ledger::governance::Change::SetPseudonymKey {
+        service: ledger::pseudonyms::PseudonymServiceSpec {
+            organisation: OrgId::new("dukcapil").unwrap(),
+            key_version: 2,
+            public_key: ledger::types::Hash32([3; 32]),
+        },
+    };
+    assert_eq!(borsh::to_vec(&change).unwrap()[0], 5);
 }
