@@ -66,6 +66,11 @@ enum Command {
     /// Key files: generate (0600, optionally passphrase-encrypted), show, encrypt, rotate.
     #[command(subcommand)]
     Keys(keyscmd::KeysCommand),
+    /// The identity authority's pseudonym key change: a new key and its governance change,
+    /// the re-keying plan from the registry, and the links that keep every beneficiary's
+    /// history one history.
+    #[command(subcommand)]
+    Pseudonym(client::rekey::PseudonymCommand),
     /// Compact a stopped node's ledger store (every RocksDB level into the last; the
     /// store does this gradually on its own) and print its size before and after, and
     /// each column family's after.
@@ -543,6 +548,7 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::CheckProof(args)) => check_proof(args),
         Command::Compact(args) => compact(args),
         Command::Keys(command) => keyscmd::run(command),
+        Command::Pseudonym(command) => client::rekey::run(command),
         Command::Governance(command) => client::governance::run(command),
         Command::Import(args) => client::import::run(args),
         Command::Backup(args) => backup(args),

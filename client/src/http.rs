@@ -331,6 +331,30 @@ impl NodeClient {
         self.get("/v1/pseudonym/key").await
     }
 
+    /// `GET /v1/pseudonym/keys`: the pseudonym keys the ledger records (the last current).
+    pub async fn pseudonym_keys(&self) -> Result<proto::api::PseudonymKeysJson, ClientError> {
+        self.get("/v1/pseudonym/keys").await
+    }
+
+    /// `POST /v1/beneficiaries/lookup`, signed (consortium data): which of `pseudonyms`
+    /// name a beneficiary, and the pseudonym the ledger knows each by.
+    pub async fn lookup(
+        &self,
+        pseudonyms: &[ledger::types::Pseudonym],
+    ) -> Result<proto::api::LookupJson, ClientError> {
+        let url = format!("{}/v1/beneficiaries/lookup", self.base);
+        let what = "looking beneficiaries up";
+        let request = proto::api::LookupRequestJson {
+            pseudonyms: pseudonyms.iter().map(|p| p.to_hex()).collect(),
+        };
+        let body = serde_json::to_vec(&request).map_err(|e| ClientError::Decode {
+            what: what.to_owned(),
+            detail: e.to_string(),
+        })?;
+        let (status, bytes) = self.post_json(what, &url, body).await?;
+        Self::decode(what, status, &bytes)
+    }
+
     /// `POST /v1/pseudonym/evaluate` (`proto::pseudonym` wire format), signed: the
     /// service's answer bytes.
     pub async fn pseudonym_evaluate(&self, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {

@@ -16,6 +16,7 @@ pub mod import;
 pub mod keys;
 pub mod load;
 pub mod pseudonym;
+pub mod rekey;
 pub mod remote;
 pub mod tx;
 

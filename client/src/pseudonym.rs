@@ -20,18 +20,40 @@ pub struct PseudonymClient {
 
 impl PseudonymClient {
     /// Connects to the service at `url`, signing requests with `key` (an institution's key
-    /// in genesis). With `pinned` (standard base64), the service must answer under that
-    /// public key: a service that changed its key, or an impostor, is refused.
+    /// in genesis). The service must answer under the pseudonym key the ledger at `node`
+    /// has current (genesis records the first, governance each next one): a service that
+    /// changed its key on its own, or an impostor, is refused. With `pinned` (standard
+    /// base64) it must also be that key.
     pub async fn connect(
         url: &str,
         key: SigningKey,
         pinned: Option<&str>,
+        node: &str,
     ) -> anyhow::Result<PseudonymClient> {
         let client = NodeClient::new(url)?.signed_by(key);
         let served = client
             .pseudonym_key()
             .await
             .with_context(|| format!("asking {url} for the pseudonym service's key"))?;
+        let recorded = NodeClient::new(node)?
+            .pseudonym_keys()
+            .await
+            .with_context(|| format!("asking {node} for the ledger's pseudonym key"))?
+            .keys
+            .pop();
+        if let Some(recorded) = recorded {
+            if (recorded.key_version, &recorded.public_key)
+                != (served.key_version, &served.public_key)
+            {
+                bail!(
+                    "the pseudonym service at {url} answers under key version {} ({}), but the ledger's current pseudonym key is version {} ({}); refused",
+                    served.key_version,
+                    served.public_key,
+                    recorded.key_version,
+                    recorded.public_key
+                );
+            }
+        }
         if let Some(pinned) = pinned {
             if pinned != served.public_key {
                 bail!(

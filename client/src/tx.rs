@@ -84,15 +84,15 @@ impl BeneficiaryArg {
 
     /// Asks the pseudonym service for `--nik`'s pseudonym, when it is to be used; the
     /// NIK is then replaced by it.
-    fn resolve_with_service(&mut self, key: &std::path::Path) -> anyhow::Result<()> {
+    fn resolve_with_service(&mut self, common: &TxCommon) -> anyhow::Result<()> {
         let (Some(nik), Some(url)) = (&self.nik, &self.pseudonym_service) else {
             return Ok(());
         };
-        let signer = genesis::testnet::read_key(key)?;
+        let signer = genesis::testnet::read_key(&common.key)?;
         let niks = [checked_nik(nik)?];
         let pinned = self.pseudonym_service_key.as_deref();
         let found = runtime()?.block_on(async {
-            crate::pseudonym::PseudonymClient::connect(url, signer, pinned)
+            crate::pseudonym::PseudonymClient::connect(url, signer, pinned, &common.node)
                 .await?
                 .pseudonyms(&niks)
                 .await
@@ -741,8 +741,7 @@ fn agent_action(step: TxStep) -> anyhow::Result<(Action, TxCommon)> {
 /// Runs `bansos tx STEP ...`.
 pub fn run(mut step: TxStep) -> anyhow::Result<()> {
     if let Some((who, common)) = step.beneficiary_mut() {
-        let key = common.key.clone();
-        who.resolve_with_service(&key)?;
+        who.resolve_with_service(common)?;
     }
     let (action, common, tracking) = action(step)?;
     submit_action(action, &common, tracking.as_deref())?;

@@ -170,6 +170,24 @@ pub fn read_secret(path: &Path) -> Result<SecretKey, GenesisError> {
 /// Writes a new key file with mode 0600 from the start; refuses to replace an existing
 /// file (a key that signed on the ledger must not be lost by a typo).
 pub fn write_new_key_file(path: &Path, file: &KeyFile) -> Result<(), GenesisError> {
+    write_new_private(path, file)
+}
+
+/// Writes a new secret file (a 32-byte key as hex) with mode 0600 from the start; refuses
+/// to replace an existing file.
+pub fn write_new_secret_file(
+    path: &Path,
+    purpose: &str,
+    secret: &SecretKey,
+) -> Result<(), GenesisError> {
+    let file = SecretFile {
+        purpose: purpose.to_owned(),
+        secret: hex::encode(secret.0),
+    };
+    write_new_private(path, &file)
+}
+
+fn write_new_private<T: Serialize>(path: &Path, file: &T) -> Result<(), GenesisError> {
     let io = |source| GenesisError::Io {
         path: PathBuf::from(path),
         source,

@@ -36,7 +36,7 @@ use ledger::types::Pseudonym;
 use ledger::types::PublicKey;
 use proto::api::{
     LookupEntryJson, LookupJson, LookupRequestJson, PseudonymKeyJson, PseudonymKeyRecordJson,
-    PseudonymKeysJson,
+    PseudonymKeysJson, LOOKUP_PSEUDONYMS_MAX,
 };
 use proto::pseudonym::{
     PseudonymError, ServiceKey, PSEUDONYM_BODY_TYPE, PSEUDONYM_REQUEST_BYTES_MAX,
@@ -119,8 +119,6 @@ impl PseudonymService {
     }
 }
 
-/// The most pseudonyms one lookup asks about.
-pub const LOOKUP_PSEUDONYMS_MAX: usize = 1_000;
 /// The largest lookup body, in bytes (each pseudonym 64 hex digits, quoted, with a comma).
 const LOOKUP_REQUEST_BYTES_MAX: usize = 64 + LOOKUP_PSEUDONYMS_MAX * 70;
 

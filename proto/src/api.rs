@@ -184,6 +184,9 @@ pub struct PseudonymKeyRecordJson {
     pub beneficiaries: u64,
 }
 
+/// The most pseudonyms one `POST /v1/beneficiaries/lookup` asks about.
+pub const LOOKUP_PSEUDONYMS_MAX: usize = 1_000;
+
 /// `POST /v1/beneficiaries/lookup` request: pseudonyms, lowercase or uppercase hex.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -195,24 +195,36 @@ fn check_all_committed(cluster: &Cluster, file: &Path, rng: &mut impl rand::Rng)
 /// key's signature gets nothing; other nodes do not serve it; an import holding the
 /// service to another public key refuses its answers.
 fn the_pseudonym_service_key_stays_on_its_node(cluster: &Cluster, service: usize) {
-    let seed_file = cluster.nodes[service].home.join(PSEUDONYM_SERVICE_KEY_FILE);
-    let seed: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&seed_file).expect("seed")).expect("json");
-    let seed_hex = seed["secret"].as_str().expect("a secret").to_owned();
-    let seed_bytes = hex::decode(&seed_hex).expect("hex");
+    // Every seed the service holds (after a re-keying, the old and the new).
+    let seed_files: Vec<PathBuf> = walk(&cluster.nodes[service].home)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("pseudonym-service"))
+        })
+        .collect();
+    assert!(!seed_files.is_empty());
     let mut files = 0;
-    for entry in walk(&cluster.net_dir()) {
-        if entry == seed_file {
-            continue;
+    for seed_file in &seed_files {
+        let seed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(seed_file).expect("seed")).expect("json");
+        let seed_hex = seed["secret"].as_str().expect("a secret").to_owned();
+        let seed_bytes = hex::decode(&seed_hex).expect("hex");
+        files = 0;
+        for entry in walk(&cluster.net_dir()) {
+            if &entry == seed_file {
+                continue;
+            }
+            let bytes = std::fs::read(&entry).unwrap_or_default();
+            let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+            assert!(
+                !holds(seed_hex.as_bytes()) && !holds(&seed_bytes),
+                "the pseudonym service's seed {} is in {}",
+                seed_file.display(),
+                entry.display()
+            );
+            files += 1;
         }
-        let bytes = std::fs::read(&entry).unwrap_or_default();
-        let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-        assert!(
-            !holds(seed_hex.as_bytes()) && !holds(&seed_bytes),
-            "the pseudonym service's seed is in {}",
-            entry.display()
-        );
-        files += 1;
     }
     assert!(files > 20, "only {files} files looked at");
     // A blinded batch, unsigned: refused, nothing evaluated.
@@ -351,7 +363,7 @@ fn refused_rows_are_reported_and_skipped(cluster: &Cluster, net: &Net) {
 fn ten_thousand_row_imports_killed_part_way_commit_every_row_exactly_once() {
     let seed = test_seed("ten_thousand_row_imports_killed_part_way");
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
-    let cluster = Cluster::start(4, 0);
+    let mut cluster = Cluster::start(4, 0);
     let all = [0, 1, 2, 3];
     cluster.wait_for("every validator to commit", Duration::from_secs(90), |c| {
         all.iter().all(|&i| c.height(i).unwrap_or(0) >= 2)
@@ -441,7 +453,254 @@ fn ten_thousand_row_imports_killed_part_way_commit_every_row_exactly_once() {
     );
 
     refused_rows_are_reported_and_skipped(&cluster, &net);
+    a_rekeying_keeps_every_history_linked(&mut cluster, &net, service, &codes[0]);
     cluster.assert_same_chain(&all, cluster.height(0).unwrap_or(0).saturating_sub(1));
+}
+
+/// `bansos ARGS...` (with `cwd`-free paths): whether it succeeded, and what it printed.
+fn bansos(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let output = Command::new(bansos_binary())
+        .args(args)
+        .output()
+        .expect("bansos runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+fn bansos_ok(args: &[&std::ffi::OsStr]) -> String {
+    let (ok, text) = bansos(args);
+    assert!(ok, "bansos {args:?} failed:\n{text}");
+    text
+}
+
+/// The steps of the timeline a citizen's tracking code shows.
+fn timeline_steps(cluster: &Cluster, code: &str) -> usize {
+    let answer = cluster
+        .get_raw(1, &format!("/v1/track/{code}"))
+        .expect("the node answers");
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body["steps"].as_array().expect("steps").len()
+}
+
+/// A pseudonym key change on the running network (issue: institution operations): the
+/// identity authority writes a new seed and its governance change, its node restarts
+/// holding it as the next key, three institutions enact the change; from the activation
+/// height the service answers under the new key and intake pauses; the authority's plan
+/// from its registry (0600) links all 10,004 beneficiaries, in two runs (the second skips
+/// what the first linked, and completes); then a proposal of an imported person by NIK is
+/// refused as a duplicate, a step by NIK reaches their record and shows in the timeline
+/// their tracking code gives, and a new person is proposed. The new seed too stays on the
+/// service's node.
+fn a_rekeying_keeps_every_history_linked(
+    cluster: &mut Cluster,
+    net: &Net,
+    service: usize,
+    code: &str,
+) {
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let home = cluster.nodes[service].home.clone();
+    let (old_seed, new_seed) = (
+        home.join(PSEUDONYM_SERVICE_KEY_FILE),
+        home.join("pseudonym-service-v2.secret"),
+    );
+    let change = net.work.path().join("set-pseudonym-key.json");
+    bansos_ok(&[
+        &os("pseudonym"),
+        &os("key"),
+        &os("--generate"),
+        &os("--seed"),
+        new_seed.as_os_str(),
+        &os("--version"),
+        &os("2"),
+        &os("--org"),
+        &os("kemensos"),
+        &os("--change-out"),
+        change.as_os_str(),
+    ]);
+    cluster.kill_node(service);
+    let config = home.join("config.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("{text}\n[pseudonym_service.next]\nkey_file = \"pseudonym-service-v2.secret\"\nkey_version = 2\n")).expect("config");
+    cluster.start_node(service);
+    let client = NodeClient::new(&net.url).expect("client");
+    let output = bansos_ok(&[
+        &os("governance"),
+        &os("propose"),
+        &os("--change"),
+        change.as_os_str(),
+        &os("--activate-in"),
+        &os("12"),
+        &os("--key"),
+        net.key("kemensos").as_os_str(),
+        &os("--node"),
+        &os(&net.url),
+    ]);
+    let id = output
+        .lines()
+        .find_map(|l| l.split_once(" committed at height "))
+        .map(|(h, _)| h.to_owned())
+        .unwrap_or_else(|| panic!("no change id in:\n{output}"));
+    for org in ["bpk", "dukcapil"] {
+        bansos_ok(&[
+            &os("governance"),
+            &os("approve"),
+            &os("--change"),
+            &os(&id),
+            &os("--key"),
+            net.key(org).as_os_str(),
+            &os("--node"),
+            &os(&net.url),
+        ]);
+    }
+    cluster.wait_for(
+        "the new pseudonym key to take effect",
+        Duration::from_secs(90),
+        |c| {
+            c.call(client.pseudonym_keys())
+                .is_some_and(|k| k.keys.len() == 2)
+        },
+    );
+    cluster.wait_for(
+        "the service to answer under it",
+        Duration::from_secs(60),
+        |c| {
+            c.call(
+                NodeClient::new(&net.service)
+                    .expect("client")
+                    .pseudonym_key(),
+            )
+            .is_some_and(|k| k.key_version == 2)
+        },
+    );
+    let propose = |nik: &str| {
+        bansos(&[
+            &os("tx"),
+            &os("propose"),
+            &os("--nik"),
+            &os(nik),
+            &os("--region"),
+            &os(&village(0)),
+            &os("--household-size"),
+            &os("3"),
+            &os("--welfare-decile"),
+            &os("2"),
+            &os("--pseudonym-service"),
+            &os(&net.service),
+            &os("--key"),
+            net.key("pemda-3510").as_os_str(),
+            &os("--node"),
+            &os(&net.url),
+        ])
+    };
+    let (ok, text) = propose(&fresh_nik(50));
+    assert!(
+        !ok && text.contains("pseudonym_rekeying"),
+        "intake is paused:\n{text}"
+    );
+
+    let registry = net.work.path().join("registry.csv");
+    write_csv(
+        &registry,
+        "nik",
+        (0..ROWS).map(nik).chain((0..10).map(fresh_nik)),
+    );
+    let plan = net.work.path().join("rekey-plan.csv");
+    let output = bansos_ok(&[
+        &os("pseudonym"),
+        &os("plan"),
+        &os("--registry"),
+        registry.as_os_str(),
+        &os("--old-seed"),
+        old_seed.as_os_str(),
+        &os("--old-version"),
+        &os("1"),
+        &os("--new-seed"),
+        new_seed.as_os_str(),
+        &os("--out"),
+        plan.as_os_str(),
+        &os("--key"),
+        net.key("kemensos").as_os_str(),
+        &os("--node"),
+        &os(&net.url),
+    ]);
+    let beneficiaries = ROWS + 4;
+    assert!(
+        output.contains(&format!(
+            "{beneficiaries} of the ledger's {beneficiaries} beneficiaries found"
+        )),
+        "{output}"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&plan).expect("plan").permissions().mode() & 0o777,
+        0o600
+    );
+    let lines: Vec<String> = std::fs::read_to_string(&plan)
+        .expect("plan")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let half = net.work.path().join("rekey-plan-half.csv");
+    std::fs::write(&half, lines[..1 + ROWS / 2].join("\n") + "\n").expect("half plan");
+    let link = |file: &Path| {
+        bansos_ok(&[
+            &os("pseudonym"),
+            &os("link"),
+            &os("--plan"),
+            file.as_os_str(),
+            &os("--key"),
+            net.key("kemensos").as_os_str(),
+            &os("--node"),
+            &os(&net.url),
+        ])
+    };
+    let output = link(&half);
+    assert!(output.contains("intake stays paused"), "{output}");
+    let output = link(&plan);
+    assert!(
+        output.contains(&format!(
+            "{} links submitted ({} already on the ledger)",
+            beneficiaries - ROWS / 2,
+            ROWS / 2
+        )),
+        "{output}"
+    );
+    assert!(output.contains("intake has resumed"), "{output}");
+
+    let (ok, text) = propose(&nik(5));
+    assert!(
+        !ok && text.contains("duplicate_proposal"),
+        "the same person again:\n{text}"
+    );
+    let before = timeline_steps(cluster, code);
+    bansos_ok(&[
+        &os("tx"),
+        &os("check-identity"),
+        &os("--nik"),
+        &os(&nik(0)),
+        &os("--passed"),
+        &os("true"),
+        &os("--evidence-hash"),
+        &os(&"ef".repeat(32)),
+        &os("--pseudonym-service"),
+        &os(&net.service),
+        &os("--key"),
+        net.key("kemensos").as_os_str(),
+        &os("--node"),
+        &os(&net.url),
+    ]);
+    assert_eq!(
+        timeline_steps(cluster, code),
+        before + 1,
+        "the step under the new key is in the person's timeline"
+    );
+    let (ok, text) = propose(&fresh_nik(50));
+    assert!(ok, "a new person under the new key:\n{text}");
+    the_pseudonym_service_key_stays_on_its_node(cluster, service);
 }
 
 /// `bansos tx` with `--nik` and the service reaches the person the import proposed (the

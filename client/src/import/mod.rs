@@ -85,6 +85,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
                 url,
                 key.clone(),
                 args.pseudonym_service_key.as_deref(),
+                &args.node,
             ))?;
             // Each person once, however many rows name them.
             let niks: Vec<String> = rows
