@@ -195,10 +195,13 @@ impl NodeSpec {
 pub struct TestnetKeys {
     /// Each institution's transaction key.
     pub orgs: BTreeMap<OrgId, SigningKey>,
-    /// The intake systems' pseudonym key.
+    /// The intake systems' shared pseudonym key (networks without the pseudonym service).
     pub pseudonym: SecretKey,
     /// Each payer's account-reference key.
     pub accounts: BTreeMap<OrgId, SecretKey>,
+    /// The pseudonym service's seed, read from its node's home (never written to `keys/`):
+    /// the demo generator computes its people's pseudonyms as the identity authority would.
+    pub pseudonym_service: Option<SecretKey>,
 }
 
 impl TestnetKeys {
@@ -638,6 +641,7 @@ impl Testnet {
                 orgs: institutions.org_keys,
                 pseudonym,
                 accounts: institutions.accounts,
+                pseudonym_service: nodes.iter().find_map(|n| n.pseudonym_service.clone()),
             },
             nodes,
         })
@@ -794,7 +798,20 @@ pub fn read_keys(dir: &Path) -> Result<TestnetKeys, GenesisError> {
         orgs,
         pseudonym,
         accounts,
+        pseudonym_service: read_service_seed(dir)?,
     })
+}
+
+/// The pseudonym service's seed from the home of the node that runs it, if one does.
+fn read_service_seed(dir: &Path) -> Result<Option<SecretKey>, GenesisError> {
+    let network: NetworkFile = read_json(&dir.join("network.json"))?;
+    for node in &network.nodes {
+        let seed = dir.join(&node.home).join(PSEUDONYM_SERVICE_KEY_FILE);
+        if seed.exists() {
+            return read_secret(&seed).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// Reads and parses a JSON file, naming the file in every error.
@@ -888,6 +905,9 @@ mod tests {
         let keys = read_keys(dir.path()).unwrap();
         assert_eq!(keys.orgs.len(), net.keys.orgs.len());
         assert_eq!(keys.pseudonym.0, net.keys.pseudonym.0);
+        let seed = |k: &TestnetKeys| k.pseudonym_service.as_ref().map(|s| s.0);
+        assert!(seed(&keys).is_some());
+        assert_eq!(seed(&keys), seed(&net.keys));
         let network: NetworkFile = read_json(&dir.path().join("network.json")).unwrap();
         assert_eq!(network.nodes.len(), 4);
         assert_eq!(network.nodes[0].http, "http://127.0.0.1:8701");

@@ -585,21 +585,32 @@ fn apply_action(
         Action::ProposeChange { .. } | Action::ApproveChange { .. } => {
             governance_action(overlay, ctx, authority, action)
         }
-        Action::LinkPseudonyms {
-            key_version,
-            links,
-            complete,
-        } => {
-            pseudonyms::link(
-                overlay,
-                &authority.org_id()?,
-                *key_version,
-                links,
-                *complete,
-            )?;
-            Ok(None)
-        }
+        Action::LinkPseudonyms { .. } => link_pseudonyms(overlay, authority, action),
     }
+}
+
+/// The pseudonym service's organisation links beneficiaries to their new pseudonyms.
+fn link_pseudonyms(
+    overlay: &mut Overlay<'_>,
+    authority: &Authority,
+    action: &Action,
+) -> Result<Option<Pseudonym>, LedgerError> {
+    let Action::LinkPseudonyms {
+        key_version,
+        links,
+        complete,
+    } = action
+    else {
+        unreachable!("only link_pseudonyms is routed here")
+    };
+    pseudonyms::link(
+        overlay,
+        &authority.org_id()?,
+        *key_version,
+        links,
+        *complete,
+    )?;
+    Ok(None)
 }
 
 /// An institution proposes or approves a change to the consortium.

@@ -53,6 +53,51 @@ fn max_height(cluster: &Cluster, nodes: &[usize]) -> u64 {
 /// Blocks at least this many before the late observer starts, so it syncs a real chain.
 const BLOCKS_BEFORE_OBSERVER: u64 = 300;
 
+/// The demo's people have the pseudonym service's pseudonyms: an institution that blinds a
+/// demo person's NIK through the running service gets the pseudonym the ledger knows them by.
+fn demo_people_are_found_through_the_pseudonym_service(
+    cluster: &Cluster,
+    data: &genesis::demo::DemoData,
+) {
+    let service = cluster
+        .nodes
+        .iter()
+        .position(|n| {
+            n.home
+                .join(genesis::testnet::PSEUDONYM_SERVICE_KEY_FILE)
+                .exists()
+        })
+        .expect("a node runs the pseudonym service");
+    let key =
+        genesis::testnet::read_key(&cluster.net_dir().join("keys/pemda-3510.key")).expect("key");
+    let other = &cluster.nodes[(service + 1) % 4].http;
+    let person = &data.people[0];
+    let found = cluster
+        .call(async {
+            client::pseudonym::PseudonymClient::connect(
+                &cluster.nodes[service].http,
+                key.clone(),
+                None,
+                other,
+            )
+            .await?
+            .pseudonyms(std::slice::from_ref(&person.nik))
+            .await
+        })
+        .expect("the service answers");
+    assert_eq!(found, vec![person.pseudonym]);
+    let client = client::NodeClient::new(other)
+        .expect("client")
+        .signed_by(key);
+    let known = cluster
+        .call(client.lookup(&found))
+        .expect("the node answers");
+    assert_eq!(
+        known.beneficiaries[0].known_as,
+        Some(person.pseudonym.to_hex())
+    );
+}
+
 #[test]
 #[ignore = "slow tier: multi-process cluster (scripts/test.sh runs it)"]
 fn four_validators_commit_the_demo_data_and_an_observer_started_late_syncs_every_certificate() {
@@ -75,6 +120,7 @@ fn four_validators_commit_the_demo_data_and_an_observer_started_late_syncs_every
         let hashes = cluster.submit(node, &batch.txs);
         cluster.wait_committed((node + 1) % validators.len(), &hashes, COMMIT_TIMEOUT);
     }
+    demo_people_are_found_through_the_pseudonym_service(&cluster, &data);
     cluster.wait_for("hundreds of blocks", Duration::from_secs(180), |c| {
         min_height(c, &validators) >= BLOCKS_BEFORE_OBSERVER
     });
