@@ -16,6 +16,7 @@ pub struct PseudonymClient {
     client: NodeClient,
     version: u32,
     public_key: [u8; PUBLIC_KEY_BYTES],
+    rekeyed: bool,
 }
 
 impl PseudonymClient {
@@ -35,12 +36,13 @@ impl PseudonymClient {
             .pseudonym_key()
             .await
             .with_context(|| format!("asking {url} for the pseudonym service's key"))?;
-        let recorded = NodeClient::new(node)?
+        let mut recorded = NodeClient::new(node)?
             .pseudonym_keys()
             .await
             .with_context(|| format!("asking {node} for the ledger's pseudonym key"))?
-            .keys
-            .pop();
+            .keys;
+        let rekeyed_since_genesis = recorded.iter().any(|k| k.from_height > 1);
+        let recorded = recorded.pop();
         if let Some(recorded) = recorded {
             if (recorded.key_version, &recorded.public_key)
                 != (served.key_version, &served.public_key)
@@ -71,7 +73,19 @@ impl PseudonymClient {
             client,
             version: served.key_version,
             public_key: decoded,
+            rekeyed: rekeyed_since_genesis,
         })
+    }
+
+    /// The key version the service answers under.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Whether the ledger's pseudonym key changed since genesis: only then may a person
+    /// have a pseudonym other than the one the ledger knows them by.
+    pub fn rekeyed(&self) -> bool {
+        self.rekeyed
     }
 
     /// The pseudonyms of `niks`, in order, in batches of [`PSEUDONYM_BATCH_MAX`].
@@ -84,4 +98,36 @@ impl PseudonymClient {
         }
         Ok(out)
     }
+}
+
+/// The pseudonyms the ledger knows these people by (`POST /v1/beneficiaries/lookup`,
+/// signed by `node`'s key): after a re-keying, a person the ledger knew before keeps the
+/// pseudonym it first knew them by, which allocation ids and an import's row keys are
+/// made from; anyone else keeps the service's.
+pub async fn as_the_ledger_knows(
+    node: &NodeClient,
+    pseudonyms: Vec<Pseudonym>,
+) -> anyhow::Result<Vec<Pseudonym>> {
+    let mut out = Vec::with_capacity(pseudonyms.len());
+    for chunk in pseudonyms.chunks(proto::api::LOOKUP_PSEUDONYMS_MAX) {
+        let found = node
+            .lookup(chunk)
+            .await
+            .context("asking the node which beneficiaries these pseudonyms name")?;
+        if found.beneficiaries.len() != chunk.len() {
+            bail!(
+                "the node answered about {} pseudonyms of {}",
+                found.beneficiaries.len(),
+                chunk.len()
+            );
+        }
+        for (pseudonym, entry) in chunk.iter().zip(found.beneficiaries) {
+            out.push(match entry.known_as {
+                Some(hex) => Pseudonym::from_hex(&hex)
+                    .map_err(|e| anyhow::anyhow!("the node answered {hex:?}: {e}"))?,
+                None => *pseudonym,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -8,7 +8,9 @@
 //!    NIKS.csv --old-seed OLD --new-seed NEW …` computes, from the authority's own
 //!    registry, each person's old and new pseudonyms, keeps those whose old one names a
 //!    beneficiary on the ledger, and writes the plan (`old,new`, 0600). The plan is as
-//!    sensitive as the registry: it stays on the authority's machine.
+//!    sensitive as the registry: it stays on the authority's machine. It needs the register
+//!    and both seeds together, which only the identity authority holds; the service's
+//!    request path still never sees a NIK, and no other institution holds a seed.
 //! 3. `bansos pseudonym link --plan PLAN.csv` submits the links (consortium data) in
 //!    batches, skipping any already on the ledger (safe to run again), and completes the
 //!    re-keying when every beneficiary is linked: intake resumes.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::LedgerError;
 use crate::limits::{
     CHAIN_ID_BYTES_MAX, GENESIS_ORGANISATIONS_MAX, GENESIS_REGIONS_MAX, NAME_BYTES_MAX,
-    ORG_TX_KEYS_MAX,
+    ORG_TX_KEYS_MAX, PSEUDONYM_KEYS_MAX,
 };
 use crate::note::NoteKey;
 use crate::types::{Hash32, OrgId, ProgramCode, PublicKey, RegionCode, TimeMs};
@@ -443,8 +443,10 @@ impl Genesis {
                 service.organisation
             ));
         }
-        if service.key_version == 0 {
-            problems.push("the pseudonym key version starts at 1".to_owned());
+        if service.key_version == 0 || service.key_version as usize > PSEUDONYM_KEYS_MAX {
+            problems.push(format!(
+                "the pseudonym key version is 1 to {PSEUDONYM_KEYS_MAX} (a chain keeps that many keys)"
+            ));
         }
         if service.public_key == Hash32::ZERO {
             problems.push("the pseudonym service's public key is all zeros".to_owned());

@@ -176,7 +176,8 @@ fn service<S: Store>(shared: &Shared<S>) -> Result<&PseudonymService, ApiError> 
 }
 
 #[utoipa::path(get, path = "/v1/pseudonym/key",
-    responses((status = 200, body = PseudonymKeyJson), (status = 404, body = proto::api::ErrorBody)))]
+    responses((status = 200, body = PseudonymKeyJson), (status = 404, body = proto::api::ErrorBody),
+              (status = 503, body = proto::api::ErrorBody, description = "the service does not hold the key the ledger has current")))]
 async fn key<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
 ) -> ApiResult<Json<PseudonymKeyJson>> {
@@ -195,7 +196,8 @@ async fn key<S: Store + 'static>(
     responses((status = 200, body = Vec<u8>, content_type = "application/octet-stream"),
               (status = 400, body = proto::api::ErrorBody), (status = 401, body = proto::api::ErrorBody),
               (status = 404, body = proto::api::ErrorBody), (status = 413, body = proto::api::ErrorBody),
-              (status = 429, body = proto::api::ErrorBody)))]
+              (status = 429, body = proto::api::ErrorBody),
+              (status = 503, body = proto::api::ErrorBody, description = "the service does not hold the key the ledger has current")))]
 async fn evaluate<S: Store + 'static>(
     State(shared): State<Arc<Shared<S>>>,
     request: Parts,

@@ -357,3 +357,61 @@ fn a_second_rekeying_links_to_the_first_pseudonym() {
     allocate(&mut f, newest[2], "2026-Q4").expect("paid under the third key");
     assert_eq!(f.ledger.pseudonym_keys().unwrap().len(), 3);
 }
+
+#[test]
+fn steps_by_new_pseudonyms_reach_the_beneficiary_in_the_linking_block_and_after_a_restart() {
+    let (mut f, old, new) = rekeyed();
+    // A link and a step that uses it, in one block.
+    let (kemensos, pemda) = (f.key("kemensos"), f.key("pemda-3510"));
+    let first = f.sign(
+        &kemensos,
+        Action::LinkPseudonyms {
+            key_version: 2,
+            links: links(&old[..1], &new[..1]),
+            complete: false,
+        },
+    );
+    let step = f.sign(
+        &pemda,
+        Action::VerifyEligibility {
+            beneficiary: new[0],
+            outcome: Verification::Verified,
+        },
+    );
+    f.commit(vec![first, step])
+        .expect("linked, then reached, in one block");
+    link(&mut f, "kemensos", 2, links(&old[1..], &new[1..]), true).expect("the rest");
+
+    // The ledger opened again from its store still resolves linked pseudonyms.
+    let store = f.ledger.store().clone();
+    f.ledger = ledger::Ledger::open(store, f.net.genesis.clone()).expect("reopens");
+    f.step(
+        &pemda,
+        Action::ChangeStatus {
+            beneficiary: new[1],
+            change: ledger::tx::StatusChange::Suspended,
+        },
+    )
+    .expect("a status change by the new pseudonym");
+    let record: ledger::state::BeneficiaryRecord = f
+        .ledger
+        .state_get(&ledger::state::keys::beneficiary(&old[1]))
+        .unwrap()
+        .expect("the beneficiary");
+    assert_eq!(record.status, ledger::state::LifeStatus::Suspended);
+    let before = f.ledger.beneficiary_steps(&old[2], 100).unwrap().len();
+    f.step(
+        &pemda,
+        Action::FileObjection {
+            subject: ledger::tx::ObjectionSubject::Beneficiary(new[2]),
+            claim: ledger::tx::ClaimCode::Duplicate,
+            evidence_hash: Hash32::digest(b"letter"),
+        },
+    )
+    .expect("an objection about the new pseudonym");
+    assert_eq!(
+        f.ledger.beneficiary_steps(&old[2], 100).unwrap().len(),
+        before + 1,
+        "the objection is in the beneficiary's history"
+    );
+}

@@ -196,6 +196,8 @@ pub struct Engine {
     last_next: Option<u64>,
     /// When open transactions were last sent again because the blocker was dropped.
     last_resend: Option<Instant>,
+    /// The pseudonym key version the rows' pseudonyms were made under, if by the service.
+    pseudonym_key_version: Option<u32>,
 }
 
 impl Engine {
@@ -226,6 +228,7 @@ impl Engine {
             journal,
             last_next: None,
             last_resend: None,
+            pseudonym_key_version: None,
         };
         let by_key: HashMap<RowKey, usize> = engine
             .rows
@@ -331,8 +334,34 @@ impl Engine {
             .count()
     }
 
+    /// Holds the run to pseudonym key `version`: if the ledger's key changes while it runs,
+    /// it stops before signing another row.
+    pub fn with_pseudonym_key(mut self, version: Option<u32>) -> Engine {
+        self.pseudonym_key_version = version;
+        self
+    }
+
+    /// Refuses to go on once the ledger's pseudonym key is no longer the one the rows'
+    /// pseudonyms were made under: a person proposed under the old key after the re-keying
+    /// was linked would become a second beneficiary.
+    async fn check_pseudonym_key(&self) -> Result<(), PassError> {
+        let Some(version) = self.pseudonym_key_version else {
+            return Ok(());
+        };
+        let keys = self.client.pseudonym_keys().await.map_err(retry)?;
+        let current = keys.keys.last().map(|k| k.key_version);
+        if current != Some(version) {
+            return Err(PassError::Fatal(anyhow::anyhow!(
+                "the ledger's pseudonym key changed from version {version} to {} during this import; run the same command again to sign the remaining rows with pseudonyms under the new key (rows already committed are kept)",
+                current.map_or("none".to_owned(), |v| v.to_string())
+            )));
+        }
+        Ok(())
+    }
+
     /// One pass; `true` once everything is settled.
     async fn pass(&mut self) -> Result<bool, PassError> {
+        self.check_pseudonym_key().await?;
         let next = self
             .client
             .key(&self.signer)

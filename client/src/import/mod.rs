@@ -31,7 +31,7 @@ use clap::Args;
 use ledger::types::PublicKey;
 
 use crate::http::{runtime, NodeClient};
-use crate::pseudonym::PseudonymClient;
+use crate::pseudonym::{as_the_ledger_knows, PseudonymClient};
 use engine::{Engine, RowResult};
 use plan::{Pseudonyms, Secrets};
 pub use rows::ImportStep;
@@ -79,6 +79,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let rows = rows::read_rows(&args.file, args.step)?;
     let key = genesis::testnet::read_key(&args.key)?;
     let runtime = runtime()?;
+    let mut pseudonym_key_version = None;
     let pseudonym = match (&args.pseudonym_service, &args.pseudonym_key) {
         (Some(url), _) => {
             let service = runtime.block_on(PseudonymClient::connect(
@@ -94,7 +95,12 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let found = runtime.block_on(service.pseudonyms(&niks))?;
+            let mut found = runtime.block_on(service.pseudonyms(&niks))?;
+            if service.rekeyed() {
+                let node = NodeClient::new(&args.node)?.signed_by(key.clone());
+                found = runtime.block_on(as_the_ledger_knows(&node, found))?;
+            }
+            pseudonym_key_version = Some(service.version());
             Pseudonyms::Service(niks.into_iter().zip(found).collect())
         }
         (None, Some(path)) => Pseudonyms::Key(genesis::testnet::read_secret(path)?),
@@ -146,7 +152,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         journal,
         lines,
         args.retry_refused,
-    )?;
+    )?
+    .with_pseudonym_key(pseudonym_key_version);
     let progress = progress_bar(total as u64);
     let outcome = runtime.block_on(engine.run(&progress));
     progress.finish_and_clear();
