@@ -355,6 +355,27 @@ impl NodeClient {
         Self::decode(what, status, &bytes)
     }
 
+    /// `POST /v1/pseudonym/unlinked`, signed (consortium data): during a re-keying, up to
+    /// `limit` beneficiaries not yet linked, after `after`.
+    pub async fn unlinked(
+        &self,
+        after: Option<&ledger::types::Pseudonym>,
+        limit: u32,
+    ) -> Result<proto::api::UnlinkedJson, ClientError> {
+        let url = format!("{}/v1/pseudonym/unlinked", self.base);
+        let what = "asking for beneficiaries not yet linked";
+        let request = proto::api::UnlinkedRequestJson {
+            after: after.map(|p| p.to_hex()),
+            limit,
+        };
+        let body = serde_json::to_vec(&request).map_err(|e| ClientError::Decode {
+            what: what.to_owned(),
+            detail: e.to_string(),
+        })?;
+        let (status, bytes) = self.post_json(what, &url, body).await?;
+        Self::decode(what, status, &bytes)
+    }
+
     /// `POST /v1/pseudonym/evaluate` (`proto::pseudonym` wire format), signed: the
     /// service's answer bytes.
     pub async fn pseudonym_evaluate(&self, body: Vec<u8>) -> Result<Vec<u8>, ClientError> {

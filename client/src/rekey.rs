@@ -13,7 +13,9 @@
 //!    request path still never sees a NIK, and no other institution holds a seed.
 //! 3. `bansos pseudonym link --plan PLAN.csv` submits the links (consortium data) in
 //!    batches, skipping any already on the ledger (safe to run again), and completes the
-//!    re-keying when every beneficiary is linked: intake resumes.
+//!    re-keying when every beneficiary is linked: intake resumes. Beneficiaries the register
+//!    cannot account for would hold intake paused for good; `--retire-unlinked` links them
+//!    to random pseudonyms (listed by `POST /v1/pseudonym/unlinked`) and completes it.
 //!
 //! An old key may also be the intake systems' shared key of the first design
 //! (`--old-shared-key`): that is how a chain moves its beneficiaries to the service.
@@ -108,6 +110,12 @@ pub struct LinkArgs {
     /// The plan (`bansos pseudonym plan --out`).
     #[arg(long)]
     pub plan: PathBuf,
+    /// After the plan's links: link every beneficiary still unlinked (one the register
+    /// does not account for: a NIK withdrawn, a pseudonym proposed without one) to a random
+    /// pseudonym no NIK gives, so that intake resumes. Such a person, proposed again under
+    /// the new key, is a new beneficiary.
+    #[arg(long)]
+    pub retire_unlinked: bool,
     /// The service organisation's own key.
     #[arg(long)]
     pub key: PathBuf,
@@ -298,10 +306,56 @@ fn link(args: LinkArgs) -> anyhow::Result<()> {
     let client = NodeClient::new(&args.node)?.signed_by(signing.clone());
     let runtime = runtime()?;
     let current = runtime.block_on(open_rekeying(&client))?;
+    let todo = runtime.block_on(not_yet_linked(&client, &links))?;
+    let linked = current.links + todo.len() as u64;
+    let complete = linked >= current.beneficiaries;
+    let sender = LinkSender::new(&client, signing, current.key_version, &runtime)?;
+    submit_links(&client, &sender, &todo, complete, &runtime)?;
+    println!(
+        "{} links submitted ({} already on the ledger)",
+        todo.len(),
+        links.len() - todo.len()
+    );
+    let mut retired = 0;
+    if !complete && args.retire_unlinked {
+        let unlinked = runtime.block_on(all_unlinked(&client))?;
+        retired = unlinked.len() as u64;
+        let random = unlinked
+            .into_iter()
+            .map(|old| {
+                let mut new = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut new);
+                PseudonymLink {
+                    old,
+                    new: Hash32(new),
+                }
+            })
+            .collect::<Vec<_>>();
+        submit_links(&client, &sender, &random, true, &runtime)?;
+        println!(
+            "{retired} beneficiaries the register does not account for retired (linked to pseudonyms no NIK gives)"
+        );
+    }
+    if complete || retired > 0 {
+        println!("every beneficiary is linked: intake has resumed");
+    } else {
+        println!(
+            "{linked} of {} beneficiaries linked: intake stays paused until the rest are (find them in the register, or run again with --retire-unlinked)",
+            current.beneficiaries
+        );
+    }
+    Ok(())
+}
+
+/// The plan's links whose new pseudonym the ledger does not know yet.
+async fn not_yet_linked(
+    client: &NodeClient,
+    links: &[PseudonymLink],
+) -> anyhow::Result<Vec<PseudonymLink>> {
     let mut todo = Vec::new();
     for chunk in links.chunks(LOOKUP_BATCH) {
         let news: Vec<Pseudonym> = chunk.iter().map(|l| l.new).collect();
-        let found = runtime.block_on(client.lookup(&news))?;
+        let found = client.lookup(&news).await?;
         todo.extend(
             chunk
                 .iter()
@@ -310,9 +364,45 @@ fn link(args: LinkArgs) -> anyhow::Result<()> {
                 .map(|(l, _)| *l),
         );
     }
-    let complete = current.links + todo.len() as u64 >= current.beneficiaries;
-    let sender = LinkSender::new(&client, signing, current.key_version, &runtime)?;
-    let batches: Vec<&[PseudonymLink]> = todo.chunks(PSEUDONYM_LINKS_PER_TX_MAX).collect();
+    Ok(todo)
+}
+
+/// Every beneficiary not yet linked under the current key.
+async fn all_unlinked(client: &NodeClient) -> anyhow::Result<Vec<Pseudonym>> {
+    let mut out = Vec::new();
+    let mut after: Option<Pseudonym> = None;
+    loop {
+        let page = client
+            .unlinked(after.as_ref(), proto::api::UNLINKED_PSEUDONYMS_MAX as u32)
+            .await?;
+        for hex in &page.unlinked {
+            out.push(
+                Pseudonym::from_hex(hex)
+                    .map_err(|e| anyhow::anyhow!("the node answered {hex:?}: {e}"))?,
+            );
+        }
+        match page.next {
+            Some(next) => {
+                after = Some(
+                    Pseudonym::from_hex(&next)
+                        .map_err(|e| anyhow::anyhow!("the node answered {next:?}: {e}"))?,
+                )
+            }
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Signs `links` in batches (the last with `complete`, an empty one if there are none)
+/// and waits for each round to commit.
+fn submit_links(
+    client: &NodeClient,
+    sender: &LinkSender,
+    links: &[PseudonymLink],
+    complete: bool,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    let batches: Vec<&[PseudonymLink]> = links.chunks(PSEUDONYM_LINKS_PER_TX_MAX).collect();
     let mut txs = Vec::with_capacity(batches.len() + 1);
     for (i, batch) in batches.iter().enumerate() {
         txs.push(sender.sign(batch.to_vec(), complete && i + 1 == batches.len()));
@@ -331,24 +421,10 @@ fn link(args: LinkArgs) -> anyhow::Result<()> {
             );
         }
         let hashes: Vec<String> = round.iter().map(|tx| tx.hash().to_hex()).collect();
-        runtime.block_on(wait_committed(&client, &hashes, LINK_COMMIT_WAIT))?;
+        runtime.block_on(wait_committed(client, &hashes, LINK_COMMIT_WAIT))?;
         progress.inc(round.len() as u64);
     }
     progress.finish_and_clear();
-    println!(
-        "{} links submitted ({} already on the ledger); {}",
-        todo.len(),
-        links.len() - todo.len(),
-        if complete {
-            "every beneficiary is linked: intake has resumed".to_owned()
-        } else {
-            format!(
-                "{} of {} beneficiaries linked: intake stays paused until the rest are",
-                current.links + todo.len() as u64,
-                current.beneficiaries
-            )
-        }
-    );
     Ok(())
 }
 

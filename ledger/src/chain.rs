@@ -354,6 +354,50 @@ impl<S: Store> Ledger<S> {
         self.state_get(&keys::pseudonym_link(pseudonym))
     }
 
+    /// During a re-keying: the current key's version and the beneficiaries not yet linked
+    /// under it, in pseudonym order after `after`, at most `limit`, reading at most
+    /// [`crate::limits::UNLINKED_SCAN_RECORDS_MAX`] records, with where to go on from when
+    /// it stopped early. `None` when no re-keying is open.
+    pub fn unlinked_beneficiaries(
+        &self,
+        after: Option<&Pseudonym>,
+        limit: usize,
+    ) -> Result<Option<(u32, Vec<Pseudonym>, Option<Pseudonym>)>, LedgerError> {
+        const PAGE: usize = 1_024;
+        let version = match self.pseudonym_key()? {
+            Some(key) if !key.linked => key.service.key_version,
+            _ => return Ok(None),
+        };
+        let prefix = keys::beneficiaries();
+        let mut start = match after {
+            Some(p) => [keys::beneficiary(p), vec![0]].concat(),
+            None => prefix.clone(),
+        };
+        let (mut found, mut scanned) = (Vec::new(), 0usize);
+        loop {
+            let rows = self.store.scan(Column::State, &prefix, &start, PAGE)?;
+            for (key, _) in &rows {
+                let bytes: [u8; 32] = key
+                    .get(1..33)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| corrupt("beneficiary key", "not 33 bytes"))?;
+                let pseudonym: Pseudonym = crate::types::Hash32(bytes);
+                scanned += 1;
+                let marker = keys::pseudonym_linked(version, &pseudonym);
+                if self.state_get::<()>(&marker)?.is_none() {
+                    found.push(pseudonym);
+                }
+                if found.len() >= limit || scanned >= crate::limits::UNLINKED_SCAN_RECORDS_MAX {
+                    return Ok(Some((version, found, Some(pseudonym))));
+                }
+            }
+            match rows.last() {
+                Some((last, _)) if rows.len() == PAGE => start = [last.clone(), vec![0]].concat(),
+                _ => return Ok(Some((version, found, None))),
+            }
+        }
+    }
+
     /// `action` with any linked pseudonym replaced by the one the ledger knows the
     /// beneficiary by, as the rules applied it.
     pub fn canonical_action(

@@ -60,3 +60,6 @@ pub const PSEUDONYM_LINKS_PER_TX_MAX: usize = 48;
 const _: () = assert!(PSEUDONYM_LINKS_PER_TX_MAX * 64 + 512 <= TX_BYTES_MAX);
 /// Pseudonym key versions a chain may have (one re-keying a month for 80 years).
 pub const PSEUDONYM_KEYS_MAX: usize = 1_000;
+/// Beneficiary records one query for those not yet linked reads, at most (it says where
+/// to go on from).
+pub const UNLINKED_SCAN_RECORDS_MAX: usize = 100_000;

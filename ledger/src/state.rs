@@ -160,6 +160,11 @@ pub mod keys {
         k
     }
 
+    /// The prefix of every beneficiary record.
+    pub fn beneficiaries() -> Vec<u8> {
+        vec![kind::BENEFICIARY]
+    }
+
     pub fn beneficiary(pseudonym: &Pseudonym) -> Vec<u8> {
         let mut k = with_kind(kind::BENEFICIARY, 32);
         k.extend_from_slice(pseudonym.as_bytes());

@@ -215,6 +215,7 @@ async fn limit_requests(
         crate::pseudonym_api::evaluate,
         crate::pseudonym_api::keys,
         crate::pseudonym_api::lookup,
+        crate::pseudonym_api::unlinked,
         crate::governance_api::change,
         crate::governance_api::validator_sets
     ),
@@ -229,6 +230,8 @@ async fn limit_requests(
         proto::api::LookupRequestJson,
         proto::api::LookupJson,
         proto::api::LookupEntryJson,
+        proto::api::UnlinkedRequestJson,
+        proto::api::UnlinkedJson,
         proto::api::InclusionProofJson,
         proto::api::ConsistencyProofJson,
         proto::api::CheckpointReceivedJson,

@@ -19,6 +19,8 @@
 //! - `POST /v1/beneficiaries/lookup`: which of up to [`LOOKUP_PSEUDONYMS_MAX`] pseudonyms
 //!   name a beneficiary, and the pseudonym the ledger knows each by (consortium only: it
 //!   answers about pseudonyms). The identity authority builds its re-keying plan with it.
+//! - `POST /v1/pseudonym/unlinked`: during a re-keying, the beneficiaries not yet linked
+//!   (consortium only), so the authority can retire those its register cannot account for.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,7 +38,8 @@ use ledger::types::Pseudonym;
 use ledger::types::PublicKey;
 use proto::api::{
     LookupEntryJson, LookupJson, LookupRequestJson, PseudonymKeyJson, PseudonymKeyRecordJson,
-    PseudonymKeysJson, LOOKUP_PSEUDONYMS_MAX,
+    PseudonymKeysJson, UnlinkedJson, UnlinkedRequestJson, LOOKUP_PSEUDONYMS_MAX,
+    UNLINKED_PSEUDONYMS_MAX,
 };
 use proto::pseudonym::{
     PseudonymError, ServiceKey, PSEUDONYM_BODY_TYPE, PSEUDONYM_REQUEST_BYTES_MAX,
@@ -121,6 +124,8 @@ impl PseudonymService {
 
 /// The largest lookup body, in bytes (each pseudonym 64 hex digits, quoted, with a comma).
 const LOOKUP_REQUEST_BYTES_MAX: usize = 64 + LOOKUP_PSEUDONYMS_MAX * 70;
+/// The largest request for unlinked beneficiaries, in bytes.
+const UNLINKED_REQUEST_BYTES_MAX: usize = 256;
 
 /// The service's routes (answering 404 on a node without it), and the ledger's pseudonym
 /// records (every node).
@@ -135,6 +140,10 @@ pub fn routes<S: Store + 'static>() -> Router<Arc<Shared<S>>> {
         .route(
             "/v1/beneficiaries/lookup",
             post(lookup::<S>).layer(DefaultBodyLimit::max(LOOKUP_REQUEST_BYTES_MAX)),
+        )
+        .route(
+            "/v1/pseudonym/unlinked",
+            post(unlinked::<S>).layer(DefaultBodyLimit::max(UNLINKED_REQUEST_BYTES_MAX)),
         )
 }
 
@@ -307,6 +316,69 @@ async fn lookup<S: Store + 'static>(
         })
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(Json(LookupJson { beneficiaries }))
+}
+
+/// During a re-keying, the beneficiaries not yet linked under the current key (consortium
+/// only): what the identity authority's register could not account for.
+#[utoipa::path(post, path = "/v1/pseudonym/unlinked", request_body = UnlinkedRequestJson,
+    responses((status = 200, body = UnlinkedJson), (status = 400, body = proto::api::ErrorBody),
+              (status = 401, body = proto::api::ErrorBody, description = "not signed (RFC 9421) by a key in genesis: pseudonyms are consortium data"),
+              (status = 409, body = proto::api::ErrorBody, description = "no re-keying is open"),
+              (status = 413, body = proto::api::ErrorBody)))]
+async fn unlinked<S: Store + 'static>(
+    State(shared): State<Arc<Shared<S>>>,
+    request: Parts,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<UnlinkedJson>> {
+    let body = body.map_err(ApiError::body)?;
+    let now = shared.clock.unix_ms();
+    shared
+        .consortium
+        .check(&request, body.clone(), now, Allowed::Member)
+        .await?;
+    let asked: UnlinkedRequestJson = crate::api::parse_json(&body)?;
+    let limit = asked.limit as usize;
+    if limit == 0 || limit > UNLINKED_PSEUDONYMS_MAX {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_limit",
+            format!("limit is 1 to {UNLINKED_PSEUDONYMS_MAX}"),
+        ));
+    }
+    let after = asked
+        .after
+        .as_deref()
+        .map(|text| {
+            Pseudonym::from_hex(text).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_pseudonym",
+                    format!("after {text:?} is not a pseudonym (32 bytes, hex): {e}"),
+                )
+            })
+        })
+        .transpose()?;
+    let shared2 = shared.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        shared2
+            .ledger()
+            .unlinked_beneficiaries(after.as_ref(), limit)
+            .map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let (key_version, unlinked, next) = found.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_rekeying_open",
+            "every beneficiary is linked under the current pseudonym key",
+        )
+    })?;
+    Ok(Json(UnlinkedJson {
+        key_version,
+        unlinked: unlinked.iter().map(|p| p.to_hex()).collect(),
+        next: next.map(|p| p.to_hex()),
+    }))
 }
 
 fn refusal(error: PseudonymError) -> ApiError {

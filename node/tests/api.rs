@@ -2342,6 +2342,24 @@ async fn a_rekeying_is_served_from_the_ledger_and_either_pseudonym_finds_the_ben
         (StatusCode::UNAUTHORIZED, "signature_required"),
         "{body}"
     );
+    let unlinked_path = "/v1/pseudonym/unlinked";
+    let request = node
+        .signed("POST", unlinked_path, br#"{"limit":10}"#, &pemda, None)
+        .await;
+    let (status, answer) = node.send(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let unlinked: proto::api::UnlinkedJson = serde_json::from_slice(&answer).unwrap();
+    let mut expected: Vec<String> = old.iter().map(|p| p.to_hex()).collect();
+    expected.sort();
+    assert_eq!(
+        (unlinked.key_version, unlinked.unlinked, unlinked.next),
+        (2, expected, None)
+    );
+    let (status, body) = node.post(unlinked_path, br#"{"limit":10}"#.to_vec()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "signature_required")
+    );
     let found = lookup(&node, &pemda, ask(&[old[0], new[0]])).await;
     assert_eq!(found.beneficiaries[0].known_as, Some(old[0].to_hex()));
     assert_eq!(found.beneficiaries[1].known_as, None, "not linked yet");
@@ -2373,6 +2391,16 @@ async fn a_rekeying_is_served_from_the_ledger_and_either_pseudonym_finds_the_ben
     );
     let keys: PseudonymKeysJson = node.get_as("/v1/pseudonym/keys").await;
     assert!(keys.keys[1].linked);
+    let request = node
+        .signed("POST", unlinked_path, br#"{"limit":10}"#, &pemda, None)
+        .await;
+    let (status, answer) = node.send(request).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 
     let request = node
         .signed("POST", path, b"{\"pseudonyms\":[\"xyz\"]}", &pemda, None)

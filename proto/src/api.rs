@@ -184,6 +184,28 @@ pub struct PseudonymKeyRecordJson {
     pub beneficiaries: u64,
 }
 
+/// The most pseudonyms one `POST /v1/pseudonym/unlinked` answers with.
+pub const UNLINKED_PSEUDONYMS_MAX: usize = 10_000;
+
+/// `POST /v1/pseudonym/unlinked` request: where to start (after this pseudonym, hex) and
+/// how many at most.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlinkedRequestJson {
+    #[serde(default)]
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// `POST /v1/pseudonym/unlinked` answer: beneficiaries not yet linked under the current
+/// key, and where to go on from (`null` at the end).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnlinkedJson {
+    pub key_version: u32,
+    pub unlinked: Vec<String>,
+    pub next: Option<String>,
+}
+
 /// The most pseudonyms one `POST /v1/beneficiaries/lookup` asks about.
 pub const LOOKUP_PSEUDONYMS_MAX: usize = 1_000;
 

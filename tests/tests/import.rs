@@ -490,8 +490,9 @@ fn timeline_steps(cluster: &Cluster, code: &str) -> usize {
 /// identity authority writes a new seed and its governance change, its node restarts
 /// holding it as the next key, three institutions enact the change; from the activation
 /// height the service answers under the new key and intake pauses; the authority's plan
-/// from its registry (0600) links all 10,004 beneficiaries, in two runs (the second skips
-/// what the first linked, and completes); then a proposal of an imported person by NIK is
+/// from its registry (0600) links the 10,003 beneficiaries it holds, in two runs (the second
+/// skips what the first linked), the one it lacks holding intake paused until a third run
+/// retires it (`--retire-unlinked`); then a proposal of an imported person by NIK is
 /// refused as a duplicate, a step by NIK reaches their record and shows in the timeline
 /// their tracking code gives, and a new person is proposed. The new seed too stays on the
 /// service's node.
@@ -606,7 +607,10 @@ fn a_rekeying_keeps_every_history_linked(
     write_csv(
         &registry,
         "nik",
-        (0..ROWS).map(nik).chain((0..10).map(fresh_nik)),
+        // One of the people proposed is missing from the register (fresh_nik(3)).
+        (0..ROWS)
+            .map(nik)
+            .chain((0..10).filter(|&j| j != 3).map(fresh_nik)),
     );
     let plan = net.work.path().join("rekey-plan.csv");
     let output = bansos_ok(&[
@@ -630,8 +634,9 @@ fn a_rekeying_keeps_every_history_linked(
     let beneficiaries = ROWS + 4;
     assert!(
         output.contains(&format!(
-            "{beneficiaries} of the ledger's {beneficiaries} beneficiaries found"
-        )),
+            "{} of the ledger's {beneficiaries} beneficiaries found",
+            beneficiaries - 1
+        )) && output.contains("1 beneficiaries are not in this registry"),
         "{output}"
     );
     use std::os::unix::fs::PermissionsExt as _;
@@ -646,30 +651,40 @@ fn a_rekeying_keeps_every_history_linked(
         .collect();
     let half = net.work.path().join("rekey-plan-half.csv");
     std::fs::write(&half, lines[..1 + ROWS / 2].join("\n") + "\n").expect("half plan");
-    let link = |file: &Path| {
-        bansos_ok(&[
-            &os("pseudonym"),
-            &os("link"),
-            &os("--plan"),
-            file.as_os_str(),
-            &os("--key"),
-            net.key("kemensos").as_os_str(),
-            &os("--node"),
-            &os(&net.url),
-        ])
+    let link = |file: &Path, retire: bool| {
+        let mut args = vec![
+            os("pseudonym"),
+            os("link"),
+            os("--plan"),
+            file.as_os_str().to_owned(),
+            os("--key"),
+            net.key("kemensos").into_os_string(),
+            os("--node"),
+            os(&net.url),
+        ];
+        if retire {
+            args.push(os("--retire-unlinked"));
+        }
+        bansos_ok(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())
     };
-    let output = link(&half);
+    let output = link(&half, false);
     assert!(output.contains("intake stays paused"), "{output}");
-    let output = link(&plan);
+    let output = link(&plan, false);
     assert!(
         output.contains(&format!(
             "{} links submitted ({} already on the ledger)",
-            beneficiaries - ROWS / 2,
+            beneficiaries - 1 - ROWS / 2,
             ROWS / 2
-        )),
+        )) && output.contains("intake stays paused"),
+        "the person missing from the register holds intake paused:\n{output}"
+    );
+    let output = link(&plan, true);
+    assert!(
+        output.contains("0 links submitted")
+            && output.contains("1 beneficiaries the register does not account for retired")
+            && output.contains("intake has resumed"),
         "{output}"
     );
-    assert!(output.contains("intake has resumed"), "{output}");
 
     let (ok, text) = propose(&nik(5));
     assert!(

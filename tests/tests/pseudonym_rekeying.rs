@@ -415,3 +415,32 @@ fn steps_by_new_pseudonyms_reach_the_beneficiary_in_the_linking_block_and_after_
         "the objection is in the beneficiary's history"
     );
 }
+
+#[test]
+fn the_unlinked_beneficiaries_are_listed_page_by_page_until_all_are_linked() {
+    let (mut f, old, new) = rekeyed();
+    let mut expected = old.clone();
+    expected.sort();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let (version, page, next) = f
+            .ledger
+            .unlinked_beneficiaries(after.as_ref(), 1)
+            .unwrap()
+            .expect("a re-keying is open");
+        assert_eq!(version, 2);
+        assert!(page.len() <= 1);
+        seen.extend(page);
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    link(&mut f, "kemensos", 2, links(&old[..2], &new[..2]), false).expect("two linked");
+    let (_, rest, _) = f.ledger.unlinked_beneficiaries(None, 10).unwrap().unwrap();
+    assert_eq!(rest, vec![old[2]]);
+    link(&mut f, "kemensos", 2, links(&old[2..], &new[2..]), true).expect("all linked");
+    assert!(f.ledger.unlinked_beneficiaries(None, 10).unwrap().is_none());
+}
