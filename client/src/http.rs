@@ -342,17 +342,15 @@ impl NodeClient {
         &self,
         pseudonyms: &[ledger::types::Pseudonym],
     ) -> Result<proto::api::LookupJson, ClientError> {
-        let url = format!("{}/v1/beneficiaries/lookup", self.base);
-        let what = "looking beneficiaries up";
         let request = proto::api::LookupRequestJson {
             pseudonyms: pseudonyms.iter().map(|p| p.to_hex()).collect(),
         };
-        let body = serde_json::to_vec(&request).map_err(|e| ClientError::Decode {
-            what: what.to_owned(),
-            detail: e.to_string(),
-        })?;
-        let (status, bytes) = self.post_json(what, &url, body).await?;
-        Self::decode(what, status, &bytes)
+        self.post_as(
+            "looking beneficiaries up",
+            "/v1/beneficiaries/lookup",
+            &request,
+        )
+        .await
     }
 
     /// `POST /v1/pseudonym/unlinked`, signed (consortium data): during a re-keying, up to
@@ -362,13 +360,23 @@ impl NodeClient {
         after: Option<&ledger::types::Pseudonym>,
         limit: u32,
     ) -> Result<proto::api::UnlinkedJson, ClientError> {
-        let url = format!("{}/v1/pseudonym/unlinked", self.base);
-        let what = "asking for beneficiaries not yet linked";
         let request = proto::api::UnlinkedRequestJson {
             after: after.map(|p| p.to_hex()),
             limit,
         };
-        let body = serde_json::to_vec(&request).map_err(|e| ClientError::Decode {
+        let what = "asking for beneficiaries not yet linked";
+        self.post_as(what, "/v1/pseudonym/unlinked", &request).await
+    }
+
+    /// `POST path` with `request` as JSON, the answer decoded.
+    async fn post_as<R: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+        request: &R,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let body = serde_json::to_vec(request).map_err(|e| ClientError::Decode {
             what: what.to_owned(),
             detail: e.to_string(),
         })?;

@@ -265,6 +265,21 @@ async fn keys<S: Store + 'static>(
     Ok(Json(PseudonymKeysJson { keys }))
 }
 
+/// A JSON request body signed by a consortium key (pseudonyms are consortium data).
+async fn consortium_json<S: Store + 'static, T: serde::de::DeserializeOwned>(
+    shared: &Shared<S>,
+    request: &Parts,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<T> {
+    let body = body.map_err(ApiError::body)?;
+    let now = shared.clock.unix_ms();
+    shared
+        .consortium
+        .check(request, body.clone(), now, Allowed::Member)
+        .await?;
+    crate::api::parse_json(&body)
+}
+
 /// Which pseudonyms name a beneficiary (consortium only).
 #[utoipa::path(post, path = "/v1/beneficiaries/lookup", request_body = LookupRequestJson,
     responses((status = 200, body = LookupJson), (status = 400, body = proto::api::ErrorBody),
@@ -275,13 +290,7 @@ async fn lookup<S: Store + 'static>(
     request: Parts,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<LookupJson>> {
-    let body = body.map_err(ApiError::body)?;
-    let now = shared.clock.unix_ms();
-    shared
-        .consortium
-        .check(&request, body.clone(), now, Allowed::Member)
-        .await?;
-    let asked: LookupRequestJson = crate::api::parse_json(&body)?;
+    let asked: LookupRequestJson = consortium_json(&shared, &request, body).await?;
     if asked.pseudonyms.is_empty() || asked.pseudonyms.len() > LOOKUP_PSEUDONYMS_MAX {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -330,13 +339,7 @@ async fn unlinked<S: Store + 'static>(
     request: Parts,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<UnlinkedJson>> {
-    let body = body.map_err(ApiError::body)?;
-    let now = shared.clock.unix_ms();
-    shared
-        .consortium
-        .check(&request, body.clone(), now, Allowed::Member)
-        .await?;
-    let asked: UnlinkedRequestJson = crate::api::parse_json(&body)?;
+    let asked: UnlinkedRequestJson = consortium_json(&shared, &request, body).await?;
     let limit = asked.limit as usize;
     if limit == 0 || limit > UNLINKED_PSEUDONYMS_MAX {
         return Err(ApiError::new(

@@ -119,6 +119,27 @@ pub fn bansos_binary() -> PathBuf {
     workspace_binary("bansos")
 }
 
+/// Runs `bansos ARGS...`: whether it succeeded, and its standard output and error together.
+pub fn bansos(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let output = Command::new(bansos_binary())
+        .args(args)
+        .output()
+        .expect("bansos runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// `bansos ARGS...` that must succeed; returns its standard output and error together.
+pub fn bansos_ok(args: &[&std::ffi::OsStr]) -> String {
+    let (ok, text) = bansos(args);
+    assert!(ok, "bansos {args:?} failed:\n{text}");
+    text
+}
+
 /// The `bansos-byzantine` binary (a validator with the test-only attacks), built by
 /// `cargo test --workspace` next to `bansos`.
 pub fn byzantine_binary() -> PathBuf {

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use bansos_tests::cluster::{free_ports, test_seed, Cluster};
+use bansos_tests::cluster::{bansos, bansos_ok, free_ports, test_seed, Cluster};
 use genesis::demo::{generate, DemoParams};
 use genesis::testnet::{KeyFile, NodeConfigFile, NodeRole};
 use ledger::types::PublicKey;
@@ -775,20 +775,6 @@ fn bansos_load_registers_agent_keys_and_every_transaction_it_submits_commits() {
     }
 }
 
-/// `bansos ARGS...`: whether it succeeded, and its standard output and error together.
-fn bansos(args: &[&std::ffi::OsStr]) -> (bool, String) {
-    let output = std::process::Command::new(bansos_tests::cluster::bansos_binary())
-        .args(args)
-        .output()
-        .expect("bansos runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
 /// Backup and restore on a running network (issue: institution operations): a validator is
 /// stopped, backed up and started again while the chain goes on; a ledger put back without
 /// its consensus record makes the node refuse to start; after its data is lost, the
@@ -927,13 +913,6 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         let entry = entry.expect("entry");
         std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
     }
-}
-
-/// `bansos ARGS...` that must succeed; returns its standard output and error together.
-fn bansos_ok(args: &[&std::ffi::OsStr]) -> String {
-    let (ok, text) = bansos(args);
-    assert!(ok, "bansos {args:?} failed:\n{text}");
-    text
 }
 
 /// The transaction hash `bansos tx`/`governance` printed (`<hash> committed at height N`).

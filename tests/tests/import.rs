@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bansos_tests::cluster::{bansos_binary, test_seed, Cluster};
+use bansos_tests::cluster::{bansos, bansos_binary, bansos_ok, test_seed, Cluster};
 use client::NodeClient;
 use genesis::testnet::PSEUDONYM_SERVICE_KEY_FILE;
 use ledger::types::PublicKey;
@@ -455,26 +455,6 @@ fn ten_thousand_row_imports_killed_part_way_commit_every_row_exactly_once() {
     refused_rows_are_reported_and_skipped(&cluster, &net);
     a_rekeying_keeps_every_history_linked(&mut cluster, &net, service, &codes[0]);
     cluster.assert_same_chain(&all, cluster.height(0).unwrap_or(0).saturating_sub(1));
-}
-
-/// `bansos ARGS...` (with `cwd`-free paths): whether it succeeded, and what it printed.
-fn bansos(args: &[&std::ffi::OsStr]) -> (bool, String) {
-    let output = Command::new(bansos_binary())
-        .args(args)
-        .output()
-        .expect("bansos runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
-}
-
-fn bansos_ok(args: &[&std::ffi::OsStr]) -> String {
-    let (ok, text) = bansos(args);
-    assert!(ok, "bansos {args:?} failed:\n{text}");
-    text
 }
 
 /// The steps of the timeline a citizen's tracking code shows.
