@@ -362,7 +362,7 @@ impl<S: Store> Ledger<S> {
         &self,
         after: Option<&Pseudonym>,
         limit: usize,
-    ) -> Result<Option<(u32, Vec<Pseudonym>, Option<Pseudonym>)>, LedgerError> {
+    ) -> Result<Option<crate::pseudonyms::UnlinkedPage>, LedgerError> {
         const PAGE: usize = 1_024;
         let version = match self.pseudonym_key()? {
             Some(key) if !key.linked => key.service.key_version,
@@ -388,12 +388,22 @@ impl<S: Store> Ledger<S> {
                     found.push(pseudonym);
                 }
                 if found.len() >= limit || scanned >= crate::limits::UNLINKED_SCAN_RECORDS_MAX {
-                    return Ok(Some((version, found, Some(pseudonym))));
+                    return Ok(Some(crate::pseudonyms::UnlinkedPage {
+                        key_version: version,
+                        unlinked: found,
+                        next: Some(pseudonym),
+                    }));
                 }
             }
             match rows.last() {
                 Some((last, _)) if rows.len() == PAGE => start = [last.clone(), vec![0]].concat(),
-                _ => return Ok(Some((version, found, None))),
+                _ => {
+                    return Ok(Some(crate::pseudonyms::UnlinkedPage {
+                        key_version: version,
+                        unlinked: found,
+                        next: None,
+                    }))
+                }
             }
         }
     }

@@ -77,6 +77,17 @@ pub struct PseudonymLink {
     pub new: Pseudonym,
 }
 
+/// One page of the beneficiaries not yet linked during a re-keying.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnlinkedPage {
+    /// The key being linked.
+    pub key_version: u32,
+    /// Canonical pseudonyms, in order.
+    pub unlinked: Vec<Pseudonym>,
+    /// Where the next page starts after, when the scan stopped early.
+    pub next: Option<Pseudonym>,
+}
+
 /// The state records genesis's pseudonym service gives (none without one).
 pub(crate) fn genesis_records(genesis: &GenesisIndex) -> Vec<(Vec<u8>, Vec<u8>)> {
     let Some(service) = &genesis.genesis.pseudonym_service else {

@@ -370,7 +370,7 @@ async fn unlinked<S: Store + 'static>(
     })
     .await
     .map_err(ApiError::internal)??;
-    let (key_version, unlinked, next) = found.ok_or_else(|| {
+    let page = found.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "no_rekeying_open",
@@ -378,9 +378,9 @@ async fn unlinked<S: Store + 'static>(
         )
     })?;
     Ok(Json(UnlinkedJson {
-        key_version,
-        unlinked: unlinked.iter().map(|p| p.to_hex()).collect(),
-        next: next.map(|p| p.to_hex()),
+        key_version: page.key_version,
+        unlinked: page.unlinked.iter().map(|p| p.to_hex()).collect(),
+        next: page.next.map(|p| p.to_hex()),
     }))
 }
 

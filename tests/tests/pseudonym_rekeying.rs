@@ -424,23 +424,23 @@ fn the_unlinked_beneficiaries_are_listed_page_by_page_until_all_are_linked() {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let (version, page, next) = f
+        let page = f
             .ledger
             .unlinked_beneficiaries(after.as_ref(), 1)
             .unwrap()
             .expect("a re-keying is open");
-        assert_eq!(version, 2);
-        assert!(page.len() <= 1);
-        seen.extend(page);
-        match next {
+        assert_eq!(page.key_version, 2);
+        assert!(page.unlinked.len() <= 1);
+        seen.extend(page.unlinked);
+        match page.next {
             Some(next) => after = Some(next),
             None => break,
         }
     }
     assert_eq!(seen, expected);
     link(&mut f, "kemensos", 2, links(&old[..2], &new[..2]), false).expect("two linked");
-    let (_, rest, _) = f.ledger.unlinked_beneficiaries(None, 10).unwrap().unwrap();
-    assert_eq!(rest, vec![old[2]]);
+    let rest = f.ledger.unlinked_beneficiaries(None, 10).unwrap().unwrap();
+    assert_eq!(rest.unlinked, vec![old[2]]);
     link(&mut f, "kemensos", 2, links(&old[2..], &new[2..]), true).expect("all linked");
     assert!(f.ledger.unlinked_beneficiaries(None, 10).unwrap().is_none());
 }
