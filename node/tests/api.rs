@@ -2172,6 +2172,25 @@ fn the_survey_is_served_stale_while_a_background_thread_computes_the_next() {
     }
 }
 
+/// The testnet's pseudonym service seed (the ministry's node holds it).
+fn service_seed(node: &Node) -> ledger::privacy::SecretKey {
+    node.net
+        .nodes
+        .iter()
+        .find_map(|n| n.pseudonym_service.clone())
+        .expect("the testnet's service seed")
+}
+
+/// `node` running the pseudonym service with `keys` (the current one first).
+fn run_pseudonym_service(mut node: Node, keys: Vec<Arc<proto::pseudonym::ServiceKey>>) -> Node {
+    // The router holds the shared state too: drop it first.
+    node.router = axum::Router::new();
+    let shared = Arc::try_unwrap(node.shared).ok().expect("one owner");
+    node.shared = Arc::new(shared.with_pseudonym_service(keys));
+    node.router = node::api::router(node.shared.clone());
+    node
+}
+
 /// The pseudonym service (issue: institution operations): its public key for anyone; a
 /// blinded batch evaluated for an institution's key, the answer unblinding to what the key
 /// computes directly; a node key, a malformed batch and a node without the service refused.
@@ -2180,17 +2199,8 @@ async fn the_pseudonym_service_evaluates_blinded_batches_for_institutions_only()
     let mut node = node(1000);
     let (_, answer) = node.get("/v1/pseudonym/key").await;
     assert_eq!(answer["error"]["code"], "no_pseudonym_service");
-    let seed = node
-        .net
-        .nodes
-        .iter()
-        .find_map(|n| n.pseudonym_service.clone())
-        .expect("the testnet's service seed");
-    let key = Arc::new(proto::pseudonym::ServiceKey::from_seed(&seed.0, 1).unwrap());
-    node.router = axum::Router::new();
-    let shared = Arc::try_unwrap(node.shared).ok().expect("one owner");
-    node.shared = Arc::new(shared.with_pseudonym_service(vec![key.clone()]));
-    node.router = node::api::router(node.shared.clone());
+    let key = Arc::new(proto::pseudonym::ServiceKey::from_seed(&service_seed(&node).0, 1).unwrap());
+    node = run_pseudonym_service(node, vec![key.clone()]);
 
     let served: proto::api::PseudonymKeyJson = node.get_as("/v1/pseudonym/key").await;
     use base64::Engine as _;
@@ -2234,13 +2244,7 @@ async fn a_rekeying_is_served_from_the_ledger_and_either_pseudonym_finds_the_ben
     use proto::api::{PseudonymKeyJson, PseudonymKeysJson};
     use proto::pseudonym::ServiceKey;
     let mut node = node(1000);
-    let seed = node
-        .net
-        .nodes
-        .iter()
-        .find_map(|n| n.pseudonym_service.clone())
-        .unwrap();
-    let v1 = Arc::new(ServiceKey::from_seed(&seed.0, 1).unwrap());
+    let v1 = Arc::new(ServiceKey::from_seed(&service_seed(&node).0, 1).unwrap());
     let v2 = Arc::new(ServiceKey::from_seed(&[22; 32], 2).unwrap());
     let wrong_v1 = Arc::new(ServiceKey::from_seed(&[11; 32], 1).unwrap());
     let refused =
@@ -2254,10 +2258,7 @@ async fn a_rekeying_is_served_from_the_ledger_and_either_pseudonym_finds_the_ben
         &node.shared.ledger(),
     )
     .expect("the genesis key and a key the ledger does not know yet");
-    node.router = axum::Router::new();
-    let shared = Arc::try_unwrap(node.shared).ok().expect("one owner");
-    node.shared = Arc::new(shared.with_pseudonym_service(vec![v1.clone(), v2.clone()]));
-    node.router = node::api::router(node.shared.clone());
+    node = run_pseudonym_service(node, vec![v1.clone(), v2.clone()]);
     use base64::Engine as _;
     let b64 = |k: &ServiceKey| base64::engine::general_purpose::STANDARD.encode(k.public_key());
 
