@@ -409,16 +409,17 @@ impl<S: Store> Ledger<S> {
     }
 
     /// `action` with any linked pseudonym replaced by the one the ledger knows the
-    /// beneficiary by, as the rules applied it.
+    /// beneficiary by, as the rules applied it; `None` when it is as it was (always, on a
+    /// chain that has not re-keyed: no state is read then).
     pub fn canonical_action(
         &self,
         action: &crate::tx::Action,
-    ) -> Result<crate::tx::Action, LedgerError> {
+    ) -> Result<Option<crate::tx::Action>, LedgerError> {
+        if !self.rekeyed {
+            return Ok(None);
+        }
         let overlay = rules::Overlay::new(&self.store);
-        Ok(
-            crate::pseudonyms::canonical_action(&overlay, action)?
-                .unwrap_or_else(|| action.clone()),
-        )
+        crate::pseudonyms::canonical_action(&overlay, action)
     }
 
     /// Reads the organisations again if a governance change took effect since they were

@@ -199,9 +199,12 @@ fn timeline<S: Store>(
     {
         let (mut tx, leaf) = leaf_tx(ledger, log_index)?;
         // A step after a re-keying may name the beneficiary by its newer pseudonym.
-        tx.body.action = ledger
+        if let Some(action) = ledger
             .canonical_action(&tx.body.action)
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::internal)?
+        {
+            tx.body.action = action;
+        }
         let records = Committed(ledger);
         let Some(step) = explorer::describe(&tx, &record.beneficiary, &record.program, &records)
         else {
@@ -256,13 +259,15 @@ impl<S: Store> explorer::blocks::Regions for Committed<'_, S> {
         &self,
         beneficiary: &ledger::types::Pseudonym,
     ) -> Option<ledger::types::RegionCode> {
+        let record = |p: &ledger::types::Pseudonym| {
+            self.0
+                .state_get::<ledger::state::BeneficiaryRecord>(&keys::beneficiary(p))
+                .ok()
+                .flatten()
+        };
         // A pseudonym linked by a re-keying names the beneficiary the ledger knows.
-        let known = self.0.beneficiary_pseudonym(beneficiary).ok().flatten()?;
-        self.0
-            .state_get::<ledger::state::BeneficiaryRecord>(&keys::beneficiary(&known))
-            .ok()
-            .flatten()
-            .map(|b| b.region)
+        let linked = || record(&self.0.beneficiary_pseudonym(beneficiary).ok().flatten()?);
+        record(beneficiary).or_else(linked).map(|b| b.region)
     }
 }
 
