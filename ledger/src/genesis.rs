@@ -448,8 +448,11 @@ impl Genesis {
                 "the pseudonym key version is 1 to {PSEUDONYM_KEYS_MAX} (a chain keeps that many keys)"
             ));
         }
-        if service.public_key == Hash32::ZERO {
-            problems.push("the pseudonym service's public key is all zeros".to_owned());
+        if !crate::pseudonyms::is_ristretto_public_key(&service.public_key) {
+            problems.push(format!(
+                "the pseudonym service's public key {} is not a ristretto255 key",
+                service.public_key
+            ));
         }
     }
 

@@ -88,6 +88,17 @@ pub struct UnlinkedPage {
     pub next: Option<Pseudonym>,
 }
 
+/// Whether `key` encodes a ristretto255 element other than the identity: what an RFC 9497
+/// public key is. A mistyped key would otherwise become current and pause intake with no
+/// service able to answer under it.
+pub fn is_ristretto_public_key(key: &Hash32) -> bool {
+    use curve25519_dalek::ristretto::CompressedRistretto;
+    use curve25519_dalek::traits::Identity as _;
+    CompressedRistretto(key.0)
+        .decompress()
+        .is_some_and(|point| point != curve25519_dalek::RistrettoPoint::identity())
+}
+
 /// The state records genesis's pseudonym service gives (none without one).
 pub(crate) fn genesis_records(genesis: &GenesisIndex) -> Vec<(Vec<u8>, Vec<u8>)> {
     let Some(service) = &genesis.genesis.pseudonym_service else {
@@ -144,8 +155,11 @@ pub(crate) fn check_new_key(
             "the chain keeps at most {PSEUDONYM_KEYS_MAX} pseudonym keys"
         ));
     }
-    if spec.public_key == Hash32::ZERO {
-        return refuse("the pseudonym public key is all zeros".into());
+    if !is_ristretto_public_key(&spec.public_key) {
+        return refuse(format!(
+            "{} is not a ristretto255 public key (RFC 9497): check the change",
+            spec.public_key
+        ));
     }
     for version in 1..spec.key_version {
         let old: Option<PseudonymKeyRecord> = overlay.get(&keys::pseudonym_key_version(version))?;

@@ -330,6 +330,13 @@ fn a_new_key_is_the_next_version_and_new() {
         "change_refused",
         "version 4 before 3"
     );
+    let mut mistyped = spec(&v3);
+    mistyped.public_key = Hash32([1; 32]);
+    assert_eq!(
+        propose(&mut f, mistyped),
+        "change_refused",
+        "not a ristretto255 key"
+    );
     let mut reused = spec(&v3);
     reused.public_key = Hash32(service_key(&f, 1).public_key());
     assert_eq!(
