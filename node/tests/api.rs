@@ -2296,18 +2296,7 @@ async fn a_rekeying_is_served_from_the_ledger_and_either_pseudonym_finds_the_ben
         public_key: Hash32(v2.public_key()),
     };
     let change = Change::SetPseudonymKey { service };
-    let id = admit_as(
-        &node,
-        "kemensos",
-        Action::ProposeChange {
-            change,
-            activation_height: activation,
-        },
-    );
-    node.commit_block();
-    for org in ["bpk", "dukcapil"] {
-        admit_as(&node, org, Action::ApproveChange { change: id });
-    }
+    propose_and_approve(&node, change, activation);
     while node.commit_block() < activation {}
 
     let served: PseudonymKeyJson = node.get_as("/v1/pseudonym/key").await;
@@ -2425,6 +2414,22 @@ async fn lookup(node: &Node, key: &SigningKey, body: Vec<u8>) -> proto::api::Loo
     serde_json::from_slice(&answer).unwrap()
 }
 
+/// The ministry proposes `change` for `activation`, and two more institutions approve it
+/// (the test network's rule), each in a committed block; returns the change's id.
+fn propose_and_approve(node: &Node, change: ledger::governance::Change, activation: u64) -> Hash32 {
+    let proposal = Action::ProposeChange {
+        change,
+        activation_height: activation,
+    };
+    let id = admit_as(node, "kemensos", proposal);
+    node.commit_block();
+    for org in ["bpk", "dukcapil"] {
+        admit_as(node, org, Action::ApproveChange { change: id });
+    }
+    node.commit_block();
+    id
+}
+
 /// Signs and admits `action` as institution `org` with its next nonce.
 fn admit_as(node: &Node, org: &str, action: Action) -> Hash32 {
     let key = node.net.keys.org(org).unwrap();
@@ -2475,19 +2480,7 @@ async fn a_validator_set_change_is_served_and_checkpoint_quorums_follow_it() {
         org: ledger::types::OrgId::new("pemda-5271").unwrap(),
         validator: Some(spec),
     };
-    let id = admit_as(
-        &node,
-        "kemensos",
-        Action::ProposeChange {
-            change,
-            activation_height: activation,
-        },
-    );
-    node.commit_block();
-    for org in ["bpk", "dukcapil"] {
-        admit_as(&node, org, Action::ApproveChange { change: id });
-    }
-    node.commit_block();
+    let id = propose_and_approve(&node, change, activation);
     let shown: proto::api::ChangeJson = node.get_as(&format!("/v1/governance/changes/{id}")).await;
     assert_eq!(
         (shown.status.as_str(), shown.approvals.len()),

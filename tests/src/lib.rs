@@ -172,6 +172,14 @@ impl<S: Store> Fixture<S> {
     /// PKH enrolment.
     pub fn enrolled_beneficiary(&mut self, nik: &str) -> Pseudonym {
         let beneficiary = self.new_beneficiary(nik);
+        self.enrol(beneficiary)
+            .expect("proposed, checked, verified and enrolled");
+        beneficiary
+    }
+
+    /// Takes `beneficiary`, in a Banyuwangi village, through proposal, identity check,
+    /// verification and PKH enrolment; the first refusal is returned.
+    pub fn enrol(&mut self, beneficiary: Pseudonym) -> Result<(), LedgerError> {
         let pemda = self.key("pemda-3510");
         let dukcapil = self.key("dukcapil");
         let kemensos = self.key("kemensos");
@@ -183,8 +191,7 @@ impl<S: Store> Fixture<S> {
                 household_size: 4,
                 welfare_decile: 1,
             },
-        )
-        .expect("proposed");
+        )?;
         self.step(
             &dukcapil,
             Action::CheckIdentity {
@@ -192,16 +199,14 @@ impl<S: Store> Fixture<S> {
                 passed: true,
                 evidence_hash: Hash32::digest(b"ikd"),
             },
-        )
-        .expect("identity");
+        )?;
         self.step(
             &pemda,
             Action::VerifyEligibility {
                 beneficiary,
                 outcome: Verification::Verified,
             },
-        )
-        .expect("verified");
+        )?;
         let tracking_code_hash = self.new_tracking_hash();
         self.step(
             &kemensos,
@@ -212,8 +217,6 @@ impl<S: Store> Fixture<S> {
                 beneficiary_key: None,
             },
         )
-        .expect("enrolled");
-        beneficiary
     }
 }
 

@@ -49,45 +49,6 @@ fn pseudonyms(key: &ServiceKey) -> Vec<Pseudonym> {
         .collect()
 }
 
-/// Proposes, checks, verifies and enrols `beneficiary` in PKH.
-fn enrol(f: &mut F, beneficiary: Pseudonym) -> Result<(), LedgerError> {
-    let (pemda, dukcapil, kemensos) = (f.key("pemda-3510"), f.key("dukcapil"), f.key("kemensos"));
-    f.step(
-        &pemda,
-        Action::Propose {
-            beneficiary,
-            region: region(BANYUWANGI_VILLAGE),
-            household_size: 4,
-            welfare_decile: 1,
-        },
-    )?;
-    f.step(
-        &dukcapil,
-        Action::CheckIdentity {
-            beneficiary,
-            passed: true,
-            evidence_hash: Hash32::digest(b"ikd"),
-        },
-    )?;
-    f.step(
-        &pemda,
-        Action::VerifyEligibility {
-            beneficiary,
-            outcome: Verification::Verified,
-        },
-    )?;
-    let tracking_code_hash = f.new_tracking_hash();
-    f.step(
-        &kemensos,
-        Action::Enrol {
-            beneficiary,
-            program: program("PKH"),
-            tracking_code_hash,
-            beneficiary_key: None,
-        },
-    )
-}
-
 fn allocate(f: &mut F, beneficiary: Pseudonym, period_code: &str) -> Result<(), LedgerError> {
     let kemensos = f.key("kemensos");
     f.step(
@@ -160,7 +121,7 @@ fn rekeyed() -> (F, Vec<Pseudonym>, Vec<Pseudonym>) {
     let (v1, v2) = (service_key(&f, 1), service_key(&f, 2));
     let (old, new) = (pseudonyms(&v1), pseudonyms(&v2));
     for &person in &old {
-        enrol(&mut f, person).expect("enrolled under key version 1");
+        f.enrol(person).expect("enrolled under key version 1");
         allocate(&mut f, person, "2026-Q3").expect("allocated");
     }
     let id = enact(&mut f, Change::SetPseudonymKey { service: spec(&v2) });
@@ -189,7 +150,7 @@ fn a_rekeying_keeps_every_beneficiarys_history_linked() {
 
     // Until every beneficiary is linked: no intake, and new pseudonyms name nobody.
     let stranger = service_key(&f, 2).pseudonym("3510010101800099").unwrap();
-    let error = enrol(&mut f, stranger).expect_err("intake is paused");
+    let error = f.enrol(stranger).expect_err("intake is paused");
     assert_eq!(error.code(), "pseudonym_rekeying", "{error}");
     let error = allocate(&mut f, new[0], "2026-Q4").expect_err("not linked yet");
     assert_eq!(error.code(), "unknown_beneficiary", "{error}");
@@ -211,7 +172,9 @@ fn a_rekeying_keeps_every_beneficiarys_history_linked() {
     for (o, n) in old.iter().zip(&new) {
         assert_eq!(f.ledger.beneficiary_pseudonym(n).unwrap(), Some(*o));
     }
-    let error = enrol(&mut f, new[0]).expect_err("the same person is not proposed twice");
+    let error = f
+        .enrol(new[0])
+        .expect_err("the same person is not proposed twice");
     assert_eq!(error.code(), "duplicate_proposal", "{error}");
     let error =
         allocate(&mut f, new[1], "2026-Q3").expect_err("paid for Q3 under the old pseudonym");
@@ -231,7 +194,7 @@ fn a_rekeying_keeps_every_beneficiarys_history_linked() {
     assert!(f.ledger.beneficiary_steps(&new[1], 100).unwrap().is_empty());
 
     // Intake is open again, for new people under the new key.
-    enrol(&mut f, stranger).expect("a new person under key version 2");
+    f.enrol(stranger).expect("a new person under key version 2");
 }
 
 #[test]
