@@ -92,6 +92,24 @@ pub enum Admitted {
     AlreadyCommitted,
 }
 
+/// A transaction past the checks that cost no signature verification.
+struct Formed {
+    tx: Transaction,
+    hash: TxHash,
+    /// Its canonical encoding's length in bytes.
+    size: usize,
+}
+
+/// What the cheap checks of admission found. Unboxed: one lives for a moment per
+/// transaction admitted, and a box would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Precheck {
+    /// Nothing more to do: pending here already.
+    Settled(TxHash, Admitted),
+    /// On to the signature, the ledger and the mempool.
+    Formed(Formed),
+}
+
 /// The node's shared state, over any store (RocksDB in a node, memory in tests).
 pub struct Shared<S: Store> {
     pub node_name: String,
@@ -232,8 +250,17 @@ impl<S: Store> Shared<S> {
         signature_verified: bool,
         relay: bool,
     ) -> Result<(TxHash, Admitted), Refusal> {
-        let result = self.admit_inner(tx, signature_verified, relay);
-        match &result {
+        let result = match self.precheck(tx, relay) {
+            Ok(Precheck::Settled(hash, admitted)) => Ok((hash, admitted)),
+            Ok(Precheck::Formed(formed)) => self.admit_formed(formed, signature_verified, relay),
+            Err(refusal) => Err(refusal),
+        };
+        self.count_admission(&result);
+        result
+    }
+
+    fn count_admission(&self, result: &Result<(TxHash, Admitted), Refusal>) {
+        match result {
             Ok((_, Admitted::New)) => {
                 self.metrics.txs_admitted.inc();
             }
@@ -242,15 +269,13 @@ impl<S: Store> Shared<S> {
                 self.metrics.txs_refused.inc();
             }
         }
-        result
     }
 
-    fn admit_inner(
-        &self,
-        tx: Transaction,
-        signature_verified: bool,
-        relay: bool,
-    ) -> Result<(TxHash, Admitted), Refusal> {
+    /// The checks that cost no signature verification: the form, whether it is pending
+    /// here already (then it is relayed again: a peer may have missed it), room in the
+    /// mempool, and whether the ledger knows the signer. A transaction refused here, as
+    /// most are from a client resubmitting into a full mempool, costs no signature check.
+    fn precheck(&self, tx: Transaction, relay: bool) -> Result<Precheck, Refusal> {
         let chain_id = self.ledger().chain_id().to_owned();
         let bytes = tx.check_form(&chain_id).map_err(|e| Refusal::ledger(&e))?;
         let hash = ledger::types::Hash32::digest(&bytes);
@@ -258,23 +283,35 @@ impl<S: Store> Shared<S> {
             let pool = self.mempool();
             if pool.contains(&hash) {
                 drop(pool);
-                // Submitted again by a client: a peer may have missed it, relay it again.
                 if let (true, Some(sender)) = (relay, &self.relay) {
                     let _ = sender.try_send(tx);
                 }
-                return Ok((hash, Admitted::AlreadyPending));
+                return Ok(Precheck::Settled(hash, Admitted::AlreadyPending));
             }
             pool.check_room(bytes.len())
                 .map_err(|e| Refusal::mempool(&e))?;
         }
-        // The cheap lookup before the expensive check: a stranger's transaction costs no
-        // signature verification.
         if !self.signer_known(&tx.body.signer)? {
             let error = LedgerError::UnknownSigner {
                 signer: tx.body.signer,
             };
             return Err(Refusal::ledger(&error));
         }
+        Ok(Precheck::Formed(Formed {
+            tx,
+            hash,
+            size: bytes.len(),
+        }))
+    }
+
+    /// Admits a prechecked transaction: its signature (unless verified already), whether
+    /// it is committed, the ledger's rules and the signer's nonce, then the mempool.
+    fn admit_formed(
+        &self,
+        Formed { tx, hash, size }: Formed,
+        signature_verified: bool,
+        relay: bool,
+    ) -> Result<(TxHash, Admitted), Refusal> {
         if !signature_verified {
             tx.verify_signature().map_err(|e| Refusal::ledger(&e))?;
         }
@@ -297,7 +334,7 @@ impl<S: Store> Shared<S> {
         let inserted = {
             let mut pool = self.mempool();
             let inserted = pool
-                .insert(hash, tx, bytes.len(), next, self.clock.monotonic())
+                .insert(hash, tx, size, next, self.clock.monotonic())
                 .map_err(|e| Refusal::mempool(&e))?;
             self.update_mempool_metrics(&pool);
             inserted
@@ -316,22 +353,33 @@ impl<S: Store> Shared<S> {
         Ok((hash, Admitted::New))
     }
 
-    /// Admits a batch (from a peer's relay or a bulk client), verifying the signatures of
-    /// the whole batch at once. Returns one result per transaction, in order.
+    /// Admits a batch (from a peer's relay or a bulk client), verifying together the
+    /// signatures of the transactions that pass the cheap checks first. Returns one result
+    /// per transaction, in order.
     pub fn admit_batch(
         &self,
         txs: Vec<Transaction>,
         relay: bool,
     ) -> Vec<Result<(TxHash, Admitted), Refusal>> {
-        // Only known signers' transactions are worth a signature check.
-        let known: Vec<bool> = txs
-            .iter()
-            .map(|tx| self.signer_known(&tx.body.signer).unwrap_or(false))
-            .collect();
-        let checked = txs.iter().zip(&known).filter(|(_, k)| **k).map(|(t, _)| t);
-        let all_valid = ledger::tx::verify_signatures(checked).is_ok();
-        txs.into_iter()
-            .map(|tx| self.admit(tx, all_valid, relay))
+        let prechecked: Vec<Result<Precheck, Refusal>> =
+            txs.into_iter().map(|tx| self.precheck(tx, relay)).collect();
+        let all_valid = ledger::tx::verify_signatures(prechecked.iter().filter_map(|p| match p {
+            Ok(Precheck::Formed(formed)) => Some(&formed.tx),
+            _ => None,
+        }))
+        .is_ok();
+        prechecked
+            .into_iter()
+            .map(|prechecked| {
+                let result = match prechecked {
+                    Ok(Precheck::Settled(hash, admitted)) => Ok((hash, admitted)),
+                    // A batch with a bad signature in it: each is verified on its own.
+                    Ok(Precheck::Formed(formed)) => self.admit_formed(formed, all_valid, relay),
+                    Err(refusal) => Err(refusal),
+                };
+                self.count_admission(&result);
+                result
+            })
             .collect()
     }
 
@@ -386,7 +434,7 @@ impl<S: Store> Shared<S> {
         prepared: PreparedBlock,
         certificate: &[u8],
     ) -> Result<usize, LedgerError> {
-        let committed: Vec<TxHash> = prepared.block.txs.iter().map(|t| t.hash()).collect();
+        let committed = prepared.tx_hashes.clone();
         let mut signers: Vec<PublicKey> =
             prepared.block.txs.iter().map(|t| t.body.signer).collect();
         signers.sort();
