@@ -5,7 +5,8 @@
 #
 #   1. peak: `bansos load` far above what the network commits (BANSOS_BENCH_PEAK_RATE,
 #      BANSOS_BENCH_PEAK_COUNT): committed tx/s and its ratio to the signature-verification
-#      limit the load tool measures on this machine in the same run;
+#      limit the load tool measures on this machine in the same run; the nodes' CPU per
+#      committed transaction, and the rate the machine's cores could commit at that cost;
 #   2. half of that peak: finality p50/p90/p99 at a rate the network keeps up with;
 #   3. overload: BANSOS_BENCH_OVERLOAD_SECS (default 600) at 1.5 x peak, so that every
 #      node's memory is watched under sustained overload and the chain grows past
@@ -111,7 +112,32 @@ done
 ) >"$dir/rss.txt" &
 sampler=$!
 
+# CPU time (user + system, in clock ticks) of every node so far, and the log's size: their
+# differences over the peak run give the nodes' CPU per committed transaction, the figure
+# that says how much work a transaction costs besides its signature checks. (Only at peak:
+# below it the nodes also spend time waiting for work, and the load tool's setup, during
+# which the nodes idle, weighs more.)
+nodes_cpu_ticks() {
+  local total=0 pid
+  for pid in "${pids[@]}"; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+log_size() { status_field "$first" log_size; }
+# Prints the nodes' CPU per committed transaction since ($1 ticks, $2 log size), and the
+# most transactions a second the machine's cores could commit at that cost.
+report_cpu_per_tx() {
+  local ticks=$(($(nodes_cpu_ticks) - $1)) txs=$(($(log_size) - $2))
+  awk -v t="$ticks" -v nodes="${#pids[@]}" -v hz="$(getconf CLK_TCK)" -v n="$txs" -v cores="$(nproc)" 'BEGIN {
+    us = t / hz * 1e6 / n
+    printf "nodes CPU per committed transaction: %.0f us (all %d nodes together, %.1f s for %d tx); at that cost %d cores commit at most %.0f tx/s\n", us, nodes, t / hz, n, cores, cores * 1e6 / us
+  }'
+}
+
 echo "== peak: $peak_count transactions at $peak_rate tx/s" | tee "$results"
+cpu_before=$(nodes_cpu_ticks)
+log_before=$(log_size)
 if [ "${BANSOS_BENCH_PERF:-0}" = 1 ]; then
   perf record -a --call-graph dwarf,8192 -F 99 -o "$dir/perf.data" -- \
     "$bansos" load --net "$net" --node "$first" --rate "$peak_rate" --count "$peak_count" \
@@ -121,6 +147,7 @@ else
     --seed 1 | tee "$dir/peak.txt"
 fi
 cat "$dir/peak.txt" >>"$results"
+report_cpu_per_tx "$cpu_before" "$log_before" | tee -a "$results"
 peak=$(sed -n 's/^committed throughput: \([0-9]*\) tx\/s.*/\1/p' "$dir/peak.txt")
 half=$((peak / 2))
 half_count=$((half * half_secs))
