@@ -2584,3 +2584,65 @@ async fn a_validator_set_change_is_served_and_checkpoint_quorums_follow_it() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// A batch (a client's or a peer's relay) is admitted transaction by transaction: the
+/// checks that cost nothing come first (pending already, room, a known signer), the
+/// survivors' signatures are verified together, and each gets its own result, in order.
+/// A transaction refused for room is refused before its signature is looked at.
+#[test]
+fn a_batch_is_admitted_one_by_one_with_the_cheap_checks_before_the_signatures() {
+    use node::shared::Admitted;
+    let node = node(3);
+    let code = |result: &Result<(Hash32, Admitted), node::shared::Refusal>| match result {
+        Ok((_, Admitted::New)) => "new".to_owned(),
+        Ok((_, Admitted::AlreadyPending)) => "pending".to_owned(),
+        Ok((_, Admitted::AlreadyCommitted)) => "committed".to_owned(),
+        Err(refusal) => refusal.code.clone(),
+    };
+    let forged = |nonce, pseudonym| {
+        let mut tx = node.pemda_propose(nonce, pseudonym);
+        tx.signature.0[0] ^= 1;
+        tx
+    };
+    let stranger = SigningKey::from_bytes(&[9; 32]);
+    let mut strangers = node.pemda_propose(0, 9).body;
+    strangers.signer = PublicKey(stranger.verifying_key().to_bytes());
+    let first = node.pemda_propose(0, 1);
+    let batch = vec![
+        first.clone(),
+        first.clone(),
+        forged(1, 2),
+        strangers.sign(&stranger),
+        node.pemda_propose(1, 3),
+    ];
+    let results: Vec<String> = node
+        .shared
+        .admit_batch(batch, false)
+        .iter()
+        .map(code)
+        .collect();
+    assert_eq!(
+        results,
+        ["new", "pending", "bad_signature", "unknown_signer", "new"]
+    );
+    assert_eq!(node.shared.mempool().len(), 2);
+
+    // One place is left: the first transaction takes it, the second finds none.
+    let batch = vec![node.pemda_propose(2, 4), node.pemda_propose(3, 5)];
+    let results: Vec<String> = node
+        .shared
+        .admit_batch(batch, false)
+        .iter()
+        .map(code)
+        .collect();
+    assert_eq!(results, ["new", "mempool_full"]);
+    // A full mempool refuses a forged transaction for room, not for its signature.
+    let results: Vec<String> = node
+        .shared
+        .admit_batch(vec![forged(4, 6)], false)
+        .iter()
+        .map(code)
+        .collect();
+    assert_eq!(results, ["mempool_full"]);
+    assert_eq!(node.shared.mempool().len(), 3);
+}
