@@ -29,7 +29,8 @@
 # (default 30: the half-peak run lasts about this long), BANSOS_BENCH_OVERLOAD_SECS
 # (default 600; 0 skips the overload and measures catch-up and disk on the shorter
 # chain), BANSOS_BENCH_P2P (the nodes' `[consensus] p2p_protocol`, default the node's own
-# default, broadcast; `gossipsub` to compare), BANSOS_BENCH_PERF, CARGO_TARGET_DIR
+# default, broadcast; `gossipsub` to compare), BANSOS_BENCH_SPREAD (default 1: `bansos
+# load --spread`; 0: all load to the first validator), BANSOS_BENCH_PERF, CARGO_TARGET_DIR
 # (default ./target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release --locked -p bansos-cli
 bansos="$CARGO_TARGET_DIR/release/bansos"
 dir="${BANSOS_BENCH_DIR:-/tmp/bansos-bench}"
+# Each agent submits to one validator, the agents dealt to the validators in turn (as each
+# institution's agents use its own node); BANSOS_BENCH_SPREAD=0 sends everything to the
+# first validator instead, which then takes every client request and relays all of it.
+spread=(--spread)
+if [ "${BANSOS_BENCH_SPREAD:-1}" = 0 ]; then spread=(); fi
 peak_rate="${BANSOS_BENCH_PEAK_RATE:-100000}"
 peak_count="${BANSOS_BENCH_PEAK_COUNT:-60000}"
 half_secs="${BANSOS_BENCH_HALF_SECS:-30}"
@@ -140,10 +146,10 @@ cpu_before=$(nodes_cpu_ticks)
 log_before=$(log_size)
 if [ "${BANSOS_BENCH_PERF:-0}" = 1 ]; then
   perf record -a --call-graph dwarf,8192 -F 99 -o "$dir/perf.data" -- \
-    "$bansos" load --net "$net" --node "$first" --rate "$peak_rate" --count "$peak_count" \
+    "$bansos" load --net "$net" --node "$first" "${spread[@]}" --rate "$peak_rate" --count "$peak_count" \
     --seed 1 | tee "$dir/peak.txt"
 else
-  "$bansos" load --net "$net" --node "$first" --rate "$peak_rate" --count "$peak_count" \
+  "$bansos" load --net "$net" --node "$first" "${spread[@]}" --rate "$peak_rate" --count "$peak_count" \
     --seed 1 | tee "$dir/peak.txt"
 fi
 cat "$dir/peak.txt" >>"$results"
@@ -152,7 +158,7 @@ peak=$(sed -n 's/^committed throughput: \([0-9]*\) tx\/s.*/\1/p' "$dir/peak.txt"
 half=$((peak / 2))
 half_count=$((half * half_secs))
 echo "== half of peak: $half_count transactions at $half tx/s" | tee -a "$results"
-"$bansos" load --net "$net" --node "$first" --rate "$half" --count "$half_count" --seed 2 |
+"$bansos" load --net "$net" --node "$first" "${spread[@]}" --rate "$half" --count "$half_count" --seed 2 |
   tee -a "$results"
 
 overload_start=$(date +%s)
@@ -168,7 +174,7 @@ if [ "$overload_secs" -gt 0 ]; then
   # time, so it is stopped then (exit 124 from timeout is the expected end). The load tool
   # first registers its keys and signs everything (OVERLOAD_SETUP_SECS allows for it).
   status=0
-  timeout "$((overload_secs + OVERLOAD_SETUP_SECS))" "$bansos" load --net "$net" --node "$first" --rate "$over_rate" \
+  timeout "$((overload_secs + OVERLOAD_SETUP_SECS))" "$bansos" load --net "$net" --node "$first" "${spread[@]}" --rate "$over_rate" \
     --count "$over_count" --seed 3 --agents 256 >"$dir/overload.txt" 2>&1 || status=$?
   if [ "$status" -ne 124 ] && [ "$status" -ne 0 ]; then
     cat "$dir/overload.txt" >&2

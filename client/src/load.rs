@@ -5,8 +5,9 @@
 //! transaction). It first measures, on this machine, the signature-verification limit the
 //! DESIGN §7 target is stated against.
 //!
-//! Traffic goes only to the node named by `--node`, is bounded by `--count`, and stops
-//! after `--timeout-secs` without progress.
+//! Traffic goes only to the node named by `--node` (with `--spread`, to every validator of
+//! the network, each agent to one), is bounded by `--count`, and stops after
+//! `--timeout-secs` without progress.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -45,6 +46,12 @@ pub struct LoadArgs {
     /// The node to submit to and follow.
     #[arg(long, default_value = "http://127.0.0.1:8701")]
     node: String,
+    /// Submit to every validator in the network's `network.json` (under `--net`), each
+    /// signer's transactions to one of them, the signers divided among them in turn: as
+    /// each institution's agents submit to their own institution's node. `--node` is
+    /// still the one followed.
+    #[arg(long)]
+    spread: bool,
     /// Transactions per second to submit.
     #[arg(long, default_value_t = 1000)]
     rate: u64,
@@ -162,15 +169,24 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
     let status = runtime.block_on(client.status())?;
     let txs = propose_households(&mut signers, &status.chain_id, args.count, seed);
     let limit = measure_verification_limit(&txs, status.validators.len());
+    let targets = if args.spread {
+        spread_targets(&args.net, &txs)?
+    } else {
+        Targets::one(client.clone(), txs.len())
+    };
+    let to = match targets.clients.len() {
+        1 => args.node.clone(),
+        n => format!("{n} validators, each signer to one"),
+    };
     println!(
-        "submitting {} transactions at {} tx/s to {} (chain {} at height {})",
-        args.count, args.rate, args.node, status.chain_id, status.height
+        "submitting {} transactions at {} tx/s to {to} (chain {} at height {})",
+        args.count, args.rate, status.chain_id, status.height
     );
     let hashes: Vec<String> = txs.iter().map(|t| t.hash().to_string()).collect();
     let timeout = Duration::from_secs(args.timeout_secs);
     let (p, started) = submit_and_follow(
         &runtime,
-        &client,
+        (&client, &targets),
         &txs,
         &hashes,
         args.rate,
@@ -347,12 +363,54 @@ fn measure_verification_limit(txs: &[Transaction], validators: usize) -> f64 {
     limit
 }
 
+/// Where each transaction is submitted: `route[i]` indexes `clients`.
+struct Targets {
+    clients: Vec<NodeClient>,
+    route: Vec<usize>,
+}
+
+impl Targets {
+    /// Every one of `count` transactions to `client`.
+    fn one(client: NodeClient, count: usize) -> Targets {
+        Targets {
+            clients: vec![client],
+            route: vec![0; count],
+        }
+    }
+}
+
+/// The validators of the network in `net` (its `network.json`), each signer of `txs` given
+/// to one of them in turn, in the order the signers first sign.
+fn spread_targets(net: &Path, txs: &[Transaction]) -> anyhow::Result<Targets> {
+    let network: genesis::testnet::NetworkFile =
+        genesis::testnet::read_json(&net.join("network.json"))
+            .with_context(|| format!("reading {}/network.json", net.display()))?;
+    let clients = network
+        .nodes
+        .iter()
+        .filter(|node| node.role == genesis::testnet::NodeRole::Validator)
+        .map(|node| NodeClient::new(&node.http))
+        .collect::<Result<Vec<_>, _>>()?;
+    if clients.is_empty() {
+        bail!("no validator in {}/network.json", net.display());
+    }
+    let mut assigned: HashMap<PublicKey, usize> = HashMap::new();
+    let route = txs
+        .iter()
+        .map(|tx| {
+            let next = assigned.len() % clients.len();
+            *assigned.entry(tx.body.signer).or_insert(next)
+        })
+        .collect();
+    Ok(Targets { clients, route })
+}
+
 /// Submits `txs` (whose hashes are `hashes`) at `rate` per second while following the
 /// chain from `from_height`, until every transaction is committed or refused or nothing
 /// commits for `timeout`; returns what happened to each and when submission started.
 fn submit_and_follow(
     runtime: &tokio::runtime::Runtime,
-    client: &NodeClient,
+    (client, targets): (&NodeClient, &Targets),
     txs: &[Transaction],
     hashes: &[String],
     rate: u64,
@@ -379,7 +437,7 @@ fn submit_and_follow(
             progress.clone(),
             timeout,
         ));
-        for request in submit_at_rate(client, txs, rate, started, &progress).await {
+        for request in submit_at_rate(targets, txs, rate, started, &progress).await {
             let _ = request.await;
         }
         let _ = follower.await;
@@ -388,10 +446,10 @@ fn submit_and_follow(
     (std::mem::take(&mut *p), started)
 }
 
-/// Submits `txs` in batches as they fall due at `rate` per second from `started`, marking
-/// when each was sent; returns the submission requests, still running.
+/// Submits `txs` in batches as they fall due at `rate` per second from `started`, each to
+/// its target, marking when each was sent; returns the submission requests, still running.
 async fn submit_at_rate(
-    client: &NodeClient,
+    targets: &Targets,
     txs: &[Transaction],
     rate: u64,
     started: Instant,
@@ -404,28 +462,39 @@ async fn submit_at_rate(
         tokio::time::sleep(SUBMIT_TICK).await;
         let due = ((started.elapsed().as_secs_f64() * rate as f64) as usize).min(txs.len());
         while sent < due {
-            let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                unreachable!("the semaphore is never closed");
-            };
             let end = due.min(sent + SUBMIT_BATCH_TXS_MAX);
-            let batch: Vec<Transaction> = txs[sent..end].to_vec();
-            let first = sent;
-            {
-                let now = Instant::now();
-                let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-                for slot in &mut p.submitted_at[first..end] {
-                    *slot = Some(now);
+            for (target, client) in targets.clients.iter().enumerate() {
+                let batch: Vec<usize> = (sent..end)
+                    .filter(|&i| targets.route[i] == target)
+                    .collect();
+                if batch.is_empty() {
+                    continue;
                 }
+                let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                    unreachable!("the semaphore is never closed");
+                };
+                mark_submitted(progress, &batch);
+                let batch: Vec<(usize, Transaction)> =
+                    batch.into_iter().map(|i| (i, txs[i].clone())).collect();
+                let (client, progress) = (client.clone(), progress.clone());
+                requests.push(tokio::spawn(async move {
+                    submit_batch(client, batch, progress).await;
+                    drop(permit);
+                }));
             }
-            let (client, progress) = (client.clone(), progress.clone());
-            requests.push(tokio::spawn(async move {
-                submit_batch(client, batch, first, progress).await;
-                drop(permit);
-            }));
             sent = end;
         }
     }
     requests
+}
+
+/// Records now as the submission time of the transactions numbered `batch`.
+fn mark_submitted(progress: &Mutex<Progress>, batch: &[usize]) {
+    let now = Instant::now();
+    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    for &i in batch {
+        p.submitted_at[i] = Some(now);
+    }
 }
 
 /// How long the load tool keeps resubmitting a transaction refused for now (the node full or
@@ -439,22 +508,21 @@ const SUBMIT_RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// predecessor of the transaction has not arrived yet (it may be in a batch being retried).
 const TRANSIENT_REFUSALS: [&str; 4] = ["busy", "timeout", "mempool_full", "nonce_too_far_ahead"];
 
-/// Submits one batch, whose first transaction is number `first`, and records which of its
+/// Submits one batch (each transaction with its number) and records which of its
 /// transactions the node refused. A failed request (a fault between client and node) and
 /// transient refusals are retried with a growing pause for up to [`SUBMIT_RETRY_WINDOW`],
 /// as a real client would: a transaction given up on leaves a nonce gap that strands its
 /// signer's later ones.
 async fn submit_batch(
     client: NodeClient,
-    batch: Vec<Transaction>,
-    first: usize,
+    batch: Vec<(usize, Transaction)>,
     progress: Arc<Mutex<Progress>>,
 ) {
     let mut pending: Vec<usize> = (0..batch.len()).collect();
     let mut pause = SUBMIT_RETRY_PAUSE;
     let deadline = Instant::now() + SUBMIT_RETRY_WINDOW;
     loop {
-        let txs: Vec<Transaction> = pending.iter().map(|&i| batch[i].clone()).collect();
+        let txs: Vec<Transaction> = pending.iter().map(|&i| batch[i].1.clone()).collect();
         let last = Instant::now() >= deadline;
         let result = client.submit_batch(&txs).await;
         let mut retry = Vec::new();
@@ -467,15 +535,15 @@ async fn submit_batch(
                             Some(e) if !last && TRANSIENT_REFUSALS.contains(&e.code.as_str()) => {
                                 retry.push(i)
                             }
-                            Some(e) => p.refused[first + i] = Some(e.code.clone()),
-                            None => p.refused[first + i] = None,
+                            Some(e) => p.refused[batch[i].0] = Some(e.code.clone()),
+                            None => p.refused[batch[i].0] = None,
                         }
                     }
                 }
                 Err(_) if !last => retry.clone_from(&pending),
                 Err(error) => {
                     for &i in &pending {
-                        p.refused[first + i] = Some(format!("request failed: {error:#}"));
+                        p.refused[batch[i].0] = Some(format!("request failed: {error:#}"));
                     }
                 }
             }
@@ -592,5 +660,62 @@ async fn follow(
                 tokio::time::sleep(FOLLOW_POLL).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use genesis::testnet::{NetworkFile, NetworkNode, NodeRole};
+
+    fn node(name: &str, role: NodeRole, port: u16) -> NetworkNode {
+        NetworkNode {
+            name: name.to_owned(),
+            role,
+            home: format!("nodes/{name}"),
+            http: format!("http://127.0.0.1:{port}"),
+            p2p: String::new(),
+        }
+    }
+
+    /// `--spread`: each signer's transactions all go to one validator (its nonces arrive
+    /// in order at one node), the signers are dealt to the validators in turn, and an
+    /// observer gets none.
+    #[test]
+    fn spreading_gives_each_signer_one_validator_in_turn_and_skips_observers() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = NetworkFile {
+            chain_id: "bansos-test".to_owned(),
+            nodes: vec![
+                node("a", NodeRole::Validator, 8701),
+                node("o", NodeRole::Observer, 8702),
+                node("b", NodeRole::Validator, 8703),
+            ],
+        };
+        let text = serde_json::to_string(&network).unwrap();
+        std::fs::write(dir.path().join("network.json"), text).unwrap();
+        let keys: Vec<SigningKey> = (1..=3u8)
+            .map(|i| SigningKey::from_bytes(&[i; 32]))
+            .collect();
+        let signed_by = |k: usize, nonce: u64| {
+            TxBody {
+                chain_id: "bansos-test".to_owned(),
+                signer: PublicKey(keys[k].verifying_key().to_bytes()),
+                nonce,
+                action: Action::Propose {
+                    beneficiary: Hash32([k as u8; 32]),
+                    region: RegionCode::new("35.10.01.2001").unwrap(),
+                    household_size: 1,
+                    welfare_decile: 1,
+                },
+            }
+            .sign(&keys[k])
+        };
+        let txs = [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (2, 1), (0, 2)]
+            .map(|(k, nonce)| signed_by(k, nonce));
+        let targets = spread_targets(dir.path(), &txs).unwrap();
+        let bases: Vec<&str> = targets.clients.iter().map(NodeClient::base).collect();
+        assert_eq!(bases, ["http://127.0.0.1:8701", "http://127.0.0.1:8703"]);
+        assert_eq!(targets.route, [0, 1, 0, 0, 1, 0, 0]);
     }
 }

@@ -456,7 +456,7 @@ async fn submit_txs<S: Store + 'static>(
     let shared2 = shared.clone();
     // Parsing up to 8 MiB of JSON and verifying up to 2,000 signatures is CPU work: off the
     // async threads, which also serve consensus-adjacent tasks.
-    let (hashes, results) = tokio::task::spawn_blocking(move || {
+    let results = tokio::task::spawn_blocking(move || {
         let txs: Vec<Transaction> = if binary {
             proto::txbatch::decode_tx_batch(&body).map_err(|e| match e {
                 // Refused before anything is decoded, as the JSON form is after.
@@ -484,16 +484,14 @@ async fn submit_txs<S: Store + 'static>(
                 ),
             ));
         }
-        let hashes: Vec<Hash32> = txs.iter().map(|t| t.hash()).collect();
-        Ok((hashes, shared2.admit_batch(txs, relay)))
+        Ok(shared2.admit_batch(txs, relay))
     })
     .await
     .map_err(ApiError::internal)??;
     let results = results
         .into_iter()
-        .zip(hashes)
-        .map(|(result, hash)| match result {
-            Ok((hash, admitted)) => BatchItemJson {
+        .map(|(hash, result)| match result {
+            Ok(admitted) => BatchItemJson {
                 hash: Some(hash.to_string()),
                 status: Some(submit_status(admitted)),
                 error: None,

@@ -140,15 +140,75 @@ impl Mempool {
         self.by_hash.contains_key(hash)
     }
 
-    /// Whether the pool could take one more transaction of `bytes`.
-    pub fn check_room(&self, bytes: usize) -> Result<(), MempoolError> {
-        if self.by_hash.len() >= self.txs_max || self.bytes + bytes > self.bytes_max {
+    /// Whether the pool would take a transaction of `signer` with `nonce` and `bytes` now
+    /// (`committed_next`: the signer's next nonce in committed state): every refusal
+    /// [`Mempool::insert`] can give, changing nothing. Returns the pending transaction it
+    /// would replace (same signer, same nonce).
+    pub fn check_insert(
+        &self,
+        signer: &PublicKey,
+        nonce: u64,
+        bytes: usize,
+        committed_next: u64,
+    ) -> Result<Option<TxHash>, MempoolError> {
+        self.check_insert_after(signer, nonce, bytes, committed_next, committed_next)
+    }
+
+    /// [`Mempool::check_insert`] for a transaction that arrives after others of its signer
+    /// which fill the nonces from `committed_next` up to `filled` (exclusive): the
+    /// transactions ahead of it in one batch. Admission asks this of a whole batch before
+    /// it verifies the batch's signatures, so that a transaction the pool would refuse
+    /// costs no verification; it never refuses one that inserting the batch in order would
+    /// take (the batch's own use of room is not counted against it).
+    pub fn check_insert_after(
+        &self,
+        signer: &PublicKey,
+        nonce: u64,
+        bytes: usize,
+        committed_next: u64,
+        filled: u64,
+    ) -> Result<Option<TxHash>, MempoolError> {
+        let filled = filled.max(committed_next);
+        // The contiguous frontier costs a walk over the signer's pending nonces; a nonce
+        // within the gap of the committed one cannot be too far ahead of it.
+        let near = nonce <= committed_next.saturating_add(NONCE_GAP_MAX);
+        if !near {
+            let frontier = self.pending_next_nonce(signer, filled);
+            if nonce > frontier.saturating_add(NONCE_GAP_MAX) {
+                return Err(MempoolError::NonceTooFarAhead {
+                    signer: *signer,
+                    nonce,
+                    next: frontier,
+                });
+            }
+        }
+        let pending = self.by_signer.get(signer);
+        let replaced = pending.and_then(|nonces| nonces.get(&nonce)).copied();
+        if replaced.is_none() && pending.map_or(0, BTreeMap::len) >= PENDING_PER_SIGNER_MAX {
+            return Err(MempoolError::SignerFull { signer: *signer });
+        }
+        if replaced.is_none() && self.only_ready_fit(bytes) {
+            let next = self.pending_next_nonce(signer, filled);
+            if nonce != next {
+                return Err(MempoolError::FullForWaiting {
+                    signer: *signer,
+                    nonce,
+                    next,
+                });
+            }
+        }
+        let freed = replaced
+            .and_then(|old| self.by_hash.get(&old))
+            .map_or(0, |e| e.bytes);
+        if self.by_hash.len() - usize::from(replaced.is_some()) >= self.txs_max
+            || self.bytes - freed + bytes > self.bytes_max
+        {
             return Err(MempoolError::Full {
                 txs: self.by_hash.len(),
                 bytes: self.bytes,
             });
         }
-        Ok(())
+        Ok(replaced)
     }
 
     /// The status of `hash` as the pool knows it.
@@ -198,51 +258,7 @@ impl Mempool {
         }
         let signer = tx.body.signer;
         let nonce = tx.body.nonce;
-        // The contiguous frontier costs a walk over the signer's pending nonces; a nonce
-        // within the gap of the committed one cannot be too far ahead of it.
-        let near = nonce <= committed_next.saturating_add(NONCE_GAP_MAX);
-        let frontier = if near {
-            committed_next
-        } else {
-            self.pending_next_nonce(&signer, committed_next)
-        };
-        if !near && nonce > frontier.saturating_add(NONCE_GAP_MAX) {
-            return Err(MempoolError::NonceTooFarAhead {
-                signer,
-                nonce,
-                next: frontier,
-            });
-        }
-        let replaced = self
-            .by_signer
-            .get(&signer)
-            .and_then(|nonces| nonces.get(&nonce))
-            .copied();
-        let pending = self.by_signer.get(&signer).map_or(0, BTreeMap::len);
-        if replaced.is_none() && pending >= PENDING_PER_SIGNER_MAX {
-            return Err(MempoolError::SignerFull { signer });
-        }
-        if replaced.is_none() && self.only_ready_fit(bytes) {
-            let next = self.pending_next_nonce(&signer, committed_next);
-            if nonce != next {
-                return Err(MempoolError::FullForWaiting {
-                    signer,
-                    nonce,
-                    next,
-                });
-            }
-        }
-        let freed = replaced
-            .and_then(|old| self.by_hash.get(&old))
-            .map_or(0, |e| e.bytes);
-        if self.by_hash.len() - usize::from(replaced.is_some()) >= self.txs_max
-            || self.bytes - freed + bytes > self.bytes_max
-        {
-            return Err(MempoolError::Full {
-                txs: self.by_hash.len(),
-                bytes: self.bytes,
-            });
-        }
+        let replaced = self.check_insert(&signer, nonce, bytes, committed_next)?;
         if let Some(old) = replaced {
             self.reject(
                 &old,

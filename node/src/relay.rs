@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use ledger::tx::Transaction;
+use ledger::types::TxHash;
 use ledger::Store;
 use proto::api::TX_BATCH_TXS_MAX;
 use tokio::sync::mpsc;
@@ -98,38 +99,52 @@ async fn fan_out<T: Clone + Send + 'static, F>(
     }
 }
 
+/// A transaction to relay, with its hash.
+pub type Relayed = (TxHash, Transaction);
+
 /// Relays what arrives on `receiver` to every peer (`http://host:port` base URLs) until the
 /// channel closes. Each peer has its own queue and sender, so one slow or unreachable peer
 /// delays only itself.
-pub async fn relay_transactions(
-    receiver: mpsc::Receiver<Transaction>,
+pub async fn relay_transactions<S: Store + 'static>(
+    receiver: mpsc::Receiver<Relayed>,
     peers: Vec<String>,
     signer: RelaySigner,
-    dropped: prometheus_client::metrics::counter::Counter,
+    shared: Arc<Shared<S>>,
 ) {
     let Some(client) = peer_client("transaction relay") else {
         return;
     };
     let capacity = RELAY_PEER_QUEUE_TXS_MAX;
+    let dropped = shared.metrics.relay_dropped.clone();
     fan_out(receiver, peers, capacity, Some(dropped), |peer, queue| {
-        relay_to_peer(client.clone(), peer, queue, signer.clone())
+        relay_to_peer(client.clone(), peer, queue, signer.clone(), shared.clone())
     })
     .await;
 }
 
-/// Sends one peer its transactions in batches, one request at a time.
-async fn relay_to_peer(
+/// Sends one peer its transactions in batches, one request at a time. Those no longer
+/// pending here when their batch leaves (a block took them meanwhile, as it takes most
+/// under load, or the mempool dropped them) are not sent: the peer has them from the block.
+async fn relay_to_peer<S: Store + 'static>(
     client: reqwest::Client,
     peer: String,
-    mut receiver: mpsc::Receiver<Transaction>,
+    mut receiver: mpsc::Receiver<Relayed>,
     signer: RelaySigner,
+    shared: Arc<Shared<S>>,
 ) {
     let mut batch = Vec::with_capacity(RELAY_BATCH_TXS_MAX);
     while next_batch(&mut receiver, &mut batch).await {
+        {
+            let pool = shared.mempool();
+            batch.retain(|(hash, _)| pool.contains(hash));
+        }
+        if batch.is_empty() {
+            continue;
+        }
         // The binary form: no JSON to write here or to parse at the peer, a third the bytes
         // to send and to digest for the request signature.
-        let body = proto::txbatch::encode_tx_batch(&batch);
-        batch.clear();
+        let txs: Vec<Transaction> = batch.drain(..).map(|(_, tx)| tx).collect();
+        let body = proto::txbatch::encode_tx_batch(&txs);
         let body = match body {
             Ok(body) => body,
             Err(error) => {
@@ -199,10 +214,7 @@ impl MarkedPost {
 
 /// Waits for one transaction, then gathers more for up to [`RELAY_BATCH_WAIT`]. False once
 /// the channel is closed.
-async fn next_batch(
-    receiver: &mut mpsc::Receiver<Transaction>,
-    batch: &mut Vec<Transaction>,
-) -> bool {
+async fn next_batch(receiver: &mut mpsc::Receiver<Relayed>, batch: &mut Vec<Relayed>) -> bool {
     let Some(first) = receiver.recv().await else {
         return false;
     };

@@ -140,7 +140,7 @@ async fn run_async(
 fn spawn_background(
     settings: &NodeSettings,
     shared: &Arc<Shared<RocksStore>>,
-    relay_receiver: mpsc::Receiver<ledger::Transaction>,
+    relay_receiver: mpsc::Receiver<crate::relay::Relayed>,
     checkpoint_receiver: mpsc::Receiver<String>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let relay_signer = RelaySigner {
@@ -161,7 +161,7 @@ fn spawn_background(
         relay_receiver,
         settings.tx_relay.clone(),
         relay_signer,
-        shared.metrics.relay_dropped.clone(),
+        shared.clone(),
     ));
     let sweeper = tokio::spawn(sweep_mempool(shared.clone()));
     let store_memory = tokio::spawn(sample_store_memory(shared.clone()));

@@ -4,6 +4,7 @@
 //! Lock order: the ledger before the mempool, never the other way round. Neither lock is
 //! held across an `.await`, and signatures are verified before either is taken.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ed25519_dalek::SigningKey;
@@ -100,6 +101,10 @@ struct Formed {
     size: usize,
 }
 
+/// Per signer, the nonce after the run that the transactions already prechecked in a batch
+/// will fill.
+type BatchNonces = HashMap<PublicKey, u64>;
+
 /// What the cheap checks of admission found. Unboxed: one lives for a moment per
 /// transaction admitted, and a box would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
@@ -122,7 +127,7 @@ pub struct Shared<S: Store> {
     pub mempool_changed: Notify,
     pub metrics: Metrics,
     pub consensus: Mutex<ConsensusView>,
-    relay: Option<mpsc::Sender<Transaction>>,
+    relay: Option<mpsc::Sender<crate::relay::Relayed>>,
     /// The log's signed checkpoints: signing, gathering, serving.
     pub checkpoints: Checkpoints,
     /// The keys that may read consortium data, and the signatures seen recently.
@@ -151,7 +156,7 @@ impl<S: Store> Shared<S> {
         role: genesis::testnet::NodeRole,
         ledger: Ledger<S>,
         mempool: Mempool,
-        relay: Option<mpsc::Sender<Transaction>>,
+        relay: Option<mpsc::Sender<crate::relay::Relayed>>,
         clock: Arc<dyn Clock>,
     ) -> Shared<S> {
         let metrics = Metrics::new();
@@ -250,7 +255,7 @@ impl<S: Store> Shared<S> {
         signature_verified: bool,
         relay: bool,
     ) -> Result<(TxHash, Admitted), Refusal> {
-        let result = match self.precheck(tx, relay) {
+        let result = match self.precheck(tx, relay, &mut BatchNonces::new()).1 {
             Ok(Precheck::Settled(hash, admitted)) => Ok((hash, admitted)),
             Ok(Precheck::Formed(formed)) => self.admit_formed(formed, signature_verified, relay),
             Err(refusal) => Err(refusal),
@@ -272,36 +277,71 @@ impl<S: Store> Shared<S> {
     }
 
     /// The checks that cost no signature verification: the form, whether it is pending
-    /// here already (then it is relayed again: a peer may have missed it), room in the
-    /// mempool, and whether the ledger knows the signer. A transaction refused here, as
-    /// most are from a client resubmitting into a full mempool, costs no signature check.
-    fn precheck(&self, tx: Transaction, relay: bool) -> Result<Precheck, Refusal> {
+    /// here already (then it is relayed again: a peer may have missed it), whether the
+    /// ledger knows the signer, and whether the mempool would take it now (room, the
+    /// signer's nonce gap and pending count). A transaction refused here, as most are from
+    /// a client resubmitting into a full mempool, costs no signature check. `batch` holds,
+    /// per signer, the nonce after those that transactions ahead of this one in its batch
+    /// will fill (they are not in the pool yet when the whole batch is prechecked).
+    fn precheck(
+        &self,
+        tx: Transaction,
+        relay: bool,
+        batch: &mut BatchNonces,
+    ) -> (TxHash, Result<Precheck, Refusal>) {
         let chain_id = self.ledger().chain_id().to_owned();
-        let bytes = tx.check_form(&chain_id).map_err(|e| Refusal::ledger(&e))?;
-        let hash = ledger::types::Hash32::digest(&bytes);
-        {
-            let pool = self.mempool();
-            if pool.contains(&hash) {
-                drop(pool);
-                if let (true, Some(sender)) = (relay, &self.relay) {
-                    let _ = sender.try_send(tx);
-                }
-                return Ok(Precheck::Settled(hash, Admitted::AlreadyPending));
+        match tx.check_form(&chain_id) {
+            Ok(bytes) => {
+                let hash = ledger::types::Hash32::digest(&bytes);
+                let formed = Formed {
+                    tx,
+                    hash,
+                    size: bytes.len(),
+                };
+                (hash, self.precheck_formed(formed, relay, batch))
             }
-            pool.check_room(bytes.len())
-                .map_err(|e| Refusal::mempool(&e))?;
+            Err(error) => (tx.hash(), Err(Refusal::ledger(&error))),
         }
-        if !self.signer_known(&tx.body.signer)? {
+    }
+
+    /// [`Shared::precheck`] past the form: pending, signer, the mempool's room and nonces.
+    fn precheck_formed(
+        &self,
+        formed: Formed,
+        relay: bool,
+        batch: &mut BatchNonces,
+    ) -> Result<Precheck, Refusal> {
+        let (tx, hash) = (&formed.tx, formed.hash);
+        if self.mempool().contains(&hash) {
+            if let (true, Some(sender)) = (relay, &self.relay) {
+                let _ = sender.try_send((hash, formed.tx));
+            }
+            return Ok(Precheck::Settled(hash, Admitted::AlreadyPending));
+        }
+        let Some(next) = self.signer_next_nonce(&tx.body.signer)? else {
             let error = LedgerError::UnknownSigner {
                 signer: tx.body.signer,
             };
             return Err(Refusal::ledger(&error));
+        };
+        if tx.body.nonce < next {
+            // Committed (as most are that a peer relays after a block took them), or a
+            // stale nonce the ledger's checks refuse after the signature. The hash covers
+            // the signature, which was verified when the block was.
+            if self.is_committed(&hash)? {
+                return Ok(Precheck::Settled(hash, Admitted::AlreadyCommitted));
+            }
+        } else {
+            let (signer, nonce) = (tx.body.signer, tx.body.nonce);
+            let filled = batch.get(&signer).copied().unwrap_or(next);
+            let pool = self.mempool();
+            pool.check_insert_after(&signer, nonce, formed.size, next, filled)
+                .map_err(|e| Refusal::mempool(&e))?;
+            if nonce == pool.pending_next_nonce(&signer, filled) {
+                batch.insert(signer, nonce + 1);
+            }
         }
-        Ok(Precheck::Formed(Formed {
-            tx,
-            hash,
-            size: bytes.len(),
-        }))
+        Ok(Precheck::Formed(formed))
     }
 
     /// Admits a prechecked transaction: its signature (unless verified already), whether
@@ -330,7 +370,7 @@ impl<S: Store> Shared<S> {
             .next_nonce(&tx.body.signer)
             .map_err(|e| Refusal::ledger(&e))?
             .unwrap_or(0);
-        let relayed = relay.then(|| tx.clone());
+        let relayed = relay.then(|| (hash, tx.clone()));
         let inserted = {
             let mut pool = self.mempool();
             let inserted = pool
@@ -354,23 +394,27 @@ impl<S: Store> Shared<S> {
     }
 
     /// Admits a batch (from a peer's relay or a bulk client), verifying together the
-    /// signatures of the transactions that pass the cheap checks first. Returns one result
-    /// per transaction, in order.
+    /// signatures of the transactions that pass the cheap checks first. Returns each
+    /// transaction's hash and result, in order.
     pub fn admit_batch(
         &self,
         txs: Vec<Transaction>,
         relay: bool,
-    ) -> Vec<Result<(TxHash, Admitted), Refusal>> {
-        let prechecked: Vec<Result<Precheck, Refusal>> =
-            txs.into_iter().map(|tx| self.precheck(tx, relay)).collect();
-        let all_valid = ledger::tx::verify_signatures(prechecked.iter().filter_map(|p| match p {
-            Ok(Precheck::Formed(formed)) => Some(&formed.tx),
-            _ => None,
-        }))
-        .is_ok();
+    ) -> Vec<(TxHash, Result<Admitted, Refusal>)> {
+        let mut batch = BatchNonces::new();
+        let prechecked: Vec<(TxHash, Result<Precheck, Refusal>)> = txs
+            .into_iter()
+            .map(|tx| self.precheck(tx, relay, &mut batch))
+            .collect();
+        let all_valid =
+            ledger::tx::verify_signatures(prechecked.iter().filter_map(|(_, p)| match p {
+                Ok(Precheck::Formed(formed)) => Some(&formed.tx),
+                _ => None,
+            }))
+            .is_ok();
         prechecked
             .into_iter()
-            .map(|prechecked| {
+            .map(|(hash, prechecked)| {
                 let result = match prechecked {
                     Ok(Precheck::Settled(hash, admitted)) => Ok((hash, admitted)),
                     // A batch with a bad signature in it: each is verified on its own.
@@ -378,16 +422,24 @@ impl<S: Store> Shared<S> {
                     Err(refusal) => Err(refusal),
                 };
                 self.count_admission(&result);
-                result
+                (hash, result.map(|(_, admitted)| admitted))
             })
             .collect()
     }
 
-    /// Whether the ledger knows `signer` (a genesis key, an agent or a beneficiary key).
-    fn signer_known(&self, signer: &PublicKey) -> Result<bool, Refusal> {
+    /// Whether the transaction `hash` is in a committed block.
+    fn is_committed(&self, hash: &TxHash) -> Result<bool, Refusal> {
         self.ledger()
-            .key_record(signer)
-            .map(|record| record.is_some())
+            .tx_location(hash)
+            .map(|location| location.is_some())
+            .map_err(|e| Refusal::ledger(&e))
+    }
+
+    /// The next nonce of `signer` in committed state, or `None` if the ledger does not
+    /// know the signer (a genesis key, an agent or a beneficiary key).
+    fn signer_next_nonce(&self, signer: &PublicKey) -> Result<Option<u64>, Refusal> {
+        self.ledger()
+            .next_nonce(signer)
             .map_err(|e| Refusal::ledger(&e))
     }
 

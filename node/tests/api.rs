@@ -2593,10 +2593,10 @@ async fn a_validator_set_change_is_served_and_checkpoint_quorums_follow_it() {
 fn a_batch_is_admitted_one_by_one_with_the_cheap_checks_before_the_signatures() {
     use node::shared::Admitted;
     let node = node(3);
-    let code = |result: &Result<(Hash32, Admitted), node::shared::Refusal>| match result {
-        Ok((_, Admitted::New)) => "new".to_owned(),
-        Ok((_, Admitted::AlreadyPending)) => "pending".to_owned(),
-        Ok((_, Admitted::AlreadyCommitted)) => "committed".to_owned(),
+    let code = |(_, result): &(Hash32, Result<Admitted, node::shared::Refusal>)| match result {
+        Ok(Admitted::New) => "new".to_owned(),
+        Ok(Admitted::AlreadyPending) => "pending".to_owned(),
+        Ok(Admitted::AlreadyCommitted) => "committed".to_owned(),
         Err(refusal) => refusal.code.clone(),
     };
     let forged = |nonce, pseudonym| {
@@ -2645,4 +2645,102 @@ fn a_batch_is_admitted_one_by_one_with_the_cheap_checks_before_the_signatures() 
         .collect();
     assert_eq!(results, ["mempool_full"]);
     assert_eq!(node.shared.mempool().len(), 3);
+}
+
+/// What the mempool would refuse for a transaction's nonce (too far past its signer's
+/// pending ones, or waiting for a predecessor when the pool keeps its last room for ready
+/// transactions) is refused before the signature is looked at: under overload, clients
+/// resubmit such transactions again and again. A signer's consecutive nonces in one batch
+/// still go in, in order: the batch's earlier transactions count as filling the gap.
+#[test]
+fn a_transaction_the_mempool_would_refuse_for_its_nonce_costs_no_signature_check() {
+    use node::mempool::NONCE_GAP_MAX;
+    use node::shared::Admitted;
+    let code = |(_, result): &(Hash32, Result<Admitted, node::shared::Refusal>)| match result {
+        Ok(Admitted::New) => "new".to_owned(),
+        Ok(other) => format!("{other:?}"),
+        Err(refusal) => refusal.code.clone(),
+    };
+    let forged = |node: &Node, nonce, pseudonym| {
+        let mut tx = node.pemda_propose(nonce, pseudonym);
+        tx.signature.0[0] ^= 1;
+        tx
+    };
+    let roomy = node(100);
+    let far = forged(&roomy, NONCE_GAP_MAX + 1, 1);
+    let results: Vec<String> = roomy
+        .shared
+        .admit_batch(vec![far], false)
+        .iter()
+        .map(code)
+        .collect();
+    assert_eq!(results, ["nonce_too_far_ahead"]);
+
+    // 11 places, 90% of them (9) for waiting transactions: 9 ready ones fill that share.
+    let node = node(11);
+    for nonce in 0..9 {
+        node.shared
+            .admit(node.pemda_propose(nonce, nonce as u8 + 1), false, false)
+            .unwrap();
+    }
+    let batch = vec![
+        forged(&node, 10, 20),
+        node.pemda_propose(9, 21),
+        node.pemda_propose(10, 22),
+    ];
+    let results: Vec<String> = node
+        .shared
+        .admit_batch(batch, false)
+        .iter()
+        .map(code)
+        .collect();
+    assert_eq!(results, ["mempool_full", "new", "new"]);
+    assert_eq!(node.shared.mempool().len(), 11);
+}
+
+/// The relay sends a peer only what is still pending here when its batch leaves: a
+/// transaction that a block took meanwhile (as most are under load, before the relay gets
+/// to them) or that the mempool dropped is not sent, and costs the peer nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_sends_only_what_is_still_pending_when_its_batch_leaves() {
+    let here = node(100);
+    let peer = node(100);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(node::server::serve(
+        listener,
+        peer.router.clone(),
+        node::server::ServerLimits::default(),
+    ));
+    let pending = here.pemda_propose(0, 1);
+    let gone = here.pemda_propose(1, 2);
+    here.shared.admit(pending.clone(), false, false).unwrap();
+    // Both queued before the relay starts: they leave in one batch unless one is held back.
+    let (queue, receiver) = tokio::sync::mpsc::channel(8);
+    for tx in [&pending, &gone] {
+        queue.send((tx.hash(), tx.clone())).await.unwrap();
+    }
+    let clock: Arc<dyn node::clock::Clock> = here.clock.clone();
+    let signer = node::relay::RelaySigner {
+        key: here.net.nodes[0].key.clone(),
+        clock,
+    };
+    let relay = tokio::spawn(node::relay::relay_transactions(
+        receiver,
+        vec![url],
+        signer,
+        here.shared.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !peer.shared.mempool().contains(&pending.hash()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the peer never got the pending one"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The peer would have taken the other (the next nonce) had it been sent with it.
+    assert!(!peer.shared.mempool().contains(&gone.hash()));
+    assert_eq!(peer.shared.mempool().len(), 1);
+    relay.abort();
 }

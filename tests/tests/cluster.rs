@@ -724,8 +724,9 @@ fn check_proof(cluster: &Cluster, file: &std::path::Path) -> serde_json::Value {
 }
 
 /// `bansos load` end to end, as `scripts/bench.sh` runs it: it registers operator keys for
-/// the Pemda, submits every transaction to one validator, follows the chain, and every
-/// transaction it reports committed is committed, at that height, on another validator.
+/// the Pemda, submits each agent's transactions to one of the four validators
+/// (`--spread`), follows the chain at the first, and every transaction it reports
+/// committed is committed, at that height, on another validator.
 #[test]
 #[ignore = "slow tier: multi-process cluster (scripts/test.sh runs it)"]
 fn bansos_load_registers_agent_keys_and_every_transaction_it_submits_commits() {
@@ -738,7 +739,7 @@ fn bansos_load_registers_agent_keys_and_every_transaction_it_submits_commits() {
     let output = std::process::Command::new(bansos_tests::cluster::bansos_binary())
         .args(["load", "--net"])
         .arg(cluster.net_dir())
-        .args(["--node", &cluster.network.nodes[0].http])
+        .args(["--node", &cluster.network.nodes[0].http, "--spread"])
         .args([
             "--rate", "1500", "--count", "3000", "--agents", "8", "--seed", "5",
         ])
@@ -753,6 +754,10 @@ fn bansos_load_registers_agent_keys_and_every_transaction_it_submits_commits() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("8 agent keys registered"), "{stdout}");
+    assert!(
+        stdout.contains("to 4 validators, each signer to one"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("submitted 3000 / committed 3000 / refused 0"),
         "{stdout}"
