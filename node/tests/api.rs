@@ -73,6 +73,18 @@ fn node_signing_checkpoints(mempool_txs_max: usize, validator: Option<usize>) ->
 }
 
 impl Node {
+    /// Serves this node's router on a free port of 127.0.0.1; returns its base URL.
+    async fn serve_on_a_port(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(node::server::serve(
+            listener,
+            self.router.clone(),
+            node::server::ServerLimits::default(),
+        ));
+        url
+    }
+
     async fn send(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
         use tower::ServiceExt;
         let response = self.router.clone().oneshot(request).await.unwrap();
@@ -2001,13 +2013,7 @@ async fn no_public_answer_names_a_person_or_shows_a_village_cell_under_ten() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_explorer_verifies_its_proofs_in_headless_chromium() {
     let (node, data) = demo_node(300);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(node::server::serve(
-        listener,
-        node.router.clone(),
-        node::server::ServerLimits::default(),
-    ));
+    let url = node.serve_on_a_port().await;
     let sample = data
         .tracking_codes
         .iter()
@@ -2585,25 +2591,35 @@ async fn a_validator_set_change_is_served_and_checkpoint_quorums_follow_it() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-/// A batch (a client's or a peer's relay) is admitted transaction by transaction: the
-/// checks that cost nothing come first (pending already, room, a known signer), the
-/// survivors' signatures are verified together, and each gets its own result, in order.
-/// A transaction refused for room is refused before its signature is looked at.
-#[test]
-fn a_batch_is_admitted_one_by_one_with_the_cheap_checks_before_the_signatures() {
+/// `node.shared.admit_batch(batch)` (not relayed), each result as a short code: `new`,
+/// `pending`, `committed` or the refusal's code.
+fn admit_codes(node: &Node, batch: Vec<Transaction>) -> Vec<String> {
     use node::shared::Admitted;
-    let node = node(3);
+    let results = node.shared.admit_batch(batch, false);
     let code = |(_, result): &(Hash32, Result<Admitted, node::shared::Refusal>)| match result {
         Ok(Admitted::New) => "new".to_owned(),
         Ok(Admitted::AlreadyPending) => "pending".to_owned(),
         Ok(Admitted::AlreadyCommitted) => "committed".to_owned(),
         Err(refusal) => refusal.code.clone(),
     };
-    let forged = |nonce, pseudonym| {
-        let mut tx = node.pemda_propose(nonce, pseudonym);
-        tx.signature.0[0] ^= 1;
-        tx
-    };
+    results.iter().map(code).collect()
+}
+
+/// The Pemda's proposal `nonce` with its signature spoiled.
+fn forged_propose(node: &Node, nonce: u64, pseudonym: u8) -> Transaction {
+    let mut tx = node.pemda_propose(nonce, pseudonym);
+    tx.signature.0[0] ^= 1;
+    tx
+}
+
+/// A batch (a client's or a peer's relay) is admitted transaction by transaction: the
+/// checks that cost nothing come first (pending already, room, a known signer), the
+/// survivors' signatures are verified together, and each gets its own result, in order.
+/// A transaction refused for room is refused before its signature is looked at.
+#[test]
+fn a_batch_is_admitted_one_by_one_with_the_cheap_checks_before_the_signatures() {
+    let node = node(3);
+    let forged = |nonce, pseudonym| forged_propose(&node, nonce, pseudonym);
     let stranger = SigningKey::from_bytes(&[9; 32]);
     let mut strangers = node.pemda_propose(0, 9).body;
     strangers.signer = PublicKey(stranger.verifying_key().to_bytes());
@@ -2615,12 +2631,7 @@ fn a_batch_is_admitted_one_by_one_with_the_cheap_checks_before_the_signatures() 
         strangers.sign(&stranger),
         node.pemda_propose(1, 3),
     ];
-    let results: Vec<String> = node
-        .shared
-        .admit_batch(batch, false)
-        .iter()
-        .map(code)
-        .collect();
+    let results = admit_codes(&node, batch);
     assert_eq!(
         results,
         ["new", "pending", "bad_signature", "unknown_signer", "new"]
@@ -2629,20 +2640,10 @@ fn a_batch_is_admitted_one_by_one_with_the_cheap_checks_before_the_signatures() 
 
     // One place is left: the first transaction takes it, the second finds none.
     let batch = vec![node.pemda_propose(2, 4), node.pemda_propose(3, 5)];
-    let results: Vec<String> = node
-        .shared
-        .admit_batch(batch, false)
-        .iter()
-        .map(code)
-        .collect();
+    let results = admit_codes(&node, batch);
     assert_eq!(results, ["new", "mempool_full"]);
     // A full mempool refuses a forged transaction for room, not for its signature.
-    let results: Vec<String> = node
-        .shared
-        .admit_batch(vec![forged(4, 6)], false)
-        .iter()
-        .map(code)
-        .collect();
+    let results = admit_codes(&node, vec![forged(4, 6)]);
     assert_eq!(results, ["mempool_full"]);
     assert_eq!(node.shared.mempool().len(), 3);
 }
@@ -2655,25 +2656,9 @@ fn a_batch_is_admitted_one_by_one_with_the_cheap_checks_before_the_signatures() 
 #[test]
 fn a_transaction_the_mempool_would_refuse_for_its_nonce_costs_no_signature_check() {
     use node::mempool::NONCE_GAP_MAX;
-    use node::shared::Admitted;
-    let code = |(_, result): &(Hash32, Result<Admitted, node::shared::Refusal>)| match result {
-        Ok(Admitted::New) => "new".to_owned(),
-        Ok(other) => format!("{other:?}"),
-        Err(refusal) => refusal.code.clone(),
-    };
-    let forged = |node: &Node, nonce, pseudonym| {
-        let mut tx = node.pemda_propose(nonce, pseudonym);
-        tx.signature.0[0] ^= 1;
-        tx
-    };
     let roomy = node(100);
-    let far = forged(&roomy, NONCE_GAP_MAX + 1, 1);
-    let results: Vec<String> = roomy
-        .shared
-        .admit_batch(vec![far], false)
-        .iter()
-        .map(code)
-        .collect();
+    let far = forged_propose(&roomy, NONCE_GAP_MAX + 1, 1);
+    let results = admit_codes(&roomy, vec![far]);
     assert_eq!(results, ["nonce_too_far_ahead"]);
 
     // 11 places, 90% of them (9) for waiting transactions: 9 ready ones fill that share.
@@ -2684,16 +2669,11 @@ fn a_transaction_the_mempool_would_refuse_for_its_nonce_costs_no_signature_check
             .unwrap();
     }
     let batch = vec![
-        forged(&node, 10, 20),
+        forged_propose(&node, 10, 20),
         node.pemda_propose(9, 21),
         node.pemda_propose(10, 22),
     ];
-    let results: Vec<String> = node
-        .shared
-        .admit_batch(batch, false)
-        .iter()
-        .map(code)
-        .collect();
+    let results = admit_codes(&node, batch);
     assert_eq!(results, ["mempool_full", "new", "new"]);
     assert_eq!(node.shared.mempool().len(), 11);
 }
@@ -2705,13 +2685,7 @@ fn a_transaction_the_mempool_would_refuse_for_its_nonce_costs_no_signature_check
 async fn the_relay_sends_only_what_is_still_pending_when_its_batch_leaves() {
     let here = node(100);
     let peer = node(100);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(node::server::serve(
-        listener,
-        peer.router.clone(),
-        node::server::ServerLimits::default(),
-    ));
+    let url = peer.serve_on_a_port().await;
     let pending = here.pemda_propose(0, 1);
     let gone = here.pemda_propose(1, 2);
     here.shared.admit(pending.clone(), false, false).unwrap();
