@@ -278,8 +278,9 @@ impl<S: Store> Shared<S> {
 
     /// The checks that cost no signature verification: the form, whether it is pending
     /// here already (then it is relayed again: a peer may have missed it), whether the
-    /// ledger knows the signer, and whether the mempool would take it now (room, the
-    /// signer's nonce gap and pending count). A transaction refused here, as most are from
+    /// ledger knows the signer, whether it is committed already (an old nonce), and
+    /// whether the mempool would take it now (room, the signer's nonce gap and pending
+    /// count, the last room kept for ready transactions). A transaction refused here, as most are from
     /// a client resubmitting into a full mempool, costs no signature check. `batch` holds,
     /// per signer, the nonce after those that transactions ahead of this one in its batch
     /// will fill (they are not in the pool yet when the whole batch is prechecked).
@@ -304,7 +305,8 @@ impl<S: Store> Shared<S> {
         }
     }
 
-    /// [`Shared::precheck`] past the form: pending, signer, the mempool's room and nonces.
+    /// [`Shared::precheck`] past the form: pending, signer, committed, the mempool's room
+    /// and nonces.
     fn precheck_formed(
         &self,
         formed: Formed,
