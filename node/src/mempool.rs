@@ -184,10 +184,13 @@ impl Mempool {
         }
         let pending = self.by_signer.get(signer);
         let replaced = pending.and_then(|nonces| nonces.get(&nonce)).copied();
-        if replaced.is_none() && pending.map_or(0, BTreeMap::len) >= PENDING_PER_SIGNER_MAX {
+        // A nonce below `filled` is taken, in the pool or by the batch ahead: this one
+        // replaces that transaction rather than adding one.
+        let replaces = replaced.is_some() || (committed_next..filled).contains(&nonce);
+        if !replaces && pending.map_or(0, BTreeMap::len) >= PENDING_PER_SIGNER_MAX {
             return Err(MempoolError::SignerFull { signer: *signer });
         }
-        if replaced.is_none() && self.only_ready_fit(bytes) {
+        if !replaces && self.only_ready_fit(bytes) {
             let next = self.pending_next_nonce(signer, filled);
             if nonce != next {
                 return Err(MempoolError::FullForWaiting {
@@ -749,6 +752,34 @@ mod tests {
         }
         assert_eq!(pool.len(), 100);
         assert_eq!(pool.candidates().0.len(), 20);
+    }
+
+    /// A batch is checked whole before any of it goes in: a signer's nonces that the
+    /// batch's earlier transactions fill count as pending, as they will be when the batch
+    /// is inserted in order (the next one is ready, one with a nonce the batch already
+    /// holds replaces it), and a waiting one is refused as inserting it would be.
+    #[test]
+    fn a_batch_checked_ahead_counts_its_own_earlier_nonces() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let signer = PublicKey(key.verifying_key().to_bytes());
+        let mut pool = Mempool::new(10, 1 << 20);
+        for nonce in 0..9 {
+            let (h, t, s) = tx(&key, nonce);
+            pool.insert(h, t, s, 0, Duration::ZERO).unwrap();
+        }
+        // 9 of 10 places taken: the last is kept for ready transactions. The batch ahead
+        // holds nonce 9.
+        let (_, _, bytes) = tx(&key, 9);
+        assert_eq!(pool.check_insert_after(&signer, 10, bytes, 0, 10), Ok(None));
+        assert_eq!(pool.check_insert_after(&signer, 9, bytes, 0, 10), Ok(None));
+        let waiting = pool.check_insert_after(&signer, 11, bytes, 0, 10);
+        assert_eq!(waiting.unwrap_err().code(), "mempool_full");
+        // Without the batch, only nonce 9 is ready.
+        assert_eq!(
+            pool.check_insert(&signer, 10, bytes, 0).unwrap_err().code(),
+            "mempool_full"
+        );
+        assert_eq!(pool.check_insert(&signer, 9, bytes, 0), Ok(None));
     }
 
     #[test]

@@ -246,9 +246,10 @@ impl<S: Store> Shared<S> {
         self.consensus.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Admits one transaction: form and chain id, signature (unless `signature_verified`),
-    /// signer, role and nonce against committed state, then room in the mempool. Relays it
-    /// to peers when `relay` is set and it is new. Changes nothing when refused.
+    /// Admits one transaction: first the checks that cost no verification
+    /// ([`Shared::precheck`]), then its signature (unless `signature_verified`), role and
+    /// nonce against committed state, and the mempool. Relays it to peers when `relay` is
+    /// set and it is new. Changes nothing when refused.
     pub fn admit(
         &self,
         tx: Transaction,
@@ -280,10 +281,11 @@ impl<S: Store> Shared<S> {
     /// here already (then it is relayed again: a peer may have missed it), whether the
     /// ledger knows the signer, whether it is committed already (an old nonce), and
     /// whether the mempool would take it now (room, the signer's nonce gap and pending
-    /// count, the last room kept for ready transactions). A transaction refused here, as most are from
-    /// a client resubmitting into a full mempool, costs no signature check. `batch` holds,
-    /// per signer, the nonce after those that transactions ahead of this one in its batch
-    /// will fill (they are not in the pool yet when the whole batch is prechecked).
+    /// count, the last room kept for ready transactions). A transaction refused here, as
+    /// most are from a client resubmitting into a full mempool, costs no signature check.
+    /// `batch` holds, per signer, the nonce after those that transactions ahead of this
+    /// one in its batch will fill (they are not in the pool yet when the whole batch is
+    /// prechecked).
     fn precheck(
         &self,
         tx: Transaction,
@@ -357,6 +359,8 @@ impl<S: Store> Shared<S> {
         if !signature_verified {
             tx.verify_signature().map_err(|e| Refusal::ledger(&e))?;
         }
+        // Committed and the signer's nonce are read again, now under the lock the insert
+        // holds: a block may have committed since the precheck read them.
         let ledger = self.ledger();
         if ledger
             .tx_location(&hash)
