@@ -498,10 +498,19 @@ impl<S: Store> Ledger<S> {
         if !signature_verified {
             tx.verify_signature()?;
         }
+        self.check_signer_and_role(tx)?;
+        Ok(Hash32::digest(&bytes))
+    }
+
+    /// The checks of [`Ledger::check_transaction`] past the form and the signature, for a
+    /// transaction whose form the caller has checked: the signer is known and not
+    /// revoked, the nonce is not used, and the signer's role may take this step. Returns
+    /// the signer's key record (its next nonce), read once.
+    pub fn check_signer_and_role(&self, tx: &Transaction) -> Result<KeyRecord, LedgerError> {
         let overlay = Overlay::new(&self.store);
         let record = rules::check_signer(&overlay, tx, false)?;
         rules::check_role(&self.members.1, &record, &tx.body.action)?;
-        Ok(Hash32::digest(&bytes))
+        Ok(record)
     }
 
     /// The next nonce of `signer`, or `None` for a key the ledger does not know.

@@ -25,7 +25,7 @@ use crate::shared::Shared;
 /// peer verifies a batch's signatures together).
 pub const RELAY_BATCH_TXS_MAX: usize = 2_000;
 /// How long the relay waits to fill a batch.
-pub const RELAY_BATCH_WAIT: Duration = Duration::from_millis(10);
+pub const RELAY_BATCH_WAIT: Duration = Duration::from_millis(2);
 /// How long a relay request to a peer may take.
 pub const RELAY_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most transactions waiting to be relayed to peers; beyond it relaying is skipped

@@ -369,13 +369,11 @@ impl<S: Store> Shared<S> {
         {
             return Ok((hash, Admitted::AlreadyCommitted));
         }
-        ledger
-            .check_transaction(&tx, true)
-            .map_err(|e| Refusal::ledger(&e))?;
+        // The form was checked by the precheck; the signer's record is read once here.
         let next = ledger
-            .next_nonce(&tx.body.signer)
+            .check_signer_and_role(&tx)
             .map_err(|e| Refusal::ledger(&e))?
-            .unwrap_or(0);
+            .next_nonce;
         let relayed = relay.then(|| (hash, tx.clone()));
         let inserted = {
             let mut pool = self.mempool();

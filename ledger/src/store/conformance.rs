@@ -81,6 +81,22 @@ fn later_op_in_batch_wins<R: Reopen>(r: &R) {
     store.write(batch).unwrap();
     assert_eq!(store.get(Column::Meta, b"a").unwrap(), Some(b"2".to_vec()));
     assert_eq!(store.get(Column::Meta, b"b").unwrap(), None);
+    // Keys out of order, in two columns, each changed again after others: a store that
+    // orders a batch's writes (RocksDB's, for its memtable) keeps each key's last change.
+    let mut batch = WriteBatch::new();
+    batch.put(Column::State, b"z".to_vec(), b"1".to_vec());
+    batch.delete(Column::Meta, b"a".to_vec());
+    batch.put(Column::State, b"c".to_vec(), b"1".to_vec());
+    batch.put(Column::Meta, b"b".to_vec(), b"3".to_vec());
+    batch.delete(Column::State, b"z".to_vec());
+    batch.put(Column::Meta, b"a".to_vec(), b"3".to_vec());
+    batch.put(Column::State, b"c".to_vec(), b"2".to_vec());
+    batch.delete(Column::Meta, b"b".to_vec());
+    store.write(batch).unwrap();
+    assert_eq!(store.get(Column::Meta, b"a").unwrap(), Some(b"3".to_vec()));
+    assert_eq!(store.get(Column::Meta, b"b").unwrap(), None);
+    assert_eq!(store.get(Column::State, b"c").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(store.get(Column::State, b"z").unwrap(), None);
 }
 
 fn scan_is_ordered_prefixed_and_limited<R: Reopen>(r: &R) {

@@ -64,20 +64,34 @@ const DICTIONARY_TRAIN_BYTES: usize = 100 * DICTIONARY_BYTES;
 const DICTIONARY_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 
 /// A column family's options before its table options: zstd's dictionary, for the log's
-/// leaves at every level and for the other compressed families at the last (RocksDB takes
-/// the buffer bound only as an option string).
+/// leaves at every level and for the other compressed families at the last, and memtable
+/// inserts that start from where the last insert went (RocksDB takes the dictionary's
+/// buffer bound and the insert hint only as an option string).
 fn column_base_options(column: Column) -> Result<Options, rocksdb::Error> {
-    let which = match (compression(column), bottommost_compression(column)) {
-        (DBCompressionType::Zstd, _) => "compression_opts",
-        (_, DBCompressionType::Zstd) => "bottommost_compression_opts",
-        _ => return Ok(Options::default()),
+    let dictionary = match (compression(column), bottommost_compression(column)) {
+        (DBCompressionType::Zstd, _) => Some("compression_opts"),
+        (_, DBCompressionType::Zstd) => Some("bottommost_compression_opts"),
+        _ => None,
     };
-    Options::default().get_options_from_string(format!(
-        "{which}={{max_dict_bytes={DICTIONARY_BYTES};\
-         zstd_max_train_bytes={DICTIONARY_TRAIN_BYTES};\
-         max_dict_buffer_bytes={DICTIONARY_BUFFER_BYTES};enabled=true}}"
-    ))
+    let mut settings = String::from(MEMTABLE_INSERT_HINT);
+    if let Some(which) = dictionary {
+        settings.push_str(&format!(
+            ";{which}={{max_dict_bytes={DICTIONARY_BYTES};\
+             zstd_max_train_bytes={DICTIONARY_TRAIN_BYTES};\
+             max_dict_buffer_bytes={DICTIONARY_BUFFER_BYTES};enabled=true}}"
+        ));
+    }
+    Options::default().get_options_from_string(settings)
 }
+
+/// One insert hint per column family's memtable (the prefix of every key is empty): each
+/// insert starts its search of the skip list from where the previous one went and climbs
+/// only as far as it must. With a batch's keys in order ([`RocksStore::write`] sorts them),
+/// consecutive inserts land close together; without the hint every insert searched from
+/// the top of a list of hundreds of thousands of keys, a cache miss a level, and the
+/// memtable's inserts took ~60% of a block's commit (docs/BENCHMARKS.md).
+const MEMTABLE_INSERT_HINT: &str =
+    "memtable_insert_with_hint_prefix_extractor=rocksdb.CappedPrefix.0";
 
 /// The memory a RocksDB store holds, by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -277,7 +291,11 @@ impl Store for RocksStore {
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut rocks_batch = rocksdb::WriteBatch::default();
-        for op in batch.ops() {
+        // In key order per column (stable: a later change to the same key stays later), so
+        // that each memtable insert starts next to the previous one (MEMTABLE_INSERT_HINT).
+        let mut ops: Vec<&super::WriteOp> = batch.ops().iter().collect();
+        ops.sort_by(|a, b| (a.column, &a.key).cmp(&(b.column, &b.key)));
+        for op in ops {
             let family = self
                 .family(op.column)
                 .map_err(|e| StoreError::Write(e.to_string()))?;
