@@ -360,6 +360,31 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use rand::{Rng, SeedableRng};
 
+    #[test]
+    fn every_column_family_inserts_into_its_memtable_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let _store = RocksStore::open(dir.path()).unwrap();
+        // RocksDB writes the options it runs with to an OPTIONS file, one section per
+        // column family; the default family is not used.
+        let options = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| {
+                path.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("OPTIONS-")
+            })
+            .map(|path| std::fs::read_to_string(path).unwrap())
+            .expect("an OPTIONS file");
+        let hinted = "  memtable_insert_with_hint_prefix_extractor=rocksdb.CappedPrefix.0\n";
+        assert_eq!(
+            options.matches(hinted).count(),
+            Column::ALL.len(),
+            "{options}"
+        );
+    }
+
     /// Proposals as the benchmark's load makes them: 64 agents in turn, random pseudonyms.
     fn proposal_leaves(count: u64) -> Vec<Vec<u8>> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
