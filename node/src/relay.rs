@@ -24,7 +24,10 @@ use crate::shared::Shared;
 /// The most transactions relayed to a peer in one request (fewer, larger requests: the
 /// peer verifies a batch's signatures together).
 pub const RELAY_BATCH_TXS_MAX: usize = 2_000;
-/// How long the relay waits to fill a batch.
+/// How long the relay waits to fill a batch. Under load a batch fills anyway while the
+/// previous request to the peer is in flight; at a moderate rate this wait is how much
+/// later the next proposer holds the transaction (10 ms before 2026-12-06: finality at half
+/// of peak paid for it, and a client request's transactions arrive well within 2 ms).
 pub const RELAY_BATCH_WAIT: Duration = Duration::from_millis(2);
 /// How long a relay request to a peer may take.
 pub const RELAY_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
