@@ -9,7 +9,7 @@
 //! http_listen = "127.0.0.1:8701"
 //! p2p_listen = "/ip4/127.0.0.2/tcp/27001"
 //! peers = ["/ip4/127.0.0.3/tcp/27002/p2p/12D3KooW…", …]
-//! tx_relay = ["http://127.0.0.1:8702", …]
+//! tx_relay = ["http://127.0.0.1:8702", …]   # the other validators (observers propose nothing)
 //! checkpoint_key = "checkpoint.key"          # validators
 //! witnesses = ["http://127.0.0.1:8704"]      # validators: where checkpoints are cosigned
 //! witness_key = "witness.key"                # an auditor's node that runs a witness

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use ledger::store::{MEMTABLES_BYTES_MAX, MEMTABLES_BYTES_MIN};
+use ledger::types::PublicKey;
 use ledger::{Ledger, RocksStore};
 use tokio::sync::mpsc;
 use tracing::info;
@@ -20,6 +22,24 @@ use crate::relay::{
 };
 use crate::server::{self, ServerLimits};
 use crate::shared::{Shared, MEMPOOL_SWEEP_INTERVAL};
+
+/// How much less than [`MEMTABLES_BYTES_MAX`] a node's memtables may be given: up to a
+/// quarter, 16 MiB.
+const MEMTABLES_BUDGET_SPREAD_BYTES: usize = MEMTABLES_BYTES_MAX / 4;
+const _: () = assert!(MEMTABLES_BYTES_MAX - MEMTABLES_BUDGET_SPREAD_BYTES >= MEMTABLES_BYTES_MIN);
+
+/// The memory this node's RocksDB memtables get, from its node key: 48 to 64 MiB, a
+/// different amount on each node. Every node writes the same chain, so with equal budgets
+/// they all flushed at the same block, and a flush (zstd over 64 MiB of log leaves, ~1.8 s
+/// of a core) on every node at once stalled blocks for up to half a second when the nodes
+/// share a machine (docs/BENCHMARKS.md). Derived from the key, not drawn at random: a
+/// node keeps its budget across restarts, and a test can predict it.
+pub fn memtables_budget(node_key: &PublicKey) -> usize {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&node_key.0[..8]);
+    let less = u64::from_le_bytes(first) % (MEMTABLES_BUDGET_SPREAD_BYTES as u64 + 1);
+    MEMTABLES_BYTES_MAX - less as usize
+}
 
 /// Runs a node from its home directory until it fails or receives Ctrl-C / SIGTERM.
 ///
@@ -48,7 +68,8 @@ async fn run_async(
     settings: NodeSettings,
     consensus_runtime: tokio::runtime::Handle,
 ) -> anyhow::Result<()> {
-    let store = RocksStore::open(&settings.ledger_path())
+    let budget = memtables_budget(&settings.public_key());
+    let store = RocksStore::open_with_memtables(&settings.ledger_path(), budget)
         .with_context(|| format!("opening the ledger at {}", settings.ledger_path().display()))?;
     let ledger = Ledger::open(store, settings.genesis.clone())?;
     info!(
@@ -58,6 +79,7 @@ async fn run_async(
         genesis_hash = %ledger.genesis().hash,
         height = ledger.tip().height,
         key = %settings.public_key(),
+        memtables_mib = budget / (1024 * 1024),
         peer_id = %genesis::testnet::peer_id(&settings.public_key()),
         p2p = %settings.p2p_listen,
         "node starting"
@@ -231,5 +253,54 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{memtables_budget, MEMTABLES_BYTES_MAX, MEMTABLES_BYTES_MIN};
+    use ledger::types::PublicKey;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn nodes_get_different_memtable_budgets_within_the_store_bounds() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let keys: Vec<PublicKey> = (0..5)
+            .map(|_| {
+                PublicKey(
+                    ed25519_dalek::SigningKey::from_bytes(&rng.gen())
+                        .verifying_key()
+                        .to_bytes(),
+                )
+            })
+            .collect();
+        let budgets: Vec<usize> = keys.iter().map(memtables_budget).collect();
+        for (key, budget) in keys.iter().zip(&budgets) {
+            assert!((MEMTABLES_BYTES_MIN..=MEMTABLES_BYTES_MAX).contains(budget));
+            assert!(
+                *budget >= MEMTABLES_BYTES_MAX - MEMTABLES_BYTES_MAX / 4,
+                "{budget}"
+            );
+            assert_eq!(
+                memtables_budget(key),
+                *budget,
+                "the same key, the same budget"
+            );
+        }
+        // Five keys, five budgets at least 64 KiB apart: no two nodes flush in step.
+        let mut sorted = budgets.clone();
+        sorted.sort_unstable();
+        for pair in sorted.windows(2) {
+            assert!(pair[1] - pair[0] >= 64 * 1024, "{budgets:?}");
+        }
+        // The extremes of the key space stay inside the bounds.
+        assert_eq!(memtables_budget(&PublicKey([0; 32])), MEMTABLES_BYTES_MAX);
+        let spread = MEMTABLES_BYTES_MAX / 4;
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&(spread as u64).to_le_bytes());
+        assert_eq!(
+            memtables_budget(&PublicKey(key)),
+            MEMTABLES_BYTES_MAX - spread
+        );
     }
 }

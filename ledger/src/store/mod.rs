@@ -15,7 +15,9 @@ mod conformance;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "rocksdb")]
-pub use rocks::{RocksStore, StoreMemory, BLOCK_CACHE_BYTES, MEMTABLES_BYTES_MAX};
+pub use rocks::{
+    RocksStore, StoreMemory, BLOCK_CACHE_BYTES, MEMTABLES_BYTES_MAX, MEMTABLES_BYTES_MIN,
+};
 
 /// The key spaces of the store. Only [`Column::State`] is covered by the state root; the
 /// others hold the chain itself (blocks, log) or indexes derived from it.

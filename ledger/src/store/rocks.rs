@@ -19,6 +19,9 @@ pub const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// memtables of its own, and a node's memory rises by hundreds of MiB as a busy day's
 /// writes spread over the families.
 pub const MEMTABLES_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// The least memtable budget a store may be opened with: 32 MiB. Below it a busy chain
+/// flushes tiny table files several times a second and compaction does the rest of the work.
+pub const MEMTABLES_BYTES_MIN: usize = 32 * 1024 * 1024;
 
 /// The memtable bloom filter's size as a fraction of the memtable's, for the state and the
 /// transaction index: 2%, about 10 bits a key for entries of ~60 bytes.
@@ -120,19 +123,37 @@ impl std::fmt::Debug for RocksStore {
 }
 
 impl RocksStore {
-    /// Opens (or creates) the database at `path`.
+    /// Opens (or creates) the database at `path`, its memtables given [`MEMTABLES_BYTES_MAX`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_memtables(path, MEMTABLES_BYTES_MAX)
+    }
+
+    /// Opens (or creates) the database at `path`, its memtables given `memtables_bytes`
+    /// together, from [`MEMTABLES_BYTES_MIN`] to [`MEMTABLES_BYTES_MAX`]. RocksDB flushes
+    /// when they fill, so stores that write the same chain with the same budget flush at
+    /// the same block; nodes give theirs different budgets so that they do not all flush at
+    /// once (`node::run::memtables_budget`).
+    pub fn open_with_memtables(path: &Path, memtables_bytes: usize) -> Result<Self, StoreError> {
         let open_error = |e: rocksdb::Error| StoreError::Open {
             path: path.display().to_string(),
             message: e.to_string(),
         };
+        if !(MEMTABLES_BYTES_MIN..=MEMTABLES_BYTES_MAX).contains(&memtables_bytes) {
+            return Err(StoreError::Open {
+                path: path.display().to_string(),
+                message: format!(
+                    "a memtable budget of {memtables_bytes} bytes is outside \
+                     {MEMTABLES_BYTES_MIN}..={MEMTABLES_BYTES_MAX}"
+                ),
+            });
+        }
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         // Bounded resources: a node must not grow without limit on a busy day.
         options.set_max_open_files(512);
         options.set_keep_log_file_num(4);
-        options.set_db_write_buffer_size(MEMTABLES_BYTES_MAX);
+        options.set_db_write_buffer_size(memtables_bytes);
         // Table files are read through memory maps: a data block that is not compressed is
         // then used where it lies in the page cache, with no read call and no copy.
         options.set_allow_mmap_reads(true);
@@ -354,19 +375,19 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{prefix_end, Column, RocksStore, Store, WriteBatch};
+    use super::{
+        prefix_end, Column, RocksStore, Store, StoreError, WriteBatch, MEMTABLES_BYTES_MAX,
+        MEMTABLES_BYTES_MIN,
+    };
     use crate::tx::{Action, TxBody};
     use crate::types::{Hash32, PublicKey, RegionCode};
     use ed25519_dalek::SigningKey;
     use rand::{Rng, SeedableRng};
 
-    #[test]
-    fn every_column_family_inserts_into_its_memtable_with_a_hint() {
-        let dir = tempfile::tempdir().unwrap();
-        let _store = RocksStore::open(dir.path()).unwrap();
-        // RocksDB writes the options it runs with to an OPTIONS file, one section per
-        // column family; the default family is not used.
-        let options = std::fs::read_dir(dir.path())
+    /// The options RocksDB runs the store in `dir` with: it writes them to an OPTIONS file,
+    /// one section for the database and one per column family.
+    fn options_file(dir: &std::path::Path) -> String {
+        std::fs::read_dir(dir)
             .unwrap()
             .map(|entry| entry.unwrap().path())
             .find(|path| {
@@ -376,7 +397,48 @@ mod tests {
                     .starts_with("OPTIONS-")
             })
             .map(|path| std::fs::read_to_string(path).unwrap())
-            .expect("an OPTIONS file");
+            .expect("an OPTIONS file")
+    }
+
+    #[test]
+    fn the_memtables_get_the_budget_the_store_is_opened_with() {
+        let budget = MEMTABLES_BYTES_MIN + 12_345;
+        let dir = tempfile::tempdir().unwrap();
+        drop(RocksStore::open_with_memtables(dir.path(), budget).unwrap());
+        let options = options_file(dir.path());
+        let line = format!("  db_write_buffer_size={budget}\n");
+        assert_eq!(options.matches(&line).count(), 1, "{options}");
+        // Reopened with the default, the store takes the default.
+        let default = tempfile::tempdir().unwrap();
+        drop(RocksStore::open(default.path()).unwrap());
+        let line = format!("  db_write_buffer_size={MEMTABLES_BYTES_MAX}\n");
+        assert_eq!(options_file(default.path()).matches(&line).count(), 1);
+    }
+
+    #[test]
+    fn a_memtable_budget_out_of_bounds_is_refused_and_creates_nothing() {
+        for budget in [0, MEMTABLES_BYTES_MIN - 1, MEMTABLES_BYTES_MAX + 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("ledger");
+            let refused = RocksStore::open_with_memtables(&path, budget);
+            assert!(
+                matches!(&refused, Err(StoreError::Open { message, .. }) if message.contains("memtable budget")),
+                "{budget}: {refused:?}"
+            );
+            assert!(!path.exists(), "{budget}: a refused open created {path:?}");
+        }
+        for budget in [MEMTABLES_BYTES_MIN, MEMTABLES_BYTES_MAX] {
+            let dir = tempfile::tempdir().unwrap();
+            RocksStore::open_with_memtables(dir.path(), budget).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_column_family_inserts_into_its_memtable_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let _store = RocksStore::open(dir.path()).unwrap();
+        // The default column family is not used.
+        let options = options_file(dir.path());
         let hinted = "  memtable_insert_with_hint_prefix_extractor=rocksdb.CappedPrefix.0\n";
         assert_eq!(
             options.matches(hinted).count(),
