@@ -332,8 +332,8 @@ pub struct NodeConfigFile {
     /// The other validators' HTTP APIs (like `http://127.0.0.1:8702`), to which
     /// transactions submitted here are relayed so that whichever validator proposes next
     /// has them. Observers are not listed: they propose nothing, and check a block's
-    /// transactions in one batch when it commits (relayed to, they spent a third of a
-    /// validator's CPU admitting every transaction one small request at a time).
+    /// transactions in one batch when it commits (relayed to, an observer used half as much
+    /// CPU again, admitting every transaction in small requests: docs/BENCHMARKS.md).
     #[serde(default)]
     pub tx_relay: Vec<String>,
     /// The witnesses' HTTP APIs (validators only), to which signed checkpoints are pushed

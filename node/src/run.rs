@@ -30,7 +30,7 @@ const _: () = assert!(MEMTABLES_BYTES_MAX - MEMTABLES_BUDGET_SPREAD_BYTES >= MEM
 
 /// The memory this node's RocksDB memtables get, from its node key: 48 to 64 MiB, a
 /// different amount on each node. Every node writes the same chain, so with equal budgets
-/// they all flushed at the same block, and a flush (zstd over 64 MiB of log leaves, ~1.8 s
+/// they all flushed at the same block, and a flush (the log's leaves through zstd: 0.5–2 s
 /// of a core) on every node at once stalled blocks for up to half a second when the nodes
 /// share a machine (docs/BENCHMARKS.md). Derived from the key, not drawn at random: a
 /// node keeps its budget across restarts, and a test can predict it.
@@ -287,7 +287,8 @@ mod tests {
                 "the same key, the same budget"
             );
         }
-        // Five keys, five budgets at least 64 KiB apart: no two nodes flush in step.
+        // A budget depends on the key: these five keys give five budgets 64 KiB apart or
+        // more.
         let mut sorted = budgets.clone();
         sorted.sort_unstable();
         for pair in sorted.windows(2) {

@@ -19,8 +19,8 @@ pub const BLOCK_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// memtables of its own, and a node's memory rises by hundreds of MiB as a busy day's
 /// writes spread over the families.
 pub const MEMTABLES_BYTES_MAX: usize = 64 * 1024 * 1024;
-/// The least memtable budget a store may be opened with: 32 MiB. Below it a busy chain
-/// flushes tiny table files several times a second and compaction does the rest of the work.
+/// The least memtable budget a store may be opened with: 32 MiB. Below it a busy chain's
+/// flushes write many small table files for compaction to merge again.
 pub const MEMTABLES_BYTES_MIN: usize = 32 * 1024 * 1024;
 
 /// The memtable bloom filter's size as a fraction of the memtable's, for the state and the
