@@ -23,6 +23,7 @@ pub mod app;
 pub mod byzantine;
 pub mod codec;
 pub mod engine;
+pub mod height_record;
 pub mod proposals;
 pub mod signing;
 pub mod streams;

@@ -15,6 +15,8 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use ledger::block::Block;
 use ledger::types::Hash32;
 
+use super::height_record::HeightRecord;
+
 /// A proposal as kept on disk.
 #[derive(Clone, Debug)]
 pub struct KeptProposal {
@@ -34,20 +36,24 @@ struct Stored {
 
 /// The file recording the highest height this node took part in consensus at. A ledger
 /// restored from an older backup is behind it, and starting consensus there could sign a
-/// second vote at a height already voted at; the node refuses to start instead.
+/// second vote at a height already voted at; the node refuses to start instead. Written at
+/// every height, in place ([`HeightRecord`]).
 pub const CONSENSUS_HEIGHT_FILE: &str = "consensus-height";
 
-/// The directory of kept proposals.
+/// The directory of kept proposals, with the consensus height record.
 pub struct ProposalStore {
     dir: PathBuf,
+    height: HeightRecord,
 }
 
 impl ProposalStore {
-    /// Opens (creating) the directory.
+    /// Opens (creating) the directory and its consensus height record.
     pub fn open(dir: &Path) -> std::io::Result<ProposalStore> {
         fs::create_dir_all(dir)?;
+        let height = HeightRecord::open(&dir.join(CONSENSUS_HEIGHT_FILE))?;
         Ok(ProposalStore {
             dir: dir.to_path_buf(),
+            height,
         })
     }
 
@@ -120,28 +126,13 @@ impl ProposalStore {
 
     /// The highest height this node has taken part in consensus at, as last recorded.
     pub fn consensus_height(&self) -> std::io::Result<Option<u64>> {
-        match fs::read_to_string(self.dir.join(CONSENSUS_HEIGHT_FILE)) {
-            Ok(text) => text.trim().parse().map(Some).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{CONSENSUS_HEIGHT_FILE} does not hold a height: {e}"),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.height.get()
     }
 
     /// Durably records that this node takes part in consensus at `height` (before it signs
     /// anything there).
     pub fn record_consensus_height(&self, height: u64) -> std::io::Result<()> {
-        let temporary = self.dir.join(format!("{CONSENSUS_HEIGHT_FILE}.tmp"));
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(height.to_string().as_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temporary, self.dir.join(CONSENSUS_HEIGHT_FILE))?;
-        fs::File::open(&self.dir)?.sync_all()
+        self.height.record(height)
     }
 
     /// Forgets every proposal at or below `height` (it is decided).
