@@ -187,6 +187,8 @@ pub async fn run<S: Store + 'static>(
         handle: engine_task,
     } = handle;
     let proposals = ProposalStore::open(&settings.proposals_path())?;
+    // Slots of proposals decided before a restart are free for the next ones.
+    proposals.prune_through(shared.ledger().tip().height)?;
     let app = App::new(
         ctx,
         shared.clone(),
