@@ -320,6 +320,39 @@ fn encode(held: &Held, block: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The fields [`fields`] wrote, read back in the same order; `None` when they cannot be
+/// its (another marker, a proposer kind that is neither 0 nor 1).
+fn parse_fields(bytes: &[u8]) -> Option<(Held, u64)> {
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> &'a [u8] {
+        let (head, tail) = rest.split_at(n);
+        *rest = tail;
+        head
+    }
+    let mut rest = bytes;
+    if take(&mut rest, 8) != SLOT_MAGIC {
+        return None;
+    }
+    let height = u64::from_le_bytes(take(&mut rest, 8).try_into().ok()?);
+    let round = u32::from_le_bytes(take(&mut rest, 4).try_into().ok()?);
+    let own = match take(&mut rest, 1) {
+        [0] => false,
+        [1] => true,
+        _ => return None,
+    };
+    let valid_round = i64::from_le_bytes(take(&mut rest, 8).try_into().ok()?);
+    let hash = Hash32(take(&mut rest, 32).try_into().ok()?);
+    let block_len = u64::from_le_bytes(take(&mut rest, 8).try_into().ok()?);
+    debug_assert!(rest.is_empty());
+    let held = Held {
+        height,
+        round,
+        own,
+        valid_round,
+        hash,
+    };
+    Some((held, block_len))
+}
+
 /// The slot's proposal and block, or `None` when it holds none that checks (empty, or a
 /// write cut short).
 fn read_slot(file: &File) -> std::io::Result<Option<(Held, Vec<u8>)>> {
@@ -329,28 +362,10 @@ fn read_slot(file: &File) -> std::io::Result<Option<(Held, Vec<u8>)>> {
         Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let le8 = |at: usize| {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&header[at..at + 8]);
-        bytes
+    let Some((held, block_len)) = parse_fields(&header[..FIELDS_BYTES]) else {
+        return Ok(None);
     };
-    let mut round = [0u8; 4];
-    round.copy_from_slice(&header[16..20]);
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(&header[29..61]);
-    let held = Held {
-        height: u64::from_le_bytes(le8(8)),
-        round: u32::from_le_bytes(round),
-        own: header[20] == 1,
-        valid_round: i64::from_le_bytes(le8(21)),
-        hash: Hash32(hash),
-    };
-    let block_len = u64::from_le_bytes(le8(61));
-    let file_len = file.metadata()?.len();
-    if &header[..8] != SLOT_MAGIC
-        || header[20] > 1
-        || block_len > file_len.saturating_sub(HEADER_BYTES as u64)
-    {
+    if block_len > file.metadata()?.len().saturating_sub(HEADER_BYTES as u64) {
         return Ok(None);
     }
     let mut block = vec![0u8; block_len as usize];
