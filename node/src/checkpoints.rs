@@ -3,9 +3,10 @@
 //!
 //! Every block header already commits to the log's size and root under a commit
 //! certificate; a checkpoint says the same in the form every transparency tool reads. After
-//! each commit that grows the log, a validator signs the checkpoint with its checkpoint key
-//! (in genesis, apart from its consensus key) and pushes the one-signature note to its
-//! peers (`POST /v1/checkpoint/signatures`, consortium-authenticated like the relay). Every
+//! a commit that [`signing_due`] picks (the first block in each [`CHECKPOINT_INTERVAL_MS`]
+//! of block time, and the first that adds nothing once the log grew), a validator signs the
+//! log's head with its checkpoint key (in genesis, apart from its consensus key) and pushes
+//! the one-signature note to its peers (`POST /v1/checkpoint/signatures`, consortium-authenticated like the relay). Every
 //! node merges the validators' signatures per log size and keeps the note in its store; a
 //! note is served once its signers hold more than two thirds of the voting power.
 //!
@@ -22,12 +23,24 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use ed25519_dalek::SigningKey;
+use ledger::chain::ChainTip;
 use ledger::error::LedgerError;
 use ledger::genesis::GenesisIndex;
 use ledger::note::{self, Checkpoint, NoteError, NoteKey, SignedNote};
-use ledger::types::PublicKey;
+use ledger::types::{PublicKey, TimeMs};
 use ledger::{Ledger, Store};
 use tracing::warn;
+
+/// Block time between the log heads the validators sign while the log grows: at most two
+/// checkpoints a second, however many heights a second the chain runs. Each signed head
+/// costs every validator a note signature and a consortium request to each peer, and every
+/// node the checks of those requests and notes under the ledger's lock and up to two synced
+/// writes; signed at every block, that was a tenth of the nodes' CPU at 200 tx/s (47 heights a
+/// second) and grew with the number of heights, not of transactions (docs/BENCHMARKS.md).
+/// The witnesses are taken the latest signed checkpoint once a second
+/// (`relay::WITNESS_PUSH_INTERVAL`), so a citizen's proof waits about as long as before.
+/// Every validator must use the same interval (it decides which sizes they sign).
+pub const CHECKPOINT_INTERVAL_MS: u64 = 500;
 
 /// Signed notes for log sizes this node has not reached yet, kept in all.
 pub const PENDING_NOTES_MAX: usize = 256;
@@ -96,6 +109,44 @@ struct State {
     /// The largest log size whose kept note carries a witness's cosignature as well as a
     /// quorum (since this node started).
     cosigned_through: u64,
+}
+
+/// A pushed note that [`Checkpoints::check`] passed (only it makes one).
+#[derive(Debug)]
+pub struct CheckedNote {
+    note: SignedNote,
+    size: u64,
+}
+
+/// The chain's head as the checkpoint cadence reads it: a block's time and the log's size
+/// after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub time_ms: TimeMs,
+    pub log_size: u64,
+}
+
+impl Head {
+    pub fn of(tip: &ChainTip) -> Head {
+        Head {
+            time_ms: tip.time_ms,
+            log_size: tip.log.size(),
+        }
+    }
+}
+
+/// Whether validators sign the log's head after the block that moved the head from `before`
+/// to `after`: when the block opens a new interval of [`CHECKPOINT_INTERVAL_MS`] block time,
+/// or adds nothing to the log (the log has gone quiet, so its last growth is signed without
+/// waiting for a block in the next interval: an idle chain still makes a block every
+/// `idle_block_interval_ms`). Decided from the chain alone, so every validator signs the
+/// same sizes and their signatures merge into one note; a size already signed is not
+/// signed again ([`Checkpoints::after_commit`]).
+pub fn signing_due(before: Head, after: Head) -> bool {
+    debug_assert!(after.time_ms > before.time_ms, "block times increase");
+    debug_assert!(after.log_size >= before.log_size, "the log only grows");
+    after.time_ms / CHECKPOINT_INTERVAL_MS > before.time_ms / CHECKPOINT_INTERVAL_MS
+        || after.log_size == before.log_size
 }
 
 impl Checkpoints {
@@ -168,11 +219,17 @@ impl Checkpoints {
         Ok(())
     }
 
-    /// After a commit: signs the new log head (a validator, when the log grew) and merges
+    /// After a commit that moved the head from `before`: signs the new log head (a
+    /// validator, when [`signing_due`] and the head is larger than any it signed) and merges
     /// the signatures that waited for it. Returns this node's one-signature note to push.
-    pub fn after_commit<S: Store>(&self, ledger: &mut Ledger<S>) -> Option<String> {
-        let size = ledger.tip().log.size();
-        let own = self.sign_head(ledger, size);
+    pub fn after_commit<S: Store>(&self, ledger: &mut Ledger<S>, before: Head) -> Option<String> {
+        let after = Head::of(ledger.tip());
+        let size = after.log_size;
+        let own = if signing_due(before, after) {
+            self.sign_head(ledger, size)
+        } else {
+            None
+        };
         let ready: Vec<SignedNote> = {
             let mut state = self.state();
             let later = state.pending.split_off(&(size + 1));
@@ -212,13 +269,21 @@ impl Checkpoints {
         })
     }
 
-    /// Takes a pushed note: every signature on it must be a validator's and verify; then it
-    /// is merged, kept for later, or kept as a conflict.
+    /// Takes a pushed note: [`Checkpoints::check`], then [`Checkpoints::receive_checked`].
     pub fn receive<S: Store>(
         &self,
         ledger: &mut Ledger<S>,
         text: &str,
     ) -> Result<Received, CheckpointError> {
+        let checked = self.check(text)?;
+        self.receive_checked(ledger, checked)
+    }
+
+    /// Checks a pushed note without the ledger: a checkpoint of this log, of a size above 0,
+    /// every signature on it a validator's or a witness's, and valid. A handler checks first
+    /// and takes the ledger's lock only for [`Checkpoints::receive_checked`], so that no
+    /// commit or read waits on signature checks.
+    pub fn check(&self, text: &str) -> Result<CheckedNote, CheckpointError> {
         let note = SignedNote::parse(text)?;
         let checkpoint = Checkpoint::parse(&note.text)?;
         if checkpoint.origin != self.origin {
@@ -232,11 +297,24 @@ impl Checkpoints {
             return Err(CheckpointError::EmptyLog);
         }
         self.check_signatures(&note, checkpoint.size)?;
-        if checkpoint.size > ledger.tip().log.size() {
-            self.keep_pending(checkpoint.size, note);
+        Ok(CheckedNote {
+            note,
+            size: checkpoint.size,
+        })
+    }
+
+    /// Merges a checked note, keeps it for later (a size this node has not reached), or
+    /// keeps it as a conflict.
+    pub fn receive_checked<S: Store>(
+        &self,
+        ledger: &mut Ledger<S>,
+        checked: CheckedNote,
+    ) -> Result<Received, CheckpointError> {
+        if checked.size > ledger.tip().log.size() {
+            self.keep_pending(checked.size, checked.note);
             return Ok(Received::Pending);
         }
-        self.take(ledger, note)
+        self.take(ledger, checked.note)
     }
 
     /// Every signature must be by a validator's checkpoint key or a witness's cosignature
@@ -422,4 +500,54 @@ fn signed_by(note: &SignedNote, key: &NoteKey) -> bool {
     note.signatures
         .iter()
         .any(|s| s.name == key.name && s.key_id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(time_ms: TimeMs, log_size: u64) -> Head {
+        Head { time_ms, log_size }
+    }
+
+    #[test]
+    fn a_growing_log_is_signed_at_the_first_block_of_each_interval() {
+        let start = 10 * CHECKPOINT_INTERVAL_MS;
+        let mut before = head(start, 100);
+        let mut due_at = Vec::new();
+        // A block every 20 ms, each adding 30 leaves, for four intervals.
+        for block in 1..=(4 * CHECKPOINT_INTERVAL_MS / 20) {
+            let after = head(start + 20 * block, before.log_size + 30);
+            if signing_due(before, after) {
+                due_at.push(after.time_ms - start);
+            }
+            before = after;
+        }
+        let interval = CHECKPOINT_INTERVAL_MS;
+        assert_eq!(
+            due_at,
+            vec![interval, 2 * interval, 3 * interval, 4 * interval]
+        );
+    }
+
+    #[test]
+    fn the_first_block_that_adds_nothing_is_signed_within_the_interval() {
+        let start = 10 * CHECKPOINT_INTERVAL_MS;
+        let grew = head(start + 20, 130);
+        assert!(!signing_due(head(start, 100), grew));
+        assert!(signing_due(grew, head(start + 40, 130)));
+    }
+
+    #[test]
+    fn a_slow_trickle_is_signed_at_every_block() {
+        let mut before = head(1_000, 1);
+        for block in 1..=5 {
+            let after = head(
+                1_000 + block * 2 * CHECKPOINT_INTERVAL_MS,
+                before.log_size + 1,
+            );
+            assert!(signing_due(before, after), "block {block}");
+            before = after;
+        }
+    }
 }

@@ -268,17 +268,12 @@ pub async fn receive_checkpoint<S: Store + 'static>(
             "the body is not UTF-8 text",
         )
     })?;
+    // Signatures are checked before the ledger's lock is taken: a commit does not wait on them.
+    let checked = shared.checkpoints.check(text).map_err(checkpoint_refusal)?;
     let received = shared
         .checkpoints
-        .receive(&mut shared.ledger_mut(), text)
-        .map_err(|error| match error {
-            CheckpointError::Ledger(error) => ApiError::internal(error),
-            other => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "bad_checkpoint",
-                other.to_string(),
-            ),
-        })?;
+        .receive_checked(&mut shared.ledger_mut(), checked)
+        .map_err(checkpoint_refusal)?;
     let status = match received {
         Received::Merged => "merged",
         Received::Pending => "pending",
@@ -290,6 +285,17 @@ pub async fn receive_checkpoint<S: Store + 'static>(
             status: status.into(),
         }),
     ))
+}
+
+fn checkpoint_refusal(error: CheckpointError) -> ApiError {
+    match error {
+        CheckpointError::Ledger(error) => ApiError::internal(error),
+        other => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_checkpoint",
+            other.to_string(),
+        ),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/log/leaf/{index}",

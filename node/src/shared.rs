@@ -14,7 +14,7 @@ use ledger::types::{PublicKey, TxHash};
 use ledger::{Ledger, LedgerError, Store};
 use tokio::sync::{mpsc, Notify};
 
-use crate::checkpoints::Checkpoints;
+use crate::checkpoints::{Checkpoints, Head};
 use crate::clock::Clock;
 use crate::consortium::Consortium;
 use crate::mempool::{Mempool, MempoolError};
@@ -498,10 +498,11 @@ impl<S: Store> Shared<S> {
         let height = prepared.block.header.height;
         let own_checkpoint = {
             let mut ledger = self.ledger_mut();
+            let before = Head::of(ledger.tip());
             ledger.commit(prepared, certificate)?;
             self.checkpoints.follow(&ledger)?;
             self.consortium.follow(&ledger)?;
-            self.checkpoints.after_commit(&mut ledger)
+            self.checkpoints.after_commit(&mut ledger, before)
         };
         if let (Some(note), Some(push)) = (own_checkpoint, &self.checkpoint_push) {
             // A full queue only delays this signature's peers until the next checkpoint.

@@ -123,7 +123,12 @@ impl Node {
     /// What consensus does once a block is decided: build it from the mempool, sign a
     /// certificate with every validator, commit both.
     fn commit_block(&self) -> u64 {
-        self.clock.advance(Duration::from_secs(1));
+        self.commit_block_after(Duration::from_secs(1))
+    }
+
+    /// [`Node::commit_block`] with the clock moved on by `wait` first.
+    fn commit_block_after(&self, wait: Duration) -> u64 {
+        self.clock.advance(wait);
         let proposer = PublicKey(self.net.nodes[0].key.verifying_key().to_bytes());
         let prepared = self.shared.build_block(proposer).unwrap();
         let height = prepared.block.header.height;
@@ -768,6 +773,73 @@ async fn push_checkpoint(
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
+}
+
+#[tokio::test]
+async fn a_validator_signs_the_growing_log_once_an_interval_and_again_when_it_goes_quiet() {
+    use node::checkpoints::CHECKPOINT_INTERVAL_MS;
+    // This node is validator 0. A size is served once three of four validators signed it:
+    // validators 1 and 2 sign every size below, so a size is served exactly when this node
+    // signed it too.
+    let node = node_signing_checkpoints(100, Some(0));
+    let sender = node.net.nodes[1].key.clone();
+    let step = Duration::from_millis(CHECKPOINT_INTERVAL_MS / 5);
+    // (block time, log size after it), from the genesis head on.
+    let mut heads = vec![{
+        let tip = node.shared.ledger().tip().clone();
+        (tip.time_ms, tip.log.size())
+    }];
+    for nonce in 0..12 {
+        node.shared
+            .admit(node.pemda_propose(nonce, nonce as u8 + 1), false, false)
+            .unwrap();
+        node.commit_block_after(step);
+        let tip = node.shared.ledger().tip().clone();
+        heads.push((tip.time_ms, tip.log.size()));
+    }
+    // Then a block with nothing in it: the log has gone quiet.
+    node.commit_block_after(step);
+    let tip = node.shared.ledger().tip().clone();
+    heads.push((tip.time_ms, tip.log.size()));
+
+    let served = |size: u64| {
+        let node = &node;
+        let sender = &sender;
+        async move {
+            let text = node.shared.ledger().checkpoint_at(size).unwrap().text();
+            for validator in [1, 2] {
+                let key = node.net.nodes[validator].checkpoint_key.as_ref().unwrap();
+                let note = ledger::note::SignedNote {
+                    signatures: vec![ledger::note::sign(&text, &node.net.genesis.log_origin, key)],
+                    text: text.clone(),
+                }
+                .to_text();
+                let (status, body) = push_checkpoint(node, &note, Some(sender)).await;
+                assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+            }
+            let (status, _) = node.get(&format!("/v1/checkpoint?size={size}")).await;
+            status == StatusCode::OK
+        }
+    };
+    let mut signed = Vec::new();
+    for pair in heads.windows(2) {
+        let ((before_ms, _), (after_ms, size)) = (pair[0], pair[1]);
+        let last = size == heads.last().unwrap().1;
+        if last {
+            break;
+        }
+        let new_interval = after_ms / CHECKPOINT_INTERVAL_MS > before_ms / CHECKPOINT_INTERVAL_MS;
+        assert_eq!(
+            served(size).await,
+            new_interval,
+            "size {size} at {after_ms} ms"
+        );
+        signed.extend(new_interval.then_some(size));
+    }
+    // Twelve blocks 100 ms apart span two or three intervals of 500 ms, not twelve.
+    assert!((2..=3).contains(&signed.len()), "{signed:?}");
+    // The last size with transactions is signed at the quiet block after it.
+    assert!(served(heads.last().unwrap().1).await);
 }
 
 #[tokio::test]
