@@ -41,7 +41,11 @@ struct Args {
 fn run(args: Args) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| {
-            tracing_subscriber::EnvFilter::try_new(format!("{},libp2p=warn,ractor=warn", args.log))
+            tracing_subscriber::EnvFilter::try_new(format!(
+                "{},{}",
+                args.log,
+                node::consensus::QUIET_LOG_DIRECTIVES
+            ))
         })
         .context("--log is not a valid filter")?;
     tracing_subscriber::fmt()

@@ -162,7 +162,8 @@ struct NodeArgs {
     /// The node's home directory (holding config.toml).
     #[arg(long)]
     home: PathBuf,
-    /// Log filter (tracing syntax), overridden by RUST_LOG.
+    /// Log filter (tracing syntax), overridden by RUST_LOG. libp2p, ractor and Malachite's
+    /// core consensus (a line per vote) log only warnings unless RUST_LOG names them.
     #[arg(long, default_value = "info")]
     log: String,
     /// Log as JSON lines instead of text.
@@ -376,7 +377,11 @@ fn directory_bytes(path: &std::path::Path) -> anyhow::Result<u64> {
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| {
-            tracing_subscriber::EnvFilter::try_new(format!("{},libp2p=warn,ractor=warn", args.log))
+            tracing_subscriber::EnvFilter::try_new(format!(
+                "{},{}",
+                args.log,
+                node::consensus::QUIET_LOG_DIRECTIVES
+            ))
         })
         .context("--log is not a valid filter")?;
     use std::io::IsTerminal;

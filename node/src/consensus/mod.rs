@@ -28,3 +28,12 @@ pub mod proposals;
 pub mod signing;
 pub mod streams;
 pub mod types;
+
+/// Log directives a node adds to its filter (`bansos node --log`, unless `RUST_LOG` is set):
+/// libp2p's and ractor's chatter, and Malachite's core consensus below warnings. That core
+/// logs every vote, timeout and step at `info` (~20 lines a height on each node); formatting
+/// them was ~9% of a node's CPU per height at 47 heights a second (docs/BENCHMARKS.md). The
+/// node logs each proposal and commit itself (`proposing`, `committed`, with height and
+/// round), and `RUST_LOG` brings Malachite's lines back.
+pub const QUIET_LOG_DIRECTIVES: &str =
+    "libp2p=warn,ractor=warn,arc_malachitebft_core_consensus=warn";
