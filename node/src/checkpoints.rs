@@ -6,7 +6,8 @@
 //! a commit that [`signing_due`] picks (the first block in each [`CHECKPOINT_INTERVAL_MS`]
 //! of block time, and the first that adds nothing once the log grew), a validator signs the
 //! log's head with its checkpoint key (in genesis, apart from its consensus key) and pushes
-//! the one-signature note to its peers (`POST /v1/checkpoint/signatures`, consortium-authenticated like the relay). Every
+//! the one-signature note to its peers (`POST /v1/checkpoint/signatures`,
+//! consortium-authenticated like the relay). Every
 //! node merges the validators' signatures per log size and keeps the note in its store; a
 //! note is served once its signers hold more than two thirds of the voting power.
 //!
@@ -34,9 +35,10 @@ use tracing::warn;
 /// Block time between the log heads the validators sign while the log grows: at most two
 /// checkpoints a second, however many heights a second the chain runs. Each signed head
 /// costs every validator a note signature and a consortium request to each peer, and every
-/// node the checks of those requests and notes under the ledger's lock and up to two synced
-/// writes; signed at every block, that was a tenth of the nodes' CPU at 200 tx/s (47 heights a
-/// second) and grew with the number of heights, not of transactions (docs/BENCHMARKS.md).
+/// node the checks of those requests and notes, a merge under the ledger's lock and up to
+/// two synced writes. Signed at every block, that was a tenth of the nodes' CPU at 200 tx/s
+/// (47 heights a second) and grew with the number of heights, not of transactions
+/// (docs/BENCHMARKS.md).
 /// The witnesses are taken the latest signed checkpoint once a second
 /// (`relay::WITNESS_PUSH_INTERVAL`), so a citizen's proof waits about as long as before.
 /// Every validator must use the same interval (it decides which sizes they sign).
