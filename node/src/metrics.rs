@@ -24,6 +24,9 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     /// Conflicting signed messages (double votes, double proposals) seen from validators.
     pub equivocations: Counter,
+    /// Consensus signatures not checked again: seen to pass before (a vote, then the same
+    /// vote in a certificate).
+    pub consensus_signatures_reused: Counter,
     /// What the ledger store holds in memory.
     pub store: StoreGauges,
 }
@@ -73,6 +76,7 @@ impl Metrics {
         let txs_refused = Counter::default();
         let relay_dropped = Counter::default();
         let equivocations = Counter::default();
+        let consensus_signatures_reused = Counter::default();
         let block_interval_seconds =
             Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]);
         let commit_seconds = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]);
@@ -137,6 +141,11 @@ impl Metrics {
             "Conflicting votes or proposals signed by one validator, as consensus evidence",
             equivocations.clone(),
         );
+        registry.register(
+            "consensus_signatures_reused",
+            "Consensus signatures not checked again because they passed before (a vote, then the same vote in a certificate)",
+            consensus_signatures_reused.clone(),
+        );
         let store = StoreGauges::register(&mut registry);
         Metrics {
             store,
@@ -154,6 +163,7 @@ impl Metrics {
             block_interval_seconds,
             commit_seconds,
             equivocations,
+            consensus_signatures_reused,
         }
     }
 

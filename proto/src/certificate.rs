@@ -188,6 +188,19 @@ impl StoredCertificate {
         height: u64,
         block_hash: &Hash32,
     ) -> Result<(), CertificateError> {
+        self.verify_with(chain, validators, height, block_hash, signing::verify)
+    }
+
+    /// [`StoredCertificate::verify`], with each signature checked by `check` (key, message,
+    /// signature): a node passes one that remembers the votes it has already checked.
+    pub fn verify_with(
+        &self,
+        chain: &ChainBinding,
+        validators: &ValidatorSet,
+        height: u64,
+        block_hash: &Hash32,
+        check: impl Fn(&PublicKey, &[u8], &[u8; 64]) -> bool,
+    ) -> Result<(), CertificateError> {
         if self.height != height {
             return Err(CertificateError::WrongHeight {
                 expected: height,
@@ -217,7 +230,7 @@ impl StoredCertificate {
                 Some(&self.block_hash),
                 key,
             );
-            if !signing::verify(&validator.key, &message, &signature.0) {
+            if !check(&validator.key, &message, &signature.0) {
                 return Err(CertificateError::BadSignature(*key));
             }
             // Cannot overflow: the set's total power is at most u64::MAX / 3.

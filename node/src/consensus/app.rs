@@ -150,19 +150,20 @@ pub struct App<S: Store> {
 }
 
 impl<S: Store + 'static> App<S> {
-    /// The application for one node. `signer` is `None` on an observer.
+    /// The application for one node. `signer` is `None` on an observer; `verifier` is (a
+    /// clone of) the engine's, so that a vote is checked once between them.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: BansosContext,
         shared: Arc<Shared<S>>,
         validators: ValidatorSet,
         signer: Option<ConsensusSigner>,
+        verifier: ConsensusVerifier,
         timeouts: LinearTimeouts,
         idle_block_interval: Duration,
         proposals: ProposalStore,
         network: mpsc::Sender<NetworkMsg<BansosContext>>,
     ) -> App<S> {
-        let verifier = ConsensusVerifier::new(ctx.clone());
         let validator_peers = peers_of(&validators);
         App {
             ctx,
@@ -1033,11 +1034,12 @@ impl<S: Store + 'static> App<S> {
         let hash = certificate.value_id.0;
         let stored = stored_certificate(certificate);
         stored
-            .verify(
+            .verify_with(
                 self.ctx.chain(),
                 self.validators.verifier_view(),
                 height,
                 &hash,
+                |key, message, signature| self.verifier.check(key, message, signature),
             )
             .with_context(|| {
                 format!(
@@ -1253,6 +1255,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use genesis::testnet::{NodeRole, Testnet, TestnetSpec};
     use ledger::{Ledger, RocksStore};
+    use prometheus_client::metrics::counter::Counter;
     use rand::SeedableRng;
 
     type Network = mpsc::Receiver<NetworkMsg<BansosContext>>;
@@ -1291,7 +1294,8 @@ mod tests {
             ctx.clone(),
             shared,
             validator_set(&index).unwrap(),
-            Some(ConsensusSigner::new(ctx, key.clone())),
+            Some(ConsensusSigner::new(ctx.clone(), key.clone())),
+            ConsensusVerifier::new(ctx, Counter::default()),
             LinearTimeouts::default(),
             Duration::from_millis(1),
             ProposalStore::open(&dir.join("proposals")).unwrap(),

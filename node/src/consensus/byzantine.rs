@@ -211,7 +211,10 @@ impl DoubleVotes {
         let address = signer.address();
         let consensus = arc_malachitebft_app_channel::ConsensusContext::new_validator(
             address,
-            Box::new(super::signing::ConsensusVerifier::new(ctx.clone())),
+            Box::new(super::signing::ConsensusVerifier::new(
+                ctx.clone(),
+                prometheus_client::metrics::counter::Counter::default(),
+            )),
             Box::new(ConsensusSigner::new(ctx.clone(), key)),
         );
         let config_byz =

@@ -150,7 +150,10 @@ pub async fn run<S: Store + 'static>(
     let address = ValidatorAddress(settings.public_key());
     let keypair = Keypair::ed25519_from_bytes(key.to_bytes())
         .map_err(|e| anyhow!("node key is not a usable libp2p key: {e}"))?;
-    let verifier = ConsensusVerifier::new(ctx.clone());
+    let verifier = ConsensusVerifier::new(
+        ctx.clone(),
+        shared.metrics.consensus_signatures_reused.clone(),
+    );
     let (identity, consensus_ctx, app_signer) = match settings.role {
         NodeRole::Validator => {
             let signer = ConsensusSigner::new(ctx.clone(), key.clone());
@@ -168,14 +171,14 @@ pub async fn run<S: Store + 'static>(
             );
             let consensus_ctx = ConsensusContext::new_validator(
                 address,
-                Box::new(verifier),
+                Box::new(verifier.clone()),
                 Box::new(ConsensusSigner::new(ctx.clone(), key.clone())),
             );
             (identity, consensus_ctx, Some(signer))
         }
         NodeRole::Observer => (
             NetworkIdentity::new(settings.name.clone(), keypair, None),
-            ConsensusContext::new_full_node(address, Box::new(verifier)),
+            ConsensusContext::new_full_node(address, Box::new(verifier.clone())),
             None,
         ),
     };
@@ -194,6 +197,7 @@ pub async fn run<S: Store + 'static>(
         shared.clone(),
         validators,
         app_signer,
+        verifier,
         timeouts(settings),
         Duration::from_millis(settings.consensus.idle_block_interval_ms),
         proposals,

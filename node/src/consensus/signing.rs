@@ -6,10 +6,14 @@ use arc_malachitebft_app_channel::app::types::core::{
     CommitCertificate, CommitSignature, Round, SignedMessage, SigningScheme, ValidatorProof,
     VoteExtensionScope,
 };
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
 use arc_malachitebft_signing::{Error as SigningError, Signer, VerificationResult, Verifier};
 use async_trait::async_trait;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use ledger::types::{Hash32, PublicKey, SignatureBytes};
+use prometheus_client::metrics::counter::Counter;
 use proto::certificate::StoredCertificate;
 
 use super::types::{
@@ -20,15 +24,6 @@ use super::types::{
 /// Domain separation for vote extensions, which this chain does not use but must still sign
 /// distinctly if the engine ever asks.
 const EXTENSION_DOMAIN: &[u8] = b"bansos-ledger/vote-extension/v1\0";
-
-fn verify(
-    key: &VerifyingKey,
-    message: &[u8],
-    signature: &ConsensusSignature,
-) -> VerificationResult {
-    let key = PublicKey(key.to_bytes());
-    VerificationResult::from_bool(proto::signing::verify(&key, message, &signature.0))
-}
 
 /// Signs consensus messages with a validator's key.
 pub struct ConsensusSigner {
@@ -123,16 +118,103 @@ impl Signer<BansosContext> for ConsensusSigner {
     }
 }
 
-/// Verifies consensus messages of one chain.
+/// The most passed signature checks a verifier remembers: 4,096 digests (~200 KiB with
+/// the set's overhead). A height at 4 validators brings ~10 signatures (a proposal, its
+/// stream, prevotes, precommits), at 100 validators ~200: room for every vote of the
+/// heights a certificate is checked at.
+pub const PASSED_SIGNATURES_MAX: usize = 4_096;
+
+/// Signature checks that passed, by a digest of (key, signature, message), oldest first
+/// out. A precommit is checked when it arrives, again when Malachite checks the
+/// certificate it ends up in, again at finalization, and once more by the application
+/// before it commits the block: four ed25519 checks where one says all (~12% of a node's
+/// CPU at light load, docs/BENCHMARKS.md). Only passed checks are remembered: a bad
+/// signature costs its check every time, as before.
+#[derive(Default)]
+struct PassedChecks {
+    digests: HashSet<Hash32>,
+    order: VecDeque<Hash32>,
+}
+
+impl PassedChecks {
+    fn contains(&self, digest: &Hash32) -> bool {
+        self.digests.contains(digest)
+    }
+
+    fn remember(&mut self, digest: Hash32) {
+        if !self.digests.insert(digest) {
+            return;
+        }
+        self.order.push_back(digest);
+        if self.order.len() > PASSED_SIGNATURES_MAX {
+            let oldest = self
+                .order
+                .pop_front()
+                .expect("over the bound, so not empty");
+            self.digests.remove(&oldest);
+        }
+        debug_assert_eq!(self.digests.len(), self.order.len());
+    }
+}
+
+/// What a passed check is remembered by: the key and the signature (fixed sizes), then the
+/// message. Any change to one of the three gives another digest, so a signature passes
+/// here only for the key and message it was checked with.
+fn check_digest(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> Hash32 {
+    let mut bytes = Vec::with_capacity(32 + 64 + message.len());
+    bytes.extend_from_slice(key.as_bytes());
+    bytes.extend_from_slice(signature);
+    bytes.extend_from_slice(message);
+    Hash32::digest(&bytes)
+}
+
+/// Verifies consensus messages of one chain. Clones share what they remember of passed
+/// checks, so the engine's verifier and the application's check a vote once between them.
 #[derive(Clone)]
 pub struct ConsensusVerifier {
     context: BansosContext,
+    passed: Arc<Mutex<PassedChecks>>,
+    /// Checks answered from what was remembered.
+    reused: Counter,
 }
 
 impl ConsensusVerifier {
-    /// A verifier for `context`'s chain.
-    pub fn new(context: BansosContext) -> Self {
-        ConsensusVerifier { context }
+    /// A verifier for `context`'s chain; `reused` counts the checks it did not repeat.
+    pub fn new(context: BansosContext, reused: Counter) -> Self {
+        ConsensusVerifier {
+            context,
+            passed: Arc::default(),
+            reused,
+        }
+    }
+
+    /// Whether `signature` is `key`'s over `message` (ZIP-215, as the ledger checks), from
+    /// what this verifier remembers if it has seen these three pass before.
+    pub fn check(&self, key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> bool {
+        let digest = check_digest(key, message, signature);
+        if self.passed().contains(&digest) {
+            self.reused.inc();
+            return true;
+        }
+        let valid = proto::signing::verify(key, message, signature);
+        if valid {
+            self.passed().remember(digest);
+        }
+        valid
+    }
+
+    fn passed(&self) -> std::sync::MutexGuard<'_, PassedChecks> {
+        self.passed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn verify(
+        &self,
+        key: &VerifyingKey,
+        message: &[u8],
+        signature: &ConsensusSignature,
+    ) -> VerificationResult {
+        let key = PublicKey(key.to_bytes());
+        VerificationResult::from_bool(self.check(&key, message, &signature.0))
     }
 
     /// Verifies a proposal stream's `Fin` signature.
@@ -147,7 +229,7 @@ impl ConsensusVerifier {
         key: &VerifyingKey,
         signature: &ConsensusSignature,
     ) -> bool {
-        verify(
+        self.verify(
             key,
             &self
                 .context
@@ -166,7 +248,7 @@ impl Verifier<BansosContext> for ConsensusVerifier {
         signature: &ConsensusSignature,
         public_key: &VerifyingKey,
     ) -> Result<VerificationResult, SigningError> {
-        Ok(verify(
+        Ok(self.verify(
             public_key,
             &self.context.vote_signing_bytes(vote),
             signature,
@@ -179,7 +261,7 @@ impl Verifier<BansosContext> for ConsensusVerifier {
         signature: &ConsensusSignature,
         public_key: &VerifyingKey,
     ) -> Result<VerificationResult, SigningError> {
-        Ok(verify(
+        Ok(self.verify(
             public_key,
             &self.context.proposal_signing_bytes(proposal),
             signature,
@@ -193,7 +275,7 @@ impl Verifier<BansosContext> for ConsensusVerifier {
         signature: &ConsensusSignature,
         public_key: &VerifyingKey,
     ) -> Result<VerificationResult, SigningError> {
-        Ok(verify(public_key, &extension_bytes(scope), signature))
+        Ok(self.verify(public_key, &extension_bytes(scope), signature))
     }
 
     async fn verify_validator_proof(
@@ -203,7 +285,7 @@ impl Verifier<BansosContext> for ConsensusVerifier {
         let Ok(key) = proof.decoded_public_key() else {
             return Ok(VerificationResult::Invalid);
         };
-        Ok(verify(&key, &proof.preimage(), &proof.signature))
+        Ok(self.verify(&key, &proof.preimage(), &proof.signature))
     }
 }
 
@@ -298,7 +380,7 @@ mod tests {
         let (keys, set) = validators(4);
         let block = Hash32::digest(b"block 7");
         let commit = certificate(&context, &keys[..3], 7, block).await;
-        let verifier = ConsensusVerifier::new(context.clone());
+        let verifier = ConsensusVerifier::new(context.clone(), Counter::default());
         verifier
             .verify_commit_certificate(&context, &commit, &set, ThresholdParams::default())
             .await
@@ -311,13 +393,122 @@ mod tests {
         assert_eq!(commit_certificate(&stored), commit);
     }
 
+    /// A precommit checked on arrival passes again without another ed25519 check when
+    /// Malachite checks the certificate it is in, and when the application (sharing the
+    /// verifier) checks the stored certificate; a changed signature, the signature over
+    /// another vote, or under another key, never passes, however often it is tried.
+    #[tokio::test]
+    async fn a_vote_is_checked_once_and_nothing_else_passes_for_it() {
+        let context = BansosContext::for_test("bansos-test");
+        let (keys, set) = validators(4);
+        let block = Hash32::digest(b"block 10");
+        let reused = Counter::default();
+        let verifier = ConsensusVerifier::new(context.clone(), reused.clone());
+        let key_of = |i: usize| keys[i].verifying_key();
+        let mut votes = Vec::new();
+        for key in &keys[..3] {
+            let signer = ConsensusSigner::new(context.clone(), key.clone());
+            let vote = context.new_precommit(
+                BlockHeight(10),
+                Round::new(0),
+                NilOrVal::Val(BlockId(block)),
+                signer.address(),
+            );
+            votes.push(signer.sign_vote(vote).await.unwrap());
+        }
+        for (i, vote) in votes.iter().enumerate() {
+            let result = verifier
+                .verify_signed_vote(&vote.message, &vote.signature, &key_of(i))
+                .await
+                .unwrap();
+            assert!(result.is_valid());
+        }
+        assert_eq!(
+            reused.get(),
+            0,
+            "each vote is checked when it first arrives"
+        );
+
+        let commit = CommitCertificate::new(
+            BlockHeight(10),
+            Round::new(0),
+            BlockId(block),
+            votes.clone(),
+        );
+        verifier
+            .verify_commit_certificate(&context, &commit, &set, ThresholdParams::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            reused.get(),
+            3,
+            "the certificate's precommits are not checked again"
+        );
+        let app_side = verifier.clone();
+        stored_certificate(&commit)
+            .verify_with(
+                context.chain(),
+                set.verifier_view(),
+                10,
+                &block,
+                |key, message, signature| app_side.check(key, message, signature),
+            )
+            .unwrap();
+        assert_eq!(reused.get(), 6, "nor by the application, through a clone");
+
+        let mut changed = votes[0].signature;
+        changed.0[7] ^= 1;
+        let other = context.new_precommit(
+            BlockHeight(10),
+            Round::new(0),
+            NilOrVal::Val(BlockId(Hash32::digest(b"another block"))),
+            votes[0].message.voter,
+        );
+        for _ in 0..2 {
+            let forged = [
+                (&votes[0].message, changed, key_of(0)),
+                (&other, votes[0].signature, key_of(0)),
+                (&votes[0].message, votes[0].signature, key_of(1)),
+            ];
+            for (vote, signature, key) in forged {
+                let result = verifier
+                    .verify_signed_vote(vote, &signature, &key)
+                    .await
+                    .unwrap();
+                assert!(!result.is_valid());
+            }
+        }
+        assert_eq!(
+            reused.get(),
+            6,
+            "nothing that failed was answered from memory"
+        );
+    }
+
+    /// The verifier remembers at most `PASSED_SIGNATURES_MAX` passed checks, and forgets the
+    /// oldest first.
+    #[test]
+    fn passed_checks_are_bounded_and_the_oldest_go_first() {
+        let mut passed = PassedChecks::default();
+        let digest = |i: u64| Hash32::digest(&i.to_be_bytes());
+        for i in 0..=PASSED_SIGNATURES_MAX as u64 {
+            passed.remember(digest(i));
+            passed.remember(digest(i));
+        }
+        assert_eq!(passed.order.len(), PASSED_SIGNATURES_MAX);
+        assert_eq!(passed.digests.len(), PASSED_SIGNATURES_MAX);
+        assert!(!passed.contains(&digest(0)));
+        assert!(passed.contains(&digest(1)));
+        assert!(passed.contains(&digest(PASSED_SIGNATURES_MAX as u64)));
+    }
+
     #[tokio::test]
     async fn two_of_four_precommits_prove_nothing() {
         let context = BansosContext::for_test("bansos-test");
         let (keys, set) = validators(4);
         let block = Hash32::digest(b"block 8");
         let commit = certificate(&context, &keys[..2], 8, block).await;
-        let verifier = ConsensusVerifier::new(context.clone());
+        let verifier = ConsensusVerifier::new(context.clone(), Counter::default());
         assert!(verifier
             .verify_commit_certificate(&context, &commit, &set, ThresholdParams::default())
             .await
@@ -378,7 +569,7 @@ mod tests {
             .sign_validator_proof(encoded_public_key(&key.verifying_key()), b"peer".to_vec())
             .await
             .unwrap();
-        let verifier = ConsensusVerifier::new(context);
+        let verifier = ConsensusVerifier::new(context, Counter::default());
         assert!(verifier
             .verify_validator_proof(&proof)
             .await
