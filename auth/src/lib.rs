@@ -127,6 +127,27 @@ fn request(
     Ok(request)
 }
 
+/// A key made ready to sign requests: the expanded secret and the `keyid`, derived once
+/// (deriving them is a base-point multiplication, as costly as the signature itself, and a
+/// node signs every relay request and checkpoint push).
+#[derive(Clone)]
+pub struct RequestKey {
+    secret: SecretKey,
+    keyid: String,
+}
+
+impl RequestKey {
+    /// `key` ready to sign requests.
+    pub fn new(key: &SigningKey) -> Result<RequestKey, AuthError> {
+        let secret = SecretKey::from_bytes(&AlgorithmName::Ed25519, &key.to_bytes())
+            .map_err(|e| AuthError::Sign(e.to_string()))?;
+        Ok(RequestKey {
+            secret,
+            keyid: hex::encode(key.verifying_key().to_bytes()),
+        })
+    }
+}
+
 /// The headers that sign a request of `method` to `uri` with `body` as `key`'s holder, at
 /// `now_s` (unix seconds), with `nonce` (hex, random per request): `Content-Digest` (when
 /// there is a body), `Signature-Input` and `Signature`.
@@ -135,6 +156,18 @@ pub async fn sign(
     uri: &Uri,
     body: &[u8],
     key: &SigningKey,
+    now_s: u64,
+    nonce: &str,
+) -> Result<HeaderMap, AuthError> {
+    sign_with(method, uri, body, &RequestKey::new(key)?, now_s, nonce).await
+}
+
+/// [`sign`] with a key made ready once.
+pub async fn sign_with(
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+    key: &RequestKey,
     now_s: u64,
     nonce: &str,
 ) -> Result<HeaderMap, AuthError> {
@@ -150,8 +183,6 @@ pub async fn sign(
     } else {
         request
     };
-    let secret = SecretKey::from_bytes(&AlgorithmName::Ed25519, &key.to_bytes())
-        .map_err(|e| AuthError::Sign(e.to_string()))?;
     let ids = covered_names(has_body)
         .map(component_id)
         .collect::<Result<Vec<_>, _>>()?;
@@ -162,10 +193,10 @@ pub async fn sign(
         .set_expires(now_s + SIGNATURE_LIFETIME_S)
         .set_nonce(nonce)
         .set_alg(&AlgorithmName::Ed25519)
-        .set_keyid(&hex::encode(key.verifying_key().to_bytes()))
+        .set_keyid(&key.keyid)
         .set_tag(SIGNATURE_TAG);
     request
-        .set_message_signature(&params, &secret, Some(SIGNATURE_LABEL))
+        .set_message_signature(&params, &key.secret, Some(SIGNATURE_LABEL))
         .await
         .map_err(|e| AuthError::Sign(e.to_string()))?;
     let mut headers = request.headers().clone();
@@ -187,6 +218,17 @@ pub async fn sign_fresh(
     now_s: u64,
 ) -> Result<HeaderMap, AuthError> {
     sign(method, uri, body, key, now_s, &fresh_nonce()).await
+}
+
+/// [`sign_with`] with a fresh nonce.
+pub async fn sign_fresh_with(
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+    key: &RequestKey,
+    now_s: u64,
+) -> Result<HeaderMap, AuthError> {
+    sign_with(method, uri, body, key, now_s, &fresh_nonce()).await
 }
 
 /// The one signature's parameters, checked for what every consortium signature must

@@ -219,3 +219,22 @@ fn signatures_that_leave_something_out_or_live_too_long_are_refused() {
     )
     .is_ok());
 }
+
+/// A key made ready once signs request after request as that key, over the same parameters
+/// as `sign` (the signatures themselves differ: the signer adds randomness to each).
+#[test]
+fn a_key_made_ready_once_signs_every_request_as_its_holder() {
+    let (k, other) = (key(4), key(5));
+    let ready = RequestKey::new(&k).expect("ready");
+    let uri: Uri = "http://node/v1/txs".parse().expect("uri");
+    for body in [&b"[1]"[..], b"[2]"] {
+        let headers =
+            block_on(sign_with(&Method::POST, &uri, body, &ready, NOW, NONCE)).expect("signs");
+        let by_sign = signed("POST", "http://node/v1/txs", body, &k, NOW);
+        assert_eq!(headers["signature-input"], by_sign["signature-input"]);
+        let signer = check("POST", "/v1/txs", &headers, body, NOW, &[public(&k)]);
+        assert_eq!(signer.expect("verifies").key, public(&k));
+        let as_other = check("POST", "/v1/txs", &headers, body, NOW, &[public(&other)]);
+        assert!(as_other.is_err());
+    }
+}

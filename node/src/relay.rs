@@ -48,11 +48,22 @@ const _: () = assert!(RELAY_BATCH_TXS_MAX <= RELAY_PEER_QUEUE_TXS_MAX);
 /// reaches every live peer. At most ~20,000 x ~1 KB per peer.
 pub const RELAY_PEER_QUEUE_TXS_MAX: usize = RELAY_QUEUE_TXS_MAX;
 
-/// What a node signs its pushes to peers with: its node key and its clock.
+/// What a node signs its pushes to peers with: its node key (made ready to sign once) and
+/// its clock.
 #[derive(Clone)]
 pub struct RelaySigner {
-    pub key: SigningKey,
-    pub clock: Arc<dyn Clock>,
+    key: auth::RequestKey,
+    clock: Arc<dyn Clock>,
+}
+
+impl RelaySigner {
+    /// Signs with `key`, dated by `clock`.
+    pub fn new(key: &SigningKey, clock: Arc<dyn Clock>) -> Result<RelaySigner, auth::AuthError> {
+        Ok(RelaySigner {
+            key: auth::RequestKey::new(key)?,
+            clock,
+        })
+    }
 }
 
 /// An HTTP client for talking to peers, or `None` (logged) if none can be built.
@@ -189,7 +200,7 @@ impl MarkedPost {
         };
         let now_s = signer.clock.unix_ms() / 1_000;
         let signature =
-            auth::sign_fresh(&axum::http::Method::POST, &uri, &body, &signer.key, now_s).await;
+            auth::sign_fresh_with(&axum::http::Method::POST, &uri, &body, &signer.key, now_s).await;
         let signature = match signature {
             Ok(headers) => headers,
             Err(error) => {

@@ -128,7 +128,7 @@ async fn run_async(
     info!(http = %settings.http_listen, "HTTP API listening");
     let router = api::router(shared.clone());
     let http = tokio::spawn(server::serve(listener, router, ServerLimits::default()));
-    let background = spawn_background(&settings, &shared, relay_receiver, checkpoint_receiver);
+    let background = spawn_background(&settings, &shared, relay_receiver, checkpoint_receiver)?;
     #[cfg(feature = "byzantine")]
     tokio::spawn(crate::consensus::byzantine::craft_transactions(
         shared.clone(),
@@ -164,11 +164,9 @@ fn spawn_background(
     shared: &Arc<Shared<RocksStore>>,
     relay_receiver: mpsc::Receiver<crate::relay::Relayed>,
     checkpoint_receiver: mpsc::Receiver<String>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let relay_signer = RelaySigner {
-        key: settings.node_key.clone(),
-        clock: shared.clock.clone(),
-    };
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let relay_signer = RelaySigner::new(&settings.node_key, shared.clock.clone())
+        .context("preparing the node key to sign requests to peers")?;
     let checkpoint_push = tokio::spawn(push_checkpoints(
         checkpoint_receiver,
         settings.tx_relay.clone(),
@@ -187,14 +185,14 @@ fn spawn_background(
     ));
     let sweeper = tokio::spawn(sweep_mempool(shared.clone()));
     let store_memory = tokio::spawn(sample_store_memory(shared.clone()));
-    vec![
+    Ok(vec![
         relay,
         checkpoint_push,
         checkpoint_pull,
         witness_push,
         sweeper,
         store_memory,
-    ]
+    ])
 }
 
 /// How often the store's memory gauges are refreshed.

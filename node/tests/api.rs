@@ -2767,10 +2767,7 @@ async fn the_relay_sends_only_what_is_still_pending_when_its_batch_leaves() {
         queue.send((tx.hash(), tx.clone())).await.unwrap();
     }
     let clock: Arc<dyn node::clock::Clock> = here.clock.clone();
-    let signer = node::relay::RelaySigner {
-        key: here.net.nodes[0].key.clone(),
-        clock,
-    };
+    let signer = node::relay::RelaySigner::new(&here.net.nodes[0].key, clock).unwrap();
     let relay = tokio::spawn(node::relay::relay_transactions(
         receiver,
         vec![url],
