@@ -65,88 +65,53 @@ impl Metrics {
     /// Registers the metrics under the `bansos_` prefix.
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("bansos");
-        let height = Gauge::default();
-        let round = Gauge::default();
-        let peers = Gauge::default();
-        let mempool_txs = Gauge::default();
-        let mempool_bytes = Gauge::default();
-        let blocks_committed = Counter::default();
-        let txs_committed = Counter::default();
-        let txs_admitted = Counter::default();
-        let txs_refused = Counter::default();
-        let relay_dropped = Counter::default();
-        let equivocations = Counter::default();
-        let consensus_signatures_reused = Counter::default();
-        let block_interval_seconds =
-            Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]);
-        let commit_seconds = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]);
-        registry.register(
-            "height",
-            "Height of the last committed block",
-            height.clone(),
-        );
-        registry.register(
+        let r = &mut registry;
+        let height = registered(r, "height", "Height of the last committed block");
+        let round = registered(
+            r,
             "consensus_round",
             "Consensus round at the current height",
-            round.clone(),
         );
-        registry.register("peers", "Connected libp2p peers", peers.clone());
-        registry.register(
-            "mempool_txs",
-            "Transactions waiting in the mempool",
-            mempool_txs.clone(),
-        );
-        registry.register(
+        let peers = registered(r, "peers", "Connected libp2p peers");
+        let mempool_txs = registered(r, "mempool_txs", "Transactions waiting in the mempool");
+        let mempool_bytes = registered(
+            r,
             "mempool_bytes",
             "Bytes of transactions waiting in the mempool",
-            mempool_bytes.clone(),
         );
-        registry.register(
-            "blocks_committed",
-            "Blocks committed since start",
-            blocks_committed.clone(),
-        );
-        registry.register(
-            "txs_committed",
-            "Transactions committed since start",
-            txs_committed.clone(),
-        );
-        registry.register(
-            "txs_admitted",
-            "Transactions admitted to the mempool",
-            txs_admitted.clone(),
-        );
-        registry.register(
-            "txs_refused",
-            "Transactions refused at submission",
-            txs_refused.clone(),
-        );
-        registry.register(
+        let blocks_committed = registered(r, "blocks_committed", "Blocks committed since start");
+        let txs_committed = registered(r, "txs_committed", "Transactions committed since start");
+        let txs_admitted = registered(r, "txs_admitted", "Transactions admitted to the mempool");
+        let txs_refused = registered(r, "txs_refused", "Transactions refused at submission");
+        let relay_dropped = registered(
+            r,
             "relay_dropped",
             "Transactions not relayed to a peer (counted once per peer) because a relay queue was full",
-            relay_dropped.clone(),
         );
-        registry.register(
+        let block_interval_seconds =
+            Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]);
+        r.register(
             "block_interval_seconds",
             "Time between consecutive commits seen by this node",
             block_interval_seconds.clone(),
         );
-        registry.register(
+        let commit_seconds = Histogram::new([0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]);
+        r.register(
             "commit_seconds",
             "Time to write a decided block and its certificate",
             commit_seconds.clone(),
         );
-        registry.register(
+        let equivocations = registered(
+            r,
             "equivocations",
             "Conflicting votes or proposals signed by one validator, as consensus evidence",
-            equivocations.clone(),
         );
-        registry.register(
+        let consensus_signatures_reused = registered(
+            r,
             "consensus_signatures_reused",
             "Consensus signatures not checked again because they passed before (a vote, then the same vote in a certificate)",
-            consensus_signatures_reused.clone(),
         );
-        let store = StoreGauges::register(&mut registry);
+        let store = StoreGauges::register(r);
         Metrics {
             store,
             registry,
@@ -180,4 +145,14 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
+}
+
+/// A new gauge or counter, registered in `registry` under `name` with `help`.
+fn registered<M>(registry: &mut Registry, name: &str, help: &str) -> M
+where
+    M: Default + Clone + prometheus_client::registry::Metric,
+{
+    let metric = M::default();
+    registry.register(name, help, metric.clone());
+    metric
 }

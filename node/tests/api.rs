@@ -508,6 +508,7 @@ async fn metrics_openapi_and_key_endpoints_answer() {
         "bansos_consensus_round",
         "bansos_peers",
         "bansos_block_interval_seconds",
+        "bansos_consensus_signatures_reused_total",
     ] {
         assert!(
             metrics.contains(name),
