@@ -356,12 +356,13 @@ mod tests {
         (keys, ValidatorSet::from_genesis(&entries).unwrap())
     }
 
-    async fn certificate(
+    /// Round-0 precommits for `block` at `height`, one by each of `keys`.
+    async fn precommits(
         context: &BansosContext,
         keys: &[SigningKey],
         height: u64,
         block: Hash32,
-    ) -> CommitCertificate<BansosContext> {
+    ) -> Vec<SignedMessage<BansosContext, Vote>> {
         let mut votes = Vec::new();
         for key in keys {
             let signer = ConsensusSigner::new(context.clone(), key.clone());
@@ -373,6 +374,16 @@ mod tests {
             );
             votes.push(signer.sign_vote(vote).await.unwrap());
         }
+        votes
+    }
+
+    async fn certificate(
+        context: &BansosContext,
+        keys: &[SigningKey],
+        height: u64,
+        block: Hash32,
+    ) -> CommitCertificate<BansosContext> {
+        let votes = precommits(context, keys, height, block).await;
         CommitCertificate::new(BlockHeight(height), Round::new(0), BlockId(block), votes)
     }
 
@@ -407,17 +418,7 @@ mod tests {
         let reused = Counter::default();
         let verifier = ConsensusVerifier::new(context.clone(), reused.clone());
         let key_of = |i: usize| keys[i].verifying_key();
-        let mut votes = Vec::new();
-        for key in &keys[..3] {
-            let signer = ConsensusSigner::new(context.clone(), key.clone());
-            let vote = context.new_precommit(
-                BlockHeight(10),
-                Round::new(0),
-                NilOrVal::Val(BlockId(block)),
-                signer.address(),
-            );
-            votes.push(signer.sign_vote(vote).await.unwrap());
-        }
+        let votes = precommits(&context, &keys[..3], 10, block).await;
         for (i, vote) in votes.iter().enumerate() {
             let result = verifier
                 .verify_signed_vote(&vote.message, &vote.signature, &key_of(i))
