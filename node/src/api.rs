@@ -31,7 +31,7 @@ use utoipa::OpenApi;
 use crate::consortium::Allowed;
 use crate::mempool::PoolStatus;
 use crate::server::InFlight;
-use crate::shared::{Admitted, Refusal, RefusalKind, Shared};
+use crate::shared::{Admitted, BatchFrom, Refusal, RefusalKind, Shared};
 
 /// An API error: an HTTP status, a stable code and a sentence.
 #[derive(Debug)]
@@ -442,16 +442,20 @@ async fn submit_txs<S: Store + 'static>(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<BatchJson>> {
     let body = body.map_err(ApiError::body)?;
-    let relay = if is_signed(&request) {
+    let from = if is_signed(&request) {
         let now = shared.clock.unix_ms();
         let signer = shared
             .consortium
             .check(&request, body.clone(), now, Allowed::Member)
             .await?;
-        !shared.consortium.is_node(&signer.key)
+        match shared.consortium.is_node(&signer.key) {
+            true => BatchFrom::Peer(signer.key),
+            false => BatchFrom::Client,
+        }
     } else {
-        true
+        BatchFrom::Client
     };
+    let relay = from == BatchFrom::Client;
     let binary = is_binary(&request);
     let shared2 = shared.clone();
     // Parsing up to 8 MiB of JSON and verifying up to 2,000 signatures is CPU work: off the
@@ -484,7 +488,7 @@ async fn submit_txs<S: Store + 'static>(
                 ),
             ));
         }
-        Ok(shared2.admit_batch(txs, relay))
+        Ok(shared2.admit_batch(txs, from))
     })
     .await
     .map_err(ApiError::internal)??;

@@ -1,5 +1,8 @@
-//! The mempool: signed transactions admitted by this node (signature verified once, on
-//! admission), waiting for a block.
+//! The mempool: signed transactions admitted by this node, waiting for a block. A
+//! transaction's signature is verified once: on admission, or (relayed by a peer node,
+//! which verified it on its own admission) in a larger batch later: the block that takes
+//! it, or the sweep of those left unchecked for [`UNCHECKED_AGE_MAX`]
+//! ([`Mempool::insert_relayed`]).
 //!
 //! Bounded by count and bytes; a full pool refuses new transactions with a clear error
 //! rather than growing. Per signer, transactions are kept in nonce order, with a cap on how
@@ -37,6 +40,11 @@ pub const REJECTIONS_REMEMBERED_MAX: usize = 20_000;
 pub const PENDING_TTL: Duration = Duration::from_secs(600);
 /// Room left in a block for the header and encoding overhead.
 const BLOCK_OVERHEAD_BYTES: usize = 4 * 1024;
+/// How long a relayed transaction may wait with its signature unchecked before the sweep
+/// checks it (most are checked sooner, by the block that takes them): a byzantine peer's
+/// forgery that no block takes (waiting for a predecessor that never comes) occupies room
+/// for at most this plus the sweep's interval.
+pub const UNCHECKED_AGE_MAX: Duration = Duration::from_secs(1);
 
 /// Why the mempool refused a transaction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +87,9 @@ struct Entry {
     sequence: u64,
     /// The node clock's monotonic reading at admission.
     admitted: Duration,
+    /// The peer node (its key) that relayed it, while this node has not checked its
+    /// signature itself.
+    unchecked_from: Option<PublicKey>,
 }
 
 /// Where a transaction stands, as far as the mempool knows.
@@ -138,6 +149,18 @@ impl Mempool {
     /// Whether `hash` is pending.
     pub fn contains(&self, hash: &TxHash) -> bool {
         self.by_hash.contains_key(hash)
+    }
+
+    /// Whether `hash` is pending and this node checked its signature.
+    pub fn is_checked(&self, hash: &TxHash) -> bool {
+        self.by_hash
+            .get(hash)
+            .is_some_and(|e| e.unchecked_from.is_none())
+    }
+
+    /// The peer that relayed `hash`, if it is pending with its signature not checked here.
+    pub fn unchecked_from(&self, hash: &TxHash) -> Option<PublicKey> {
+        self.by_hash.get(hash).and_then(|e| e.unchecked_from)
     }
 
     /// Whether the pool would take a transaction of `signer` with `nonce` and `bytes` now
@@ -245,9 +268,9 @@ impl Mempool {
 
     /// Admits a transaction that has passed the ledger's admission checks (with its
     /// signature verified). `committed_next` is the signer's next nonce in committed state;
-    /// `now` the node clock's monotonic reading. Returns false if it was already pending.
-    /// A different transaction of the same signer with the same nonce replaces the pending
-    /// one (which is remembered as `replaced`).
+    /// `now` the node clock's monotonic reading. Returns false if it was already pending
+    /// (then it counts as checked from now on). A different transaction of the same signer
+    /// with the same nonce replaces the pending one (which is remembered as `replaced`).
     pub fn insert(
         &mut self,
         hash: TxHash,
@@ -256,9 +279,72 @@ impl Mempool {
         committed_next: u64,
         now: Duration,
     ) -> Result<bool, MempoolError> {
-        if self.by_hash.contains_key(&hash) {
+        if let Some(entry) = self.by_hash.get_mut(&hash) {
+            entry.unchecked_from = None;
             return Ok(false);
         }
+        self.insert_new(hash, tx, bytes, committed_next, now, None)
+    }
+
+    /// Whether [`Mempool::insert_relayed`] may take `tx` with its signature unchecked: it is
+    /// not pending, and it replaces no pending transaction (an unchecked one never displaces
+    /// another).
+    pub fn takes_unchecked(&self, hash: &TxHash, tx: &Transaction) -> bool {
+        let (signer, nonce) = (&tx.body.signer, tx.body.nonce);
+        !self.by_hash.contains_key(hash)
+            && !self
+                .by_signer
+                .get(signer)
+                .is_some_and(|nonces| nonces.contains_key(&nonce))
+    }
+
+    /// Admits a transaction relayed by the peer node `from` without this node checking its
+    /// signature (the peer checked it on its own admission; this node checks it with the
+    /// block that takes it, or in [`Mempool::unchecked_since`]'s sweep), as
+    /// [`Mempool::insert`] does otherwise. Only for a transaction the pool
+    /// [`takes_unchecked`](Mempool::takes_unchecked).
+    pub fn insert_relayed(
+        &mut self,
+        (hash, tx, bytes): (TxHash, Transaction, usize),
+        committed_next: u64,
+        now: Duration,
+        from: PublicKey,
+    ) -> Result<bool, MempoolError> {
+        assert!(
+            self.takes_unchecked(&hash, &tx),
+            "an unchecked transaction inserted twice or in place of another"
+        );
+        self.insert_new(hash, tx, bytes, committed_next, now, Some(from))
+    }
+
+    /// The transactions relayed unchecked and admitted at or before `admitted_by` (a
+    /// monotonic reading), with the peers that relayed them: for a sweep to check.
+    pub fn unchecked_since(&self, admitted_by: Duration) -> Vec<(TxHash, Transaction, PublicKey)> {
+        self.by_hash
+            .iter()
+            .filter(|(_, e)| e.admitted <= admitted_by)
+            .filter_map(|(hash, e)| Some((*hash, e.tx.clone(), e.unchecked_from?)))
+            .collect()
+    }
+
+    /// Notes that this node has checked the signature of pending `hash`.
+    pub fn mark_checked(&mut self, hash: &TxHash) {
+        if let Some(entry) = self.by_hash.get_mut(hash) {
+            entry.unchecked_from = None;
+        }
+    }
+
+    /// Inserts a transaction not pending yet, checked here or relayed unchecked by
+    /// `unchecked_from`.
+    fn insert_new(
+        &mut self,
+        hash: TxHash,
+        tx: Transaction,
+        bytes: usize,
+        committed_next: u64,
+        now: Duration,
+        unchecked_from: Option<PublicKey>,
+    ) -> Result<bool, MempoolError> {
         let signer = tx.body.signer;
         let nonce = tx.body.nonce;
         let replaced = self.check_insert(&signer, nonce, bytes, committed_next)?;
@@ -284,6 +370,7 @@ impl Mempool {
                 bytes,
                 sequence,
                 admitted: now,
+                unchecked_from,
             },
         );
         self.bytes += bytes;
@@ -317,7 +404,8 @@ impl Mempool {
 
     /// Candidates for the next block, within the block limits: the ready transactions
     /// (each signer's from its committed next nonce up to the first gap) in admission
-    /// order, each signer's in nonce order. Returns the transactions and their hashes.
+    /// order, each signer's in nonce order. Returns the transactions and the hashes of
+    /// those whose signature this node checked.
     pub fn candidates(&self) -> (Vec<Transaction>, HashSet<TxHash>) {
         use std::cmp::Reverse;
         use std::collections::BinaryHeap;
@@ -358,7 +446,9 @@ impl Mempool {
             }
             bytes += entry.bytes + 8;
             txs.push(entry.tx.clone());
-            hashes.insert(hash);
+            if entry.unchecked_from.is_none() {
+                hashes.insert(hash);
+            }
             if let Some((sequence, next)) = head(&mut runs[index]) {
                 heads.push(Reverse((sequence, index, next)));
             }
@@ -536,6 +626,59 @@ mod tests {
         let tx = body.sign(key);
         let bytes = tx.to_bytes().len();
         (tx.hash(), tx, bytes)
+    }
+
+    /// A relayed transaction may wait unchecked, but never in place of a pending one; the
+    /// sweep finds it once old enough; checked, it counts as checked.
+    #[test]
+    fn a_relayed_transaction_waits_unchecked_never_in_place_of_another() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let peer = PublicKey([5; 32]);
+        let mut pool = Mempool::new(200, 1 << 20);
+        let first = tx(&key, 0);
+        assert!(pool.takes_unchecked(&first.0, &first.1));
+        let at = Duration::from_secs(5);
+        assert!(pool.insert_relayed(first.clone(), 0, at, peer).unwrap());
+        assert!(!pool.is_checked(&first.0));
+        assert_eq!(pool.unchecked_from(&first.0), Some(peer));
+        let (candidates, checked) = pool.candidates();
+        assert_eq!(candidates.len(), 1);
+        assert!(
+            checked.is_empty(),
+            "an unchecked one is not skipped in a block"
+        );
+
+        // Pending already, or a replacement for a pending nonce: checked first. A gap is not.
+        let mut other = tx(&key, 0).1;
+        other.body.action = Action::RevokeAgent {
+            key: PublicKey([8; 32]),
+        };
+        let other = other.body.sign(&key);
+        assert!(!pool.takes_unchecked(&first.0, &first.1));
+        assert!(!pool.takes_unchecked(&other.hash(), &other));
+        let gapped = tx(&key, 2);
+        assert!(pool.takes_unchecked(&gapped.0, &gapped.1));
+
+        // The sweep sees what was admitted by then, unchecked only.
+        let checked_here = tx(&key, 1);
+        pool.insert(checked_here.0, checked_here.1, checked_here.2, 0, at)
+            .unwrap();
+        assert!(pool
+            .unchecked_since(at - Duration::from_millis(1))
+            .is_empty());
+        let swept: Vec<TxHash> = pool.unchecked_since(at).iter().map(|t| t.0).collect();
+        assert_eq!(swept, [first.0]);
+
+        // Admitted again after a check here, or marked checked, it counts as checked.
+        let (h, t, b) = first;
+        assert!(!pool.insert(h, t, b, 0, Duration::ZERO).unwrap());
+        assert!(pool.is_checked(&h));
+        assert_eq!(pool.unchecked_from(&h), None);
+        assert!(pool.candidates().1.contains(&h));
+        assert!(pool.unchecked_since(at).is_empty());
+        pool.insert_relayed(gapped.clone(), 0, at, peer).unwrap();
+        pool.mark_checked(&gapped.0);
+        assert!(pool.is_checked(&gapped.0));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub txs_refused: Counter,
     /// Transactions not relayed to a peer because its queue (or the relay's) was full.
     pub relay_dropped: Counter,
+    /// Transactions relayed by a peer node whose signature failed here.
+    pub relay_bad_signatures: Counter,
     pub block_interval_seconds: Histogram,
     pub commit_seconds: Histogram,
     /// Conflicting signed messages (double votes, double proposals) seen from validators.
@@ -88,6 +90,11 @@ impl Metrics {
             "relay_dropped",
             "Transactions not relayed to a peer (counted once per peer) because a relay queue was full",
         );
+        let relay_bad_signatures = registered(
+            r,
+            "relay_bad_signatures",
+            "Transactions relayed by a peer node whose signature failed here (that peer's relays are checked on arrival from then on)",
+        );
         let block_interval_seconds =
             Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0]);
         r.register(
@@ -125,6 +132,7 @@ impl Metrics {
             txs_admitted,
             txs_refused,
             relay_dropped,
+            relay_bad_signatures,
             block_interval_seconds,
             commit_seconds,
             equivocations,

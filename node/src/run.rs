@@ -225,7 +225,14 @@ async fn sweep_mempool(shared: Arc<Shared<RocksStore>>) {
     let mut interval = tokio::time::interval(MEMPOOL_SWEEP_INTERVAL);
     loop {
         interval.tick().await;
-        let expired = shared.sweep_mempool();
+        // The sweep checks signatures (relayed ones left unchecked): off the async threads.
+        let sweeper = shared.clone();
+        let expired = match tokio::task::spawn_blocking(move || sweeper.sweep_mempool()).await {
+            Ok(expired) => expired,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => return,
+        };
         if expired > 0 {
             info!(expired, "dropped transactions that waited too long");
         }

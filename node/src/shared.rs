@@ -1,10 +1,12 @@
 //! State shared by the node's tasks: the ledger, the mempool, metrics and a view of
 //! consensus, plus transaction admission (used by the HTTP API and the relay).
 //!
-//! Lock order: the ledger before the mempool, never the other way round. Neither lock is
-//! held across an `.await`, and signatures are verified before either is taken.
+//! Lock order: the ledger before the mempool, never the other way round; the set of
+//! distrusted relayers is taken last, alone. Neither lock is held across an `.await`, and
+//! signatures are verified before either is taken, but for a rare case: a peer's relayed
+//! transaction in place of a pending one is checked under the mempool's lock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ed25519_dalek::SigningKey;
@@ -13,13 +15,20 @@ use ledger::tx::Transaction;
 use ledger::types::{PublicKey, TxHash};
 use ledger::{Ledger, LedgerError, Store};
 use tokio::sync::{mpsc, Notify};
+use tracing::warn;
 
 use crate::checkpoints::{Checkpoints, Head};
 use crate::clock::Clock;
 use crate::consortium::Consortium;
-use crate::mempool::{Mempool, MempoolError};
+use crate::mempool::{Mempool, MempoolError, UNCHECKED_AGE_MAX};
 use crate::metrics::Metrics;
 use crate::witness::Witness;
+
+/// The largest batch a peer node relays whose signatures are left to the block that takes
+/// them (or the mempool's sweep). A larger one is verified on arrival: its size already
+/// makes a signature cheap (about half the cost per signature at 250 as at 15), and there
+/// it is off the consensus path, where a block's check would wait for it.
+pub const UNCHECKED_BATCH_TXS_MAX: usize = 128;
 
 /// How often the mempool drops transactions that waited longer than their time to live.
 pub const MEMPOOL_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -93,6 +102,31 @@ pub enum Admitted {
     AlreadyCommitted,
 }
 
+/// Where a batch of transactions being admitted comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchFrom {
+    /// A client (or an institution): every signature is checked here, and what is new is
+    /// relayed to the peers.
+    Client,
+    /// A peer node (its key) relaying what it admitted: not relayed further. Unless this
+    /// peer has relayed a bad signature before, or the batch is larger than
+    /// [`UNCHECKED_BATCH_TXS_MAX`], its transactions' signatures are checked with the block
+    /// that takes them rather than now ([`Mempool::insert_relayed`]).
+    Peer(PublicKey),
+}
+
+/// Where a transaction's signature stands at admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signature {
+    /// Not checked yet: check it now.
+    Unchecked,
+    /// Checked (with its batch).
+    Checked,
+    /// Vouched for by the peer node that relayed it: checked with the next block's batch
+    /// when the mempool takes it so, else now.
+    RelayedBy(PublicKey),
+}
+
 /// A transaction past the checks that cost no signature verification.
 struct Formed {
     tx: Transaction,
@@ -146,6 +180,9 @@ pub struct Shared<S: Store> {
     pub anomalies: crate::anomalies::AnomalyCache,
     /// Where this validator's own checkpoint signatures go to be pushed to peers.
     checkpoint_push: Option<mpsc::Sender<String>>,
+    /// Peer nodes that relayed a transaction with a bad signature: what they relay is
+    /// checked on arrival from then on (until this node restarts).
+    distrusted_relayers: Mutex<HashSet<PublicKey>>,
 }
 
 impl<S: Store> Shared<S> {
@@ -184,6 +221,7 @@ impl<S: Store> Shared<S> {
             anomalies: crate::anomalies::AnomalyCache::default(),
             committed_height: tokio::sync::watch::Sender::new(ledger_height),
             checkpoint_push: None,
+            distrusted_relayers: Mutex::new(HashSet::new()),
         }
     }
 
@@ -258,7 +296,13 @@ impl<S: Store> Shared<S> {
     ) -> Result<(TxHash, Admitted), Refusal> {
         let result = match self.precheck(tx, relay, &mut BatchNonces::new()).1 {
             Ok(Precheck::Settled(hash, admitted)) => Ok((hash, admitted)),
-            Ok(Precheck::Formed(formed)) => self.admit_formed(formed, signature_verified, relay),
+            Ok(Precheck::Formed(formed)) => {
+                let signature = match signature_verified {
+                    true => Signature::Checked,
+                    false => Signature::Unchecked,
+                };
+                self.admit_formed(formed, signature, relay)
+            }
             Err(refusal) => Err(refusal),
         };
         self.count_admission(&result);
@@ -348,15 +392,16 @@ impl<S: Store> Shared<S> {
         Ok(Precheck::Formed(formed))
     }
 
-    /// Admits a prechecked transaction: its signature (unless verified already), whether
-    /// it is committed, the ledger's rules and the signer's nonce, then the mempool.
+    /// Admits a prechecked transaction: its signature (unless checked already or vouched
+    /// for), whether it is committed, the ledger's rules and the signer's nonce, then the
+    /// mempool.
     fn admit_formed(
         &self,
         Formed { tx, hash, size }: Formed,
-        signature_verified: bool,
+        signature: Signature,
         relay: bool,
     ) -> Result<(TxHash, Admitted), Refusal> {
-        if !signature_verified {
+        if signature == Signature::Unchecked {
             tx.verify_signature().map_err(|e| Refusal::ledger(&e))?;
         }
         // Committed and the signer's nonce are read again, now under the lock the insert
@@ -377,9 +422,7 @@ impl<S: Store> Shared<S> {
         let relayed = relay.then(|| (hash, tx.clone()));
         let inserted = {
             let mut pool = self.mempool();
-            let inserted = pool
-                .insert(hash, tx, size, next, self.clock.monotonic())
-                .map_err(|e| Refusal::mempool(&e))?;
+            let inserted = self.insert(&mut pool, (hash, tx, size), next, signature)?;
             self.update_mempool_metrics(&pool);
             inserted
         };
@@ -397,38 +440,105 @@ impl<S: Store> Shared<S> {
         Ok((hash, Admitted::New))
     }
 
+    /// Inserts an admitted transaction into `pool`: unchecked when a peer vouches for it
+    /// and the pool takes it so, else checked first (then under the pool's lock: a
+    /// replacement, rare in a relay).
+    fn insert(
+        &self,
+        pool: &mut Mempool,
+        (hash, tx, size): (TxHash, Transaction, usize),
+        next: u64,
+        signature: Signature,
+    ) -> Result<bool, Refusal> {
+        let now = self.clock.monotonic();
+        let inserted = match signature {
+            Signature::RelayedBy(peer) if pool.takes_unchecked(&hash, &tx) => {
+                pool.insert_relayed((hash, tx, size), next, now, peer)
+            }
+            Signature::RelayedBy(_) => {
+                tx.verify_signature().map_err(|e| Refusal::ledger(&e))?;
+                pool.insert(hash, tx, size, next, now)
+            }
+            Signature::Checked | Signature::Unchecked => pool.insert(hash, tx, size, next, now),
+        };
+        inserted.map_err(|e| Refusal::mempool(&e))
+    }
+
     /// Admits a batch (from a peer's relay or a bulk client), verifying together the
-    /// signatures of the transactions that pass the cheap checks first. Returns each
-    /// transaction's hash and result, in order.
+    /// signatures of the transactions that pass the cheap checks first (those of a trusted
+    /// peer's batch of at most [`UNCHECKED_BATCH_TXS_MAX`] are left to the block that takes
+    /// them: [`BatchFrom::Peer`]). Returns each transaction's hash and result, in order.
     pub fn admit_batch(
         &self,
         txs: Vec<Transaction>,
-        relay: bool,
+        from: BatchFrom,
     ) -> Vec<(TxHash, Result<Admitted, Refusal>)> {
+        let relay = from == BatchFrom::Client;
         let mut batch = BatchNonces::new();
         let prechecked: Vec<(TxHash, Result<Precheck, Refusal>)> = txs
             .into_iter()
             .map(|tx| self.precheck(tx, relay, &mut batch))
             .collect();
-        let all_valid =
-            ledger::tx::verify_signatures(prechecked.iter().filter_map(|(_, p)| match p {
-                Ok(Precheck::Formed(formed)) => Some(&formed.tx),
-                _ => None,
-            }))
-            .is_ok();
+        let to_check = prechecked
+            .iter()
+            .filter(|(_, p)| matches!(p, Ok(Precheck::Formed(_))))
+            .count();
+        let signature = match from {
+            BatchFrom::Peer(peer)
+                if to_check <= UNCHECKED_BATCH_TXS_MAX && !self.distrusts(&peer) =>
+            {
+                Signature::RelayedBy(peer)
+            }
+            _ => Self::check_batch(&prechecked),
+        };
         prechecked
             .into_iter()
             .map(|(hash, prechecked)| {
                 let result = match prechecked {
                     Ok(Precheck::Settled(hash, admitted)) => Ok((hash, admitted)),
-                    // A batch with a bad signature in it: each is verified on its own.
-                    Ok(Precheck::Formed(formed)) => self.admit_formed(formed, all_valid, relay),
+                    Ok(Precheck::Formed(formed)) => self.admit_formed(formed, signature, relay),
                     Err(refusal) => Err(refusal),
                 };
                 self.count_admission(&result);
                 (hash, result.map(|(_, admitted)| admitted))
             })
             .collect()
+    }
+
+    /// Verifies together the signatures of the prechecked transactions that go on to the
+    /// ledger's checks: all checked when they all pass; else each is checked on its own.
+    fn check_batch(prechecked: &[(TxHash, Result<Precheck, Refusal>)]) -> Signature {
+        let formed = prechecked.iter().filter_map(|(_, p)| match p {
+            Ok(Precheck::Formed(formed)) => Some(&formed.tx),
+            _ => None,
+        });
+        match ledger::tx::verify_signatures(formed) {
+            Ok(()) => Signature::Checked,
+            Err(_) => Signature::Unchecked,
+        }
+    }
+
+    /// Whether `peer` has relayed a transaction with a bad signature.
+    fn distrusts(&self, peer: &PublicKey) -> bool {
+        self.distrusted_relayers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(peer)
+    }
+
+    /// Notes that `peer` relayed the transaction `hash` whose signature failed here: a
+    /// node that relays checks first, so it is faulty or byzantine. Its relays are checked
+    /// on arrival from then on.
+    fn distrust(&self, peer: PublicKey, hash: &TxHash) {
+        self.metrics.relay_bad_signatures.inc();
+        let newly = self
+            .distrusted_relayers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer);
+        if newly {
+            warn!(%peer, tx = %hash, "a peer node relayed a transaction with a bad signature; its relays are checked on arrival from now on");
+        }
     }
 
     /// Whether the transaction `hash` is in a committed block.
@@ -471,6 +581,12 @@ impl<S: Store> Shared<S> {
                     // A nonce already used: later ones of the signer may still be good.
                     LedgerError::BadNonce { .. } => {
                         pool.reject(hash, error.code(), error.to_string());
+                    }
+                    LedgerError::BadSignature { .. } => {
+                        if let Some(peer) = pool.unchecked_from(hash) {
+                            self.distrust(peer, hash);
+                        }
+                        pool.reject_with_successors(hash, error.code(), error.to_string());
                     }
                     _ => {
                         pool.reject_with_successors(hash, error.code(), error.to_string());
@@ -526,12 +642,44 @@ impl<S: Store> Shared<S> {
         self.metrics.mempool_bytes.set(gauge(pool.bytes() as u64));
     }
 
-    /// Drops the mempool's transactions that waited too long; returns how many.
+    /// Drops the mempool's transactions that waited too long, and checks those relayed
+    /// unchecked for longer than [`UNCHECKED_AGE_MAX`]; returns how many expired.
     pub fn sweep_mempool(&self) -> usize {
+        self.check_unchecked();
         let mut pool = self.mempool();
         let expired = pool.expire(self.clock.monotonic());
         self.update_mempool_metrics(&pool);
         expired
+    }
+
+    /// Checks together, outside the mempool's lock, the signatures of the relayed
+    /// transactions that have waited unchecked for [`UNCHECKED_AGE_MAX`] (no block took
+    /// them: most wait for a predecessor). A bad one is rejected with its signer's later
+    /// nonces, and its relayer is distrusted.
+    fn check_unchecked(&self) {
+        let now = self.clock.monotonic();
+        let Some(admitted_by) = now.checked_sub(UNCHECKED_AGE_MAX) else {
+            return;
+        };
+        let old = self.mempool().unchecked_since(admitted_by);
+        let all_good = ledger::tx::verify_signatures(old.iter().map(|(_, tx, _)| tx)).is_ok();
+        let good: Vec<bool> = old
+            .iter()
+            .map(|(_, tx, _)| all_good || tx.verify_signature().is_ok())
+            .collect();
+        let mut pool = self.mempool();
+        for ((hash, tx, peer), good) in old.iter().zip(good) {
+            if good {
+                pool.mark_checked(hash);
+            } else if pool.unchecked_from(hash).is_some() {
+                self.distrust(*peer, hash);
+                let error = LedgerError::BadSignature {
+                    signer: tx.body.signer,
+                };
+                pool.reject_with_successors(hash, error.code(), error.to_string());
+            }
+        }
+        self.update_mempool_metrics(&pool);
     }
 
     /// Records a refusal for status queries (a transaction that failed admission).

@@ -606,11 +606,14 @@ async fn only_a_node_of_the_network_can_have_a_batch_treated_as_relayed() {
     let (status, answer) = post_signed_batch(&node, &body, &validator, None, |_| {}).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(node.shared.mempool().len(), 1);
-    // A relayed refusal is not remembered (this node may only be behind); the same
-    // refusal from a client, or from an institution's signed batch, is.
-    let mut forged = node.pemda_propose(11, 11);
-    forged.signature.0[0] ^= 1;
-    let forged_body = serde_json::to_vec(&[forged.clone()]).unwrap();
+    // A relayed refusal is not remembered (this node may only be behind: here, a signer
+    // it does not know yet); the same refusal from a client, or from an institution's
+    // signed batch, is.
+    let stranger = SigningKey::from_bytes(&[9; 32]);
+    let mut body = node.pemda_propose(11, 11).body;
+    body.signer = PublicKey(stranger.verifying_key().to_bytes());
+    let forged = body.sign(&stranger);
+    let forged_body = serde_json::to_vec(std::slice::from_ref(&forged)).unwrap();
     let (status, answer) = post_signed_batch(&node, &forged_body, &validator, None, |_| {}).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let path = format!("/v1/tx/{}", forged.hash());
@@ -2664,11 +2667,129 @@ async fn a_validator_set_change_is_served_and_checkpoint_quorums_follow_it() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-/// `node.shared.admit_batch(batch)` (not relayed), each result as a short code: `new`,
+/// Each result of a batch answer as a short code: its status (`new`, `pending`, ...) or its
+/// error's code.
+fn batch_codes(answer: &Value) -> Vec<String> {
+    let results = answer["results"].as_array().expect("a batch answer");
+    let code = |r: &Value| {
+        r["status"]
+            .as_str()
+            .or(r["error"]["code"].as_str())
+            .map(str::to_owned)
+    };
+    results
+        .iter()
+        .map(|r| code(r).unwrap_or_default())
+        .collect()
+}
+
+/// A peer node's relayed transactions are admitted with their signatures left to the block
+/// that takes them, or to the sweep (the peer checked them on its own admission). A bad
+/// one found there is rejected and counted, and costs that peer its trust: its relays are
+/// checked on arrival from then on. An unchecked transaction never displaces a pending one.
+#[tokio::test]
+async fn a_peers_relayed_signatures_are_checked_with_the_next_block_and_a_bad_one_costs_its_trust()
+{
+    let node = node(100);
+    let peer = node.net.nodes[1].key.clone();
+    let relay = |txs: Vec<Transaction>, key: SigningKey| {
+        let node = &node;
+        async move {
+            let body = serde_json::to_vec(&txs).unwrap();
+            let (status, answer) = post_signed_batch(node, &body, &key, None, |_| {}).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            batch_codes(&answer)
+        }
+    };
+    let client_tx = node.pemda_propose(0, 1);
+    node.shared.admit(client_tx.clone(), false, true).unwrap();
+    // A forgery in place of a pending transaction is checked on arrival.
+    let codes = relay(vec![forged_propose(&node, 0, 2)], peer.clone()).await;
+    assert_eq!(codes, ["bad_signature"]);
+    assert!(node.shared.mempool().is_checked(&client_tx.hash()));
+
+    let good = node.pemda_propose(1, 3);
+    let forged = forged_propose(&node, 2, 4);
+    let codes = relay(vec![good.clone(), forged.clone()], peer.clone()).await;
+    assert_eq!(codes, ["pending", "pending"]);
+    assert!(!node.shared.mempool().is_checked(&good.hash()));
+    assert!(!node.shared.mempool().is_checked(&forged.hash()));
+    assert_eq!(node.shared.metrics.relay_bad_signatures.get(), 0);
+
+    node.commit_block();
+    let state: TxStatusJson = node.get_as(&format!("/v1/tx/{}", good.hash())).await;
+    assert_eq!(state.status, TxState::Committed);
+    let state: TxStatusJson = node.get_as(&format!("/v1/tx/{}", forged.hash())).await;
+    assert_eq!(state.status, TxState::Rejected);
+    assert_eq!(
+        state.error.map(|e| e.code).as_deref(),
+        Some("bad_signature")
+    );
+    assert_eq!(node.shared.metrics.relay_bad_signatures.get(), 1);
+
+    // The peer's next forgery, though next in line, is checked on arrival.
+    let codes = relay(vec![forged_propose(&node, 2, 5)], peer).await;
+    assert_eq!(codes, ["bad_signature"]);
+    assert_eq!(node.shared.mempool().len(), 0);
+    // Another peer is still trusted. Its forgery that no block takes (it waits for nonce
+    // 2) is checked by the sweep once it has waited UNCHECKED_AGE_MAX, with the good ones.
+    let other_peer = node.net.nodes[2].key.clone();
+    let next = node.pemda_propose(2, 6);
+    let waiting = forged_propose(&node, 4, 7);
+    let codes = relay(vec![next.clone(), waiting.clone()], other_peer.clone()).await;
+    assert_eq!(codes, ["pending", "pending"]);
+    assert!(!node.shared.mempool().is_checked(&next.hash()));
+    node.shared.sweep_mempool();
+    assert!(!node.shared.mempool().is_checked(&next.hash()), "too young");
+    node.clock.advance(node::mempool::UNCHECKED_AGE_MAX);
+    node.shared.sweep_mempool();
+    assert!(node.shared.mempool().is_checked(&next.hash()));
+    let state: TxStatusJson = node.get_as(&format!("/v1/tx/{}", waiting.hash())).await;
+    assert_eq!(state.status, TxState::Rejected);
+    assert_eq!(node.shared.metrics.relay_bad_signatures.get(), 2);
+    let codes = relay(vec![forged_propose(&node, 3, 8)], other_peer).await;
+    assert_eq!(codes, ["bad_signature"]);
+}
+
+/// A peer's batch larger than UNCHECKED_BATCH_TXS_MAX is verified on arrival (its size
+/// already makes a signature cheap, and a block's check would wait for it); one of that
+/// size is left to the block.
+#[tokio::test]
+async fn a_peers_large_relayed_batch_is_checked_on_arrival() {
+    use node::shared::UNCHECKED_BATCH_TXS_MAX;
+    let node = node(2 * UNCHECKED_BATCH_TXS_MAX + 1);
+    let peer = node.net.nodes[1].key.clone();
+    let mut nonce = 0u64;
+    for (size, checked) in [
+        (UNCHECKED_BATCH_TXS_MAX + 1, true),
+        (UNCHECKED_BATCH_TXS_MAX, false),
+    ] {
+        let txs: Vec<Transaction> = (nonce..nonce + size as u64)
+            .map(|n| node.pemda_propose(n, n as u8))
+            .collect();
+        nonce += size as u64;
+        let body = serde_json::to_vec(&txs).unwrap();
+        let (status, answer) = post_signed_batch(&node, &body, &peer, None, |_| {}).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert!(
+            batch_codes(&answer).iter().all(|c| c == "pending"),
+            "{answer}"
+        );
+        let pool = node.shared.mempool();
+        assert!(
+            txs.iter().all(|tx| pool.is_checked(&tx.hash()) == checked),
+            "a batch of {size}: checked {checked}"
+        );
+    }
+}
+
+/// `node.shared.admit_batch(batch)` from a client, each result as a short code: `new`,
 /// `pending`, `committed` or the refusal's code.
 fn admit_codes(node: &Node, batch: Vec<Transaction>) -> Vec<String> {
     use node::shared::Admitted;
-    let results = node.shared.admit_batch(batch, false);
+    let results = node
+        .shared
+        .admit_batch(batch, node::shared::BatchFrom::Client);
     let code = |(_, result): &(Hash32, Result<Admitted, node::shared::Refusal>)| match result {
         Ok(Admitted::New) => "new".to_owned(),
         Ok(Admitted::AlreadyPending) => "pending".to_owned(),

@@ -379,7 +379,7 @@ impl<S: Store + 'static> App<S> {
     }
 
     /// Checks a block against the current tip. Signatures of transactions this node
-    /// already verified (its mempool) are not checked again.
+    /// already checked (pending in its mempool) are not checked again.
     fn check_block(&self, block: &Block) -> Result<PreparedBlock, LedgerError> {
         if block.header.time_ms
             > self
@@ -393,10 +393,11 @@ impl<S: Store + 'static> App<S> {
                 block.header.time_ms, BLOCK_TIME_AHEAD_MS_MAX
             )));
         }
-        // The mempool holds only transactions whose signature this node checked on
-        // admission. Asked per transaction (the ledger lock, then the mempool's, the order
-        // admission takes them in), so the block is hashed once, by its execution.
-        let in_pool = |hash: &TxHash| self.shared.mempool().contains(hash);
+        // Signatures this node checked are not checked again (a peer's relayed transactions
+        // pending here are checked now, with the rest of the block). Asked per transaction
+        // (the ledger lock, then the mempool's, the order admission takes them in), so the
+        // block is hashed once, by its execution.
+        let in_pool = |hash: &TxHash| self.shared.mempool().is_checked(hash);
         self.shared
             .ledger()
             .prepare_block(block, SignatureCheck::SkipIf(&in_pool))
@@ -1388,6 +1389,60 @@ mod tests {
                 .public()
                 .to_peer_id();
         PeerId::from_bytes(&libp2p_id.to_bytes()).unwrap()
+    }
+
+    /// A validator that holds a peer's relayed transaction unchecked checks its signature
+    /// in a proposal that carries it: a forged one fails the block (a byzantine proposer
+    /// and a byzantine relayer together gain nothing). Checked here, it is skipped.
+    #[tokio::test]
+    async fn a_relayed_transaction_pending_unchecked_is_checked_in_a_proposed_block() {
+        let net = testnet();
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(dir.path(), &net, clock());
+        let key = net.keys.org("pemda-3510").unwrap();
+        let village = net
+            .genesis
+            .regions
+            .iter()
+            .map(|r| r.code.as_str().to_owned())
+            .find(|c| c.starts_with("35.10.") && c.split('.').count() == 4)
+            .unwrap();
+        let mut tx = ledger::tx::TxBody {
+            chain_id: net.genesis.chain_id.clone(),
+            signer: ledger::types::PublicKey(key.verifying_key().to_bytes()),
+            nonce: 0,
+            action: ledger::tx::Action::Propose {
+                beneficiary: Hash32([1; 32]),
+                region: ledger::types::RegionCode::new(village).unwrap(),
+                household_size: 3,
+                welfare_decile: 1,
+            },
+        }
+        .sign(key);
+        tx.signature.0[0] ^= 1;
+        let hash = tx.hash();
+        let peer = ledger::types::PublicKey(net.nodes[1].key.verifying_key().to_bytes());
+        let admitted = app
+            .shared
+            .admit_batch(vec![tx.clone()], crate::shared::BatchFrom::Peer(peer));
+        assert!(admitted[0].1.is_ok(), "{admitted:?}");
+        // What a byzantine proposer would build: the forgery with its signature skipped.
+        let proposer = ledger::types::PublicKey(net.nodes[0].key.verifying_key().to_bytes());
+        let time_ms = net.genesis.genesis_time_ms + 1;
+        let skipped = HashSet::from([hash]);
+        let block = app
+            .shared
+            .ledger()
+            .build_block(
+                vec![tx],
+                time_ms,
+                proposer,
+                SignatureCheck::SkipVerified(&skipped),
+            )
+            .unwrap()
+            .block;
+        let error = app.check_block(&block).unwrap_err();
+        assert_eq!(error.code(), "invalid_tx_in_block", "{error}");
     }
 
     #[tokio::test]

@@ -19,7 +19,8 @@
 //!   transactions whose signature R has a small-order component (valid under ZIP-215,
 //!   refused by `verify_strict`, accepted by a cofactorless batch only for some weights);
 //!   half go to the peers, half only into its own proposals, so that the honest validators
-//!   check some from their mempools and some fresh in a block.
+//!   check some relayed (held unchecked in their mempools until a block or the sweep checks
+//!   them) and some fresh in a block.
 //!
 //! Honest validators must stay in agreement and keep committing with one such node of
 //! four: `tests/tests/cluster.rs` runs it.
