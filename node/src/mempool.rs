@@ -279,8 +279,8 @@ impl Mempool {
         committed_next: u64,
         now: Duration,
     ) -> Result<bool, MempoolError> {
-        if let Some(entry) = self.by_hash.get_mut(&hash) {
-            entry.unchecked_from = None;
+        if self.by_hash.contains_key(&hash) {
+            self.mark_checked(&hash);
             return Ok(false);
         }
         self.insert_new(hash, tx, bytes, committed_next, now, None)

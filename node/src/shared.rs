@@ -582,13 +582,12 @@ impl<S: Store> Shared<S> {
                     LedgerError::BadNonce { .. } => {
                         pool.reject(hash, error.code(), error.to_string());
                     }
-                    LedgerError::BadSignature { .. } => {
-                        if let Some(peer) = pool.unchecked_from(hash) {
+                    _ => {
+                        // A bad signature this node left to the block: its relayer's fault.
+                        let relayer = pool.unchecked_from(hash);
+                        if let (LedgerError::BadSignature { .. }, Some(peer)) = (error, relayer) {
                             self.distrust(peer, hash);
                         }
-                        pool.reject_with_successors(hash, error.code(), error.to_string());
-                    }
-                    _ => {
                         pool.reject_with_successors(hash, error.code(), error.to_string());
                     }
                 }
