@@ -60,16 +60,14 @@ fn bottommost_compression(column: Column) -> DBCompressionType {
 /// agents (LZ4; zstd without a dictionary 145), in this file's test; for the transaction
 /// and beneficiary indexes, ~4 bytes an entry fewer than LZ4HC in an experiment.
 pub const DICTIONARY_BYTES: usize = 16 * 1024;
-/// The samples a flush trains a dictionary on: 10 × its size. A flush of the log's leaves
-/// trains one while blocks commit on the same cores, and the training's time grows with
-/// its samples: with 100 × it took 3.2% of the five nodes' CPU at 6,400 tx/s, with 10 ×
-/// 0.6% (docs/BENCHMARKS.md). The leaves' table files it writes settle in the last level
-/// as they are, ~4 bytes a transaction larger than with [`LAST_LEVEL_TRAIN_BYTES`].
-const FLUSH_TRAIN_BYTES: usize = 10 * DICTIONARY_BYTES;
-/// The samples a compaction into the last level trains a dictionary on: 100 × its size,
-/// as zstd advises. Compactions run in the background, and `bansos compact` rewrites the
-/// whole store with them.
-const LAST_LEVEL_TRAIN_BYTES: usize = 100 * DICTIONARY_BYTES;
+/// The samples the dictionary is trained on: 10 × its size (zstd advises 100 ×). The
+/// training's time grows with its samples, and a flush of the log's leaves trains one
+/// while blocks commit: with 100 × it took 3.2% of the five nodes' CPU at 6,400 tx/s, with
+/// 10 × 0.6%. The leaves are ~4 bytes a transaction larger for it (126–127 against
+/// 122–123 at 4.3 million transactions), and stay so: their table files reach the last
+/// level unrewritten, and `bansos compact` leaves that level's files as they are
+/// (docs/BENCHMARKS.md).
+const DICTIONARY_TRAIN_BYTES: usize = 10 * DICTIONARY_BYTES;
 /// The data a flush or compaction holds in memory to sample before it writes a table file
 /// with a dictionary: 8 MiB (unbounded, it would hold a whole 64 MiB table file).
 const DICTIONARY_BUFFER_BYTES: usize = 8 * 1024 * 1024;
@@ -79,27 +77,20 @@ const DICTIONARY_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 /// inserts that start from where the last insert went (RocksDB takes the dictionary's
 /// buffer bound and the insert hint only as an option string).
 fn column_base_options(column: Column) -> Result<Options, rocksdb::Error> {
+    let dictionary = match (compression(column), bottommost_compression(column)) {
+        (DBCompressionType::Zstd, _) => Some("compression_opts"),
+        (_, DBCompressionType::Zstd) => Some("bottommost_compression_opts"),
+        _ => None,
+    };
     let mut settings = String::from(MEMTABLE_INSERT_HINT);
-    if matches!(compression(column), DBCompressionType::Zstd) {
-        settings.push_str(&dictionary_options("compression_opts", FLUSH_TRAIN_BYTES));
-    }
-    if matches!(bottommost_compression(column), DBCompressionType::Zstd) {
-        settings.push_str(&dictionary_options(
-            "bottommost_compression_opts",
-            LAST_LEVEL_TRAIN_BYTES,
+    if let Some(which) = dictionary {
+        settings.push_str(&format!(
+            ";{which}={{max_dict_bytes={DICTIONARY_BYTES};\
+             zstd_max_train_bytes={DICTIONARY_TRAIN_BYTES};\
+             max_dict_buffer_bytes={DICTIONARY_BUFFER_BYTES};enabled=true}}"
         ));
     }
     Options::default().get_options_from_string(settings)
-}
-
-/// The option string for zstd's dictionary in `which` compression options, trained on
-/// `train_bytes` of samples.
-fn dictionary_options(which: &str, train_bytes: usize) -> String {
-    format!(
-        ";{which}={{max_dict_bytes={DICTIONARY_BYTES};\
-         zstd_max_train_bytes={train_bytes};\
-         max_dict_buffer_bytes={DICTIONARY_BUFFER_BYTES};enabled=true}}"
-    )
 }
 
 /// One insert hint per column family's memtable (the prefix of every key is empty): each
