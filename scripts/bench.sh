@@ -49,6 +49,10 @@ if [ "${BANSOS_BENCH_SPREAD:-1}" = 0 ]; then spread=(); fi
 peak_rate="${BANSOS_BENCH_PEAK_RATE:-100000}"
 peak_count="${BANSOS_BENCH_PEAK_COUNT:-60000}"
 peak_runs="${BANSOS_BENCH_PEAK_RUNS:-3}"
+if ! [[ "$peak_runs" =~ ^[1-9][0-9]?$ ]]; then
+  echo "BANSOS_BENCH_PEAK_RUNS must be a whole number from 1 to 99, not '$peak_runs'" >&2
+  exit 2
+fi
 half_secs="${BANSOS_BENCH_HALF_SECS:-30}"
 overload_secs="${BANSOS_BENCH_OVERLOAD_SECS:-600}"
 OVERLOAD_SETUP_SECS=120
@@ -144,9 +148,10 @@ report_cpu_per_tx() {
   }'
 }
 
-# The peak of one run varies by a fifth from run to run on a shared machine (12,000-16,500
-# tx/s here), and half of it sets the rate finality is measured at: the median of
-# BANSOS_BENCH_PEAK_RUNS runs is the peak. Each run's CPU per transaction is printed.
+# The peak of one run varies by a fifth from run to run on a shared machine (10,900-16,500
+# tx/s on the two cores of docs/BENCHMARKS.md), and half of it sets the rate finality is
+# measured at: the median of BANSOS_BENCH_PEAK_RUNS runs (the lower middle one for an even
+# count) is the peak. Each run's CPU per transaction is printed.
 : >"$results"
 peaks=()
 for run in $(seq 1 "$peak_runs"); do
