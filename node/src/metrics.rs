@@ -39,6 +39,7 @@ pub struct StoreGauges {
     pub block_cache_bytes: Gauge,
     pub memtable_bytes: Gauge,
     pub table_reader_bytes: Gauge,
+    pub state_cache_bytes: Gauge,
 }
 
 impl StoreGauges {
@@ -58,6 +59,11 @@ impl StoreGauges {
             "store_table_reader_bytes",
             "Bytes of index and filter blocks of the store's open table files",
             gauges.table_reader_bytes.clone(),
+        );
+        registry.register(
+            "store_state_cache_bytes",
+            "Bytes of recent state reads the store caches (bounded)",
+            gauges.state_cache_bytes.clone(),
         );
         gauges
     }

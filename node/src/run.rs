@@ -2,14 +2,15 @@
 //! and consensus, and runs until consensus fails or the process is told to stop.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use ledger::store::{MEMTABLES_BYTES_MAX, MEMTABLES_BYTES_MIN};
 use ledger::types::PublicKey;
 use ledger::{Ledger, RocksStore};
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::api;
 use crate::clock::SystemClock;
@@ -41,10 +42,21 @@ pub fn memtables_budget(node_key: &PublicKey) -> usize {
     MEMTABLES_BYTES_MAX - less as usize
 }
 
+/// How long a stopping node waits for its tasks to end, so that the store they share is
+/// closed before the process exits.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+
 /// Runs a node from its home directory until it fails or receives Ctrl-C / SIGTERM.
 ///
 /// Consensus (Malachite's actors and the application loop) runs on a runtime of its own,
 /// so that however busy the HTTP API gets, consensus messages are still handled.
+///
+/// On the way out both runtimes are shut down, waiting at most [`SHUTDOWN_WAIT`] each for
+/// their tasks to end, and with them the last holders of the ledger: RocksDB closes (its
+/// flushes and compactions finish or stop) before the process exits. A process that exits
+/// with the database open runs RocksDB's static destructors under its background threads,
+/// and aborted so ("pthread lock: Invalid argument") on 8 of 40 stops after load
+/// (docs/BENCHMARKS.md).
 pub fn run(home: &Path) -> anyhow::Result<()> {
     let settings = NodeSettings::load(home)?;
     let http_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -58,15 +70,29 @@ pub fn run(home: &Path) -> anyhow::Result<()> {
         .thread_name("bansos-consensus")
         .build()
         .context("starting the consensus runtime")?;
-    let result = http_runtime.block_on(run_async(settings, consensus_runtime.handle().clone()));
-    // Consensus tasks end with their runtime; do not wait on a stalled one.
-    consensus_runtime.shutdown_background();
+    let mut held = Weak::new();
+    let result = http_runtime.block_on(run_async(
+        settings,
+        consensus_runtime.handle().clone(),
+        &mut held,
+    ));
+    // A stalled task is waited for only so long.
+    consensus_runtime.shutdown_timeout(SHUTDOWN_WAIT);
+    http_runtime.shutdown_timeout(SHUTDOWN_WAIT);
+    if held.strong_count() == 0 {
+        info!("ledger closed");
+    } else {
+        warn!("the ledger is still in use at exit: RocksDB may not close cleanly");
+    }
     result
 }
 
+/// Runs the node until it stops. `held` is pointed at the node's shared state (the ledger
+/// with its store), to show when the last task holding it has ended.
 async fn run_async(
     settings: NodeSettings,
     consensus_runtime: tokio::runtime::Handle,
+    held: &mut Weak<Shared<RocksStore>>,
 ) -> anyhow::Result<()> {
     let budget = memtables_budget(&settings.public_key());
     let store = RocksStore::open_with_memtables(&settings.ledger_path(), budget)
@@ -122,6 +148,7 @@ async fn run_async(
         shared = shared.with_pseudonym_service(settings.pseudonym_service.clone());
     }
     let shared = Arc::new(shared);
+    *held = Arc::downgrade(&shared);
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await
         .with_context(|| format!("listening for HTTP on {}", settings.http_listen))?;
@@ -213,6 +240,7 @@ async fn sample_store_memory(shared: Arc<Shared<RocksStore>>) {
                 set(&gauges.block_cache_bytes, memory.block_cache_bytes);
                 set(&gauges.memtable_bytes, memory.memtable_bytes);
                 set(&gauges.table_reader_bytes, memory.table_reader_bytes);
+                set(&gauges.state_cache_bytes, memory.state_cache_bytes);
             }
             Err(error) => tracing::warn!(%error, "could not read the store's memory use"),
         }

@@ -186,6 +186,9 @@ pub const GO_DEBIAN_PATH: &str = "/usr/share/gocode";
 
 /// How long a test waits for one HTTP answer before it counts the node as not answering.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a node may take to exit after SIGTERM: its runtimes wait up to
+/// `node::run::SHUTDOWN_WAIT` (10 s) each for their tasks, in a debug build.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Cluster {
     /// Writes a network with `validators` validators and `observers` observers on free
@@ -365,6 +368,30 @@ impl Cluster {
         if let Some(mut child) = self.nodes[i].child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Stops node `i` as an operator does (SIGTERM), waits for it to exit (at most
+    /// [`STOP_TIMEOUT`]; then it is killed and the test fails) and returns its exit status.
+    pub fn stop_node(&mut self, i: usize) -> std::process::ExitStatus {
+        let name = self.nodes[i].name.clone();
+        let mut child = self.nodes[i].child.take().expect("the node is running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM to {name}");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the node") {
+                return status;
+            }
+            if started.elapsed() > STOP_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name} did not exit within {STOP_TIMEOUT:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -99,6 +99,48 @@ fn later_op_in_batch_wins<R: Reopen>(r: &R) {
     assert_eq!(store.get(Column::State, b"z").unwrap(), None);
 }
 
+/// Reads of the state, present and absent keys alike, see every later write to them (a
+/// store that caches reads must update what it cached), batch after batch.
+fn state_reads_see_later_writes<R: Reopen>(r: &R) {
+    let store = r.open();
+    let mut batch = WriteBatch::new();
+    batch.put(Column::State, b"kept".to_vec(), b"1".to_vec());
+    batch.put(Column::State, b"dropped".to_vec(), b"1".to_vec());
+    store.write(batch).unwrap();
+    let read = |key: &[u8]| store.get(Column::State, key).unwrap();
+    assert_eq!(read(b"kept"), Some(b"1".to_vec()));
+    assert_eq!(read(b"dropped"), Some(b"1".to_vec()));
+    assert_eq!(read(b"absent"), None);
+    for round in 2..5u8 {
+        let mut batch = WriteBatch::new();
+        batch.put(Column::State, b"kept".to_vec(), vec![round]);
+        batch.put(Column::State, b"absent".to_vec(), vec![round]);
+        batch.put(Column::State, b"kept".to_vec(), vec![round, round]);
+        batch.delete(Column::State, b"dropped".to_vec());
+        batch.put(Column::Meta, b"kept".to_vec(), b"meta".to_vec());
+        store.write(batch).unwrap();
+        assert_eq!(read(b"kept"), Some(vec![round, round]));
+        assert_eq!(read(b"absent"), Some(vec![round]));
+        assert_eq!(read(b"dropped"), None);
+        let mut batch = WriteBatch::new();
+        batch.put(Column::State, b"dropped".to_vec(), vec![round]);
+        batch.delete(Column::State, b"absent".to_vec());
+        store.write(batch).unwrap();
+        assert_eq!(read(b"dropped"), Some(vec![round]));
+        assert_eq!(read(b"absent"), None);
+        let mut batch = WriteBatch::new();
+        batch.delete(Column::State, b"dropped".to_vec());
+        store.write(batch).unwrap();
+    }
+    drop(store);
+    let store = r.open();
+    assert_eq!(store.get(Column::State, b"kept").unwrap(), Some(vec![4, 4]));
+    assert_eq!(
+        store.get(Column::Meta, b"kept").unwrap(),
+        Some(b"meta".to_vec())
+    );
+}
+
 fn scan_is_ordered_prefixed_and_limited<R: Reopen>(r: &R) {
     let store = r.open();
     let mut batch = WriteBatch::new();
@@ -180,6 +222,7 @@ fn suite<R: Reopen>(make: impl Fn() -> R) {
     put_get_and_delete(&make());
     columns_are_separate(&make());
     later_op_in_batch_wins(&make());
+    state_reads_see_later_writes(&make());
     scan_is_ordered_prefixed_and_limited(&make());
     data_survives_reopen(&make());
     empty_batch_is_a_no_op(&make());

@@ -9,6 +9,8 @@
 mod memory;
 #[cfg(feature = "rocksdb")]
 mod rocks;
+#[cfg(feature = "rocksdb")]
+mod state_cache;
 
 #[cfg(test)]
 mod conformance;
@@ -18,6 +20,8 @@ pub use memory::MemoryStore;
 pub use rocks::{
     RocksStore, StoreMemory, BLOCK_CACHE_BYTES, MEMTABLES_BYTES_MAX, MEMTABLES_BYTES_MIN,
 };
+#[cfg(feature = "rocksdb")]
+pub use state_cache::STATE_CACHE_BYTES;
 
 /// The key spaces of the store. Only [`Column::State`] is covered by the state root; the
 /// others hold the chain itself (blocks, log) or indexes derived from it.

@@ -7,6 +7,7 @@ use rocksdb::{
     Direction, IteratorMode, Options, ReadOptions, WriteOptions, DB,
 };
 
+use super::state_cache::StateCache;
 use super::{Column, Store, StoreError, WriteBatch};
 
 /// The uncompressed data blocks RocksDB keeps in memory, shared by all column families:
@@ -112,12 +113,16 @@ pub struct StoreMemory {
     pub memtable_bytes: u64,
     /// Open table files' index and filter blocks: proportional to the data on disk.
     pub table_reader_bytes: u64,
+    /// Recent state reads: at most [`super::STATE_CACHE_BYTES`].
+    pub state_cache_bytes: u64,
 }
 
 /// A RocksDB database holding one node's chain and state.
 pub struct RocksStore {
     db: DB,
     path: String,
+    /// Recent point reads of [`Column::State`] (`state_cache.rs`).
+    state_cache: StateCache,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -199,6 +204,7 @@ impl RocksStore {
         Ok(RocksStore {
             db,
             path: path.display().to_string(),
+            state_cache: StateCache::new(),
         })
     }
 
@@ -215,6 +221,7 @@ impl RocksStore {
         Ok(RocksStore {
             db,
             path: path.display().to_string(),
+            state_cache: StateCache::new(),
         })
     }
 
@@ -253,6 +260,7 @@ impl RocksStore {
             block_cache_bytes: cache,
             memtable_bytes: sum("rocksdb.cur-size-all-mem-tables")?,
             table_reader_bytes: sum("rocksdb.estimate-table-readers-mem")?,
+            state_cache_bytes: self.state_cache.bytes(),
         })
     }
 
@@ -286,37 +294,15 @@ impl RocksStore {
             .collect()
     }
 
-    fn family(&self, column: Column) -> Result<&rocksdb::ColumnFamily, StoreError> {
-        self.db
-            .cf_handle(column.name())
-            .ok_or_else(|| StoreError::Read(format!("column family {} is missing", column.name())))
-    }
-}
-
-impl Store for RocksStore {
-    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Reads one value from RocksDB itself.
+    fn get_uncached(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.db
             .get_cf(self.family(column)?, key)
             .map_err(|e| StoreError::Read(e.to_string()))
     }
 
-    fn read_with(
-        &self,
-        column: Column,
-        key: &[u8],
-        read: &mut dyn FnMut(&[u8]),
-    ) -> Result<bool, StoreError> {
-        let value = self
-            .db
-            .get_pinned_cf(self.family(column)?, key)
-            .map_err(|e| StoreError::Read(e.to_string()))?;
-        if let Some(value) = &value {
-            read(value);
-        }
-        Ok(value.is_some())
-    }
-
-    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    /// Writes `batch` to RocksDB itself, synced.
+    fn write_uncached(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut rocks_batch = rocksdb::WriteBatch::default();
         // In key order per column (stable: a later change to the same key stays later), so
         // that each memtable insert starts next to the previous one (MEMTABLE_INSERT_HINT).
@@ -337,6 +323,56 @@ impl Store for RocksStore {
         self.db
             .write_opt(rocks_batch, &options)
             .map_err(|e| StoreError::Write(e.to_string()))
+    }
+
+    fn family(&self, column: Column) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(column.name())
+            .ok_or_else(|| StoreError::Read(format!("column family {} is missing", column.name())))
+    }
+}
+
+impl Store for RocksStore {
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if column != Column::State {
+            return self.get_uncached(column, key);
+        }
+        match self.state_cache.get(key) {
+            Ok(value) => Ok(value),
+            Err(miss) => {
+                let value = self.get_uncached(column, key)?;
+                self.state_cache.fill(miss, key, &value);
+                Ok(value)
+            }
+        }
+    }
+
+    fn read_with(
+        &self,
+        column: Column,
+        key: &[u8],
+        read: &mut dyn FnMut(&[u8]),
+    ) -> Result<bool, StoreError> {
+        let value = self
+            .db
+            .get_pinned_cf(self.family(column)?, key)
+            .map_err(|e| StoreError::Read(e.to_string()))?;
+        if let Some(value) = &value {
+            read(value);
+        }
+        Ok(value.is_some())
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let state = || batch.ops().iter().filter(|op| op.column == Column::State);
+        if state().next().is_none() {
+            return self.write_uncached(&batch);
+        }
+        let writing = self.state_cache.begin_write();
+        let written = self.write_uncached(&batch);
+        self.state_cache
+            .end_write(writing, state(), written.is_ok());
+        written
     }
 
     fn scan(
