@@ -140,10 +140,13 @@ impl StateCache {
         let _lock = lock(&self.lock);
         for op in ops {
             if written {
-                // Only a key the cache holds: `Err` means it holds none.
-                let _ = self
-                    .entries
-                    .replace(op.key.clone(), op.value.clone(), false);
+                // Only a key the cache holds, and most written keys are not held: looked
+                // up before the key and value are copied for the replacement.
+                if self.entries.contains_key(op.key.as_slice()) {
+                    let _ = self
+                        .entries
+                        .replace(op.key.clone(), op.value.clone(), false);
+                }
             } else {
                 self.entries.remove(&op.key);
             }
