@@ -70,9 +70,28 @@ pub(super) struct StateCache {
 }
 
 /// A write in progress ([`StateCache::begin_write`]); [`StateCache::end_write`] ends it.
+/// Dropped without being ended (a panic in RocksDB's write or in the cache's updates), it
+/// empties the cache: what the store then holds is not known here.
 pub(super) struct Writing<'a> {
-    /// The writer's turn, held until the write ends.
+    cache: &'a StateCache,
+    /// Set by [`StateCache::end_write`] once every update is made.
+    ended: bool,
+    /// The writer's turn, held until the write ends (dropped after [`Drop::drop`] runs).
     _turn: MutexGuard<'a, ()>,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        // Abandoned: the batch may be in the store or not, and some of its keys may have
+        // been updated here. Nothing cached is trusted, and the generation is made even
+        // again, so that the next write is counted as the only one in progress.
+        let _lock = lock(&self.cache.lock);
+        self.cache.entries.clear();
+        self.cache.generation.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl StateCache {
@@ -120,23 +139,29 @@ impl StateCache {
     /// Marks a write as begun, once any other has ended: reads from now on go to the
     /// store, and are not cached, until it ends.
     pub(super) fn begin_write(&self) -> Writing<'_> {
-        let writing = Writing {
-            _turn: lock(&self.writer),
-        };
+        let turn = lock(&self.writer);
         let _lock = lock(&self.lock);
         let before = self.generation.fetch_add(1, Ordering::SeqCst);
-        debug_assert!(before.is_multiple_of(2), "two writes in progress at once");
-        writing
+        assert!(before.is_multiple_of(2), "two writes in progress at once");
+        Writing {
+            cache: self,
+            ended: false,
+            _turn: turn,
+        }
     }
 
     /// Ends `writing`. Each of `ops` (the state column's, in the batch's order) replaces a
     /// cached entry when the write succeeded and drops it when it failed.
     pub(super) fn end_write<'a>(
         &self,
-        writing: Writing<'_>,
+        mut writing: Writing<'_>,
         ops: impl Iterator<Item = &'a WriteOp>,
         written: bool,
     ) {
+        assert!(
+            std::ptr::eq(writing.cache, self),
+            "a write ended on another cache"
+        );
         let _lock = lock(&self.lock);
         for op in ops {
             if written {
@@ -152,11 +177,11 @@ impl StateCache {
             }
         }
         let before = self.generation.fetch_add(1, Ordering::SeqCst);
-        debug_assert!(
+        assert!(
             !before.is_multiple_of(2),
             "a write ended that had not begun"
         );
-        drop(writing);
+        writing.ended = true;
     }
 
     /// What the entries weigh now, in bytes.
@@ -246,6 +271,30 @@ mod tests {
         let after = cache.get(b"k").unwrap_err();
         cache.fill(after, b"k", &Some(b"new".to_vec()));
         assert_eq!(cache.get(b"k").unwrap(), Some(b"new".to_vec()));
+    }
+
+    #[test]
+    fn a_write_abandoned_by_a_panic_empties_the_cache_and_ends() {
+        let cache = StateCache::new();
+        let miss = cache.get(b"k").unwrap_err();
+        cache.fill(miss, b"k", &Some(b"v1".to_vec()));
+        // RocksDB's write panics after the batch is in the store: `end_write` never runs.
+        let abandoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _writing = cache.begin_write();
+            panic!("the write panicked");
+        }));
+        assert!(abandoned.is_err());
+        assert!(
+            cache.get(b"k").is_err(),
+            "what the abandoned write left in the store is read from the store"
+        );
+        // The next write takes its turn and ends as usual, and reads are cached again.
+        let miss = cache.get(b"k").unwrap_err();
+        cache.fill(miss, b"k", &Some(b"v2".to_vec()));
+        let writing = cache.begin_write();
+        assert!(cache.get(b"k").is_err(), "a write is in progress");
+        cache.end_write(writing, [put(b"k", b"v3")].iter(), true);
+        assert_eq!(cache.get(b"k").unwrap(), Some(b"v3".to_vec()));
     }
 
     #[test]
