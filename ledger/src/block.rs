@@ -45,9 +45,7 @@ pub struct BlockHeader {
 impl BlockHeader {
     /// The block hash: BLAKE3 of the domain and the canonical header.
     pub fn hash(&self) -> BlockHash {
-        let mut bytes = BLOCK_DOMAIN.to_vec();
-        let _ = borsh::to_writer(&mut bytes, self);
-        Hash32::digest(&bytes)
+        Hash32::digest(&crate::encode::canonical_after(BLOCK_DOMAIN, self))
     }
 }
 

@@ -200,9 +200,7 @@ impl Genesis {
 
     /// The genesis hash, which the first block names as its previous hash.
     pub fn hash(&self) -> Hash32 {
-        let mut bytes = GENESIS_DOMAIN.to_vec();
-        let _ = borsh::to_writer(&mut bytes, self);
-        Hash32::digest(&bytes)
+        Hash32::digest(&crate::encode::canonical_after(GENESIS_DOMAIN, self))
     }
 
     /// Checks the document and builds lookup tables. Every problem is named, not just the

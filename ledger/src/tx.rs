@@ -380,10 +380,7 @@ impl Action {
 impl TxBody {
     /// The exact bytes that are signed.
     pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut bytes = TX_SIGNING_DOMAIN.to_vec();
-        // Writing borsh into a Vec cannot fail.
-        let _ = borsh::to_writer(&mut bytes, self);
-        bytes
+        crate::encode::canonical_after(TX_SIGNING_DOMAIN, self)
     }
 
     /// Signs the body with `key`, which must be the key named as `signer`.

@@ -32,6 +32,16 @@ macro_rules! hex_bytes_type {
                 hex::encode(self.0)
             }
 
+            /// Calls `use_hex` with the value as lowercase hex, written on the stack: the
+            /// formatting of a hash (every transaction's, in every batch's answer) needs no
+            /// allocation of its own.
+            fn with_hex<R>(&self, use_hex: impl FnOnce(&str) -> R) -> R {
+                let mut buf = [0u8; $len * 2];
+                hex::encode_to_slice(self.0, &mut buf)
+                    .expect("invariant broken: the buffer holds two hex digits a byte");
+                use_hex(std::str::from_utf8(&buf).expect("invariant broken: hex digits are ASCII"))
+            }
+
             /// Parses lowercase or uppercase hex of exactly the right length.
             pub fn from_hex(text: &str) -> Result<Self, HexError> {
                 let mut bytes = [0u8; $len];
@@ -45,19 +55,19 @@ macro_rules! hex_bytes_type {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($name), self.to_hex())
+                self.with_hex(|hex| write!(f, "{}({hex})", stringify!($name)))
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.to_hex())
+                self.with_hex(|hex| f.write_str(hex))
             }
         }
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.to_hex())
+                self.with_hex(|hex| serializer.serialize_str(hex))
             }
         }
 
@@ -150,9 +160,20 @@ impl fmt::Display for Rupiah {
 macro_rules! code_type {
     ($(#[$doc:meta])* $name:ident, $max:expr, $allowed:expr) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, Serialize, Deserialize)]
+        ///
+        /// Held inline (at most the code's longest, zero-padded): decoding one allocates
+        /// nothing, and every transaction, key record and beneficiary record decoded holds
+        /// codes. Zero sorts before every allowed character, so the derived order is the
+        /// text's order.
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name {
+            bytes: [u8; $max],
+            len: u8,
+        }
+
+        // The length is held in a byte.
+        const _: () = assert!($max <= u8::MAX as usize);
 
         impl TryFrom<String> for $name {
             type Error = CodeError;
@@ -163,16 +184,33 @@ macro_rules! code_type {
 
         impl From<$name> for String {
             fn from(code: $name) -> String {
-                code.0
+                code.as_str().to_owned()
+            }
+        }
+
+        // The encoding is a borsh string's (a u32 length, then the bytes).
+        impl BorshSerialize for $name {
+            fn serialize<W: std::io::Write>(&self, writer: &mut W) -> std::io::Result<()> {
+                BorshSerialize::serialize(self.as_str(), writer)
             }
         }
 
         // Decoding validates, so a code read from the wire or from disk always follows its
-        // format and can be used as part of a storage key.
+        // format and can be used as part of a storage key. A length beyond the longest code
+        // is refused before anything more is read.
         impl BorshDeserialize for $name {
             fn deserialize_reader<R: std::io::Read>(reader: &mut R) -> std::io::Result<Self> {
-                let text = String::deserialize_reader(reader)?;
-                Self::new(text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+                let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+                let len = u32::deserialize_reader(reader)? as usize;
+                if len > $max {
+                    return Err(invalid(format!(
+                        "a {} of {len} bytes; at most {}", stringify!($name), $max
+                    )));
+                }
+                let mut bytes = [0u8; $max];
+                reader.read_exact(&mut bytes[..len])?;
+                let text = std::str::from_utf8(&bytes[..len]).map_err(|e| invalid(e.to_string()))?;
+                Self::from_str_checked(text).map_err(|e| invalid(e.to_string()))
             }
         }
 
@@ -182,9 +220,18 @@ macro_rules! code_type {
 
             /// Validates and wraps a code.
             pub fn new(text: impl Into<String>) -> Result<Self, CodeError> {
-                let text = text.into();
-                Self::validate(&text)?;
-                Ok(Self(text))
+                Self::from_str_checked(&text.into())
+            }
+
+            /// Validates and copies a code.
+            fn from_str_checked(text: &str) -> Result<Self, CodeError> {
+                Self::validate(text)?;
+                let mut bytes = [0u8; $max];
+                bytes[..text.len()].copy_from_slice(text.as_bytes());
+                Ok(Self {
+                    bytes,
+                    len: text.len() as u8,
+                })
             }
 
             /// Checks the length and characters of a code.
@@ -201,19 +248,20 @@ macro_rules! code_type {
 
             /// Returns the code as text.
             pub fn as_str(&self) -> &str {
-                &self.0
+                std::str::from_utf8(&self.bytes[..usize::from(self.len)])
+                    .expect("invariant broken: only validated ASCII is held")
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($name), self.0)
+                write!(f, "{}({})", stringify!($name), self.as_str())
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.as_str())
             }
         }
     };
@@ -273,8 +321,12 @@ impl RegionCode {
     /// The parent region code, or `None` for a province.
     pub fn parent(&self) -> Option<RegionCode> {
         let text = self.as_str();
-        text.rfind('.')
-            .map(|cut| RegionCode(text[..cut].to_owned()))
+        text.rfind('.').map(|cut| {
+            let mut parent = self.clone();
+            parent.bytes[cut..].fill(0);
+            parent.len = cut as u8;
+            parent
+        })
     }
 }
 
@@ -324,6 +376,19 @@ mod tests {
     }
 
     #[test]
+    fn byte_values_format_as_their_lowercase_hex() {
+        let hash = Hash32([0xab; 32]);
+        assert_eq!(hash.to_string(), "ab".repeat(32));
+        assert_eq!(format!("{hash:?}"), format!("Hash32({})", "ab".repeat(32)));
+        let signature = SignatureBytes(std::array::from_fn(|i| i as u8));
+        assert_eq!(signature.to_string(), hex::encode(signature.0));
+        assert_eq!(
+            serde_json::to_string(&signature).unwrap(),
+            format!("\"{}\"", hex::encode(signature.0))
+        );
+    }
+
+    #[test]
     fn hashes_round_trip_through_hex_json() {
         let hash = Hash32::digest(b"bansos");
         let json = serde_json::to_string(&hash).unwrap();
@@ -340,5 +405,42 @@ mod tests {
         assert!(serde_json::from_str::<RegionCode>("\"35/10\"").is_err());
         let bad = borsh::to_vec(&"35/10".to_string()).unwrap();
         assert!(borsh::from_slice::<RegionCode>(&bad).is_err());
+    }
+
+    #[test]
+    fn codes_encode_as_borsh_strings_and_sort_as_their_text() {
+        for text in ["35", "35.10.01.2001", &"9".repeat(REGION_CODE_BYTES_MAX)] {
+            let code = RegionCode::new(text).unwrap();
+            let bytes = borsh::to_vec(&code).unwrap();
+            assert_eq!(bytes, borsh::to_vec(&text.to_string()).unwrap());
+            assert_eq!(borsh::from_slice::<RegionCode>(&bytes).unwrap(), code);
+        }
+        let mut texts = vec!["35.10", "35", "35.1", "35.10.01", "36", "35.100", "3"];
+        let mut codes: Vec<RegionCode> =
+            texts.iter().map(|t| RegionCode::new(*t).unwrap()).collect();
+        texts.sort();
+        codes.sort();
+        let sorted: Vec<&str> = codes.iter().map(RegionCode::as_str).collect();
+        assert_eq!(sorted, texts);
+        assert_eq!(
+            RegionCode::new("35.10.01").unwrap().parent(),
+            Some(RegionCode::new("35.10").unwrap())
+        );
+    }
+
+    #[test]
+    fn a_code_longer_than_its_longest_is_refused_before_it_is_read() {
+        // A length of 2^31 with no bytes after it: refused for the length, not for the
+        // missing bytes (and nothing of that size is allocated).
+        let mut bytes = (1u32 << 31).to_le_bytes().to_vec();
+        let error = borsh::from_slice::<OrgId>(&bytes).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidData, "{error}");
+        bytes = borsh::to_vec(&"a".repeat(CODE_BYTES_MAX + 1)).unwrap();
+        assert!(borsh::from_slice::<OrgId>(&bytes).is_err());
+        bytes = borsh::to_vec(&"a".repeat(CODE_BYTES_MAX)).unwrap();
+        assert_eq!(
+            borsh::from_slice::<OrgId>(&bytes).unwrap().as_str().len(),
+            CODE_BYTES_MAX
+        );
     }
 }
