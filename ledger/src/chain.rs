@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::block::{tx_root, Block, BlockHeader};
+use crate::block::{tx_root_of_leaves, Block, BlockHeader};
 use crate::error::LedgerError;
 use crate::genesis::{Genesis, GenesisIndex};
 use crate::governance::{ChangeRecord, Members, OrgRecord, ValidatorSetRecord};
@@ -646,7 +646,7 @@ impl<S: Store> Ledger<S> {
         signatures: SignatureCheck<'_>,
     ) -> Result<PreparedBlock, LedgerError> {
         self.check_time_and_proposer(time_ms, &proposer)?;
-        let execution = self.execute(candidates, time_ms, signatures, Mode::Build)?;
+        let mut execution = self.execute(candidates, time_ms, signatures, Mode::Build)?;
         let height = self.tip.height + 1;
         let mut header = BlockHeader {
             chain_id: self.chain_id().to_owned(),
@@ -661,7 +661,7 @@ impl<S: Store> Ledger<S> {
             state_root: Hash32::ZERO,
             totals_root: Hash32::ZERO,
         };
-        let (batch, new_tip, upper_nodes) = self.finish(&mut header, &execution)?;
+        let (batch, new_tip, upper_nodes) = self.finish(&mut header, &mut execution)?;
         let block = Block {
             header,
             txs: execution.included,
@@ -714,9 +714,10 @@ impl<S: Store> Ledger<S> {
         if header.tx_count as usize != block.txs.len() {
             return Err(LedgerError::HeaderMismatch { field: "tx_count" });
         }
-        let execution = self.execute(block.txs.clone(), header.time_ms, signatures, Mode::Check)?;
+        let mut execution =
+            self.execute(block.txs.clone(), header.time_ms, signatures, Mode::Check)?;
         let mut expected = header.clone();
-        let (batch, new_tip, upper_nodes) = self.finish(&mut expected, &execution)?;
+        let (batch, new_tip, upper_nodes) = self.finish(&mut expected, &mut execution)?;
         for (field, matches) in [
             ("tx_count", expected.tx_count == header.tx_count),
             ("tx_root", expected.tx_root == header.tx_root),
@@ -1006,25 +1007,31 @@ impl<S: Store> Ledger<S> {
         }
     }
 
-    /// Fills the header's computed fields and assembles the block's write batch.
+    /// Fills the header's computed fields and assembles the block's write batch, moving
+    /// the execution's encodings and state writes into it (the caller keeps only the
+    /// transactions, their hashes and refusals).
     fn finish(
         &self,
         header: &mut BlockHeader,
-        execution: &Execution,
+        execution: &mut Execution,
     ) -> Result<(WriteBatch, ChainTip, Vec<CompletedNode>), LedgerError> {
         let mut batch = WriteBatch::new();
         let mut log = self.tip.log.clone();
         let mut log_writes = LogWrites::new(&self.store, log.size());
-        for (position, bytes) in execution.included_bytes.iter().enumerate() {
+        // Each leaf hashed once, for the block's tx_root and for the log.
+        let included_bytes = std::mem::take(&mut execution.included_bytes);
+        let leaves: Vec<merkle::Hash> = included_bytes
+            .iter()
+            .map(|bytes| merkle::leaf_hash(bytes))
+            .collect();
+        header.tx_count = included_bytes.len() as u32;
+        header.tx_root = tx_root_of_leaves(&leaves);
+        for (position, (bytes, leaf)) in included_bytes.into_iter().zip(leaves).enumerate() {
             let log_index = log.size();
-            for (level, index, hash) in log.append(merkle::leaf_hash(bytes)) {
+            for (level, index, hash) in log.append(leaf) {
                 log_writes.push(level, index, hash)?;
             }
-            batch.put(
-                Column::LogLeaves,
-                log_index.to_be_bytes().to_vec(),
-                bytes.clone(),
-            );
+            batch.put(Column::LogLeaves, log_index.to_be_bytes().to_vec(), bytes);
             let location = TxLocation {
                 height: header.height,
                 index: position as u32,
@@ -1045,17 +1052,15 @@ impl<S: Store> Ledger<S> {
                 batch.put(Column::BeneficiaryIndex, key, value);
             }
         }
-        for (key, value) in &execution.writes {
+        header.state_root = next_state_root(&self.tip.state_root, header.height, &execution.writes);
+        for (key, value) in std::mem::take(&mut execution.writes) {
             match value {
-                Some(value) => batch.put(Column::State, key.clone(), value.clone()),
-                None => batch.delete(Column::State, key.clone()),
+                Some(value) => batch.put(Column::State, key, value),
+                None => batch.delete(Column::State, key),
             }
         }
-        header.tx_count = execution.included_bytes.len() as u32;
-        header.tx_root = tx_root(&execution.included_bytes);
         header.log_size = log.size();
         header.log_root = Hash32(log.root());
-        header.state_root = next_state_root(&self.tip.state_root, header.height, &execution.writes);
         header.totals_root = execution.totals_root;
         batch.put(
             Column::Meta,

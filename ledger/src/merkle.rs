@@ -604,28 +604,53 @@ impl Frontier {
             .expect("a log of u64::MAX leaves cannot grow; no chain gets there")
     }
 
+    /// Appends a leaf like [`Frontier::append`] without reporting the nodes it completes
+    /// (no allocation: for a root only, such as a block's `tx_root`).
+    ///
+    /// # Panics
+    /// As [`Frontier::append`].
+    pub fn push(&mut self, leaf_hash: Hash) {
+        self.try_append_visiting(leaf_hash, |_, _, _| {})
+            .expect("a log of u64::MAX leaves cannot grow; no chain gets there");
+    }
+
     /// Appends a leaf like [`Frontier::append`], but reports a full tree as
     /// [`FrontierError::Full`] instead of ignoring the leaf.
     pub fn try_append(&mut self, leaf_hash: Hash) -> Result<Vec<(u8, u64, Hash)>, FrontierError> {
+        let mut completed = Vec::with_capacity(self.size.trailing_ones() as usize + 1);
+        self.try_append_visiting(leaf_hash, |level, index, hash| {
+            completed.push((level, index, hash));
+        })?;
+        Ok(completed)
+    }
+
+    /// Appends a leaf like [`Frontier::try_append`], handing each node the append completes
+    /// to `visit` (the leaf first, then upwards) instead of collecting them: no allocation,
+    /// for a caller that needs only the root (a block's `tx_root`) or stores the nodes as it
+    /// goes.
+    pub fn try_append_visiting(
+        &mut self,
+        leaf_hash: Hash,
+        mut visit: impl FnMut(u8, u64, Hash),
+    ) -> Result<(), FrontierError> {
         let old_size = self.size;
         let new_size = old_size.checked_add(1).ok_or(FrontierError::Full)?;
         let merges = old_size.trailing_ones() as usize;
-        let mut completed = Vec::with_capacity(merges + 1);
-        completed.push((0u8, old_size, leaf_hash));
+        visit(0, old_size, leaf_hash);
         // The `merges` smallest subtrees are the ones the new leaf completes;
         // the invariant hashes.len() == size.count_ones() guarantees there
         // are that many, and saturating_sub keeps this total regardless.
         let keep = self.hashes.len().saturating_sub(merges);
-        let merged = self.hashes.split_off(keep);
         let mut node = leaf_hash;
-        for (step, left) in merged.iter().rev().enumerate() {
+        for (step, left) in self.hashes[keep..].iter().rev().enumerate() {
             node = node_hash(left, &node);
             let level = step as u32 + 1;
-            completed.push((level as u8, old_size >> level, node));
+            visit(level as u8, old_size >> level, node);
         }
+        self.hashes.truncate(keep);
         self.hashes.push(node);
         self.size = new_size;
-        Ok(completed)
+        Ok(())
     }
 }
 
@@ -1213,6 +1238,22 @@ mod tests {
         }
         assert_eq!(reported, stored);
         assert_eq!(tree.size(), 300);
+    }
+
+    #[test]
+    fn a_frontier_pushed_to_has_the_roots_of_one_appended_to() {
+        let leaves = test_leaves(300);
+        let mut pushed = Frontier::new();
+        for (size, leaf) in leaves.iter().enumerate() {
+            pushed.push(*leaf);
+            assert_eq!(
+                pushed.root(),
+                naive_root(&leaves[..=size]),
+                "size {}",
+                size + 1
+            );
+            assert_eq!(pushed.size(), size as u64 + 1);
+        }
     }
 
     #[test]
