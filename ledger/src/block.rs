@@ -87,14 +87,8 @@ impl Block {
     }
 }
 
-/// The RFC 9162 root over a list of transaction encodings.
-pub fn tx_root(tx_bytes: &[Vec<u8>]) -> Hash32 {
-    let leaves: Vec<merkle::Hash> = tx_bytes.iter().map(|b| merkle::leaf_hash(b)).collect();
-    tx_root_of_leaves(&leaves)
-}
-
-/// The RFC 9162 root over a list of transactions' leaf hashes (`merkle::leaf_hash` of
-/// their encodings), for a caller that hashed them already.
+/// The RFC 9162 root over a block's transactions, given their leaf hashes
+/// (`merkle::leaf_hash` of each transaction's encoding, which the log takes too).
 pub fn tx_root_of_leaves(leaves: &[merkle::Hash]) -> Hash32 {
     let mut frontier = merkle::Frontier::new();
     for leaf in leaves {
