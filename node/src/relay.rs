@@ -45,7 +45,7 @@ const _: () = assert!(RELAY_BATCH_TXS_MAX <= RELAY_PEER_QUEUE_TXS_MAX);
 /// signer's transactions holds that signer's later ones only as waiting (and refuses them
 /// beyond the mempool's nonce gap) until a block commits the missing one, so this queue
 /// holds as much as the relay's own ([`RELAY_QUEUE_TXS_MAX`]): a burst the node admitted
-/// reaches every live peer. At most ~20,000 x ~1 KB per peer.
+/// reaches every live peer. At most ~20,000 x ~1 KB, the bytes shared by every peer's queue.
 pub const RELAY_PEER_QUEUE_TXS_MAX: usize = RELAY_QUEUE_TXS_MAX;
 
 /// What a node signs its pushes to peers with: its node key (made ready to sign once) and
@@ -113,8 +113,47 @@ async fn fan_out<T: Clone + Send + 'static, F>(
     }
 }
 
-/// A transaction to relay, with its hash.
-pub type Relayed = (TxHash, Transaction);
+/// A transaction to relay: its hash and its canonical bytes, as admission had them. Every
+/// peer's queue shares the one copy, and a batch copies the bytes into its request body
+/// without encoding the transaction again.
+#[derive(Clone, Debug)]
+pub struct Relayed {
+    hash: TxHash,
+    bytes: bytes::Bytes,
+}
+
+impl Relayed {
+    /// The transaction whose canonical encoding is `bytes` and whose hash is `hash` (the
+    /// hash of those bytes, as admission computed it).
+    pub fn new(hash: TxHash, bytes: Vec<u8>) -> Relayed {
+        debug_assert_eq!(
+            ledger::types::Hash32::digest(&bytes),
+            hash,
+            "invariant broken: a relayed transaction's hash is not its bytes' hash"
+        );
+        Relayed {
+            hash,
+            bytes: bytes.into(),
+        }
+    }
+
+    /// `tx`, encoded.
+    pub fn of(tx: &Transaction) -> Relayed {
+        let bytes = tx.to_bytes();
+        Relayed::new(ledger::types::Hash32::digest(&bytes), bytes)
+    }
+
+    /// The transaction's hash.
+    pub fn hash(&self) -> &TxHash {
+        &self.hash
+    }
+}
+
+impl AsRef<[u8]> for Relayed {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
 
 /// Relays what arrives on `receiver` to every peer (`http://host:port` base URLs) until the
 /// channel closes. Each peer has its own queue and sender, so one slow or unreachable peer
@@ -150,15 +189,15 @@ async fn relay_to_peer<S: Store + 'static>(
     while next_batch(&mut receiver, &mut batch).await {
         {
             let pool = shared.mempool();
-            batch.retain(|(hash, _)| pool.contains(hash));
+            batch.retain(|relayed| pool.contains(relayed.hash()));
         }
         if batch.is_empty() {
             continue;
         }
         // The binary form: no JSON to write here or to parse at the peer, a third the bytes
         // to send and to digest for the request signature.
-        let txs: Vec<Transaction> = batch.drain(..).map(|(_, tx)| tx).collect();
-        let body = proto::txbatch::encode_tx_batch(&txs);
+        let body = proto::txbatch::encode_encoded_batch(&batch);
+        batch.clear();
         let body = match body {
             Ok(body) => body,
             Err(error) => {

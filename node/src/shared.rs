@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::consortium::Consortium;
 use crate::mempool::{Mempool, MempoolError, UNCHECKED_AGE_MAX};
 use crate::metrics::Metrics;
+use crate::relay::Relayed;
 use crate::witness::Witness;
 
 /// The largest batch a peer node relays whose signatures are left to the block that takes
@@ -131,8 +132,8 @@ enum Signature {
 struct Formed {
     tx: Transaction,
     hash: TxHash,
-    /// Its canonical encoding's length in bytes.
-    size: usize,
+    /// Its canonical encoding (what its hash is of, and what the relay sends on).
+    bytes: Vec<u8>,
 }
 
 /// Per signer, the nonce after the run that the transactions already prechecked in a batch
@@ -155,13 +156,15 @@ pub struct Shared<S: Store> {
     pub role: genesis::testnet::NodeRole,
     /// The node's only source of time.
     pub clock: Arc<dyn Clock>,
+    /// The chain's id, from genesis (fixed for the ledger's life).
+    chain_id: String,
     ledger: RwLock<Ledger<S>>,
     mempool: Mutex<Mempool>,
     /// Woken when a transaction is admitted, so an idle proposer can propose at once.
     pub mempool_changed: Notify,
     pub metrics: Metrics,
     pub consensus: Mutex<ConsensusView>,
-    relay: Option<mpsc::Sender<crate::relay::Relayed>>,
+    relay: Option<mpsc::Sender<Relayed>>,
     /// The log's signed checkpoints: signing, gathering, serving.
     pub checkpoints: Checkpoints,
     /// The keys that may read consortium data, and the signatures seen recently.
@@ -193,7 +196,7 @@ impl<S: Store> Shared<S> {
         role: genesis::testnet::NodeRole,
         ledger: Ledger<S>,
         mempool: Mempool,
-        relay: Option<mpsc::Sender<crate::relay::Relayed>>,
+        relay: Option<mpsc::Sender<Relayed>>,
         clock: Arc<dyn Clock>,
     ) -> Shared<S> {
         let metrics = Metrics::new();
@@ -206,6 +209,7 @@ impl<S: Store> Shared<S> {
             node_name,
             role,
             clock,
+            chain_id: ledger.chain_id().to_owned(),
             ledger: RwLock::new(ledger),
             mempool: Mutex::new(mempool),
             mempool_changed: Notify::new(),
@@ -336,15 +340,10 @@ impl<S: Store> Shared<S> {
         relay: bool,
         batch: &mut BatchNonces,
     ) -> (TxHash, Result<Precheck, Refusal>) {
-        let chain_id = self.ledger().chain_id().to_owned();
-        match tx.check_form(&chain_id) {
+        match tx.check_form(&self.chain_id) {
             Ok(bytes) => {
                 let hash = ledger::types::Hash32::digest(&bytes);
-                let formed = Formed {
-                    tx,
-                    hash,
-                    size: bytes.len(),
-                };
+                let formed = Formed { tx, hash, bytes };
                 (hash, self.precheck_formed(formed, relay, batch))
             }
             Err(error) => (tx.hash(), Err(Refusal::ledger(&error))),
@@ -362,7 +361,7 @@ impl<S: Store> Shared<S> {
         let (tx, hash) = (&formed.tx, formed.hash);
         if self.mempool().contains(&hash) {
             if let (true, Some(sender)) = (relay, &self.relay) {
-                let _ = sender.try_send((hash, formed.tx));
+                let _ = sender.try_send(Relayed::new(hash, formed.bytes));
             }
             return Ok(Precheck::Settled(hash, Admitted::AlreadyPending));
         }
@@ -383,7 +382,7 @@ impl<S: Store> Shared<S> {
             let (signer, nonce) = (tx.body.signer, tx.body.nonce);
             let filled = batch.get(&signer).copied().unwrap_or(next);
             let pool = self.mempool();
-            pool.check_insert_after(&signer, nonce, formed.size, next, filled)
+            pool.check_insert_after(&signer, nonce, formed.bytes.len(), next, filled)
                 .map_err(|e| Refusal::mempool(&e))?;
             if nonce == pool.pending_next_nonce(&signer, filled) {
                 batch.insert(signer, nonce + 1);
@@ -397,7 +396,7 @@ impl<S: Store> Shared<S> {
     /// mempool.
     fn admit_formed(
         &self,
-        Formed { tx, hash, size }: Formed,
+        Formed { tx, hash, bytes }: Formed,
         signature: Signature,
         relay: bool,
     ) -> Result<(TxHash, Admitted), Refusal> {
@@ -419,7 +418,8 @@ impl<S: Store> Shared<S> {
             .check_signer_and_role(&tx)
             .map_err(|e| Refusal::ledger(&e))?
             .next_nonce;
-        let relayed = relay.then(|| (hash, tx.clone()));
+        let size = bytes.len();
+        let relayed = relay.then(|| Relayed::new(hash, bytes));
         let inserted = {
             let mut pool = self.mempool();
             let inserted = self.insert(&mut pool, (hash, tx, size), next, signature)?;
@@ -431,9 +431,9 @@ impl<S: Store> Shared<S> {
             return Ok((hash, Admitted::AlreadyPending));
         }
         self.mempool_changed.notify_one();
-        if let (Some(tx), Some(sender)) = (relayed, &self.relay) {
+        if let (Some(relayed), Some(sender)) = (relayed, &self.relay) {
             // A full relay queue only delays the transaction until this node proposes.
-            if sender.try_send(tx).is_err() {
+            if sender.try_send(relayed).is_err() {
                 self.metrics.relay_dropped.inc();
             }
         }

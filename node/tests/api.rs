@@ -43,6 +43,15 @@ fn node(mempool_txs_max: usize) -> Node {
 
 /// A node that, with `validator`, signs checkpoints with that validator's checkpoint key.
 fn node_signing_checkpoints(mempool_txs_max: usize, validator: Option<usize>) -> Node {
+    node_with(mempool_txs_max, validator, None)
+}
+
+/// A node whose admitted client transactions go to `relay` (the relay's queue).
+fn node_with(
+    mempool_txs_max: usize,
+    validator: Option<usize>,
+    relay: Option<tokio::sync::mpsc::Sender<node::relay::Relayed>>,
+) -> Node {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
     let net = Testnet::generate(&TestnetSpec::default(), &mut rng).unwrap();
     let clock = Arc::new(ManualClock::new(net.genesis.genesis_time_ms + 1_000));
@@ -52,7 +61,7 @@ fn node_signing_checkpoints(mempool_txs_max: usize, validator: Option<usize>) ->
         NodeRole::Validator,
         ledger,
         Mempool::new(mempool_txs_max, 1 << 20),
-        None,
+        relay,
         clock.clone(),
     );
     if let Some(validator) = validator {
@@ -2872,6 +2881,39 @@ fn a_transaction_the_mempool_would_refuse_for_its_nonce_costs_no_signature_check
     assert_eq!(node.shared.mempool().len(), 11);
 }
 
+/// What admission hands the relay is the transaction's canonical bytes under its hash: for
+/// a client's new transaction, and again when a client submits one already pending (a peer
+/// may have missed it); nothing for one refused or from a peer.
+#[tokio::test]
+async fn admission_hands_the_relay_each_transactions_canonical_bytes() {
+    let (queue, mut relayed) = tokio::sync::mpsc::channel(8);
+    let here = node_with(100, None, Some(queue));
+    let tx = here.pemda_propose(0, 1);
+    let expect = |relayed: node::relay::Relayed| {
+        assert_eq!(relayed.hash(), &tx.hash());
+        assert_eq!(relayed.as_ref(), &tx.to_bytes()[..]);
+        assert_eq!(Transaction::from_bytes(relayed.as_ref()).unwrap(), tx);
+    };
+    here.shared.admit(tx.clone(), false, true).unwrap();
+    expect(relayed.try_recv().expect("relayed when new"));
+    let (_, again) = here.shared.admit(tx.clone(), false, true).unwrap();
+    assert_eq!(again, node::shared::Admitted::AlreadyPending);
+    expect(
+        relayed
+            .try_recv()
+            .expect("relayed again when submitted again"),
+    );
+    // Refused (a nonce already taken by the pending one, signed again): not relayed.
+    let mut other = here.pemda_propose(0, 2);
+    other.signature = ledger::types::SignatureBytes([0; 64]);
+    assert!(here.shared.admit(other, false, true).is_err());
+    // From a peer (`relay` false): not relayed on.
+    here.shared
+        .admit(here.pemda_propose(1, 3), false, false)
+        .unwrap();
+    assert!(relayed.try_recv().is_err());
+}
+
 /// The relay sends a peer only what is still pending here when its batch leaves: a
 /// transaction that a block took meanwhile (as most are under load, before the relay gets
 /// to them) or that the mempool dropped is not sent, and costs the peer nothing.
@@ -2886,7 +2928,7 @@ async fn the_relay_sends_only_what_is_still_pending_when_its_batch_leaves() {
     // Both queued before the relay starts: they leave in one batch unless one is held back.
     let (queue, receiver) = tokio::sync::mpsc::channel(8);
     for tx in [&pending, &gone] {
-        queue.send((tx.hash(), tx.clone())).await.unwrap();
+        queue.send(node::relay::Relayed::of(tx)).await.unwrap();
     }
     let clock: Arc<dyn node::clock::Clock> = here.clock.clone();
     let signer = node::relay::RelaySigner::new(&here.net.nodes[0].key, clock).unwrap();

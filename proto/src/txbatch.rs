@@ -36,11 +36,24 @@ pub fn encode_tx_batch(txs: &[Transaction]) -> Result<Vec<u8>, TxBatchError> {
         });
     }
     let encoded: Vec<Vec<u8>> = txs.iter().map(Transaction::to_bytes).collect();
-    let size = 4 + encoded.iter().map(|t| 4 + t.len()).sum::<usize>();
+    encode_encoded_batch(&encoded)
+}
+
+/// The binary form of transactions given in their canonical bytes (as a node holds those
+/// it admitted, to relay): each copied once into the batch, none encoded again. The same
+/// refusals as [`encode_tx_batch`]; the bytes are not decoded here.
+pub fn encode_encoded_batch<B: AsRef<[u8]>>(encoded: &[B]) -> Result<Vec<u8>, TxBatchError> {
+    if encoded.len() > TX_BATCH_TXS_MAX {
+        return Err(TxBatchError::TooMany {
+            count: encoded.len() as u64,
+        });
+    }
+    let size = 4 + encoded.iter().map(|t| 4 + t.as_ref().len()).sum::<usize>();
     let mut out = Vec::with_capacity(size);
     // Both fit in a u32: at most TX_BATCH_TXS_MAX transactions of at most TX_BYTES_MAX.
     out.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
     for (index, tx) in encoded.iter().enumerate() {
+        let tx = tx.as_ref();
         if tx.len() > TX_BYTES_MAX {
             return Err(TxBatchError::TooLarge {
                 index,
@@ -133,6 +146,32 @@ mod tests {
             encode_tx_batch(&too_many),
             Err(TxBatchError::TooMany { .. })
         ));
+    }
+
+    /// Transactions given as their bytes make the same batch as the transactions, and the
+    /// same limits hold.
+    #[test]
+    fn a_batch_of_encodings_is_the_batch_of_their_transactions() {
+        let txs: Vec<Transaction> = (0..5).map(tx).collect();
+        let encoded: Vec<Vec<u8>> = txs.iter().map(Transaction::to_bytes).collect();
+        let batch = encode_encoded_batch(&encoded).unwrap();
+        assert_eq!(batch, encode_tx_batch(&txs).unwrap());
+        assert_eq!(decode_tx_batch(&batch).unwrap(), txs);
+        let too_many = vec![encoded[0].clone(); TX_BATCH_TXS_MAX + 1];
+        assert_eq!(
+            encode_encoded_batch(&too_many),
+            Err(TxBatchError::TooMany {
+                count: TX_BATCH_TXS_MAX as u64 + 1
+            })
+        );
+        let too_large = [encoded[0].clone(), vec![0; TX_BYTES_MAX + 1]];
+        assert_eq!(
+            encode_encoded_batch(&too_large),
+            Err(TxBatchError::TooLarge {
+                index: 1,
+                bytes: TX_BYTES_MAX as u64 + 1
+            })
+        );
     }
 
     #[test]
