@@ -45,7 +45,8 @@ const _: () = assert!(RELAY_BATCH_TXS_MAX <= RELAY_PEER_QUEUE_TXS_MAX);
 /// signer's transactions holds that signer's later ones only as waiting (and refuses them
 /// beyond the mempool's nonce gap) until a block commits the missing one, so this queue
 /// holds as much as the relay's own ([`RELAY_QUEUE_TXS_MAX`]): a burst the node admitted
-/// reaches every live peer. At most ~20,000 x ~1 KB, the bytes shared by every peer's queue.
+/// reaches every live peer. At most ~20,000 entries a peer, each a hash and a handle on
+/// bytes (~1 KB) that every peer's queue shares.
 pub const RELAY_PEER_QUEUE_TXS_MAX: usize = RELAY_QUEUE_TXS_MAX;
 
 /// What a node signs its pushes to peers with: its node key (made ready to sign once) and
@@ -125,7 +126,7 @@ pub struct Relayed {
 impl Relayed {
     /// The transaction whose canonical encoding is `bytes` and whose hash is `hash` (the
     /// hash of those bytes, as admission computed it).
-    pub fn new(hash: TxHash, bytes: Vec<u8>) -> Relayed {
+    pub(crate) fn new(hash: TxHash, bytes: Vec<u8>) -> Relayed {
         debug_assert_eq!(
             ledger::types::Hash32::digest(&bytes),
             hash,

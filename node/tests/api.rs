@@ -2903,14 +2903,21 @@ async fn admission_hands_the_relay_each_transactions_canonical_bytes() {
             .try_recv()
             .expect("relayed again when submitted again"),
     );
-    // Refused (a nonce already taken by the pending one, signed again): not relayed.
-    let mut other = here.pemda_propose(0, 2);
+    // Refused (its signature does not verify): not relayed.
+    let mut other = here.pemda_propose(1, 2);
     other.signature = ledger::types::SignatureBytes([0; 64]);
-    assert!(here.shared.admit(other, false, true).is_err());
-    // From a peer (`relay` false): not relayed on.
-    here.shared
+    let refusal = here.shared.admit(other, false, true).unwrap_err();
+    assert_eq!(refusal.code, "bad_signature");
+    assert!(relayed.try_recv().is_err());
+    // From a peer (`relay` false), new or already pending here: not relayed on (two nodes
+    // would otherwise pass a transaction back and forth until a block took it).
+    let (_, from_peer) = here
+        .shared
         .admit(here.pemda_propose(1, 3), false, false)
         .unwrap();
+    assert_eq!(from_peer, node::shared::Admitted::New);
+    let (_, pending) = here.shared.admit(tx.clone(), false, false).unwrap();
+    assert_eq!(pending, node::shared::Admitted::AlreadyPending);
     assert!(relayed.try_recv().is_err());
 }
 
