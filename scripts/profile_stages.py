@@ -21,8 +21,10 @@ STAGES = [
     ("admission: decode, checks, mempool insert", r"Shared.*::admit|api::submit|mempool::", None),
     ("relay to peers (HTTP)", r"relay::", None),
     ("block building (proposer)", r"build_block", None),
-    ("block check: signatures", r"prepare_block", r"signature::|ed25519|curve25519"),
-    ("block check: execution and roots", r"prepare_block|ledger::rules::", None),
+    # A deep stack may be cut before `prepare_block` (perf copies 8 KiB of it): the
+    # ledger's execution and its signature checks below it are the block check's too.
+    ("block check: signatures", r"prepare_block|Ledger.*::execute|check_signatures", r"signature::|ed25519|curve25519"),
+    ("block check: execution and roots", r"prepare_block|Ledger.*::execute|ledger::rules::", None),
     ("block commit (RocksDB write, fsync)", r"Shared.*::commit|Ledger.*::commit|rocksdb::DBImpl::Write|fsync|fdatasync", None),
     ("libp2p: message signatures (GossipSub, identify)", r"libp2p|gossipsub", r"curve25519|ed25519"),
     ("consensus signatures (votes, certificates)", r"curve25519|ed25519", None),

@@ -120,6 +120,8 @@ struct Progress {
     submitted_at: Vec<Option<Instant>>,
     refused: Vec<Option<String>>,
     committed: Vec<Option<(u64, Instant)>>,
+    /// Transient refusals, by code, each one resubmission.
+    resubmitted: HashMap<String, usize>,
 }
 
 /// Runs `bansos load`.
@@ -427,6 +429,7 @@ fn submit_and_follow(
         submitted_at: vec![None; txs.len()],
         refused: vec![None; txs.len()],
         committed: vec![None; txs.len()],
+        resubmitted: HashMap::new(),
     }));
     let started = Instant::now();
     runtime.block_on(async {
@@ -504,6 +507,12 @@ const SUBMIT_RETRY_WINDOW: Duration = Duration::from_secs(180);
 /// The pause before the first resubmission; it doubles up to [`SUBMIT_RETRY_PAUSE_MAX`].
 const SUBMIT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const SUBMIT_RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
+/// The pause before resubmitting transactions refused only because an earlier nonce of
+/// their signer has not arrived (`nonce_too_far_ahead`). That says nothing of the node's
+/// load: the predecessor is in another batch in flight, which the node took after this
+/// one. It does not grow: a growing pause would leave the network idle, waiting for the
+/// client, once the predecessor is in.
+const SUBMIT_REORDER_PAUSE: Duration = Duration::from_millis(20);
 /// Refusals that say "not now" rather than "never": the node is busy or full, or a
 /// predecessor of the transaction has not arrived yet (it may be in a batch being retried).
 const TRANSIENT_REFUSALS: [&str; 4] = ["busy", "timeout", "mempool_full", "nonce_too_far_ahead"];
@@ -511,8 +520,9 @@ const TRANSIENT_REFUSALS: [&str; 4] = ["busy", "timeout", "mempool_full", "nonce
 /// Submits one batch (each transaction with its number) and records which of its
 /// transactions the node refused. A failed request (a fault between client and node) and
 /// transient refusals are retried with a growing pause for up to [`SUBMIT_RETRY_WINDOW`],
-/// as a real client would: a transaction given up on leaves a nonce gap that strands its
-/// signer's later ones.
+/// as a real client would (a short fixed one when all were only ahead of their signer's
+/// nonces, [`SUBMIT_REORDER_PAUSE`]): a transaction given up on leaves a nonce gap that
+/// strands its signer's later ones.
 async fn submit_batch(
     client: NodeClient,
     batch: Vec<(usize, Transaction)>,
@@ -526,6 +536,7 @@ async fn submit_batch(
         let last = Instant::now() >= deadline;
         let result = client.submit_batch(&txs).await;
         let mut retry = Vec::new();
+        let mut only_reordered = true;
         {
             let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
             match result {
@@ -533,6 +544,8 @@ async fn submit_batch(
                     for (&i, item) in pending.iter().zip(&response.results) {
                         match &item.error {
                             Some(e) if !last && TRANSIENT_REFUSALS.contains(&e.code.as_str()) => {
+                                *p.resubmitted.entry(e.code.clone()).or_default() += 1;
+                                only_reordered &= e.code == "nonce_too_far_ahead";
                                 retry.push(i)
                             }
                             Some(e) => p.refused[batch[i].0] = Some(e.code.clone()),
@@ -540,7 +553,10 @@ async fn submit_batch(
                         }
                     }
                 }
-                Err(_) if !last => retry.clone_from(&pending),
+                Err(_) if !last => {
+                    only_reordered = false;
+                    retry.clone_from(&pending)
+                }
                 Err(error) => {
                     for &i in &pending {
                         p.refused[batch[i].0] = Some(format!("request failed: {error:#}"));
@@ -552,8 +568,19 @@ async fn submit_batch(
             return;
         }
         pending = retry;
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(SUBMIT_RETRY_PAUSE_MAX);
+        let (sleep, next) = retry_pause(pause, only_reordered);
+        tokio::time::sleep(sleep).await;
+        pause = next;
+    }
+}
+
+/// The pause before a resubmission and the growing pause after it, given the growing
+/// pause so far and whether every refusal was only ahead of its signer's nonces.
+fn retry_pause(pause: Duration, only_reordered: bool) -> (Duration, Duration) {
+    if only_reordered {
+        (SUBMIT_REORDER_PAUSE, pause)
+    } else {
+        (pause, (pause * 2).min(SUBMIT_RETRY_PAUSE_MAX))
     }
 }
 
@@ -592,6 +619,11 @@ fn report(p: &Progress, count: usize, started: Instant, limit: f64) {
     }
     for (code, count) in refusal_codes {
         println!("  refused {count}: {code}");
+    }
+    let mut resubmitted: Vec<_> = p.resubmitted.iter().collect();
+    resubmitted.sort();
+    for (code, count) in resubmitted {
+        println!("  resubmitted {count} after {code}");
     }
 }
 
@@ -676,6 +708,20 @@ mod tests {
             http: format!("http://127.0.0.1:{port}"),
             p2p: String::new(),
         }
+    }
+
+    /// Refusals for load back off, doubling up to the most; a batch only ahead of its
+    /// signers' nonces is resubmitted after the short pause, which does not grow.
+    #[test]
+    fn only_load_refusals_make_the_pause_grow() {
+        let mut pause = SUBMIT_RETRY_PAUSE;
+        let mut slept = Vec::new();
+        for only_reordered in [false, true, true, false, false, false, false, false] {
+            let (sleep, next) = retry_pause(pause, only_reordered);
+            slept.push(sleep.as_millis());
+            pause = next;
+        }
+        assert_eq!(slept, [100, 20, 20, 200, 400, 800, 1_000, 1_000]);
     }
 
     /// `--spread`: each signer's transactions all go to one validator (its nonces arrive

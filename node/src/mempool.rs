@@ -22,6 +22,9 @@ use ledger::limits::{BLOCK_BYTES_MAX, BLOCK_TXS_MAX};
 use ledger::tx::Transaction;
 use ledger::types::{PublicKey, TxHash};
 
+mod nonces;
+use nonces::SignerNonces;
+
 /// How far past a signer's contiguous pending nonces a transaction may be (room for a
 /// pipelining client's submissions arriving out of order). Further ones could never be
 /// included soon and would only occupy the pool.
@@ -105,7 +108,7 @@ pub struct Mempool {
     txs_max: usize,
     bytes_max: usize,
     by_hash: HashMap<TxHash, Entry>,
-    by_signer: BTreeMap<PublicKey, BTreeMap<u64, TxHash>>,
+    by_signer: BTreeMap<PublicKey, SignerNonces>,
     /// Each pending signer's next nonce in committed state: its transactions from that
     /// nonce on, without a gap, are ready for a block; the rest wait for a predecessor.
     committed_next: HashMap<PublicKey, u64>,
@@ -192,34 +195,28 @@ impl Mempool {
         filled: u64,
     ) -> Result<Option<TxHash>, MempoolError> {
         let filled = filled.max(committed_next);
-        // The contiguous frontier costs a walk over the signer's pending nonces; a nonce
-        // within the gap of the committed one cannot be too far ahead of it.
-        let near = nonce <= committed_next.saturating_add(NONCE_GAP_MAX);
-        if !near {
-            let frontier = self.pending_next_nonce(signer, filled);
-            if nonce > frontier.saturating_add(NONCE_GAP_MAX) {
-                return Err(MempoolError::NonceTooFarAhead {
-                    signer: *signer,
-                    nonce,
-                    next: frontier,
-                });
-            }
+        let frontier = self.pending_next_nonce(signer, filled);
+        if nonce > frontier.saturating_add(NONCE_GAP_MAX) {
+            return Err(MempoolError::NonceTooFarAhead {
+                signer: *signer,
+                nonce,
+                next: frontier,
+            });
         }
         let pending = self.by_signer.get(signer);
-        let replaced = pending.and_then(|nonces| nonces.get(&nonce)).copied();
+        let replaced = pending.and_then(|nonces| nonces.get(nonce));
         // A nonce below `filled` is taken, in the pool or by the batch ahead: this one
         // replaces that transaction rather than adding one.
         let replaces = replaced.is_some() || (committed_next..filled).contains(&nonce);
-        if !replaces && pending.map_or(0, BTreeMap::len) >= PENDING_PER_SIGNER_MAX {
+        if !replaces && pending.map_or(0, SignerNonces::len) >= PENDING_PER_SIGNER_MAX {
             return Err(MempoolError::SignerFull { signer: *signer });
         }
         if !replaces && self.only_ready_fit(bytes) {
-            let next = self.pending_next_nonce(signer, filled);
-            if nonce != next {
+            if nonce != frontier {
                 return Err(MempoolError::FullForWaiting {
                     signer: *signer,
                     nonce,
-                    next,
+                    next: frontier,
                 });
             }
         }
@@ -254,16 +251,9 @@ impl Mempool {
     /// The nonce after the highest contiguous pending one of `signer`, starting at its
     /// committed `next` nonce: what a client should sign next.
     pub fn pending_next_nonce(&self, signer: &PublicKey, next: u64) -> u64 {
-        let mut expected = next;
-        if let Some(nonces) = self.by_signer.get(signer) {
-            for nonce in nonces.range(next..).map(|(n, _)| *n) {
-                if nonce != expected {
-                    break;
-                }
-                expected += 1;
-            }
-        }
-        expected
+        self.by_signer
+            .get(signer)
+            .map_or(next, |nonces| nonces.frontier(next))
     }
 
     /// Admits a transaction that has passed the ledger's admission checks (with its
@@ -295,7 +285,7 @@ impl Mempool {
             && !self
                 .by_signer
                 .get(signer)
-                .is_some_and(|nonces| nonces.contains_key(&nonce))
+                .is_some_and(|nonces| nonces.get(nonce).is_some())
     }
 
     /// Admits a transaction relayed by the peer node `from` without this node checking its
@@ -391,7 +381,7 @@ impl Mempool {
     pub fn has_ready(&self) -> bool {
         self.by_signer
             .iter()
-            .any(|(signer, nonces)| nonces.keys().next() == Some(&self.next_of(signer)))
+            .any(|(signer, nonces)| nonces.first() == Some(self.next_of(signer)))
     }
 
     /// A pending signer's next nonce in committed state.
@@ -493,7 +483,7 @@ impl Mempool {
             "a pending transaction's signer is indexed"
         );
         if let Some(nonces) = nonces {
-            let removed = nonces.remove(&entry.tx.body.nonce);
+            let removed = nonces.remove(entry.tx.body.nonce);
             debug_assert_eq!(removed, Some(*hash), "the nonce index points at the entry");
             if nonces.is_empty() {
                 self.by_signer.remove(&signer);
@@ -509,7 +499,7 @@ impl Mempool {
     /// change (O(n): tests and debug runs only).
     fn debug_check(&self) {
         if cfg!(debug_assertions) {
-            let indexed: usize = self.by_signer.values().map(BTreeMap::len).sum();
+            let indexed: usize = self.by_signer.values().map(SignerNonces::len).sum();
             assert_eq!(
                 indexed,
                 self.by_hash.len(),
