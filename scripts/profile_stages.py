@@ -22,8 +22,10 @@ STAGES = [
     ("relay to peers (HTTP)", r"relay::", None),
     ("block building (proposer)", r"build_block", None),
     # A deep stack may be cut before `prepare_block` (perf copies 8 KiB of it): the
-    # ledger's execution and its signature checks below it are the block check's too.
-    ("block check: signatures", r"prepare_block|Ledger.*::execute|check_signatures", r"signature::|ed25519|curve25519"),
+    # ledger's execution and its signature checks below it are the block check's too
+    # (block building executes as well, but its stacks are shallower and it checks few
+    # signatures: the proposer's own pool's are checked already).
+    ("block check: signatures", r"prepare_block|Ledger.*::execute|Ledger.*::check_signatures", r"signature::|ed25519|curve25519"),
     ("block check: execution and roots", r"prepare_block|Ledger.*::execute|ledger::rules::", None),
     ("block commit (RocksDB write, fsync)", r"Shared.*::commit|Ledger.*::commit|rocksdb::DBImpl::Write|fsync|fdatasync", None),
     ("libp2p: message signatures (GossipSub, identify)", r"libp2p|gossipsub", r"curve25519|ed25519"),

@@ -504,83 +504,166 @@ fn mark_submitted(progress: &Mutex<Progress>, batch: &[usize]) {
 /// busy, a predecessor not yet there) before it records it as refused. Under overload the
 /// mempool stays full for as long as the backlog lasts, so this is generous.
 const SUBMIT_RETRY_WINDOW: Duration = Duration::from_secs(180);
-/// The pause before the first resubmission; it doubles up to [`SUBMIT_RETRY_PAUSE_MAX`].
+/// The pause before the first resubmission after a refusal for load (or a failed request);
+/// it doubles up to [`SUBMIT_RETRY_PAUSE_MAX`].
 const SUBMIT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const SUBMIT_RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
-/// The pause before resubmitting transactions refused only because an earlier nonce of
-/// their signer has not arrived (`nonce_too_far_ahead`). That says nothing of the node's
-/// load: the predecessor is in another batch in flight, which the node took after this
-/// one. It does not grow: a growing pause would leave the network idle, waiting for the
-/// client, once the predecessor is in.
+/// The first pause before resubmitting transactions refused only because an earlier nonce
+/// of their signer is not in the pool yet ([`NONCE_TOO_FAR_AHEAD`]); it doubles up to
+/// [`SUBMIT_RETRY_PAUSE_MAX`] too. Usually the predecessor is in another batch in flight,
+/// which the node took after this one: a pause as long as one for load left the network
+/// idle at the end of a run, waiting for the client. It still grows, because the
+/// predecessor may be backing off itself, or gone for good.
 const SUBMIT_REORDER_PAUSE: Duration = Duration::from_millis(20);
+/// The refusal of a transaction that is further past its signer's pending nonces than the
+/// node's gap allows.
+const NONCE_TOO_FAR_AHEAD: &str = "nonce_too_far_ahead";
 /// Refusals that say "not now" rather than "never": the node is busy or full, or a
 /// predecessor of the transaction has not arrived yet (it may be in a batch being retried).
-const TRANSIENT_REFUSALS: [&str; 4] = ["busy", "timeout", "mempool_full", "nonce_too_far_ahead"];
+const TRANSIENT_REFUSALS: [&str; 4] = ["busy", "timeout", "mempool_full", NONCE_TOO_FAR_AHEAD];
+/// How a request that failed (no response) is counted among the resubmissions.
+const REQUEST_FAILED: &str = "request_failed";
 
 /// Submits one batch (each transaction with its number) and records which of its
 /// transactions the node refused. A failed request (a fault between client and node) and
-/// transient refusals are retried with a growing pause for up to [`SUBMIT_RETRY_WINDOW`],
-/// as a real client would (a short fixed one when all were only ahead of their signer's
-/// nonces, [`SUBMIT_REORDER_PAUSE`]): a transaction given up on leaves a nonce gap that
-/// strands its signer's later ones.
+/// transient refusals are retried with a growing pause ([`Backoff`]) for up to
+/// [`SUBMIT_RETRY_WINDOW`], as a real client would: a transaction given up on leaves a
+/// nonce gap that strands its signer's later ones.
 async fn submit_batch(
     client: NodeClient,
     batch: Vec<(usize, Transaction)>,
     progress: Arc<Mutex<Progress>>,
 ) {
     let mut pending: Vec<usize> = (0..batch.len()).collect();
-    let mut pause = SUBMIT_RETRY_PAUSE;
+    let mut backoff = Backoff::default();
     let deadline = Instant::now() + SUBMIT_RETRY_WINDOW;
     loop {
         let txs: Vec<Transaction> = pending.iter().map(|&i| batch[i].1.clone()).collect();
         let last = Instant::now() >= deadline;
         let result = client.submit_batch(&txs).await;
-        let mut retry = Vec::new();
-        let mut only_reordered = true;
-        {
-            let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-            match result {
-                Ok(response) => {
-                    for (&i, item) in pending.iter().zip(&response.results) {
-                        match &item.error {
-                            Some(e) if !last && TRANSIENT_REFUSALS.contains(&e.code.as_str()) => {
-                                *p.resubmitted.entry(e.code.clone()).or_default() += 1;
-                                only_reordered &= e.code == "nonce_too_far_ahead";
-                                retry.push(i)
-                            }
-                            Some(e) => p.refused[batch[i].0] = Some(e.code.clone()),
-                            None => p.refused[batch[i].0] = None,
-                        }
-                    }
-                }
-                Err(_) if !last => {
-                    only_reordered = false;
-                    retry.clone_from(&pending)
-                }
-                Err(error) => {
-                    for &i in &pending {
-                        p.refused[batch[i].0] = Some(format!("request failed: {error:#}"));
-                    }
-                }
+        let sorted = match &result {
+            Ok(response) if response.results.len() == pending.len() => {
+                let codes: Vec<Option<&str>> = (response.results.iter())
+                    .map(|item| item.error.as_ref().map(|e| e.code.as_str()))
+                    .collect();
+                sort_outcomes(&codes, last)
             }
-        }
-        if retry.is_empty() {
+            Ok(response) => failed_request(
+                pending.len(),
+                last,
+                &format!(
+                    "request failed: {} results for {} transactions",
+                    response.results.len(),
+                    pending.len()
+                ),
+            ),
+            Err(error) => {
+                failed_request(pending.len(), last, &format!("request failed: {error:#}"))
+            }
+        };
+        record_outcomes(&progress, &batch, &pending, &sorted);
+        if sorted.retry.is_empty() {
             return;
         }
-        pending = retry;
-        let (sleep, next) = retry_pause(pause, only_reordered);
-        tokio::time::sleep(sleep).await;
-        pause = next;
+        pending = sorted.retry.iter().map(|(k, _)| pending[*k]).collect();
+        tokio::time::sleep(backoff.next(sorted.only_reordered)).await;
     }
 }
 
-/// The pause before a resubmission and the growing pause after it, given the growing
-/// pause so far and whether every refusal was only ahead of its signer's nonces.
-fn retry_pause(pause: Duration, only_reordered: bool) -> (Duration, Duration) {
-    if only_reordered {
-        (SUBMIT_REORDER_PAUSE, pause)
+/// What became of one submission of a batch: which of its transactions (their places in
+/// it) to resubmit and which the node refused, each with the refusal's code, and whether
+/// every refusal was only [`NONCE_TOO_FAR_AHEAD`].
+#[derive(Debug, PartialEq)]
+struct Outcomes {
+    retry: Vec<(usize, String)>,
+    refused: Vec<(usize, String)>,
+    only_reordered: bool,
+}
+
+/// Sorts a batch's results (`None` for a transaction taken, or its refusal's code): a
+/// transient refusal is resubmitted unless this was the `last` try.
+fn sort_outcomes(codes: &[Option<&str>], last: bool) -> Outcomes {
+    let mut outcomes = Outcomes {
+        retry: Vec::new(),
+        refused: Vec::new(),
+        only_reordered: true,
+    };
+    for (k, code) in codes.iter().enumerate() {
+        let Some(code) = code else { continue };
+        let entry = (k, (*code).to_owned());
+        if !last && TRANSIENT_REFUSALS.contains(code) {
+            outcomes.retry.push(entry);
+        } else {
+            outcomes.refused.push(entry);
+        }
+        outcomes.only_reordered &= *code == NONCE_TOO_FAR_AHEAD;
+    }
+    outcomes
+}
+
+/// A submission of `count` transactions with no usable response: all resubmitted (counted
+/// as [`REQUEST_FAILED`]), or on the `last` try all refused with `why`.
+fn failed_request(count: usize, last: bool, why: &str) -> Outcomes {
+    let all = |code: &str| (0..count).map(|k| (k, code.to_owned())).collect();
+    let (retry, refused) = if last {
+        (Vec::new(), all(why))
     } else {
-        (pause, (pause * 2).min(SUBMIT_RETRY_PAUSE_MAX))
+        (all(REQUEST_FAILED), Vec::new())
+    };
+    Outcomes {
+        retry,
+        refused,
+        only_reordered: false,
+    }
+}
+
+/// Records `outcomes` of submitting the transactions at `pending` in `batch`: refusals,
+/// and resubmissions by code.
+fn record_outcomes(
+    progress: &Mutex<Progress>,
+    batch: &[(usize, Transaction)],
+    pending: &[usize],
+    outcomes: &Outcomes,
+) {
+    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    for (_, code) in &outcomes.retry {
+        *p.resubmitted.entry(code.clone()).or_default() += 1;
+    }
+    for (k, code) in &outcomes.refused {
+        p.refused[batch[pending[*k]].0] = Some(code.clone());
+    }
+}
+
+/// The pauses between resubmissions of one batch: one for refusals for load and failed
+/// requests, from [`SUBMIT_RETRY_PAUSE`], one for refusals only for a missing predecessor,
+/// from [`SUBMIT_REORDER_PAUSE`]; each doubles when used, up to [`SUBMIT_RETRY_PAUSE_MAX`].
+#[derive(Debug)]
+struct Backoff {
+    load: Duration,
+    reorder: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff {
+            load: SUBMIT_RETRY_PAUSE,
+            reorder: SUBMIT_REORDER_PAUSE,
+        }
+    }
+}
+
+impl Backoff {
+    /// The pause before the next resubmission, after refusals that were `only_reordered`
+    /// or not.
+    fn next(&mut self, only_reordered: bool) -> Duration {
+        let pause = if only_reordered {
+            &mut self.reorder
+        } else {
+            &mut self.load
+        };
+        let now = *pause;
+        *pause = (*pause * 2).min(SUBMIT_RETRY_PAUSE_MAX);
+        now
     }
 }
 
@@ -710,18 +793,67 @@ mod tests {
         }
     }
 
-    /// Refusals for load back off, doubling up to the most; a batch only ahead of its
-    /// signers' nonces is resubmitted after the short pause, which does not grow.
+    /// Each kind of refusal has its own pause, doubling up to the most: a batch only
+    /// ahead of its signers' nonces is resubmitted soon, and still less often the longer
+    /// its predecessor stays away.
     #[test]
-    fn only_load_refusals_make_the_pause_grow() {
-        let mut pause = SUBMIT_RETRY_PAUSE;
-        let mut slept = Vec::new();
-        for only_reordered in [false, true, true, false, false, false, false, false] {
-            let (sleep, next) = retry_pause(pause, only_reordered);
-            slept.push(sleep.as_millis());
-            pause = next;
-        }
-        assert_eq!(slept, [100, 20, 20, 200, 400, 800, 1_000, 1_000]);
+    fn pauses_grow_apart_for_load_and_for_a_missing_predecessor() {
+        let mut backoff = Backoff::default();
+        let kinds = [
+            false, true, true, false, false, true, true, true, true, true, false, false,
+        ];
+        let slept: Vec<u128> = kinds
+            .iter()
+            .map(|&only_reordered| backoff.next(only_reordered).as_millis())
+            .collect();
+        assert_eq!(
+            slept,
+            [100, 20, 40, 200, 400, 80, 160, 320, 640, 1_000, 800, 1_000]
+        );
+    }
+
+    /// A batch's results: taken, resubmitted when refused for now, refused for good
+    /// otherwise or on the last try; "only reordered" only when every refusal was a
+    /// missing predecessor.
+    #[test]
+    fn outcomes_sort_transient_from_final_refusals() {
+        let ahead = Some(NONCE_TOO_FAR_AHEAD);
+        let sorted = sort_outcomes(&[None, ahead, None, ahead], false);
+        let ahead_code = NONCE_TOO_FAR_AHEAD.to_owned();
+        assert_eq!(
+            sorted.retry,
+            [(1, ahead_code.clone()), (3, ahead_code.clone())]
+        );
+        assert!(sorted.refused.is_empty());
+        assert!(sorted.only_reordered);
+
+        let sorted = sort_outcomes(&[ahead, Some("mempool_full"), None], false);
+        let codes: Vec<&str> = sorted.retry.iter().map(|(_, c)| c.as_str()).collect();
+        assert_eq!(codes, [NONCE_TOO_FAR_AHEAD, "mempool_full"]);
+        assert!(
+            !sorted.only_reordered,
+            "a refusal for load backs off as such"
+        );
+
+        let sorted = sort_outcomes(&[ahead, Some("predecessor_refused")], false);
+        assert_eq!(sorted.retry, [(0, ahead_code.clone())]);
+        assert_eq!(sorted.refused, [(1, "predecessor_refused".to_owned())]);
+        assert!(
+            !sorted.only_reordered,
+            "a refusal for good: the gap may stay"
+        );
+
+        let sorted = sort_outcomes(&[ahead, None], true);
+        assert!(sorted.retry.is_empty());
+        assert_eq!(sorted.refused, [(0, ahead_code)]);
+
+        let failed = failed_request(2, false, "request failed: reset");
+        let retried: Vec<usize> = failed.retry.iter().map(|(k, _)| *k).collect();
+        assert_eq!((retried, failed.only_reordered), (vec![0, 1], false));
+        assert_eq!(failed.retry[0].1, REQUEST_FAILED);
+        let failed = failed_request(2, true, "request failed: reset");
+        assert!(failed.retry.is_empty());
+        assert_eq!(failed.refused[1], (1, "request failed: reset".to_owned()));
     }
 
     /// `--spread`: each signer's transactions all go to one validator (its nonces arrive

@@ -211,14 +211,12 @@ impl Mempool {
         if !replaces && pending.map_or(0, SignerNonces::len) >= PENDING_PER_SIGNER_MAX {
             return Err(MempoolError::SignerFull { signer: *signer });
         }
-        if !replaces && self.only_ready_fit(bytes) {
-            if nonce != frontier {
-                return Err(MempoolError::FullForWaiting {
-                    signer: *signer,
-                    nonce,
-                    next: frontier,
-                });
-            }
+        if !replaces && self.only_ready_fit(bytes) && nonce != frontier {
+            return Err(MempoolError::FullForWaiting {
+                signer: *signer,
+                nonce,
+                next: frontier,
+            });
         }
         let freed = replaced
             .and_then(|old| self.by_hash.get(&old))
@@ -282,10 +280,10 @@ impl Mempool {
     pub fn takes_unchecked(&self, hash: &TxHash, tx: &Transaction) -> bool {
         let (signer, nonce) = (&tx.body.signer, tx.body.nonce);
         !self.by_hash.contains_key(hash)
-            && !self
+            && self
                 .by_signer
                 .get(signer)
-                .is_some_and(|nonces| nonces.get(nonce).is_some())
+                .is_none_or(|nonces| !nonces.contains(nonce))
     }
 
     /// Admits a transaction relayed by the peer node `from` without this node checking its

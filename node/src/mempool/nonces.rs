@@ -33,6 +33,11 @@ impl SignerNonces {
         self.by_nonce.get(&nonce).copied()
     }
 
+    /// Whether a transaction is pending at `nonce`.
+    pub(super) fn contains(&self, nonce: u64) -> bool {
+        self.by_nonce.contains_key(&nonce)
+    }
+
     /// The lowest pending nonce.
     pub(super) fn first(&self) -> Option<u64> {
         self.by_nonce.keys().next().copied()
@@ -98,12 +103,7 @@ impl SignerNonces {
     /// The runs cover exactly the pending nonces, each run maximal (O(n): debug builds).
     fn debug_check(&self) {
         if cfg!(debug_assertions) {
-            let covered: u64 = self.runs.iter().map(|(first, last)| last - first + 1).sum();
-            assert_eq!(
-                covered,
-                self.by_nonce.len() as u64,
-                "runs and pending nonces disagree"
-            );
+            let mut covered = 0;
             let mut previous_last: Option<u64> = None;
             for (&first, &last) in &self.runs {
                 assert!(first <= last, "a run ends before it starts");
@@ -111,12 +111,20 @@ impl SignerNonces {
                     previous_last.is_none_or(|p| p.saturating_add(1) < first),
                     "two runs overlap or touch"
                 );
-                assert!(
-                    self.by_nonce.contains_key(&first) && self.by_nonce.contains_key(&last),
-                    "a run's ends are not pending"
+                let pending = self.by_nonce.range(first..=last).count();
+                assert_eq!(
+                    pending as u64,
+                    last - first + 1,
+                    "a run holds a nonce not pending"
                 );
+                covered += pending;
                 previous_last = Some(last);
             }
+            assert_eq!(
+                covered,
+                self.by_nonce.len(),
+                "a pending nonce outside every run"
+            );
         }
     }
 }
@@ -126,14 +134,18 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    /// The frontier as it was computed before the runs: a walk from `from`.
-    fn walked(nonces: &SignerNonces, from: u64) -> u64 {
+    /// The frontier as it was computed before the runs: a walk from `from` over the
+    /// pending nonces (`u64::MAX` if it reaches it).
+    fn walked(pending: &BTreeMap<u64, TxHash>, from: u64) -> u64 {
         let mut expected = from;
-        for (&nonce, _) in nonces.range(from..) {
+        for &nonce in pending.range(from..).map(|(n, _)| n) {
             if nonce != expected {
                 break;
             }
-            expected += 1;
+            match expected.checked_add(1) {
+                Some(next) => expected = next,
+                None => break,
+            }
         }
         expected
     }
@@ -179,27 +191,34 @@ mod tests {
         assert_eq!(nonces.frontier(u64::MAX), u64::MAX);
     }
 
-    /// Seeded random inserts and removals over a small range of nonces: after each, the
-    /// frontier from every nonce is what a walk gives.
+    /// Seeded random inserts and removals over a small range of nonces (from 0, or up to
+    /// `u64::MAX`), against a plain map: after each, what the change returned, the count
+    /// and the frontier from every nonce are what the map and a walk over it give.
+    /// `BANSOS_TEST_SEED` replays a seed.
     #[test]
     fn the_frontier_agrees_with_a_walk_through_random_changes() {
-        let seed: u64 = rand::random();
-        println!("seed {seed}");
+        let seed: u64 = std::env::var("BANSOS_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random);
+        eprintln!("seed {seed} (replay with BANSOS_TEST_SEED={seed})");
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let mut nonces = SignerNonces::default();
-        for step in 0..2_000u64 {
-            let nonce = rng.gen_range(0..48);
-            if rng.gen_bool(0.6) {
-                nonces.insert(nonce, hash(step));
-            } else {
-                nonces.remove(nonce);
-            }
-            for from in 0..50 {
-                assert_eq!(
-                    nonces.frontier(from),
-                    walked(&nonces, from),
-                    "seed {seed}, step {step}, from {from}"
-                );
+        for base in [0, u64::MAX - 47] {
+            let mut nonces = SignerNonces::default();
+            let mut model = BTreeMap::new();
+            for step in 0..2_000u64 {
+                let nonce = base + rng.gen_range(0..48);
+                let case = format!("seed {seed}, base {base}, step {step}, nonce {nonce}");
+                if rng.gen_bool(0.6) {
+                    let got = nonces.insert(nonce, hash(step));
+                    assert_eq!(got, model.insert(nonce, hash(step)), "{case}");
+                } else {
+                    assert_eq!(nonces.remove(nonce), model.remove(&nonce), "{case}");
+                }
+                assert_eq!(nonces.len(), model.len(), "{case}");
+                for from in (base..=base + 47).chain(base.checked_sub(1)) {
+                    assert_eq!(nonces.frontier(from), walked(&model, from), "{case}");
+                }
             }
         }
     }
