@@ -22,9 +22,9 @@ STAGES = [
     ("relay to peers (HTTP)", r"relay::", None),
     ("block building (proposer)", r"build_block", None),
     # A deep stack may be cut before `prepare_block` (perf copies 8 KiB of it): the
-    # ledger's execution and its signature checks below it are the block check's too
-    # (block building executes as well, but its stacks are shallower and it checks few
-    # signatures: the proposer's own pool's are checked already).
+    # ledger's execution and its signature checks below it are counted as the block
+    # check's (block building executes too, and a cut stack of it lands here as well; it
+    # checks few signatures: the proposer's own pool's are checked already).
     ("block check: signatures", r"prepare_block|Ledger.*::execute|Ledger.*::check_signatures", r"signature::|ed25519|curve25519"),
     ("block check: execution and roots", r"prepare_block|Ledger.*::execute|ledger::rules::", None),
     ("block commit (RocksDB write, fsync)", r"Shared.*::commit|Ledger.*::commit|rocksdb::DBImpl::Write|fsync|fdatasync", None),

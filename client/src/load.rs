@@ -543,7 +543,8 @@ async fn submit_batch(
         let result = client.submit_batch(&txs).await;
         let sorted = match &result {
             Ok(response) if response.results.len() == pending.len() => {
-                let codes: Vec<Option<&str>> = (response.results.iter())
+                let codes: Vec<Option<&str>> = (response.results)
+                    .iter()
                     .map(|item| item.error.as_ref().map(|e| e.code.as_str()))
                     .collect();
                 sort_outcomes(&codes, last)
