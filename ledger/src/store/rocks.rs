@@ -72,6 +72,14 @@ const DICTIONARY_TRAIN_BYTES: usize = 10 * DICTIONARY_BYTES;
 /// The data a flush or compaction holds in memory to sample before it writes a table file
 /// with a dictionary: 8 MiB (unbounded, it would hold a whole 64 MiB table file).
 const DICTIONARY_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+/// zstd's level where it compresses against a dictionary: 1, not its default 3. Under
+/// sustained load the flushes and compactions compress a node's whole write stream again
+/// and again as the store grows (the state and the indexes have random keys, and are
+/// compacted into the last level): at level 3 zstd took 15.4% of the five nodes' CPU two
+/// minutes into an overload, at level 1 9.0%, and the network committed ~10% more. It
+/// costs ~3 bytes a transaction on disk (296 against 293 at 2.7 million transactions;
+/// docs/BENCHMARKS.md).
+const ZSTD_LEVEL: i32 = 1;
 
 /// A column family's options before its table options: zstd's dictionary, for the log's
 /// leaves at every level and for the other compressed families at the last, and memtable
@@ -86,7 +94,7 @@ fn column_base_options(column: Column) -> Result<Options, rocksdb::Error> {
     let mut settings = String::from(MEMTABLE_INSERT_HINT);
     if let Some(which) = dictionary {
         settings.push_str(&format!(
-            ";{which}={{max_dict_bytes={DICTIONARY_BYTES};\
+            ";{which}={{level={ZSTD_LEVEL};max_dict_bytes={DICTIONARY_BYTES};\
              zstd_max_train_bytes={DICTIONARY_TRAIN_BYTES};\
              max_dict_buffer_bytes={DICTIONARY_BUFFER_BYTES};enabled=true}}"
         ));
