@@ -523,6 +523,36 @@ mod tests {
             .collect()
     }
 
+    /// The options RocksDB persists for a new store: the log's leaves compressed with zstd at
+    /// [`super::ZSTD_LEVEL`] against a dictionary (a level RocksDB did not take would show as its
+    /// default, 32767).
+    #[test]
+    fn dictionaries_compress_at_the_chosen_zstd_level() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        drop(RocksStore::open(dir.path()).expect("a new store"));
+        let options = std::fs::read_dir(dir.path())
+            .expect("the store's directory")
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+            .map(|e| std::fs::read_to_string(e.path()).expect("the options file"))
+            .expect("an options file");
+        let section = format!("[CFOptions \"{}\"]", Column::LogLeaves.name());
+        let leaves = options
+            .split("\n[")
+            .find(|s| format!("[{s}").starts_with(&section))
+            .expect("the leaves' options");
+        let line = leaves
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("compression_opts="))
+            .expect("the leaves' compression options");
+        assert!(
+            line.contains(&format!("level={};", super::ZSTD_LEVEL))
+                && line.contains("max_dict_bytes=16384"),
+            "{line}"
+        );
+    }
+
     #[test]
     fn the_logs_leaves_settle_compressed_against_a_dictionary_and_read_back_whole() {
         const LEAVES: u64 = 20_000;
