@@ -25,15 +25,18 @@ use rand::{Rng, SeedableRng};
 
 use crate::http::{runtime, NodeClient};
 
+mod order;
+use order::SignerQueues;
+
 /// The most transactions a run may submit.
 pub const LOAD_TXS_MAX: usize = 4_000_000;
 /// Transactions per submission request.
 const SUBMIT_BATCH_TXS_MAX: usize = 1_000;
-/// Submission requests in flight at once. A client that opened one per batch regardless
-/// had thousands open under overload: the node shed most of them (503 `busy`), which ones
-/// got through was chance, and a signer's earlier transactions could lose to its later
-/// ones until given up on. Beyond this the client falls behind its rate, as a real one
-/// would.
+/// Submission requests in flight at once (each signer in at most one of them,
+/// [`SignerQueues`]). A client that opened one per batch regardless had thousands open
+/// under overload: the node shed most of them (503 `busy`), which ones got through was
+/// chance, and a signer's earlier transactions could lose to its later ones until given up
+/// on. Beyond this the client falls behind its rate, as a real one would.
 const SUBMIT_IN_FLIGHT_MAX: usize = 16;
 /// How often the submitter wakes up to send what is due.
 const SUBMIT_TICK: Duration = Duration::from_millis(10);
@@ -195,7 +198,7 @@ pub fn run(args: LoadArgs) -> anyhow::Result<()> {
         status.height + 1,
         timeout,
     );
-    report(&p, args.count, started, limit);
+    report(&p, args.count, (started, args.rate), limit);
     if let Some(path) = &args.out {
         write_outcomes(path, &hashes, &p)?;
     }
@@ -445,12 +448,14 @@ fn submit_and_follow(
         }
         let _ = follower.await;
     });
-    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = lock(&progress);
     (std::mem::take(&mut *p), started)
 }
 
 /// Submits `txs` in batches as they fall due at `rate` per second from `started`, each to
 /// its target, marking when each was sent; returns the submission requests, still running.
+/// A signer's transactions wait while a request holding its earlier ones is unanswered
+/// ([`SignerQueues`]).
 async fn submit_at_rate(
     targets: &Targets,
     txs: &[Transaction],
@@ -458,43 +463,72 @@ async fn submit_at_rate(
     started: Instant,
     progress: &Arc<Mutex<Progress>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut sent = 0usize;
-    let mut requests = Vec::new();
+    let order = Arc::new(Mutex::new(SignerQueues::new(
+        signer_numbers(txs),
+        targets.route.clone(),
+        targets.clients.len(),
+    )));
     let in_flight = Arc::new(tokio::sync::Semaphore::new(SUBMIT_IN_FLIGHT_MAX));
+    let (mut queued, mut sent) = (0usize, 0usize);
+    let mut requests = Vec::new();
     while sent < txs.len() {
         tokio::time::sleep(SUBMIT_TICK).await;
         let due = ((started.elapsed().as_secs_f64() * rate as f64) as usize).min(txs.len());
-        while sent < due {
-            let end = due.min(sent + SUBMIT_BATCH_TXS_MAX);
+        {
+            let mut order = lock(&order);
+            (queued..due).for_each(|tx| order.push(tx));
+        }
+        queued = due;
+        // A batch for each target in turn, until none can go or the requests are all out.
+        'tick: loop {
+            let mut any = false;
             for (target, client) in targets.clients.iter().enumerate() {
-                let batch: Vec<usize> = (sent..end)
-                    .filter(|&i| targets.route[i] == target)
-                    .collect();
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    break 'tick;
+                };
+                let batch = lock(&order).next_batch(target, SUBMIT_BATCH_TXS_MAX);
                 if batch.is_empty() {
                     continue;
                 }
-                let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                    unreachable!("the semaphore is never closed");
-                };
+                any = true;
+                sent += batch.len();
                 mark_submitted(progress, &batch);
                 let batch: Vec<(usize, Transaction)> =
                     batch.into_iter().map(|i| (i, txs[i].clone())).collect();
-                let (client, progress) = (client.clone(), progress.clone());
+                let (client, progress, order) = (client.clone(), progress.clone(), order.clone());
                 requests.push(tokio::spawn(async move {
-                    submit_batch(client, batch, progress).await;
+                    submit_batch(client, batch, progress, order).await;
                     drop(permit);
                 }));
             }
-            sent = end;
+            if !any {
+                break;
+            }
         }
     }
     requests
 }
 
+/// Each transaction's signer, numbered from 0 in the order they first sign.
+fn signer_numbers(txs: &[Transaction]) -> Vec<usize> {
+    let mut numbers: HashMap<PublicKey, usize> = HashMap::new();
+    txs.iter()
+        .map(|tx| {
+            let next = numbers.len();
+            *numbers.entry(tx.body.signer).or_insert(next)
+        })
+        .collect()
+}
+
+/// Locks `mutex`, poisoned or not (a panicked request task leaves the counts usable).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Records now as the submission time of the transactions numbered `batch`.
 fn mark_submitted(progress: &Mutex<Progress>, batch: &[usize]) {
     let now = Instant::now();
-    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = lock(&progress);
     for &i in batch {
         p.submitted_at[i] = Some(now);
     }
@@ -510,16 +544,18 @@ const SUBMIT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const SUBMIT_RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
 /// The first pause before resubmitting transactions refused only because an earlier nonce
 /// of their signer is not in the pool yet ([`NONCE_TOO_FAR_AHEAD`]); it doubles up to
-/// [`SUBMIT_RETRY_PAUSE_MAX`] too. Usually the predecessor is in another batch in flight,
-/// which the node took after this one: a pause as long as one for load left the network
-/// idle at the end of a run, waiting for the client. It still grows, because the
-/// predecessor may be backing off itself, or gone for good.
+/// [`SUBMIT_RETRY_PAUSE_MAX`] too. A signer's transactions are never in two requests in
+/// flight at once ([`SignerQueues`]), so this comes only when the node no longer holds a
+/// predecessor it took (it restarted, or the predecessor outlived the pool's time limit)
+/// or refused one for good; the pause grows because such a predecessor may never
+/// come. (When batches to one node could overtake each other, this pause, as long as one
+/// for load, left the network idle at the end of a run, waiting for the client.)
 const SUBMIT_REORDER_PAUSE: Duration = Duration::from_millis(20);
 /// The refusal of a transaction that is further past its signer's pending nonces than the
 /// node's gap allows.
 const NONCE_TOO_FAR_AHEAD: &str = "nonce_too_far_ahead";
 /// Refusals that say "not now" rather than "never": the node is busy or full, or a
-/// predecessor of the transaction has not arrived yet (it may be in a batch being retried).
+/// predecessor of the transaction is not in its pool.
 const TRANSIENT_REFUSALS: [&str; 4] = ["busy", "timeout", "mempool_full", NONCE_TOO_FAR_AHEAD];
 /// How a request that failed (no response) is counted among the resubmissions.
 const REQUEST_FAILED: &str = "request_failed";
@@ -533,6 +569,7 @@ async fn submit_batch(
     client: NodeClient,
     batch: Vec<(usize, Transaction)>,
     progress: Arc<Mutex<Progress>>,
+    order: Arc<Mutex<SignerQueues>>,
 ) {
     let mut pending: Vec<usize> = (0..batch.len()).collect();
     let mut backoff = Backoff::default();
@@ -563,10 +600,16 @@ async fn submit_batch(
             }
         };
         record_outcomes(&progress, &batch, &pending, &sorted);
-        if sorted.retry.is_empty() {
+        let sent = pending;
+        pending = sorted.retry.iter().map(|(k, _)| sent[*k]).collect();
+        let number = |places: &[usize]| places.iter().map(|&k| batch[k].0).collect::<Vec<_>>();
+        let resolved: Vec<usize> = (sent.iter().copied())
+            .filter(|k| pending.binary_search(k).is_err())
+            .collect();
+        lock(&order).answered(&number(&resolved), &number(&pending));
+        if pending.is_empty() {
             return;
         }
-        pending = sorted.retry.iter().map(|(k, _)| pending[*k]).collect();
         tokio::time::sleep(backoff.next(sorted.only_reordered)).await;
     }
 }
@@ -626,7 +669,7 @@ fn record_outcomes(
     pending: &[usize],
     outcomes: &Outcomes,
 ) {
-    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    let mut p = lock(&progress);
     for (_, code) in &outcomes.retry {
         *p.resubmitted.entry(code.clone()).or_default() += 1;
     }
@@ -668,10 +711,10 @@ impl Backoff {
     }
 }
 
-/// Prints the outcome of a run of `count` transactions started at `started`: counts,
-/// committed throughput against the signature-verification `limit`, finality latency and
-/// the refusals by code.
-fn report(p: &Progress, count: usize, started: Instant, limit: f64) {
+/// Prints the outcome of a run of `count` transactions started at `started` at `rate` per
+/// second: counts, committed throughput against the signature-verification `limit`,
+/// finality latency, how far behind schedule the client sent, and the refusals by code.
+fn report(p: &Progress, count: usize, (started, rate): (Instant, u64), limit: f64) {
     let mut latencies = Vec::new();
     let mut last_commit = started;
     for (submitted, committed) in p.submitted_at.iter().zip(&p.committed) {
@@ -696,6 +739,18 @@ fn report(p: &Progress, count: usize, started: Instant, limit: f64) {
         percentile(&latencies, 90.0).as_millis(),
         percentile(&latencies, 99.0).as_millis(),
         latencies.last().copied().unwrap_or_default().as_millis()
+    );
+    let mut behind: Vec<Duration> = (p.submitted_at.iter().enumerate())
+        .filter_map(|(i, sent)| {
+            let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+            sent.map(|sent| sent.saturating_duration_since(due))
+        })
+        .collect();
+    behind.sort();
+    println!(
+        "sent behind schedule (the client's own queue, not in the latency above): p50 {} ms, p99 {} ms",
+        percentile(&behind, 50.0).as_millis(),
+        percentile(&behind, 99.0).as_millis(),
     );
     let mut refusal_codes: HashMap<&str, usize> = HashMap::new();
     for code in p.refused.iter().flatten() {
@@ -742,7 +797,7 @@ async fn follow(
         match client.block_hashes(height).await {
             Ok(Some(block)) => {
                 let now = Instant::now();
-                let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                let mut p = lock(&progress);
                 for hash in &block.tx_hashes {
                     if let Some(&i) = index.get(hash) {
                         p.committed[i] = Some((height, now));
@@ -755,7 +810,7 @@ async fn follow(
             }
             Ok(None) | Err(_) => {
                 {
-                    let p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    let p = lock(&progress);
                     let all_sent = p.submitted_at.iter().all(|s| s.is_some());
                     let outstanding = p
                         .committed
