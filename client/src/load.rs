@@ -528,7 +528,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Records now as the submission time of the transactions numbered `batch`.
 fn mark_submitted(progress: &Mutex<Progress>, batch: &[usize]) {
     let now = Instant::now();
-    let mut p = lock(&progress);
+    let mut p = lock(progress);
     for &i in batch {
         p.submitted_at[i] = Some(now);
     }
@@ -669,7 +669,7 @@ fn record_outcomes(
     pending: &[usize],
     outcomes: &Outcomes,
 ) {
-    let mut p = lock(&progress);
+    let mut p = lock(progress);
     for (_, code) in &outcomes.retry {
         *p.resubmitted.entry(code.clone()).or_default() += 1;
     }
