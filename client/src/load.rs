@@ -32,6 +32,13 @@ use order::SignerQueues;
 pub const LOAD_TXS_MAX: usize = 4_000_000;
 /// Transactions per submission request.
 const SUBMIT_BATCH_TXS_MAX: usize = 1_000;
+/// Transactions of one signer per submission request: 64, the nonce gap a node allows past
+/// a signer's pending transactions (`node::mempool::NONCE_GAP_MAX`, as Ethereum's geth
+/// keeps per account). When the first is refused for load, the rest are still within the
+/// gap and wait in the pool; with a signer's whole backlog in one request, under overload
+/// all but 64 of each were refused `nonce_too_far_ahead` on every try (3,003,778
+/// resubmissions in a 150 s overload).
+const SUBMIT_SIGNER_TXS_MAX: usize = 64;
 /// Submission requests in flight at once (each signer in at most one of them,
 /// [`SignerQueues`]). A client that opened one per batch regardless had thousands open
 /// under overload: the node shed most of them (503 `busy`), which ones got through was
@@ -486,7 +493,8 @@ async fn submit_at_rate(
                 let Ok(permit) = in_flight.clone().try_acquire_owned() else {
                     break 'tick;
                 };
-                let batch = lock(&order).next_batch(target, SUBMIT_BATCH_TXS_MAX);
+                let batch =
+                    lock(&order).next_batch(target, SUBMIT_BATCH_TXS_MAX, SUBMIT_SIGNER_TXS_MAX);
                 if batch.is_empty() {
                     continue;
                 }

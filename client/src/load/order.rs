@@ -64,9 +64,14 @@ impl SignerQueues {
     }
 
     /// The next batch for `target`: the queued transactions of signers with no request in
-    /// flight, up to `max`, each signer's taken whole or up to the batch's end; those
+    /// flight, up to `max` in all and `per_signer` of each signer's first ones; those
     /// signers are then in flight until [`SignerQueues::answered`]. Empty when none can go.
-    pub(super) fn next_batch(&mut self, target: usize, max: usize) -> Vec<usize> {
+    pub(super) fn next_batch(
+        &mut self,
+        target: usize,
+        max: usize,
+        per_signer: usize,
+    ) -> Vec<usize> {
         let signers = &self.by_target[target];
         let mut batch = Vec::new();
         for k in 0..signers.len() {
@@ -78,7 +83,7 @@ impl SignerQueues {
                 continue;
             }
             let queue = &mut self.queues[signer];
-            let take = queue.len().min(max - batch.len());
+            let take = queue.len().min(max - batch.len()).min(per_signer);
             batch.extend(queue.drain(..take));
             self.in_flight[signer] = true;
         }
@@ -127,18 +132,18 @@ mod tests {
         for tx in 0..3 {
             q.push(tx);
         }
-        assert_eq!(q.next_batch(0, 100), [0, 1]);
+        assert_eq!(q.next_batch(0, 100, 100), [0, 1]);
         for tx in 3..7 {
             q.push(tx);
         }
         // Signers 0 and 1 are in flight: their later nonces wait, whatever else goes.
-        assert_eq!(q.next_batch(0, 100), Vec::<usize>::new());
-        assert_eq!(q.next_batch(1, 100), [2, 6]);
+        assert_eq!(q.next_batch(0, 100, 100), Vec::<usize>::new());
+        assert_eq!(q.next_batch(1, 100, 100), [2, 6]);
         q.answered(&[1], &[]);
-        assert_eq!(q.next_batch(0, 100), [4]);
+        assert_eq!(q.next_batch(0, 100, 100), [4]);
         q.answered(&[0], &[]);
-        assert_eq!(q.next_batch(0, 100), [3, 5]);
-        assert_eq!(q.next_batch(0, 100), Vec::<usize>::new());
+        assert_eq!(q.next_batch(0, 100, 100), [3, 5]);
+        assert_eq!(q.next_batch(0, 100, 100), Vec::<usize>::new());
     }
 
     #[test]
@@ -148,15 +153,26 @@ mod tests {
             q.push(tx);
         }
         // Two of signer 0's three fill a batch of two; signer 1 waits for the next one.
-        assert_eq!(q.next_batch(0, 2), [0, 3]);
-        assert_eq!(q.next_batch(0, 1), [1]);
+        assert_eq!(q.next_batch(0, 2, 100), [0, 3]);
+        assert_eq!(q.next_batch(0, 1, 100), [1]);
         q.answered(&[1], &[]);
-        assert_eq!(q.next_batch(0, 3), [4]);
+        assert_eq!(q.next_batch(0, 3, 100), [4]);
         // Nonce 3 is to be sent again: signer 0 stays in flight, its nonce 5 queued.
         q.answered(&[0], &[3]);
-        assert_eq!(q.next_batch(0, 3), Vec::<usize>::new());
+        assert_eq!(q.next_batch(0, 3, 100), Vec::<usize>::new());
         q.answered(&[3], &[]);
-        assert_eq!(q.next_batch(0, 3), [5]);
+        assert_eq!(q.next_batch(0, 3, 100), [5]);
+    }
+
+    #[test]
+    fn a_request_holds_at_most_so_many_of_a_signers_transactions() {
+        let mut q = queues();
+        for tx in 0..7 {
+            q.push(tx);
+        }
+        assert_eq!(q.next_batch(0, 100, 2), [0, 3, 1, 4]);
+        q.answered(&[0, 3, 1, 4], &[]);
+        assert_eq!(q.next_batch(0, 100, 2), [5]);
     }
 
     #[test]
