@@ -38,7 +38,7 @@ const SUBMIT_BATCH_TXS_MAX: usize = 1_000;
 /// gap and wait in the pool; with a signer's whole backlog in one request, under overload
 /// all but 64 of each were refused `nonce_too_far_ahead` on every try (3,003,778
 /// resubmissions in a 150 s overload).
-const SUBMIT_SIGNER_TXS_MAX: usize = 64;
+pub const SUBMIT_SIGNER_TXS_MAX: usize = 64;
 /// Submission requests in flight at once (each signer in at most one of them,
 /// [`SignerQueues`]). A client that opened one per batch regardless had thousands open
 /// under overload: the node shed most of them (503 `busy`), which ones got through was
@@ -451,7 +451,11 @@ fn submit_and_follow(
             timeout,
         ));
         for request in submit_at_rate(targets, txs, rate, started, &progress).await {
-            let _ = request.await;
+            if let Err(failed) = request.await {
+                if failed.is_panic() {
+                    std::panic::resume_unwind(failed.into_panic());
+                }
+            }
         }
         let _ = follower.await;
     });
@@ -470,51 +474,106 @@ async fn submit_at_rate(
     started: Instant,
     progress: &Arc<Mutex<Progress>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let order = Arc::new(Mutex::new(SignerQueues::new(
-        signer_numbers(txs),
-        targets.route.clone(),
-        targets.clients.len(),
-    )));
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(SUBMIT_IN_FLIGHT_MAX));
+    let mut submitter = Submitter {
+        targets,
+        txs,
+        progress: progress.clone(),
+        order: Arc::new(Mutex::new(SignerQueues::new(
+            signer_numbers(txs),
+            targets.route.clone(),
+            targets.clients.len(),
+        ))),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(SUBMIT_IN_FLIGHT_MAX)),
+        first_target: 0,
+        requests: Vec::new(),
+    };
     let (mut queued, mut sent) = (0usize, 0usize);
-    let mut requests = Vec::new();
     while sent < txs.len() {
         tokio::time::sleep(SUBMIT_TICK).await;
         let due = ((started.elapsed().as_secs_f64() * rate as f64) as usize).min(txs.len());
         {
-            let mut order = lock(&order);
+            let mut order = lock(&submitter.order);
             (queued..due).for_each(|tx| order.push(tx));
         }
         queued = due;
-        // A batch for each target in turn, until none can go or the requests are all out.
-        'tick: loop {
+        // With no request in flight every signer is free (a request's signers are released
+        // before its permit), so something queued must go.
+        let idle = submitter.in_flight.available_permits() == SUBMIT_IN_FLIGHT_MAX;
+        let now = submitter.send_due();
+        assert!(
+            !idle || sent == queued || now > 0,
+            "{} transactions queued, none in flight, none sent: a request task failed",
+            queued - sent
+        );
+        sent += now;
+    }
+    submitter.requests
+}
+
+/// What the submission loop shares with the requests it starts.
+struct Submitter<'a> {
+    targets: &'a Targets,
+    txs: &'a [Transaction],
+    progress: Arc<Mutex<Progress>>,
+    order: Arc<Mutex<SignerQueues>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    /// The target whose batch goes first in the next round, each in turn: under overload
+    /// a permit or two frees up a tick, and the same target must not always get it.
+    first_target: usize,
+    requests: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Submitter<'_> {
+    /// Starts requests for what is queued, a batch for each target in turn, until none can
+    /// go or the requests in flight are at their most; returns how many transactions went.
+    fn send_due(&mut self) -> usize {
+        let targets = self.targets.clients.len();
+        let mut sent = 0;
+        loop {
             let mut any = false;
-            for (target, client) in targets.clients.iter().enumerate() {
-                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-                    break 'tick;
+            for k in 0..targets {
+                let target = (self.first_target + k) % targets;
+                let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                    return sent;
                 };
-                let batch =
-                    lock(&order).next_batch(target, SUBMIT_BATCH_TXS_MAX, SUBMIT_SIGNER_TXS_MAX);
+                let batch = lock(&self.order).next_batch(
+                    target,
+                    SUBMIT_BATCH_TXS_MAX,
+                    SUBMIT_SIGNER_TXS_MAX,
+                );
                 if batch.is_empty() {
                     continue;
                 }
-                any = true;
-                sent += batch.len();
-                mark_submitted(progress, &batch);
-                let batch: Vec<(usize, Transaction)> =
-                    batch.into_iter().map(|i| (i, txs[i].clone())).collect();
-                let (client, progress, order) = (client.clone(), progress.clone(), order.clone());
-                requests.push(tokio::spawn(async move {
-                    submit_batch(client, batch, progress, order).await;
-                    drop(permit);
-                }));
+                (any, sent) = (true, sent + batch.len());
+                self.first_target = (target + 1) % targets;
+                self.start(target, batch, permit);
             }
             if !any {
-                break;
+                return sent;
             }
         }
     }
-    requests
+
+    /// Starts the request for `batch` (transaction numbers) to `target`, holding `permit`
+    /// until it is answered for good.
+    fn start(
+        &mut self,
+        target: usize,
+        batch: Vec<usize>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        mark_submitted(&self.progress, &batch);
+        let batch: Vec<(usize, Transaction)> = batch
+            .into_iter()
+            .map(|i| (i, self.txs[i].clone()))
+            .collect();
+        let client = self.targets.clients[target].clone();
+        let (progress, order) = (self.progress.clone(), self.order.clone());
+        self.requests.push(tokio::spawn(async move {
+            submit_batch(client, batch, progress, order).await;
+            drop(permit);
+        }));
+    }
 }
 
 /// Each transaction's signer, numbered from 0 in the order they first sign.
@@ -608,18 +667,29 @@ async fn submit_batch(
             }
         };
         record_outcomes(&progress, &batch, &pending, &sorted);
-        let sent = pending;
-        pending = sorted.retry.iter().map(|(k, _)| sent[*k]).collect();
+        let resolved;
+        (resolved, pending) = split_answer(&pending, &sorted.retry);
         let number = |places: &[usize]| places.iter().map(|&k| batch[k].0).collect::<Vec<_>>();
-        let resolved: Vec<usize> = (sent.iter().copied())
-            .filter(|k| pending.binary_search(k).is_err())
-            .collect();
         lock(&order).answered(&number(&resolved), &number(&pending));
         if pending.is_empty() {
             return;
         }
         tokio::time::sleep(backoff.next(sorted.only_reordered)).await;
     }
+}
+
+/// Splits the places in a batch just sent (`sent`, in order) into those answered for good
+/// and those to send again, which `retry` names by their place in `sent`.
+fn split_answer(sent: &[usize], retry: &[(usize, String)]) -> (Vec<usize>, Vec<usize>) {
+    let again: Vec<usize> = retry.iter().map(|(k, _)| sent[*k]).collect();
+    debug_assert!(
+        again.windows(2).all(|w| w[0] < w[1]),
+        "retries out of order"
+    );
+    let resolved = (sent.iter().copied())
+        .filter(|k| again.binary_search(k).is_err())
+        .collect();
+    (resolved, again)
 }
 
 /// What became of one submission of a batch: which of its transactions (their places in
@@ -750,7 +820,8 @@ fn report(p: &Progress, count: usize, (started, rate): (Instant, u64), limit: f6
     );
     let mut behind: Vec<Duration> = (p.submitted_at.iter().enumerate())
         .filter_map(|(i, sent)| {
-            let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+            // Transaction `i` falls due when `i + 1` have at `rate`.
+            let due = started + Duration::from_secs_f64((i + 1) as f64 / rate as f64);
             sent.map(|sent| sent.saturating_duration_since(due))
         })
         .collect();
@@ -879,6 +950,15 @@ mod tests {
     /// A batch's results: taken, resubmitted when refused for now, refused for good
     /// otherwise or on the last try; "only reordered" only when every refusal was a
     /// missing predecessor.
+    #[test]
+    fn an_answer_splits_a_batch_into_settled_and_to_send_again() {
+        let retry = [(1, "mempool_full".to_owned()), (3, "busy".to_owned())];
+        let (resolved, again) = split_answer(&[0, 2, 5, 7], &retry);
+        assert_eq!((resolved, again), (vec![0, 5], vec![2, 7]));
+        let (resolved, again) = split_answer(&[4, 9], &[]);
+        assert_eq!((resolved, again), (vec![4, 9], vec![]));
+    }
+
     #[test]
     fn outcomes_sort_transient_from_final_refusals() {
         let ahead = Some(NONCE_TOO_FAR_AHEAD);

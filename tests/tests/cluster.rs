@@ -731,6 +731,16 @@ fn check_proof(cluster: &Cluster, file: &std::path::Path) -> serde_json::Value {
     report
 }
 
+/// `bansos load` puts at most `SUBMIT_SIGNER_TXS_MAX` of a signer's transactions in one
+/// request, so that when the first is refused for a full pool the rest still fall within
+/// the node's nonce gap and wait in its pool. The client and the node do not depend on each
+/// other, so the bound is checked here.
+#[test]
+fn the_load_tool_sends_no_more_of_a_signer_a_request_than_the_nodes_nonce_gap() {
+    let per_request = u64::try_from(client::load::SUBMIT_SIGNER_TXS_MAX).unwrap();
+    assert!(per_request <= node::mempool::NONCE_GAP_MAX);
+}
+
 /// `bansos load` end to end, as `scripts/bench.sh` runs it: it registers operator keys for
 /// the Pemda, submits each agent's transactions to one of the four validators
 /// (`--spread`), follows the chain at the first, and every transaction it reports
