@@ -587,7 +587,9 @@ fn signer_numbers(txs: &[Transaction]) -> Vec<usize> {
         .collect()
 }
 
-/// Locks `mutex`, poisoned or not (a panicked request task leaves the counts usable).
+/// Locks `mutex`, poisoned or not: a request task that panicked is reported where its
+/// handle is awaited (or by the submission loop's check that something can go), not by
+/// every later lock.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -947,9 +949,8 @@ mod tests {
         );
     }
 
-    /// A batch's results: taken, resubmitted when refused for now, refused for good
-    /// otherwise or on the last try; "only reordered" only when every refusal was a
-    /// missing predecessor.
+    /// A batch's places split by an answer: those it names to send again (by their place
+    /// among the ones sent) and the rest, settled.
     #[test]
     fn an_answer_splits_a_batch_into_settled_and_to_send_again() {
         let retry = [(1, "mempool_full".to_owned()), (3, "busy".to_owned())];
@@ -959,6 +960,9 @@ mod tests {
         assert_eq!((resolved, again), (vec![4, 9], vec![]));
     }
 
+    /// A batch's results: taken, resubmitted when refused for now, refused for good
+    /// otherwise or on the last try; "only reordered" only when every refusal was a
+    /// missing predecessor.
     #[test]
     fn outcomes_sort_transient_from_final_refusals() {
         let ahead = Some(NONCE_TOO_FAR_AHEAD);
