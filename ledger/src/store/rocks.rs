@@ -589,22 +589,8 @@ mod tests {
     fn dictionaries_compress_at_the_chosen_zstd_level() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         drop(RocksStore::open(dir.path()).expect("a new store"));
-        let options = std::fs::read_dir(dir.path())
-            .expect("the store's directory")
-            .filter_map(Result::ok)
-            .find(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
-            .map(|e| std::fs::read_to_string(e.path()).expect("the options file"))
-            .expect("an options file");
-        let section = format!("[CFOptions \"{}\"]", Column::LogLeaves.name());
-        let leaves = options
-            .split("\n[")
-            .find(|s| format!("[{s}").starts_with(&section))
-            .expect("the leaves' options");
-        let line = leaves
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with("compression_opts="))
-            .expect("the leaves' compression options");
+        let compression = family_option(&options_file(dir.path()), "compression_opts");
+        let line = &compression[Column::LogLeaves.name()];
         assert!(
             line.contains(&format!("level={};", super::ZSTD_LEVEL))
                 && line.contains("max_dict_bytes=16384"),
