@@ -391,11 +391,12 @@ fn rocks_batch_bytes(ops: &[super::WriteOp]) -> usize {
 /// in the order they were added (a later one wins). In key order each memtable insert
 /// starts next to the previous one (MEMTABLE_INSERT_HINT).
 ///
-/// The order is that of `(column, key, position)`, found by sorting small values held in
-/// one array: the column and the key's first 15 bytes as one big-endian number, so that
-/// comparing two numbers compares the bytes, then the position. Only keys whose first 15
-/// bytes agree (and a shorter key with its zero-padded extension) are compared whole; the
-/// state's and the indexes' keys are hashes, which the number alone orders.
+/// The order is that of `(column, key, position)`. It is found by sorting, in one array, a
+/// number per change (its column and its key's first 15 bytes, big-endian, so that
+/// comparing numbers compares those bytes) with the change's position; keys are compared
+/// whole only when the numbers tie (keys that agree in their first 15 bytes, or a shorter
+/// key and its zero-padded extension). The state's and the indexes' keys are hashes, which
+/// the numbers alone order.
 fn apply_order(ops: &[super::WriteOp]) -> Vec<usize> {
     const PREFIX_KEY_BYTES: usize = 15;
     let prefix = |op: &super::WriteOp| {
