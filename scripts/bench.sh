@@ -32,8 +32,10 @@
 # (default 600; 0 skips the overload and measures catch-up and disk on the shorter
 # chain), BANSOS_BENCH_P2P (the nodes' `[consensus] p2p_protocol`, default the node's own
 # default, broadcast; `gossipsub` to compare), BANSOS_BENCH_SPREAD (default 1: `bansos
-# load --spread`; 0: all load to the first validator), BANSOS_BENCH_PERF, CARGO_TARGET_DIR
-# (default ./target).
+# load --spread`; 0: all load to the first validator), BANSOS_BENCH_PERF,
+# BANSOS_BENCH_KEEP_DATA (default 0: the nodes' data directories, several GB after the
+# overload, are removed once measured; their logs and the results stay; 1 keeps them),
+# CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -261,6 +263,10 @@ for home in "$net"/nodes/*/; do
   awk -v n="$committed" '/^  [a-z_]*: [0-9]* bytes$/ {printf "  %s %.0f B/tx\n", $1, $2 / n}' \
     "$dir/compact.txt" | tee -a "$results"
 done
+if [ "${BANSOS_BENCH_KEEP_DATA:-0}" != 1 ]; then
+  for home in "$net"/nodes/*/; do rm -rf "${home%/}/data"; done
+  echo "removed the nodes' data directories (BANSOS_BENCH_KEEP_DATA=1 keeps them)"
+fi
 if [ "${BANSOS_BENCH_PERF:-0}" = 1 ]; then
   perf script -i "$dir/perf.data" -F comm,pid,tid,ip,sym 2>/dev/null |
     scripts/profile_stages.py "${node_pids[@]}" | tee "$dir/stages.md" | tee -a "$results"
