@@ -33,8 +33,9 @@
 # chain), BANSOS_BENCH_P2P (the nodes' `[consensus] p2p_protocol`, default the node's own
 # default, broadcast; `gossipsub` to compare), BANSOS_BENCH_SPREAD (default 1: `bansos
 # load --spread`; 0: all load to the first validator), BANSOS_BENCH_PERF,
-# BANSOS_BENCH_KEEP_DATA (default 0: the nodes' data directories, several GB after the
-# overload, are removed once measured; their logs and the results stay; 1 keeps them),
+# BANSOS_BENCH_KEEP_DATA (default 0: the nodes' stores, several GB after the overload, are
+# removed once measured, all but RocksDB's own LOG and OPTIONS files, which
+# scripts/flush_overlap.py reads; the nodes' logs and the results stay; 1 keeps them),
 # CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -264,8 +265,10 @@ for home in "$net"/nodes/*/; do
     "$dir/compact.txt" | tee -a "$results"
 done
 if [ "${BANSOS_BENCH_KEEP_DATA:-0}" != 1 ]; then
-  for home in "$net"/nodes/*/; do rm -rf "${home%/}/data"; done
-  echo "removed the nodes' data directories (BANSOS_BENCH_KEEP_DATA=1 keeps them)"
+  for home in "$net"/nodes/*/; do
+    find "${home%/}/data" -type f ! -name 'LOG*' ! -name 'OPTIONS-*' -delete
+  done
+  echo "removed the nodes' stores but RocksDB's LOG and OPTIONS files (BANSOS_BENCH_KEEP_DATA=1 keeps them)"
 fi
 if [ "${BANSOS_BENCH_PERF:-0}" = 1 ]; then
   perf script -i "$dir/perf.data" -F comm,pid,tid,ip,sym 2>/dev/null |

@@ -542,14 +542,19 @@ mod tests {
         for _ in 0..200 {
             let mut batch = WriteBatch::new();
             for _ in 0..rng.gen_range(0..300) {
-                let column = Column::ALL[rng.gen_range(0..3)];
-                let key: Vec<u8> = if rng.gen_bool(0.3) {
-                    (0..32).map(|_| rng.gen()).collect()
-                } else {
-                    // From a small alphabet and up to 20 bytes: ties in the first 15.
-                    (0..rng.gen_range(0..20))
+                let column = Column::ALL[rng.gen_range(0..Column::ALL.len())];
+                let key: Vec<u8> = match rng.gen_range(0..3) {
+                    0 => (0..32).map(|_| rng.gen()).collect(),
+                    // From a small alphabet and up to 20 bytes: prefixes of each other,
+                    // zero-padded look-alikes, repeats.
+                    1 => (0..rng.gen_range(0..20))
                         .map(|_| rng.gen_range(0..2))
-                        .collect()
+                        .collect(),
+                    // One 15-byte start and a random tail: the numbers tie, the keys do not.
+                    _ => [7u8; 15]
+                        .into_iter()
+                        .chain((0..rng.gen_range(0..4)).map(|_| rng.gen_range(0..3)))
+                        .collect(),
                 };
                 if rng.gen_bool(0.2) {
                     batch.delete(column, key);
@@ -565,12 +570,20 @@ mod tests {
         }
     }
 
-    /// The capacity reserved for RocksDB's batch is never less than what it writes.
+    /// The capacity reserved for RocksDB's batch is never less than what it writes: many
+    /// small records, where the per-record bytes dominate, and a few large ones.
     #[test]
     fn a_rocksdb_batch_fits_the_bytes_reserved_for_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = RocksStore::open(dir.path()).unwrap();
         let mut batch = WriteBatch::new();
+        for (i, column) in Column::ALL.iter().cycle().take(1_000).enumerate() {
+            let key = (i as u32).to_be_bytes();
+            match i % 3 {
+                0 => batch.delete(*column, key),
+                _ => batch.put(*column, key, vec![1; i % 2]),
+            }
+        }
         batch.put(Column::State, vec![7; 300], vec![1; 70_000]);
         batch.delete(Column::TxIndex, vec![9; 200]);
         batch.put(Column::LogLeaves, Vec::new(), Vec::new());
