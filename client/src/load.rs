@@ -103,18 +103,31 @@ struct Signer {
     next_nonce: u64,
 }
 
-/// Measures batched ed25519 verification on one core for about a second; returns
-/// signatures per second.
+/// How long the verification limit is measured for, in slices of [`LIMIT_SLICE`].
+const LIMIT_MEASURE: Duration = Duration::from_secs(1);
+/// One slice of the limit's measurement (about 10,000 verifications).
+const LIMIT_SLICE: Duration = Duration::from_millis(100);
+
+/// Measures batched ed25519 verification on one core (batches of 256) for
+/// [`LIMIT_MEASURE`]; returns signatures per second in its fastest [`LIMIT_SLICE`]. The
+/// limit is what the machine can do: on a network just started, its nodes were still busy
+/// during part of the second, and the whole second's rate read 21% low (36,046 against
+/// 45,695-48,224 tx/s in the runs after it), so the ratio to it read high.
 fn verification_rate_per_core(sample: &[Transaction]) -> f64 {
     let started = Instant::now();
-    let mut verified = 0usize;
-    while started.elapsed() < Duration::from_secs(1) {
-        for chunk in sample.chunks(256) {
-            let _ = ledger::tx::verify_signatures(chunk.iter());
-            verified += chunk.len();
+    let mut fastest = 0f64;
+    while started.elapsed() < LIMIT_MEASURE {
+        let slice = Instant::now();
+        let mut verified = 0usize;
+        while slice.elapsed() < LIMIT_SLICE {
+            for chunk in sample.chunks(256) {
+                let _ = ledger::tx::verify_signatures(chunk.iter());
+                verified += chunk.len();
+            }
         }
+        fastest = fastest.max(verified as f64 / slice.elapsed().as_secs_f64());
     }
-    verified as f64 / started.elapsed().as_secs_f64()
+    fastest
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -40,6 +40,11 @@ use serde::Deserialize;
 
 /// The most transactions a mempool holds by default.
 pub const MEMPOOL_TXS_MAX_DEFAULT: usize = 50_000;
+/// The most transactions a mempool may be set to hold. Its table of pending transactions is
+/// made for twice its limit when the node starts (112 bytes an entry, the transactions
+/// themselves apart): 15 MB at the default, 470 MB at this bound. A million pending
+/// transactions is a minute of blocks at this machine's peak.
+pub const MEMPOOL_TXS_MAX_LIMIT: usize = 1_000_000;
 /// The most bytes of canonical transactions a mempool holds by default.
 pub const MEMPOOL_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
 /// The propose timeout of round 0 by default; later rounds add half of it each.
@@ -325,6 +330,12 @@ impl NodeSettings {
         if self.mempool.txs_max == 0 || self.mempool.bytes_max == 0 {
             bail!("[mempool] limits must be above zero");
         }
+        if self.mempool.txs_max > MEMPOOL_TXS_MAX_LIMIT {
+            bail!(
+                "[mempool] txs_max = {} is above the most a node allows, {MEMPOOL_TXS_MAX_LIMIT}",
+                self.mempool.txs_max
+            );
+        }
         let allowed = self.genesis_peer_ids();
         for peer in &self.peers {
             let Some((_, id)) = peer.rsplit_once("/p2p/") else {
@@ -383,6 +394,30 @@ mod tests {
         std::fs::write(&path, top_level).unwrap();
         let error = format!("{:#}", NodeSettings::load(&home).unwrap_err());
         assert!(error.contains("colour"), "{error}");
+    }
+
+    #[test]
+    fn mempool_limits_out_of_range_are_errors_that_name_them() {
+        let (_dir, home) = testnet_home();
+        let path = home.join("config.toml");
+        let written = std::fs::read_to_string(&path).unwrap();
+        for (section, wanted) in [
+            ("[mempool]\ntxs_max = 0\n", "above zero"),
+            ("[mempool]\nbytes_max = 0\n", "above zero"),
+            (
+                "[mempool]\ntxs_max = 1000001\n",
+                "txs_max = 1000001 is above",
+            ),
+        ] {
+            std::fs::write(&path, format!("{written}\n{section}")).unwrap();
+            let error = format!("{:#}", NodeSettings::load(&home).unwrap_err());
+            assert!(error.contains(wanted), "{section}: {error}");
+        }
+        std::fs::write(&path, format!("{written}\n[mempool]\ntxs_max = 1000000\n")).unwrap();
+        assert_eq!(
+            NodeSettings::load(&home).unwrap().mempool.txs_max,
+            1_000_000
+        );
     }
 
     /// The tuning sections as the README documents them.
