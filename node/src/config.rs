@@ -386,14 +386,17 @@ mod tests {
                 "gossipsub",
             ),
         ] {
-            std::fs::write(&path, format!("{written}{extra}")).unwrap();
-            let error = format!("{:#}", NodeSettings::load(&home).unwrap_err());
+            let error = load_error(&home, &format!("{written}{extra}"));
             assert!(error.contains(name), "{name}: {error}");
         }
-        let top_level = format!("colour = \"blue\"\n{written}");
-        std::fs::write(&path, top_level).unwrap();
-        let error = format!("{:#}", NodeSettings::load(&home).unwrap_err());
+        let error = load_error(&home, &format!("colour = \"blue\"\n{written}"));
         assert!(error.contains("colour"), "{error}");
+    }
+
+    /// The error loading `home` gives with `config` as its config.toml.
+    fn load_error(home: &Path, config: &str) -> String {
+        std::fs::write(home.join("config.toml"), config).unwrap();
+        format!("{:#}", NodeSettings::load(home).unwrap_err())
     }
 
     #[test]
@@ -409,8 +412,7 @@ mod tests {
                 "txs_max = 1000001 is above",
             ),
         ] {
-            std::fs::write(&path, format!("{written}\n{section}")).unwrap();
-            let error = format!("{:#}", NodeSettings::load(&home).unwrap_err());
+            let error = load_error(&home, &format!("{written}\n{section}"));
             assert!(error.contains(wanted), "{section}: {error}");
         }
         std::fs::write(&path, format!("{written}\n[mempool]\ntxs_max = 1000000\n")).unwrap();
