@@ -21,8 +21,8 @@ use ledger::Store;
 use proto::api::{
     time_text, BatchItemJson, BatchJson, BlockJson, CertificateJson, ErrorBody, ErrorDetail,
     HeaderJson, KeyJson, NodeRoleJson, SignedTxJson, StatusJson, SubmitStatus, SubmittedJson,
-    TxJson, TxState, TxStatusJson, ValidatorJson, TX_BATCH_REQUEST_BYTES_MAX, TX_BATCH_TXS_MAX,
-    TX_REQUEST_BYTES_MAX,
+    TxBatchBytes, TxJson, TxState, TxStatusJson, ValidatorJson, TX_BATCH_REQUEST_BYTES_MAX,
+    TX_BATCH_TXS_MAX, TX_REQUEST_BYTES_MAX,
 };
 use proto::certificate::StoredCertificate;
 use serde::Deserialize;
@@ -254,7 +254,8 @@ async fn limit_requests(
         TxStatusJson,
         KeyJson,
         ErrorBody,
-        SignedTxJson
+        SignedTxJson,
+        TxBatchBytes
     ))
 )]
 struct ApiDoc;
@@ -433,7 +434,7 @@ fn is_signed(request: &Parts) -> bool {
 /// Unsigned, it is a public submission like `POST /v1/tx` (each transaction
 /// authenticates itself).
 #[utoipa::path(post, path = "/v1/txs",
-    request_body(content((Vec<SignedTxJson> = "application/json"), (Vec<u8> = "application/octet-stream"))),
+    request_body(content((Vec<SignedTxJson> = "application/json"), (TxBatchBytes = "application/octet-stream"))),
     responses((status = 200, body = BatchJson), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody, description = "signed, but not validly by a key in genesis"), (status = 413, body = ErrorBody)))]
 async fn submit_txs<S: Store + 'static>(
@@ -578,6 +579,25 @@ pub(crate) fn tx_status_of<S: Store>(
     Ok(out)
 }
 
+/// The most digits a number in a path or query may have: 19, so that every number written
+/// so fits in a `u64` (whose largest value has 20 digits).
+const DECIMAL_DIGITS_MAX: usize = 19;
+
+/// `text` as a number if it is written the way the API documents numbers in paths and
+/// queries (`^(0|[1-9][0-9]{0,18})$`): decimal digits only, no sign, no leading zeroes (as
+/// C2SP writes sizes and indexes), at most [`DECIMAL_DIGITS_MAX`] of them. `u64::from_str`
+/// alone also takes `+1` and `01`, which the document refuses.
+pub(crate) fn decimal(text: &str) -> Option<u64> {
+    let canonical = !text.is_empty()
+        && text.len() <= DECIMAL_DIGITS_MAX
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical.then(|| {
+        text.parse()
+            .expect("at most 19 decimal digits always fit in a u64")
+    })
+}
+
 /// Query of `GET /v1/blocks/{height}`.
 #[derive(Deserialize)]
 struct BlockQuery {
@@ -590,7 +610,7 @@ struct BlockQuery {
 /// signed (RFC 9421) by a key in genesis. Header, certificate and transaction hashes
 /// (`txs=hashes`) are public.
 #[utoipa::path(get, path = "/v1/blocks/{height}", params(("height" = String, Path, description = "A height, or `latest`", pattern = "^(latest|0|[1-9][0-9]{0,18})$"),
-    ("txs" = Option<String>, Query, description = "`full` (default; consortium only) or `hashes` (public)")),
+    ("txs" = Option<String>, Query, description = "`full` (default; consortium only) or `hashes` (public)", pattern = "^(full|hashes)$")),
     responses((status = 200, body = BlockJson), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody, description = "full transactions asked for without a consortium signature"),
               (status = 404, body = ErrorBody)))]
@@ -614,11 +634,13 @@ async fn block<S: Store + 'static>(
     };
     let requested = match height.as_str() {
         "latest" => None,
-        text => Some(text.parse::<u64>().map_err(|_| {
+        text => Some(decimal(text).ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "bad_height",
-                format!("{height:?} is not a height (a number or `latest`)"),
+                format!(
+                    "{height:?} is not a height (a number without leading zeroes, or `latest`)"
+                ),
             )
         })?),
     };
@@ -751,6 +773,30 @@ mod tests {
         );
         drop(slots);
         assert!(limits.enter(greedy).is_some(), "slots come back on drop");
+    }
+
+    #[test]
+    fn numbers_are_taken_only_as_the_document_writes_them() {
+        for (text, number) in [
+            ("0", Some(0)),
+            ("7", Some(7)),
+            ("1234567890", Some(1_234_567_890)),
+            ("9999999999999999999", Some(9_999_999_999_999_999_999)),
+            ("", None),
+            ("00", None),
+            ("01", None),
+            ("+1", None),
+            ("-1", None),
+            (" 1", None),
+            ("1 ", None),
+            ("1e3", None),
+            ("0x10", None),
+            ("١", None),
+            ("10000000000000000000", None),
+            ("18446744073709551615", None),
+        ] {
+            assert_eq!(decimal(text), number, "{text:?}");
+        }
     }
 
     #[test]

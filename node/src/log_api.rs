@@ -70,11 +70,11 @@ fn number(name: &str, value: Option<&str>) -> ApiResult<u64> {
             format!("the query parameter {name} is required"),
         )
     })?;
-    value.parse().map_err(|_| {
+    crate::api::decimal(value).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_query",
-            format!("{name}={value:?} is not a non-negative integer"),
+            format!("{name}={value:?} is not a non-negative integer (decimal, no leading zeroes)"),
         )
     })
 }

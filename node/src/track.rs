@@ -342,7 +342,7 @@ pub async fn step_proof<S: Store + 'static>(
             "this step is not in this code's timeline under the latest signed checkpoint",
         )
     };
-    let log_index: u64 = log_index.parse().map_err(|_| not_here())?;
+    let log_index = crate::api::decimal(&log_index).ok_or_else(not_here)?;
     let ledger = shared.ledger();
     let (checkpoint, size) = proof_checkpoint(&shared, &ledger)?.ok_or_else(not_here)?;
     // Membership only: the timeline without proofs, then the one proof asked for.

@@ -2958,3 +2958,140 @@ async fn the_relay_sends_only_what_is_still_pending_when_its_batch_leaves() {
     assert_eq!(peer.shared.mempool().len(), 1);
     relay.abort();
 }
+
+/// The pattern `/openapi.json` documents for parameter `name` of `GET path`.
+fn documented_pattern(doc: &Value, path: &str, name: &str) -> regex::Regex {
+    let parameters = doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path} documents no parameters"));
+    let parameter = parameters
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{path} documents no parameter {name}"));
+    let pattern = parameter["schema"]["pattern"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: parameter {name} documents no pattern"));
+    regex::Regex::new(pattern).expect("a documented pattern compiles")
+}
+
+/// What `/openapi.json` says a block's parameters may be is what the endpoint takes: a
+/// value matching the documented pattern is never refused as bad input (400), and every
+/// value outside it is. Tools that test an API from its document (schemathesis) send
+/// exactly such values.
+#[tokio::test]
+async fn a_blocks_documented_parameters_are_what_the_endpoint_takes() {
+    let node = node(5);
+    node.commit_block();
+    let doc = node.get("/openapi.json").await.1;
+    let txs = documented_pattern(&doc, "/v1/blocks/{height}", "txs");
+    for value in [
+        "full",
+        "hashes",
+        "",
+        "some",
+        "FULL",
+        "hashes%20",
+        "full,hashes",
+    ] {
+        let (status, body) = node.get(&format!("/v1/blocks/1?txs={value}")).await;
+        let shown = value.replace("%20", " ");
+        assert_eq!(
+            status != StatusCode::BAD_REQUEST,
+            txs.is_match(&shown),
+            "txs={value:?}: {status} {body}"
+        );
+    }
+    let height = documented_pattern(&doc, "/v1/blocks/{height}", "height");
+    for value in [
+        "latest",
+        "0",
+        "1",
+        "99",
+        "01",
+        "+1",
+        "-1",
+        "abc",
+        "1e3",
+        "99999999999999999999",
+    ] {
+        let (status, body) = node.get(&format!("/v1/blocks/{value}?txs=hashes")).await;
+        assert_eq!(
+            status != StatusCode::BAD_REQUEST,
+            height.is_match(value),
+            "height {value:?}: {status} {body}"
+        );
+    }
+}
+
+/// The binary form of `POST /v1/txs` is documented as bytes, not as the array of numbers
+/// a `Vec<u8>` would give: a client generated from the document sends the batch as is.
+#[tokio::test]
+async fn the_binary_batch_is_documented_as_bytes() {
+    let node = node(5);
+    let doc = node.get("/openapi.json").await.1;
+    let content = &doc["paths"]["/v1/txs"]["post"]["requestBody"]["content"];
+    let mut schema = content["application/octet-stream"]["schema"].clone();
+    if let Some(name) = schema["$ref"].as_str() {
+        let name = name.trim_start_matches("#/components/schemas/");
+        schema = doc["components"]["schemas"][name].clone();
+    }
+    assert_eq!(
+        (schema["type"].as_str(), schema["format"].as_str()),
+        (Some("string"), Some("binary")),
+        "{schema}"
+    );
+}
+
+/// Every field `/openapi.json` marks required in a signed transaction is one the node
+/// cannot do without: a transaction missing it is refused as malformed (400), and changes
+/// nothing.
+#[tokio::test]
+async fn a_transactions_documented_required_fields_are_required() {
+    let node = node(5);
+    let doc = node.get("/openapi.json").await.1;
+    let schemas = &doc["components"]["schemas"];
+    let required = |name: &str| -> Vec<String> {
+        let fields = schemas[name]["required"].as_array();
+        let fields = fields.unwrap_or_else(|| panic!("{name} documents no required fields"));
+        fields
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let tx = serde_json::to_value(node.pemda_propose(0, 1)).unwrap();
+    let mut missing = Vec::new();
+    for field in required("SignedTxJson") {
+        let mut without = tx.clone();
+        without.as_object_mut().unwrap().remove(&field);
+        missing.push((field, without));
+    }
+    for field in required("TxBodyJson") {
+        let mut without = tx.clone();
+        without["body"].as_object_mut().unwrap().remove(&field);
+        missing.push((format!("body.{field}"), without));
+    }
+    let action = &schemas["TxBodyJson"]["properties"]["action"]["$ref"];
+    let action = action.as_str().expect("the action is a documented schema");
+    for field in required(action.trim_start_matches("#/components/schemas/")) {
+        let mut without = tx.clone();
+        without["body"]["action"]
+            .as_object_mut()
+            .unwrap()
+            .remove(&field);
+        missing.push((format!("body.action.{field}"), without));
+    }
+    assert_eq!(missing.len(), 2 + 4 + 1, "fields documented required");
+    for (field, without) in missing {
+        let (status, body) = node
+            .post("/v1/tx", serde_json::to_vec(&without).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "without {field}: {body}");
+    }
+    assert!(node.shared.mempool().is_empty());
+    let (status, _) = node.post("/v1/tx", serde_json::to_vec(&tx).unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "the whole transaction is taken"
+    );
+}

@@ -243,14 +243,43 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// A signed transaction as JSON: what `bansos tx --print` outputs. `body` holds
-/// `chain_id`, `signer` (hex), `nonce` and `action` (one lifecycle step, tagged by `type`).
+/// A batch of transactions in the binary form (`proto::txbatch`), as the body of
+/// `POST /v1/txs` with `Content-Type: application/octet-stream`: bytes, not the array of
+/// numbers a `Vec<u8>` would be documented as.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct TxBatchBytes(pub Vec<u8>);
+
+/// A signed transaction as JSON: what `bansos tx --print` outputs. (Documentation only:
+/// the node reads `ledger::tx::Transaction`.)
 #[derive(ToSchema)]
 pub struct SignedTxJson {
-    #[schema(value_type = Object)]
-    pub body: (),
-    /// ed25519 signature, hex.
+    pub body: TxBodyJson,
+    /// Ed25519 signature by `body.signer` over the body's canonical encoding, hex.
+    #[schema(pattern = "^[0-9a-fA-F]{128}$")]
     pub signature: String,
+}
+
+/// What a transaction's signature covers.
+#[derive(ToSchema)]
+pub struct TxBodyJson {
+    /// The network the transaction is meant for (its genesis `chain_id`).
+    pub chain_id: String,
+    /// The signing key (an organisation's, an agent's or a beneficiary app's): Ed25519,
+    /// hex.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    pub signer: String,
+    /// The signer's next nonce: 0 for its first transaction, then 1, 2, …
+    pub nonce: u64,
+    pub action: ActionJson,
+}
+
+/// One step of the aid lifecycle, tagged by `type` (`declare_budget`, `propose`, …); its
+/// other fields are the step's (`bansos tx --print` writes them).
+#[derive(ToSchema)]
+pub struct ActionJson {
+    #[schema(rename = "type")]
+    pub kind: String,
 }
 
 /// A validator as listed in `/v1/status`.
