@@ -592,10 +592,11 @@ pub(crate) fn decimal(text: &str) -> Option<u64> {
         && text.len() <= DECIMAL_DIGITS_MAX
         && text.bytes().all(|b| b.is_ascii_digit())
         && (text == "0" || !text.starts_with('0'));
-    canonical.then(|| {
-        text.parse()
-            .expect("at most 19 decimal digits always fit in a u64")
-    })
+    if !canonical {
+        return None;
+    }
+    // At most 19 digits always fit in a u64: the parse cannot fail here.
+    text.parse().ok()
 }
 
 /// Query of `GET /v1/blocks/{height}`.
