@@ -3064,27 +3064,22 @@ async fn a_transactions_documented_required_fields_are_required() {
             .map(|f| f.as_str().unwrap().to_owned())
             .collect()
     };
-    let tx = serde_json::to_value(node.pemda_propose(0, 1)).unwrap();
-    let mut missing = Vec::new();
-    for field in required("SignedTxJson") {
-        let mut without = tx.clone();
-        without.as_object_mut().unwrap().remove(&field);
-        missing.push((field, without));
-    }
-    for field in required("TxBodyJson") {
-        let mut without = tx.clone();
-        without["body"].as_object_mut().unwrap().remove(&field);
-        missing.push((format!("body.{field}"), without));
-    }
     let action = &schemas["TxBodyJson"]["properties"]["action"]["$ref"];
     let action = action.as_str().expect("the action is a documented schema");
-    for field in required(action.trim_start_matches("#/components/schemas/")) {
-        let mut without = tx.clone();
-        without["body"]["action"]
-            .as_object_mut()
-            .unwrap()
-            .remove(&field);
-        missing.push((format!("body.action.{field}"), without));
+    let action = action.trim_start_matches("#/components/schemas/");
+    let tx = serde_json::to_value(node.pemda_propose(0, 1)).unwrap();
+    let mut missing = Vec::new();
+    for (schema, at) in [
+        ("SignedTxJson", ""),
+        ("TxBodyJson", "/body"),
+        (action, "/body/action"),
+    ] {
+        for field in required(schema) {
+            let mut without = tx.clone();
+            let object = without.pointer_mut(at).and_then(Value::as_object_mut);
+            object.expect("the transaction has it").remove(&field);
+            missing.push((format!("{at}/{field}"), without));
+        }
     }
     assert_eq!(missing.len(), 2 + 4 + 1, "fields documented required");
     for (field, without) in missing {
