@@ -138,6 +138,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+#[derive(Default)]
 struct Progress {
     submitted_at: Vec<Option<Instant>>,
     refused: Vec<Option<String>>,
