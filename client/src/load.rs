@@ -193,11 +193,17 @@ impl Progress {
 
     /// Whether every transaction was sent and each one is committed or refused.
     fn done(&self) -> bool {
-        debug_assert_eq!(
-            self.unsent,
-            self.submitted_at.iter().filter(|s| s.is_none()).count()
-        );
         self.unsent == 0 && self.outstanding == 0
+    }
+
+    /// Whether the two counts are what the vectors say (checked once a run, in the report:
+    /// scanning here on every poll is what the counts are for avoiding).
+    fn counts_match(&self) -> bool {
+        let unsent = self.submitted_at.iter().filter(|s| s.is_none()).count();
+        let outstanding = (self.committed.iter().zip(&self.refused))
+            .filter(|(c, r)| c.is_none() && r.is_none())
+            .count();
+        (unsent, outstanding) == (self.unsent, self.outstanding)
     }
 }
 
@@ -857,6 +863,7 @@ impl Backoff {
 /// second: counts, committed throughput against the signature-verification `limit`,
 /// finality latency, how far behind schedule the client sent, and the refusals by code.
 fn report(p: &Progress, count: usize, (started, rate): (Instant, u64), limit: f64) {
+    debug_assert!(p.counts_match(), "the load tool's running counts drifted");
     let mut latencies = Vec::new();
     let mut last_commit = started;
     for (submitted, committed) in p.submitted_at.iter().zip(&p.committed) {
@@ -1000,6 +1007,7 @@ mod tests {
         assert!(!p.done(), "one transaction is still outstanding");
         p.mark_refused(2, "mempool_full".to_owned());
         assert!(p.done());
+        assert!(p.counts_match());
         let mut unsent = Progress::new(2);
         unsent.mark_sent(0, now);
         unsent.mark_committed(0, 1, now);
