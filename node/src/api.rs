@@ -338,6 +338,7 @@ async fn status<S: Store + 'static>(
         chain_id,
         genesis_hash,
         node: shared.node_name.clone(),
+        node_key: shared.node_key.to_string(),
         role: match shared.role {
             genesis::testnet::NodeRole::Validator => NodeRoleJson::Validator,
             genesis::testnet::NodeRole::Observer => NodeRoleJson::Observer,

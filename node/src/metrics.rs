@@ -20,6 +20,8 @@ pub struct Metrics {
     pub txs_refused: Counter,
     /// Transactions not relayed to a peer because its queue (or the relay's) was full.
     pub relay_dropped: Counter,
+    /// Transactions not relayed to a peer because it proposes none of the next blocks.
+    pub relay_not_due: Counter,
     /// Transactions relayed by a peer node whose signature failed here.
     pub relay_bad_signatures: Counter,
     pub block_interval_seconds: Histogram,
@@ -96,6 +98,11 @@ impl Metrics {
             "relay_dropped",
             "Transactions not relayed to a peer (counted once per peer) because a relay queue was full",
         );
+        let relay_not_due = registered(
+            r,
+            "relay_not_due",
+            "Transactions not relayed to a peer (counted once per peer) because it proposes none of the next blocks",
+        );
         let relay_bad_signatures = registered(
             r,
             "relay_bad_signatures",
@@ -138,6 +145,7 @@ impl Metrics {
             txs_admitted,
             txs_refused,
             relay_dropped,
+            relay_not_due,
             relay_bad_signatures,
             block_interval_seconds,
             commit_seconds,

@@ -1,7 +1,11 @@
-//! The transaction relay: passes transactions submitted to this node on to its peers, in
-//! batches, so that whichever validator proposes next already holds (and has verified)
+//! The transaction relay: passes transactions submitted to this node on to the peers due to
+//! propose next, in batches, so that the validator whose block takes them already holds
 //! them. Peers do not relay them further (the batch is marked as relayed); a client that
 //! submits a pending transaction again has it relayed again (a peer may have missed it).
+//!
+//! A peer that proposes none of the next blocks is skipped: it would only check and hold
+//! what it will see in a block anyway. Each peer says which validator it is (`node_key` in
+//! its `/v1/status`); one that has not said yet is sent everything.
 //!
 //! Every push to a peer is signed with this node's key as a consortium request (RFC 9421,
 //! `auth`), which the peer checks against the node keys in genesis: nobody else can have a
@@ -12,10 +16,10 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use ledger::tx::Transaction;
-use ledger::types::TxHash;
+use ledger::types::{PublicKey, TxHash};
 use ledger::Store;
 use proto::api::TX_BATCH_TXS_MAX;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::clock::Clock;
@@ -48,6 +52,12 @@ const _: () = assert!(RELAY_BATCH_TXS_MAX <= RELAY_PEER_QUEUE_TXS_MAX);
 /// reaches every live peer. At most ~20,000 entries a peer, each a hash and a handle on
 /// bytes (~1 KB) that every peer's queue shares.
 pub const RELAY_PEER_QUEUE_TXS_MAX: usize = RELAY_QUEUE_TXS_MAX;
+
+/// How often the relay asks a peer which validator it is, once it has said: a validator's
+/// node can be restarted with another key (a governance change rotates it).
+pub const PEER_KEY_REFRESH: Duration = Duration::from_secs(30);
+/// How soon the relay asks again a peer that did not say which validator it is.
+pub const PEER_KEY_RETRY: Duration = Duration::from_secs(1);
 
 /// What a node signs its pushes to peers with: its node key (made ready to sign once) and
 /// its clock.
@@ -171,23 +181,161 @@ pub async fn relay_transactions<S: Store + 'static>(
     let capacity = RELAY_PEER_QUEUE_TXS_MAX;
     let dropped = shared.metrics.relay_dropped.clone();
     fan_out(receiver, peers, capacity, Some(dropped), |peer, queue| {
-        relay_to_peer(client.clone(), peer, queue, signer.clone(), shared.clone())
+        let (key_sender, peer_key) = watch::channel(None);
+        let learner = tokio::spawn(learn_peer_key(client.clone(), peer.clone(), key_sender));
+        let relay = relay_to_peer(
+            client.clone(),
+            peer,
+            peer_key,
+            queue,
+            signer.clone(),
+            shared.clone(),
+        );
+        async move {
+            relay.await;
+            learner.abort();
+        }
     })
     .await;
 }
 
-/// Sends one peer its transactions in batches, one request at a time. Those no longer
-/// pending here when their batch leaves (a block took them meanwhile, as it takes most
-/// under load, or the mempool dropped them) are not sent: the peer has them from the block.
+/// Keeps `key` at the node key `peer` says it has (`node_key` in its `/v1/status`). What a
+/// peer says only steers where transactions go: a peer that lies about its key receives
+/// more or less to check, and every push is still signed and checked as before.
+async fn learn_peer_key(
+    client: reqwest::Client,
+    peer: String,
+    key: watch::Sender<Option<PublicKey>>,
+) {
+    loop {
+        let wait = match peer_node_key(&client, &peer).await {
+            Some(learned) => {
+                key.send_if_modified(|known| known.replace(learned) != Some(learned));
+                PEER_KEY_REFRESH
+            }
+            None => PEER_KEY_RETRY,
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The node key `peer`'s `/v1/status` shows, if it answers with one.
+async fn peer_node_key(client: &reqwest::Client, peer: &str) -> Option<PublicKey> {
+    let response = client.get(format!("{peer}/v1/status")).send().await;
+    let status: proto::api::StatusJson = match response {
+        Ok(response) if response.status().is_success() => response.json().await.ok()?,
+        Ok(response) => {
+            debug!(%peer, status = %response.status(), "a peer did not say which node it is");
+            return None;
+        }
+        Err(error) => {
+            debug!(%peer, %error, "a peer did not say which node it is");
+            return None;
+        }
+    };
+    PublicKey::from_hex(&status.node_key).ok()
+}
+
+/// The validators due to propose what is relayed while consensus decides `height` at
+/// `round`: that round's proposer (it may still be waiting for work to build its block),
+/// the next round's (should this one fail), and the next height's first (under load the
+/// current proposer has built its block already, and the next one takes what arrives
+/// meanwhile). With a set of four, two validators; with one, itself.
+pub fn relay_targets(set: &proto::ValidatorSet, height: u64, round: u32) -> Vec<PublicKey> {
+    let due = [
+        set.proposer_index(height, round),
+        set.proposer_index(height, round.saturating_add(1)),
+        set.proposer_index(height.saturating_add(1), 0),
+    ];
+    let mut keys: Vec<PublicKey> = due.iter().map(|&i| set.validators()[i].key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Which validators a relay task sends to now, worked out again only when the height or
+/// round being decided (or the validator set) changes.
+#[derive(Default)]
+struct Schedule {
+    /// The (height, round) the targets are for.
+    at: Option<(u64, u32)>,
+    /// The validator set they were picked from, and its version.
+    set: Option<(u64, proto::ValidatorSet)>,
+    /// `None` when the ledger's validator set could not be read: then every peer is sent
+    /// everything, as before the relay picked its peers.
+    targets: Option<Vec<PublicKey>>,
+}
+
+impl Schedule {
+    /// Whether the validator with `key` is due to propose soon enough to be sent what is
+    /// relayed now.
+    fn wants<S: Store>(&mut self, shared: &Shared<S>, key: &PublicKey) -> bool {
+        let (tip, record) = {
+            let ledger = shared.ledger();
+            (ledger.tip().height, ledger.validator_set())
+        };
+        let height = tip.saturating_add(1);
+        let (view_height, view_round) = {
+            let view = shared.consensus_view();
+            (view.height, view.round)
+        };
+        let round = match u32::try_from(view_round) {
+            Ok(round) if view_height == height => round,
+            _ => 0,
+        };
+        if self.at != Some((height, round)) {
+            self.at = Some((height, round));
+            self.targets = match record {
+                Ok(record) => self
+                    .set_for(&record)
+                    .map(|set| relay_targets(set, height, round)),
+                Err(error) => {
+                    warn!(%error, "the relay cannot read the validator set: relaying to every peer");
+                    None
+                }
+            };
+        }
+        self.targets
+            .as_ref()
+            .is_none_or(|targets| targets.contains(key))
+    }
+
+    /// The set `record` describes, built again only when its version changes.
+    fn set_for(
+        &mut self,
+        record: &ledger::governance::ValidatorSetRecord,
+    ) -> Option<&proto::ValidatorSet> {
+        if self.set.as_ref().map(|(version, _)| *version) != Some(record.version) {
+            self.set = proto::ValidatorSet::from_record(record).map(|set| (record.version, set));
+        }
+        self.set.as_ref().map(|(_, set)| set)
+    }
+}
+
+/// Sends one peer its transactions in batches, one request at a time, while it is due to
+/// propose soon (`Schedule`); a batch that leaves while it is not is dropped for this peer,
+/// which will see those transactions in a block. Those no longer pending here when their
+/// batch leaves (a block took them meanwhile, as it takes most under load, or the mempool
+/// dropped them) are not sent either.
 async fn relay_to_peer<S: Store + 'static>(
     client: reqwest::Client,
     peer: String,
+    peer_key: watch::Receiver<Option<PublicKey>>,
     mut receiver: mpsc::Receiver<Relayed>,
     signer: RelaySigner,
     shared: Arc<Shared<S>>,
 ) {
     let mut batch = Vec::with_capacity(RELAY_BATCH_TXS_MAX);
+    let mut schedule = Schedule::default();
     while next_batch(&mut receiver, &mut batch).await {
+        let known_key = *peer_key.borrow();
+        if let Some(key) = known_key {
+            if !schedule.wants(&shared, &key) {
+                shared.metrics.relay_not_due.inc_by(batch.len() as u64);
+                batch.clear();
+                continue;
+            }
+        }
         {
             let pool = shared.mempool();
             batch.retain(|relayed| pool.contains(relayed.hash()));
@@ -488,5 +636,53 @@ fn merge_cosignatures<S: Store>(shared: &Shared<S>, note: &str, lines: &str, wit
     {
         Ok(_) => shared.push_checkpoint_note(cosigned),
         Err(error) => warn!(%witness, %error, "a witness's cosignature was not taken"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use genesis::testnet::{Testnet, TestnetSpec};
+    use rand::SeedableRng;
+
+    fn set_of(validators: usize) -> proto::ValidatorSet {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let spec = TestnetSpec {
+            validators,
+            ..TestnetSpec::default()
+        };
+        let net = Testnet::generate(&spec, &mut rng).unwrap();
+        let index = net.genesis.validate().unwrap();
+        proto::ValidatorSet::from_genesis(&index.validators).unwrap()
+    }
+
+    /// Round-robin written out for a set of four: at round 0 of height h the proposers of
+    /// h and h + 1; once round r of h has begun, those of rounds r and r + 1 of h and of h +
+    /// 1's first round (which is round r + 1's at r = 0, and another validator's later).
+    #[test]
+    fn the_relay_targets_the_proposer_due_now_and_the_next() {
+        let set = set_of(4);
+        let key = |turn: u64| set.validators()[(turn % 4) as usize].key;
+        let sorted = |mut keys: Vec<PublicKey>| {
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        };
+        for height in 1..=9_u64 {
+            let round_0 = sorted(vec![key(height - 1), key(height)]);
+            assert_eq!(relay_targets(&set, height, 0), round_0, "height {height}");
+            for round in 1..=5_u32 {
+                let turn = height - 1 + u64::from(round);
+                let expected = sorted(vec![key(turn), key(turn + 1), key(height)]);
+                assert_eq!(
+                    relay_targets(&set, height, round),
+                    expected,
+                    "height {height} round {round}"
+                );
+            }
+        }
+        assert_eq!(relay_targets(&set, 1, 0).len(), 2);
+        let alone = set_of(1);
+        assert_eq!(relay_targets(&alone, 5, 2), vec![alone.validators()[0].key]);
     }
 }

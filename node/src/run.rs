@@ -116,6 +116,7 @@ async fn run_async(
     let mut shared = Shared::new(
         settings.name.clone(),
         settings.role,
+        settings.public_key(),
         ledger,
         Mempool::new(settings.mempool.txs_max, settings.mempool.bytes_max),
         relay_enabled.then_some(relay_sender),

@@ -154,6 +154,9 @@ enum Precheck {
 pub struct Shared<S: Store> {
     pub node_name: String,
     pub role: genesis::testnet::NodeRole,
+    /// The node's key (a validator's is its consensus key), which `/v1/status` shows so
+    /// that a peer's relay can tell when this node proposes.
+    pub node_key: PublicKey,
     /// The node's only source of time.
     pub clock: Arc<dyn Clock>,
     /// The chain's id, from genesis (fixed for the ledger's life).
@@ -194,6 +197,7 @@ impl<S: Store> Shared<S> {
     pub fn new(
         node_name: String,
         role: genesis::testnet::NodeRole,
+        node_key: PublicKey,
         ledger: Ledger<S>,
         mempool: Mempool,
         relay: Option<mpsc::Sender<Relayed>>,
@@ -208,6 +212,7 @@ impl<S: Store> Shared<S> {
         Shared {
             node_name,
             role,
+            node_key,
             clock,
             chain_id: ledger.chain_id().to_owned(),
             ledger: RwLock::new(ledger),

@@ -59,6 +59,12 @@ fn node_with(
     let mut shared = Shared::new(
         "kemensos".into(),
         NodeRole::Validator,
+        ledger::types::PublicKey(
+            net.nodes[validator.unwrap_or(0)]
+                .key
+                .verifying_key()
+                .to_bytes(),
+        ),
         ledger,
         Mempool::new(mempool_txs_max, 1 << 20),
         relay,
@@ -286,6 +292,8 @@ async fn a_valid_transaction_is_admitted_committed_and_its_block_served_with_a_c
     let status: StatusJson = node.get_as("/v1/status").await;
     assert_eq!((status.height, status.log_size), (height, 1));
     assert_eq!(status.latest_block_hash, block.header.hash);
+    let key = node.net.nodes[0].key.verifying_key().to_bytes();
+    assert_eq!(status.node_key, PublicKey(key).to_string());
 }
 
 #[tokio::test]
@@ -2927,7 +2935,7 @@ async fn admission_hands_the_relay_each_transactions_canonical_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_sends_only_what_is_still_pending_when_its_batch_leaves() {
     let here = node(100);
-    let peer = node(100);
+    let peer = node_signing_checkpoints(100, Some(validator_due_at_height_1(&here, true)));
     let url = peer.serve_on_a_port().await;
     let pending = here.pemda_propose(0, 1);
     let gone = here.pemda_propose(1, 2);
@@ -2956,6 +2964,82 @@ async fn the_relay_sends_only_what_is_still_pending_when_its_batch_leaves() {
     // The peer would have taken the other (the next nonce) had it been sent with it.
     assert!(!peer.shared.mempool().contains(&gone.hash()));
     assert_eq!(peer.shared.mempool().len(), 1);
+    relay.abort();
+}
+
+/// A validator (its index in the testnet's nodes) that is (`due`) or is not among the
+/// proposers the relay sends to while height 1 is decided at round 0.
+fn validator_due_at_height_1(node: &Node, due: bool) -> usize {
+    let index = node
+        .net
+        .genesis
+        .clone()
+        .validate()
+        .expect("a testnet's genesis");
+    let set = proto::certificate::ValidatorSet::from_genesis(&index.validators)
+        .expect("a testnet's validator set");
+    let targets = node::relay::relay_targets(&set, 1, 0);
+    node.net
+        .nodes
+        .iter()
+        .position(|n| {
+            let key = PublicKey(n.key.verifying_key().to_bytes());
+            n.role == NodeRole::Validator && targets.contains(&key) == due
+        })
+        .expect("a testnet of four validators has two due and two not")
+}
+
+/// The relay sends a peer only what is relayed while that peer is due to propose one of
+/// the next blocks: a validator that proposes none of them would only check and hold what
+/// it will see in a block. Which validator a peer is, the relay learns from the peer's
+/// `/v1/status` (`node_key`); until it knows, it sends everything, so each transaction
+/// here is relayed on its own until a batch has been held back from the idle peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_sends_only_to_the_peers_due_to_propose_next() {
+    let here = node(100);
+    let due = node_signing_checkpoints(100, Some(validator_due_at_height_1(&here, true)));
+    let idle = node_signing_checkpoints(100, Some(validator_due_at_height_1(&here, false)));
+    let urls = vec![due.serve_on_a_port().await, idle.serve_on_a_port().await];
+    let (queue, receiver) = tokio::sync::mpsc::channel(8);
+    let clock: Arc<dyn node::clock::Clock> = here.clock.clone();
+    let signer = node::relay::RelaySigner::new(&here.net.nodes[0].key, clock).unwrap();
+    let relay = tokio::spawn(node::relay::relay_transactions(
+        receiver,
+        urls,
+        signer,
+        here.shared.clone(),
+    ));
+    let not_due = || here.shared.metrics.relay_not_due.get();
+    let mut held_back = 0;
+    for nonce in 0..40_u64 {
+        let tx = here.pemda_propose(nonce, u8::try_from(nonce).unwrap() + 1);
+        here.shared.admit(tx.clone(), false, false).unwrap();
+        let skipped_before = not_due();
+        queue.send(node::relay::Relayed::of(&tx)).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        // Each peer's batch of it has left (the due peer holds it) and been either sent
+        // to the idle peer or held back from it.
+        while !(due.shared.mempool().contains(&tx.hash())
+            && (idle.shared.mempool().contains(&tx.hash()) || not_due() > skipped_before))
+        {
+            assert!(std::time::Instant::now() < deadline, "the relay stalled");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if not_due() > skipped_before {
+            assert!(!idle.shared.mempool().contains(&tx.hash()));
+            held_back += 1;
+            if held_back == 3 {
+                break;
+            }
+        } else {
+            assert_eq!(held_back, 0, "the idle peer got one after it was known");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(
+        held_back, 3,
+        "the relay never learned which validator its peer is"
+    );
     relay.abort();
 }
 

@@ -343,6 +343,11 @@ pub struct StatusJson {
     /// nodes of one network show the same.
     pub genesis_hash: String,
     pub node: String,
+    /// This node's key (hex): a validator's consensus key, as genesis or a governance
+    /// change lists it. A peer relays transactions to the validators due to propose next.
+    /// Empty from a node that predates it (2026-12-07): clients read both.
+    #[serde(default)]
+    pub node_key: String,
     pub role: NodeRoleJson,
     /// Height of the last committed block (0 before the first).
     pub height: u64,

@@ -77,6 +77,18 @@ impl ValidatorSet {
             .and_then(|i| self.validators.get(i))
     }
 
+    /// The position in [`ValidatorSet::validators`] of the validator that proposes at
+    /// (`height`, `round`): round-robin over the sorted set, shifted by height, so that
+    /// every validator proposes in turn and a crashed proposer costs one round, not a
+    /// height. Consensus picks its proposers by this rule, and the transaction relay sends
+    /// to the ones due next.
+    pub fn proposer_index(&self, height: u64, round: u32) -> usize {
+        let count = self.validators.len() as u64;
+        let turn = height.saturating_sub(1).wrapping_add(u64::from(round));
+        // A set is never empty: `from_genesis` refuses to build one.
+        (turn % count) as usize
+    }
+
     /// The sum of every validator's voting power.
     pub fn total_power(&self) -> u64 {
         self.total_power

@@ -1285,6 +1285,7 @@ mod tests {
         let shared = Arc::new(Shared::new(
             "test".into(),
             NodeRole::Validator,
+            ledger::types::PublicKey(key.verifying_key().to_bytes()),
             ledger,
             Mempool::new(100, 1 << 20),
             None,

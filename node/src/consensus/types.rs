@@ -414,18 +414,17 @@ impl mc::Context for BansosContext {
     type Extension = ();
     type SigningScheme = Ed25519Scheme;
 
-    /// Round-robin over the sorted set, shifted by height, so that every validator proposes
-    /// in turn and a crashed proposer costs one round, not a height.
+    /// Round-robin over the sorted set, shifted by height (`proto::ValidatorSet::
+    /// proposer_index`, the rule the transaction relay follows too).
     fn select_proposer<'a>(
         &self,
         validator_set: &'a ValidatorSet,
         height: BlockHeight,
         round: Round,
     ) -> &'a Validator {
-        let count = validator_set.validators.len().max(1) as u64;
-        let round = round.as_u32().map(u64::from).unwrap_or(0);
-        let index = (height.0.saturating_sub(1).wrapping_add(round) % count) as usize;
-        // The set is never empty: `ValidatorSet::from_genesis` refuses to build an empty one.
+        let round = round.as_u32().unwrap_or(0);
+        let index = validator_set.verifier_view.proposer_index(height.0, round);
+        // The two views hold the same validators in the same order (`from_view`).
         &validator_set.validators[index]
     }
 
