@@ -270,11 +270,7 @@ impl Schedule {
     /// Whether the validator with `key` is due to propose soon enough to be sent what is
     /// relayed now.
     fn wants<S: Store>(&mut self, shared: &Shared<S>, key: &PublicKey) -> bool {
-        let (tip, record) = {
-            let ledger = shared.ledger();
-            (ledger.tip().height, ledger.validator_set())
-        };
-        let height = tip.saturating_add(1);
+        let height = shared.ledger().tip().height.saturating_add(1);
         let (view_height, view_round) = {
             let view = shared.consensus_view();
             (view.height, view.round)
@@ -285,6 +281,9 @@ impl Schedule {
         };
         if self.at != Some((height, round)) {
             self.at = Some((height, round));
+            // The set of the next height; read from the store only when that height (or
+            // its round) changes.
+            let record = shared.ledger().validator_set();
             self.targets = match record {
                 Ok(record) => self
                     .set_for(&record)
