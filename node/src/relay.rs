@@ -182,26 +182,23 @@ pub async fn relay_transactions<S: Store + 'static>(
     let dropped = shared.metrics.relay_dropped.clone();
     fan_out(receiver, peers, capacity, Some(dropped), |peer, queue| {
         let (key_sender, peer_key) = watch::channel(None);
-        let learner = tokio::spawn(learn_peer_key(client.clone(), peer.clone(), key_sender));
-        let relay = relay_to_peer(
+        tokio::spawn(learn_peer_key(client.clone(), peer.clone(), key_sender));
+        relay_to_peer(
             client.clone(),
             peer,
             peer_key,
             queue,
             signer.clone(),
             shared.clone(),
-        );
-        async move {
-            relay.await;
-            learner.abort();
-        }
+        )
     })
     .await;
 }
 
-/// Keeps `key` at the node key `peer` says it has (`node_key` in its `/v1/status`). What a
-/// peer says only steers where transactions go: a peer that lies about its key receives
-/// more or less to check, and every push is still signed and checked as before.
+/// Keeps `key` at the node key `peer` says it has (`node_key` in its `/v1/status`), until
+/// the relay to that peer ends (drops its receiver). What a peer says only steers where
+/// transactions go: a peer that lies about its key receives more or less to check, and
+/// every push is still signed and checked as before.
 async fn learn_peer_key(
     client: reqwest::Client,
     peer: String,
@@ -215,7 +212,10 @@ async fn learn_peer_key(
             }
             None => PEER_KEY_RETRY,
         };
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = key.closed() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
     }
 }
 
