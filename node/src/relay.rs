@@ -237,16 +237,36 @@ async fn peer_node_key(client: &reqwest::Client, peer: &str) -> Option<PublicKey
 }
 
 /// The validators due to propose what is relayed while consensus decides `height` at
-/// `round`: that round's proposer (it may still be waiting for work to build its block),
-/// the next round's (should this one fail), and the next height's first (under load the
-/// current proposer has built its block already, and the next one takes what arrives
-/// meanwhile). With a set of four, two validators; with one, itself.
-pub fn relay_targets(set: &proto::ValidatorSet, height: u64, round: u32) -> Vec<PublicKey> {
-    let due = [
-        set.proposer_index(height, round),
+/// `round`:
+/// - that round's proposer, until its proposal is here (`proposed`): it may still be
+///   waiting for work to build its block; once it has built, it takes nothing more at this
+///   height;
+/// - the next round's, should this one fail;
+/// - the next height's first: under load the current proposer has built its block already,
+///   and the next one takes what arrives meanwhile;
+/// - once this round's proposal is here, also the first of the height after: the next
+///   proposer builds as soon as it commits this height, which may be before this node does,
+///   and what reaches it after that waits for a block of a validator that holds it. Sent
+///   only to the next proposer, such a transaction waited for the submitting node's own
+///   turn, up to a whole round of proposers.
+///
+/// With a set of four at round 0, two validators; with one, itself.
+pub fn relay_targets(
+    set: &proto::ValidatorSet,
+    height: u64,
+    round: u32,
+    proposed: bool,
+) -> Vec<PublicKey> {
+    let next_height = height.saturating_add(1);
+    let mut due = vec![
         set.proposer_index(height, round.saturating_add(1)),
-        set.proposer_index(height.saturating_add(1), 0),
+        set.proposer_index(next_height, 0),
     ];
+    if proposed {
+        due.push(set.proposer_index(next_height.saturating_add(1), 0));
+    } else {
+        due.push(set.proposer_index(height, round));
+    }
     let mut keys: Vec<PublicKey> = due.iter().map(|&i| set.validators()[i].key).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -257,8 +277,8 @@ pub fn relay_targets(set: &proto::ValidatorSet, height: u64, round: u32) -> Vec<
 /// round being decided (or the validator set) changes.
 #[derive(Default)]
 struct Schedule {
-    /// The (height, round) the targets are for.
-    at: Option<(u64, u32)>,
+    /// The (height, round, whether its proposal is here) the targets are for.
+    at: Option<(u64, u32, bool)>,
     /// The validator set they were picked from, and its version.
     set: Option<(u64, proto::ValidatorSet)>,
     /// `None` when the ledger's validator set could not be read: then every peer is sent
@@ -271,23 +291,23 @@ impl Schedule {
     /// relayed now.
     fn wants<S: Store>(&mut self, shared: &Shared<S>, key: &PublicKey) -> bool {
         let height = shared.ledger().tip().height.saturating_add(1);
-        let (view_height, view_round) = {
+        let (view_height, view_round, view_proposed) = {
             let view = shared.consensus_view();
-            (view.height, view.round)
+            (view.height, view.round, view.proposed)
         };
-        let round = match u32::try_from(view_round) {
-            Ok(round) if view_height == height => round,
-            _ => 0,
+        let (round, proposed) = match u32::try_from(view_round) {
+            Ok(round) if view_height == height => (round, view_proposed),
+            _ => (0, false),
         };
-        if self.at != Some((height, round)) {
-            self.at = Some((height, round));
+        if self.at != Some((height, round, proposed)) {
+            self.at = Some((height, round, proposed));
             // The set of the next height; read from the store only when that height (or
             // its round) changes.
             let record = shared.ledger().validator_set();
             self.targets = match record {
                 Ok(record) => self
                     .set_for(&record)
-                    .map(|set| relay_targets(set, height, round)),
+                    .map(|set| relay_targets(set, height, round, proposed)),
                 Err(error) => {
                     warn!(%error, "the relay cannot read the validator set: relaying to every peer");
                     None
@@ -668,20 +688,42 @@ mod tests {
             keys
         };
         for height in 1..=9_u64 {
+            // Before the round's proposal is here: its proposer and the next; after: the
+            // next two.
             let round_0 = sorted(vec![key(height - 1), key(height)]);
-            assert_eq!(relay_targets(&set, height, 0), round_0, "height {height}");
+            assert_eq!(
+                relay_targets(&set, height, 0, false),
+                round_0,
+                "height {height}"
+            );
+            let round_0 = sorted(vec![key(height), key(height + 1)]);
+            assert_eq!(
+                relay_targets(&set, height, 0, true),
+                round_0,
+                "height {height}"
+            );
             for round in 1..=5_u32 {
                 let turn = height - 1 + u64::from(round);
                 let expected = sorted(vec![key(turn), key(turn + 1), key(height)]);
                 assert_eq!(
-                    relay_targets(&set, height, round),
+                    relay_targets(&set, height, round, false),
                     expected,
                     "height {height} round {round}"
                 );
+                let expected = sorted(vec![key(turn + 1), key(height), key(height + 1)]);
+                assert_eq!(
+                    relay_targets(&set, height, round, true),
+                    expected,
+                    "height {height} round {round}, proposed"
+                );
             }
         }
-        assert_eq!(relay_targets(&set, 1, 0).len(), 2);
+        assert_eq!(relay_targets(&set, 1, 0, false).len(), 2);
+        assert_eq!(relay_targets(&set, 1, 0, true).len(), 2);
         let alone = set_of(1);
-        assert_eq!(relay_targets(&alone, 5, 2), vec![alone.validators()[0].key]);
+        assert_eq!(
+            relay_targets(&alone, 5, 2, true),
+            vec![alone.validators()[0].key]
+        );
     }
 }

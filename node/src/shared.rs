@@ -39,11 +39,14 @@ pub fn gauge(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// What consensus last told the application, for `/v1/status`.
+/// What consensus last told the application, for `/v1/status` and the relay.
 #[derive(Clone, Debug, Default)]
 pub struct ConsensusView {
     pub height: u64,
     pub round: i64,
+    /// Whether the proposal of (`height`, `round`) is here (received, or this node's own):
+    /// its proposer has built its block and takes nothing more at this height.
+    pub proposed: bool,
     pub peers: Vec<String>,
 }
 

@@ -2935,7 +2935,7 @@ async fn admission_hands_the_relay_each_transactions_canonical_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_sends_only_what_is_still_pending_when_its_batch_leaves() {
     let here = node(100);
-    let peer = node_signing_checkpoints(100, Some(validator_due_at_height_1(&here, true)));
+    let peer = node_signing_checkpoints(100, Some(validator_due_at_height_1(&here, true, false)));
     let url = peer.serve_on_a_port().await;
     let pending = here.pemda_propose(0, 1);
     let gone = here.pemda_propose(1, 2);
@@ -2968,8 +2968,9 @@ async fn the_relay_sends_only_what_is_still_pending_when_its_batch_leaves() {
 }
 
 /// A validator (its index in the testnet's nodes) that is (`due`) or is not among the
-/// proposers the relay sends to while height 1 is decided at round 0.
-fn validator_due_at_height_1(node: &Node, due: bool) -> usize {
+/// proposers the relay sends to while height 1 is decided at round 0, before or after
+/// (`proposed`) that round's proposal is here.
+fn validator_due_at_height_1(node: &Node, due: bool, proposed: bool) -> usize {
     let index = node
         .net
         .genesis
@@ -2978,7 +2979,7 @@ fn validator_due_at_height_1(node: &Node, due: bool) -> usize {
         .expect("a testnet's genesis");
     let set = proto::certificate::ValidatorSet::from_genesis(&index.validators)
         .expect("a testnet's validator set");
-    let targets = node::relay::relay_targets(&set, 1, 0);
+    let targets = node::relay::relay_targets(&set, 1, 0, proposed);
     node.net
         .nodes
         .iter()
@@ -2996,9 +2997,28 @@ fn validator_due_at_height_1(node: &Node, due: bool) -> usize {
 /// here is relayed on its own until a batch has been held back from the idle peer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_sends_only_to_the_peers_due_to_propose_next() {
+    relay_holds_back_from_the_idle_peer(false).await;
+}
+
+/// Once the proposal of the round being decided is here, its proposer takes nothing more
+/// at this height, and the relay sends to the proposer of the height after next instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_rounds_proposal_is_here_the_relay_sends_to_the_two_next_proposers() {
+    relay_holds_back_from_the_idle_peer(true).await;
+}
+
+/// Relays transactions from a node deciding height 1 at round 0, its proposal here or not
+/// (`proposed`), to a peer due to propose and an idle one; checks that batches are held
+/// back from the idle peer once the relay knows which validator it is.
+async fn relay_holds_back_from_the_idle_peer(proposed: bool) {
     let here = node(100);
-    let due = node_signing_checkpoints(100, Some(validator_due_at_height_1(&here, true)));
-    let idle = node_signing_checkpoints(100, Some(validator_due_at_height_1(&here, false)));
+    {
+        let mut view = here.shared.consensus_view();
+        (view.height, view.round, view.proposed) = (1, 0, proposed);
+    }
+    let due = node_signing_checkpoints(100, Some(validator_due_at_height_1(&here, true, proposed)));
+    let idle =
+        node_signing_checkpoints(100, Some(validator_due_at_height_1(&here, false, proposed)));
     let urls = vec![due.serve_on_a_port().await, idle.serve_on_a_port().await];
     let (queue, receiver) = tokio::sync::mpsc::channel(8);
     let clock: Arc<dyn node::clock::Clock> = here.clock.clone();

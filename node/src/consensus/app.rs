@@ -346,6 +346,7 @@ impl<S: Store + 'static> App<S> {
         reply: Reply<LocallyProposedValue<BansosContext>>,
     ) -> anyhow::Result<()> {
         let hash = self.get_value(height.0, round, timeout).await?;
+        self.note_proposal_here(height.0, round);
         let _ = reply.send(LocallyProposedValue::new(height, round, BlockId(hash)));
         #[cfg(feature = "byzantine")]
         self.misbehave_before_proposing(height.0, round, &hash)
@@ -403,6 +404,15 @@ impl<S: Store + 'static> App<S> {
             .prepare_block(block, SignatureCheck::SkipIf(&in_pool))
     }
 
+    /// Notes, for the relay, that the proposal of (`height`, `round`) is here when that is
+    /// the round being decided: its proposer takes nothing more at this height.
+    fn note_proposal_here(&self, height: u64, round: Round) {
+        let mut view = self.shared.consensus_view();
+        if (view.height, view.round) == (height, round.as_i64()) {
+            view.proposed = true;
+        }
+    }
+
     /// Validates a proposal at the current height and remembers it (in memory and on disk)
     /// when valid.
     fn accept_proposal(
@@ -410,6 +420,7 @@ impl<S: Store + 'static> App<S> {
         proposal: ReceivedProposal,
     ) -> anyhow::Result<ProposedValue<BansosContext>> {
         let hash = proposal.block.hash();
+        self.note_proposal_here(proposal.height, proposal.round);
         if let (Some(signature), Some(round)) = (proposal.signature, proposal.round.as_u32()) {
             self.streamed.insert(
                 (round, hash),
@@ -552,6 +563,7 @@ impl<S: Store + 'static> App<S> {
             let mut view = self.shared.consensus_view();
             view.height = height;
             view.round = round.as_i64();
+            view.proposed = false;
         }
         self.shared.metrics.round.set(round.as_i64());
         let mut values = Vec::new();
@@ -1462,6 +1474,25 @@ mod tests {
         );
         let value = deliver(&mut receiver, validator_peer(&net), stream).expect("a value");
         assert_eq!(value.value.0, hash);
+    }
+
+    /// The relay learns from the consensus view when the round's proposal is here (its
+    /// proposer takes nothing more at this height), and that a new round has none yet.
+    #[tokio::test]
+    async fn the_view_shows_when_the_rounds_proposal_is_here() {
+        let net = testnet();
+        let clock = clock();
+        let (proposer, _) = scheduled(&net, 1, 0);
+        let (_, stream, _dir) = propose(&net, clock.clone(), &proposer, 0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut receiver = app(dir.path(), &net, clock);
+        let proposed = |app: &App<RocksStore>| app.shared.consensus_view().proposed;
+        receiver.started_round(1, Round::new(0)).unwrap();
+        assert!(!proposed(&receiver));
+        deliver(&mut receiver, validator_peer(&net), stream).expect("a value");
+        assert!(proposed(&receiver));
+        receiver.started_round(1, Round::new(1)).unwrap();
+        assert!(!proposed(&receiver), "round 1 has no proposal yet");
     }
 
     #[tokio::test]
