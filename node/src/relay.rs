@@ -274,7 +274,7 @@ pub fn relay_targets(
 }
 
 /// Which validators a relay task sends to now, worked out again only when the height or
-/// round being decided (or the validator set) changes.
+/// round being decided, whether its proposal is here, or the validator set changes.
 #[derive(Default)]
 struct Schedule {
     /// The (height, round, whether its proposal is here) the targets are for.
@@ -301,8 +301,8 @@ impl Schedule {
         };
         if self.at != Some((height, round, proposed)) {
             self.at = Some((height, round, proposed));
-            // The set of the next height; read from the store only when that height (or
-            // its round) changes.
+            // The set of the next height; read from the store only when that height, its
+            // round or whether the round's proposal is here changes (twice a height).
             let record = shared.ledger().validator_set();
             self.targets = match record {
                 Ok(record) => self
