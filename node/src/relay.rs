@@ -678,6 +678,7 @@ mod tests {
     /// Round-robin written out for a set of four: at round 0 of height h the proposers of
     /// h and h + 1; once round r of h has begun, those of rounds r and r + 1 of h and of h +
     /// 1's first round (which is round r + 1's at r = 0, and another validator's later).
+    /// Once the round's proposal is here, its proposer gives way to h + 2's first.
     #[test]
     fn the_relay_targets_the_proposer_due_now_and_the_next() {
         let set = set_of(4);
